@@ -1,0 +1,264 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { parse as parseIni } from 'ini';
+import { ConfigError } from './errors.js';
+
+// Every section and key of the spec with its documented default, plus [dht] and [hub].
+// Time values are in seconds, as in the spec's INI files.
+
+type Kind =
+  | { t: 'bool' }
+  | { t: 'int'; min?: number; max?: number }
+  | { t: 'number'; min?: number; max?: number }
+  | { t: 'string' }
+  | { t: 'enum'; values: readonly string[] }
+  | { t: 'list' }
+  | { t: 'host' };
+
+interface KeySpec<T> {
+  kind: Kind;
+  default: T;
+  doc: string;
+}
+const bool = (d: boolean, doc: string): KeySpec<boolean> => ({ kind: { t: 'bool' }, default: d, doc });
+const int = (d: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): KeySpec<number> => ({
+  kind: { t: 'int', min, max },
+  default: d,
+  doc,
+});
+const num = (d: number, doc: string, min = 0, max = Number.MAX_VALUE): KeySpec<number> => ({
+  kind: { t: 'number', min, max },
+  default: d,
+  doc,
+});
+const secs = (d: number, doc: string) => num(d, `${doc} (seconds)`, 0, 86_400 * 365);
+const str = (d: string, doc: string): KeySpec<string> => ({ kind: { t: 'string' }, default: d, doc });
+const list = (d: string[], doc: string): KeySpec<string[]> => ({ kind: { t: 'list' }, default: d, doc });
+const oneOf = <const V extends string>(values: readonly V[], d: V, doc: string): KeySpec<V> => ({
+  kind: { t: 'enum', values },
+  default: d,
+  doc,
+});
+const port = (d: number, doc: string) => int(d, doc, 0, 65535);
+
+/** The config schema: section → key → type, default and meaning. */
+export const CONFIG_SCHEMA = {
+  connection: {
+    enable_ipv6: bool(true, 'try tier 1, IPv6 direct'),
+    ipv6_timeout: secs(10, 'tier 1 deadline'),
+    enable_ipv4: bool(true, 'try tier 2, IPv4 direct'),
+    ipv4_timeout: secs(10, 'tier 2 deadline'),
+    enable_hub_webrtc: bool(true, 'try tier 3, WebRTC via the Hub'),
+    webrtc_timeout: secs(30, 'tier 3 deadline'),
+    // The spec defaults this to false only because its UDP path was unencrypted; dpc runs
+    // TLS 1.3 over the punched path, so the tier is on by default.
+    enable_hole_punching: bool(true, 'try tier 4, DHT-coordinated UDP hole punching'),
+    hole_punch_timeout: secs(15, 'tier 4 deadline'),
+    enable_relays: bool(true, 'try tier 5, volunteer relays'),
+    relay_timeout: secs(20, 'tier 5 deadline'),
+    enable_gossip: bool(true, 'fall back to tier 6, gossip store-and-forward'),
+    gossip_timeout: secs(5, 'how long to wait before accepting gossip'),
+    mode: oneOf(['racing', 'sequential'] as const, 'racing', 'racing (staggered, Happy-Eyeballs style) or sequential (the spec)'),
+    total_timeout: secs(90, 'deadline for a whole connect()'),
+    race_stagger: secs(0.25, 'racing mode: delay between tier starts'),
+    race_grace: secs(0.3, 'racing mode: how long a better tier may still win after a worse one succeeded'),
+  },
+  p2p: {
+    listen_port: port(8888, 'TCP port of the direct listener'),
+    listen_host: { kind: { t: 'host' }, default: 'dual', doc: "'dual' (IPv6 and IPv4) or one address" } as KeySpec<string>,
+  },
+  webrtc: {
+    stun_servers: list(['stun:stun.l.google.com:19302'], 'STUN server URLs, comma separated'),
+  },
+  turn: {
+    username: str('', 'TURN username'),
+    credential: str('', 'TURN password'),
+    servers: list([], 'TURN server URLs, comma separated'),
+  },
+  hole_punch: {
+    udp_punch_port: port(8890, 'UDP port used for punching'),
+    nat_detection_enabled: bool(true, 'detect NAT type via DHT peers'),
+    stun_timeout: secs(5, 'reflexive address discovery deadline'),
+    punch_attempts: int(3, 'punch rounds', 1, 100),
+  },
+  relay: {
+    enabled: bool(true, 'use relays as a client'),
+    prefer_region: str('', 'prefer relays of this region'),
+    cache_timeout: secs(300, 'how long relay offers are cached'),
+    volunteer: bool(false, 'offer this node as a relay'),
+    max_peers: int(20, 'relay sessions when volunteering', 0, 1_000_000),
+    bandwidth_limit_mbps: num(50, 'relay bandwidth cap (Mbit/s)'),
+    region: str('', 'region announced in the relay offer'),
+  },
+  gossip: {
+    enabled: bool(true, 'take part in gossip'),
+    max_hops: int(5, 'hop limit', 0, 64),
+    fanout: int(3, 'peers each message is forwarded to', 1, 64),
+    ttl_seconds: int(86_400, 'message lifetime (seconds)', 1),
+    sync_interval: secs(300, 'anti-entropy period'),
+    cleanup_interval: secs(600, 'expired-message sweep period'),
+    priority: oneOf(['low', 'normal', 'high'] as const, 'normal', 'gossip message priority'),
+  },
+  dht: {
+    port: port(8889, 'UDP port of the DHT'),
+    k: int(20, 'bucket size', 1, 256),
+    alpha: int(3, 'lookup parallelism', 1, 64),
+    bootstrap_timeout: secs(10, 'deadline for joining via the seeds'),
+    lookup_timeout: secs(10, 'deadline for one lookup'),
+    bucket_refresh_interval: secs(3600, 'bucket refresh period'),
+    announce_interval: secs(1800, 'endpoint record republish period'),
+    seed_nodes: list([], 'host:port of bootstrap nodes, comma separated'),
+  },
+  hub: {
+    url: str('', 'Hub WebSocket URL (empty: no Hub)'),
+    auto_connect: bool(true, 'connect to the Hub on start'),
+  },
+} as const;
+
+type Schema = typeof CONFIG_SCHEMA;
+type ValueOf<S> = S extends KeySpec<infer T> ? T : never;
+/** The typed, validated configuration. */
+export type DpcConfig = { -readonly [Sec in keyof Schema]: { -readonly [K in keyof Schema[Sec]]: ValueOf<Schema[Sec][K]> } };
+export type ConfigSection = keyof DpcConfig;
+
+export interface LoadConfigOptions {
+  /** Environment to read `DPC_<SECTION>_<KEY>` overrides from. Default process.env; pass {} to ignore. */
+  env?: Record<string, string | undefined>;
+  /** Receives warnings (unknown sections and keys). Default: collected only. */
+  onWarning?: (message: string) => void;
+}
+
+export interface LoadedConfig {
+  config: DpcConfig;
+  warnings: string[];
+}
+
+/** The configuration with every default. */
+export function defaultConfig(): DpcConfig {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [sec, keys] of Object.entries(CONFIG_SCHEMA)) {
+    out[sec] = {};
+    for (const [key, spec] of Object.entries(keys)) {
+      const d = (spec as KeySpec<unknown>).default;
+      (out[sec] as Record<string, unknown>)[key] = Array.isArray(d) ? [...d] : d;
+    }
+  }
+  return out as DpcConfig;
+}
+
+function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string; section: string; key: string }): unknown {
+  const text = typeof raw === 'string' ? raw.trim() : raw;
+  const bad = (expected: string): never => {
+    throw new ConfigError({ ...where, value: String(raw), expected });
+  };
+  const k = spec.kind;
+  switch (k.t) {
+    case 'bool':
+      if (text === true || text === false) return text;
+      if (typeof text === 'string') {
+        const l = text.toLowerCase();
+        if (['true', 'yes', 'on', '1'].includes(l)) return true;
+        if (['false', 'no', 'off', '0'].includes(l)) return false;
+      }
+      return bad('true or false');
+    case 'int':
+    case 'number': {
+      if (typeof text !== 'string' || text === '' || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
+        return bad(k.t === 'int' ? 'an integer' : 'a number');
+      }
+      const n = Number(text);
+      if (k.t === 'int' && !Number.isInteger(n)) bad('an integer');
+      if ((k.min !== undefined && n < k.min) || (k.max !== undefined && n > k.max)) {
+        bad(`a ${k.t === 'int' ? 'whole ' : ''}number from ${k.min} to ${k.max}`);
+      }
+      return n;
+    }
+    case 'string':
+      return typeof text === 'string' || typeof text === 'boolean' ? String(text) : bad('text');
+    case 'enum':
+      return typeof text === 'string' && k.values.includes(text) ? text : bad(`one of ${k.values.join(', ')}`);
+    case 'list':
+      if (typeof text !== 'string') return bad('a comma-separated list');
+      return text
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0);
+    case 'host':
+      if (text === 'dual') return text;
+      if (typeof text === 'string' && isIP(text) !== 0) return text;
+      return bad("'dual' or an IP address");
+  }
+}
+
+/**
+ * Builds a config from parsed INI sections (as the `ini` package returns them) and the
+ * environment. Throws ConfigError naming file, section, key, value and what was expected.
+ */
+export function configFromObject(parsed: Record<string, unknown>, opts: LoadConfigOptions & { file?: string } = {}): LoadedConfig {
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    opts.onWarning?.(m);
+  };
+  const file = opts.file;
+  const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+  const schema = CONFIG_SCHEMA as unknown as Record<string, Record<string, KeySpec<unknown>>>;
+  for (const [section, body] of Object.entries(parsed)) {
+    if (!Object.hasOwn(schema, section)) {
+      warn(`${file ?? 'config'}: unknown section [${section}] ignored`);
+      continue;
+    }
+    if (typeof body !== 'object' || body === null) {
+      warn(`${file ?? 'config'}: key ${section} outside any section ignored`);
+      continue;
+    }
+    for (const [key, raw] of Object.entries(body)) {
+      const spec = schema[section]?.[key];
+      if (!spec) {
+        warn(`${file ?? 'config'}: unknown key ${key} in [${section}] ignored`);
+        continue;
+      }
+      (config[section] as Record<string, unknown>)[key] = parseValue(raw, spec, { ...(file && { file }), section, key });
+    }
+  }
+  const env = opts.env ?? process.env;
+  for (const [section, keys] of Object.entries(schema)) {
+    for (const [key, spec] of Object.entries(keys)) {
+      const name = `DPC_${section}_${key}`.toUpperCase();
+      const v = env[name];
+      if (v !== undefined) {
+        (config[section] as Record<string, unknown>)[key] = parseValue(v, spec, { file: `environment ${name}`, section, key });
+      }
+    }
+  }
+  return { config: config as unknown as DpcConfig, warnings };
+}
+
+/** Parses INI text (the `ini` package) into a validated config. */
+export function parseConfig(text: string, opts: LoadConfigOptions & { file?: string } = {}): LoadedConfig {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseIni(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(
+      { ...(opts.file && { file: opts.file }) },
+      `${opts.file ?? 'config'}: not a valid INI file: ${(err as Error).message}`,
+    );
+  }
+  return configFromObject(parsed, opts);
+}
+
+/** Reads and validates an INI config file. A missing file is a ConfigError naming it. */
+export async function loadConfig(file: string, opts: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError({ file }, `${file}: cannot read config file (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  return parseConfig(text, { ...opts, file });
+}
+
+/** Seconds (as in the INI) to milliseconds. */
+export const secondsToMs = (s: number): number => Math.round(s * 1000);

@@ -1,0 +1,235 @@
+import { EventEmitter, once } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import type { Counters } from './counters.js';
+import { ConnectionClosedError } from './errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frames.js';
+import type { ConnectionFrame } from './messages.js';
+import type { Schema } from './schema.js';
+import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+import type { Connection, TierName } from './tiers.js';
+
+/** Bytes queued in the transport above which send() waits for 'drain'. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+const DEFAULT_PING_TIMEOUT_MS = 10_000;
+/** Messages held while nobody listens or the consumer paused. */
+const HELD_MAX = 64;
+
+export interface SecureConnectionInit {
+  socket: TLSSocket;
+  decoder: FrameDecoder<ConnectionFrame>;
+  tier: TierName;
+  localNodeId: string;
+  remoteNodeId: string;
+  remotePublicKey: Buffer;
+  rttMs: number;
+  maxFrameBytes?: number;
+  /** Validates each application message before it is emitted. */
+  messageSchema?: Schema<unknown>;
+  counters?: Counters;
+}
+
+/** A Connection over a TLS 1.3 socket, after the dpc handshake. */
+export class SecureConnection extends EventEmitter implements Connection {
+  readonly tier: TierName;
+  readonly localNodeId: string;
+  readonly remoteNodeId: string;
+  readonly remotePublicKey: Buffer;
+  rttMs: number;
+  closed = false;
+  readonly #socket: TLSSocket;
+  readonly #decoder: FrameDecoder<ConnectionFrame>;
+  readonly #max: number;
+  readonly #schema: Schema<unknown> | undefined;
+  readonly #counters: Counters | undefined;
+  readonly #pings = new Map<number, (rtt: number) => void>();
+  #pingSeq = 0;
+  #closeError: Error | undefined;
+  readonly #held: unknown[] = [];
+  #userPaused = false;
+
+  constructor(init: SecureConnectionInit) {
+    super();
+    this.tier = init.tier;
+    this.localNodeId = init.localNodeId;
+    this.remoteNodeId = init.remoteNodeId;
+    this.remotePublicKey = init.remotePublicKey;
+    this.rttMs = init.rttMs;
+    this.#socket = init.socket;
+    this.#decoder = init.decoder;
+    this.#max = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#schema = init.messageSchema;
+    this.#counters = init.counters;
+    this.#decoder.on('data', (f: ConnectionFrame) => this.#onFrame(f));
+    this.#decoder.on('error', (err) => this.#fail(err));
+    this.#socket.on('error', (err) => this.#fail(err));
+    this.#socket.on('close', () => this.#onClose());
+    this.#decoder.on('end', () => this.#socket.end());
+    // Messages that arrive before anyone listens are held (bounded; the decoder pauses when
+    // full) and delivered once a 'message' listener is attached.
+    this.on('newListener', (event) => {
+      if (event === 'message') process.nextTick(() => this.#flushHeld());
+    });
+    this.#decoder.resume();
+  }
+
+  #flushHeld(): void {
+    while (this.#held.length > 0 && this.listenerCount('message') > 0 && !this.#userPaused) {
+      this.emit('message', this.#held.shift());
+    }
+    if (this.#held.length < HELD_MAX && !this.#userPaused) this.#decoder.resume();
+  }
+
+  /** The remote transport address, when the pipe has one (TCP). */
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+
+  async send(message: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(opts.signal);
+    if (this.closed) throw new ConnectionClosedError(undefined, { cause: this.#closeError });
+    await this.#write({ t: 'data', d: message }, opts.signal);
+    this.#counters?.inc('messages_out');
+  }
+
+  async ping(opts: { signal?: AbortSignal } = {}): Promise<number> {
+    const n = this.#pingSeq++;
+    const t = timeoutSignal(DEFAULT_PING_TIMEOUT_MS, 'ping', opts.signal);
+    try {
+      const started = performance.now();
+      const pong = this.#until((resolve) => {
+        this.#pings.set(n, () => resolve());
+        return undefined;
+      }, t.signal);
+      await this.#write({ t: 'ping', n }, t.signal);
+      await pong;
+      this.rttMs = performance.now() - started;
+      return this.rttMs;
+    } finally {
+      this.#pings.delete(n);
+      t.clear();
+    }
+  }
+
+  pause(): void {
+    this.#userPaused = true;
+  }
+
+  resume(): void {
+    this.#userPaused = false;
+    this.#flushHeld();
+  }
+
+  async close(reason?: string): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.#socket.writable) this.#socket.write(encodeFrame(reason ? { t: 'bye', reason } : { t: 'bye' }, this.#max));
+    } catch {
+      // best effort
+    }
+    const closed = once(this, 'close');
+    this.#socket.end();
+    const t = setTimeout(() => this.#socket.destroy(), 2000);
+    t.unref();
+    await closed;
+    clearTimeout(t);
+  }
+
+  /** Closes at once with an error (no goodbye). */
+  destroy(err?: Error): void {
+    this.#fail(err ?? new ConnectionClosedError('destroyed'));
+  }
+
+  async #write(frame: ConnectionFrame, signal?: AbortSignal): Promise<void> {
+    const bytes = encodeFrame(frame, this.#max);
+    while (this.#socket.writableLength > MAX_QUEUED_BYTES) await this.#drained(signal);
+    if (this.closed || !this.#socket.writable) throw new ConnectionClosedError(undefined, { cause: this.#closeError });
+    if (!this.#socket.write(bytes)) await this.#drained(signal);
+  }
+
+  #drained(signal?: AbortSignal): Promise<void> {
+    return this.#until((resolve) => {
+      this.#socket.once('drain', resolve);
+      return () => this.#socket.off('drain', resolve);
+    }, signal);
+  }
+
+  /**
+   * Waits for `arm`'s resolve, rejecting when the signal aborts or the connection closes; every
+   * listener is removed afterwards.
+   */
+  #until(arm: (resolve: () => void) => (() => void) | undefined, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new ConnectionClosedError(undefined, { cause: this.#closeError }));
+      if (signal?.aborted) return reject(toAbortError(signal));
+      let disarm: (() => void) | undefined;
+      const cleanup = () => {
+        disarm?.();
+        this.off('close', onClose);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new ConnectionClosedError(undefined, { cause: this.#closeError }));
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(toAbortError(signal as AbortSignal));
+      };
+      this.once('close', onClose);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      disarm = arm(() => {
+        cleanup();
+        resolve();
+      });
+    });
+  }
+
+  #onFrame(f: ConnectionFrame): void {
+    switch (f.t) {
+      case 'data': {
+        let msg = f.d;
+        if (this.#schema) {
+          try {
+            msg = this.#schema(msg);
+          } catch (err) {
+            this.#counters?.inc('frame_errors_DPC_SCHEMA');
+            this.#fail(err as Error);
+            return;
+          }
+        }
+        this.#counters?.inc('messages_in');
+        if (this.#userPaused || this.listenerCount('message') === 0 || this.#held.length > 0) {
+          this.#held.push(msg);
+          if (this.#held.length >= HELD_MAX) this.#decoder.pause();
+        } else this.emit('message', msg);
+        return;
+      }
+      case 'ping':
+        this.#write({ t: 'pong', n: f.n }).catch(() => {});
+        return;
+      case 'pong':
+        this.#pings.get(f.n)?.(0);
+        return;
+      case 'bye':
+        this.#socket.end();
+        return;
+      default:
+        // hello/ack/reject after the handshake are protocol errors
+        this.#fail(new ConnectionClosedError(`unexpected ${f.t} frame after handshake`));
+    }
+  }
+
+  #fail(err: Error): void {
+    if (this.closed) return;
+    this.#closeError ??= err;
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.#socket.destroy();
+  }
+
+  #onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#decoder.destroy();
+    this.emit('close', this.#closeError);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Typed errors with stable codes. Check errors by `code` (or `name`), never by `instanceof`:
+ * two copies of a package may be installed side by side.
+ */
+
+export interface DpcErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+}
+
+/** Base class of every error this stack throws. `code` is stable across versions. */
+export class DpcError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options: DpcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** True when `err` is a dpc error with the given code (works across package copies). */
+export function isDpcError(err: unknown, code?: string): err is DpcError {
+  if (typeof err !== 'object' || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  if (typeof c !== 'string' || !c.startsWith('DPC_')) return false;
+  return code === undefined || c === code;
+}
+
+// ---- cancellation and time ----
+export class AbortedError extends DpcError {
+  constructor(message = 'operation aborted', options?: DpcErrorOptions) {
+    super('DPC_ABORTED', message, options);
+  }
+}
+export class TimeoutError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_TIMEOUT', message, { retryable: true, ...options });
+  }
+}
+
+// ---- identity ----
+export class IdentityError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_IDENTITY', message, options);
+  }
+}
+
+// ---- signed records ----
+export class RecordMalformedError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_RECORD_MALFORMED', message, options);
+  }
+}
+export class RecordTooLargeError extends DpcError {
+  constructor(size: number, max: number) {
+    super('DPC_RECORD_TOO_LARGE', `record is ${size} bytes, the limit is ${max}`);
+  }
+}
+export class RecordSignatureError extends DpcError {
+  constructor(message = 'record signature does not verify') {
+    super('DPC_RECORD_BAD_SIGNATURE', message);
+  }
+}
+export class RecordNodeIdMismatchError extends DpcError {
+  constructor(claimed: string, derived: string) {
+    super('DPC_RECORD_NODE_ID_MISMATCH', `record claims node id ${claimed} but its key hashes to ${derived}`);
+  }
+}
+export class RecordWrongKeyError extends DpcError {
+  constructor(expected: string, got: string) {
+    super('DPC_RECORD_WRONG_KEY', `record is signed by ${got}, expected ${expected}`);
+  }
+}
+export class RecordExpiredError extends DpcError {
+  constructor(expiresAt: number, now: number) {
+    super('DPC_RECORD_EXPIRED', `record expired at ${new Date(expiresAt).toISOString()} (now ${new Date(now).toISOString()})`);
+  }
+}
+
+// ---- frames ----
+export class FrameTooLargeError extends DpcError {
+  constructor(size: number, max: number) {
+    super('DPC_FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the limit of ${max}`);
+  }
+}
+export class FrameMalformedError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_FRAME_MALFORMED', message, options);
+  }
+}
+export class FrameTruncatedError extends DpcError {
+  constructor(buffered: number) {
+    super('DPC_FRAME_TRUNCATED', `stream ended inside a frame (${buffered} bytes buffered)`);
+  }
+}
+export class SchemaError extends DpcError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('DPC_SCHEMA', `${path || 'value'}: ${message}`);
+    this.path = path;
+  }
+}
+
+// ---- secure channel ----
+export class PeerIdentityMismatchError extends DpcError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super('DPC_PEER_IDENTITY_MISMATCH', `peer presented node id ${actual}, expected ${expected}`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+export class HandshakeTimeoutError extends DpcError {
+  constructor(ms: number) {
+    super('DPC_HANDSHAKE_TIMEOUT', `secure handshake did not complete within ${ms} ms`, { retryable: true });
+  }
+}
+export class TlsDowngradeError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_TLS_DOWNGRADE', message, options);
+  }
+}
+export class HandshakeError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_HANDSHAKE_FAILED', message, { retryable: true, ...options });
+  }
+}
+export class PeerRejectedError extends DpcError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super('DPC_PEER_REJECTED', `peer rejected the connection: ${reason}`);
+    this.reason = reason;
+  }
+}
+export class ConnectionClosedError extends DpcError {
+  constructor(message = 'connection is closed', options?: DpcErrorOptions) {
+    super('DPC_CONNECTION_CLOSED', message, { retryable: true, ...options });
+  }
+}
+
+// ---- config ----
+export class ConfigError extends DpcError {
+  readonly file: string | undefined;
+  readonly section: string | undefined;
+  readonly key: string | undefined;
+  readonly value: string | undefined;
+  readonly expected: string | undefined;
+  constructor(detail: { file?: string; section?: string; key?: string; value?: string; expected?: string }, message?: string) {
+    const where = [detail.file ?? '<env/defaults>', detail.section ? `[${detail.section}]` : undefined, detail.key]
+      .filter(Boolean)
+      .join(' ');
+    const text =
+      message ?? `${where}: invalid value ${JSON.stringify(detail.value)}${detail.expected ? `, expected ${detail.expected}` : ''}`;
+    super('DPC_CONFIG', text);
+    this.file = detail.file;
+    this.section = detail.section;
+    this.key = detail.key;
+    this.value = detail.value;
+    this.expected = detail.expected;
+  }
+}
+
+// ---- tiers ----
+/** A strategy that cannot be used for this peer (says so without waiting). */
+export class TierNotApplicableError extends DpcError {
+  constructor(tier: string, reason: string) {
+    super('DPC_TIER_NOT_APPLICABLE', `${tier}: ${reason}`);
+  }
+}
+/** Every candidate of a tier failed. `causes` holds the per-candidate errors. */
+export class DialError extends DpcError {
+  readonly causes: unknown[];
+  constructor(message: string, causes: unknown[]) {
+    super('DPC_DIAL_FAILED', message, { retryable: true, cause: causes[0] });
+    this.causes = causes;
+  }
+}

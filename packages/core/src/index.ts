@@ -1,0 +1,93 @@
+/**
+ * @dpc/core — what every dpc tier shares: the node identity, signed records, the frame codec,
+ * the TLS 1.3 secure channel over any Duplex, the Connection and Strategy interfaces, typed
+ * errors and the INI config.
+ *
+ * @example
+ * ```ts
+ * import { createServer, connect } from 'node:net';
+ * import { generateIdentity, secureAccept, secureConnect } from '@dpc/core';
+ *
+ * const alice = generateIdentity();
+ * const bob = generateIdentity();
+ * const server = createServer(async (socket) => {
+ *   const conn = await secureAccept(socket, { identity: bob, tier: 'ipv4_direct' });
+ *   conn.on('message', (m) => console.log(`${conn.remoteNodeId} says`, m));
+ * }).listen(0, '127.0.0.1');
+ * await new Promise((r) => server.once('listening', r));
+ * const { port } = server.address() as { port: number };
+ * const socket = connect(port, '127.0.0.1');
+ * const conn = await secureConnect(socket, { identity: alice, tier: 'ipv4_direct', expectedNodeId: bob.nodeId });
+ * await conn.send({ text: 'hello' });
+ * ```
+ */
+
+export { createSelfSignedCertificate } from './certificate.js';
+export { canonicalize, decode, encode, encodeCanonical } from './codec.js';
+export {
+  CONFIG_SCHEMA,
+  type ConfigSection,
+  configFromObject,
+  type DpcConfig,
+  defaultConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+  loadConfig,
+  parseConfig,
+  secondsToMs,
+} from './config.js';
+export { SecureConnection } from './connection.js';
+export { Counters } from './counters.js';
+export * from './errors.js';
+export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type FrameDecoderOptions } from './frames.js';
+export {
+  defaultDataDir,
+  generateIdentity,
+  type Identity,
+  identityFromPem,
+  isNodeId,
+  kademliaIdOf,
+  loadOrCreateIdentity,
+  NODE_ID_PREFIX,
+  nodeIdFromPublicKey,
+  nodeIdOfKademliaId,
+  publicKeyFromRaw,
+  rawPublicKey,
+  verifySignature,
+} from './identity.js';
+export {
+  type CreateRecordOptions,
+  createRecord,
+  DEFAULT_MAX_RECORD_BYTES,
+  type Endpoint,
+  type EndpointBody,
+  emptyEndpointBody,
+  endpointBodySchema,
+  endpointSchema,
+  type RecordBody,
+  type RecordKind,
+  type RelayOfferBody,
+  recordBodySchemas,
+  relayOfferBodySchema,
+  type SignedRecord,
+  type VerifyRecordOptions,
+  verifyRecord,
+} from './records.js';
+export { type Infer, type Schema, s } from './schema.js';
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type SecureChannelOptions,
+  secureAccept,
+  secureConnect,
+  type TlsVersion,
+} from './secure-channel.js';
+export { raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+export {
+  type Applicability,
+  type Connection,
+  type NetworkState,
+  type Strategy,
+  TIERS,
+  type TierName,
+  tierPriority,
+} from './tiers.js';

@@ -1,0 +1,241 @@
+import type { Duplex } from 'node:stream';
+import { createSecureContext, type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import { createSelfSignedCertificate } from './certificate.js';
+import { SecureConnection } from './connection.js';
+import type { Counters } from './counters.js';
+import {
+  DpcError,
+  HandshakeError,
+  HandshakeTimeoutError,
+  PeerIdentityMismatchError,
+  PeerRejectedError,
+  TlsDowngradeError,
+} from './errors.js';
+import { encodeFrame, FrameDecoder } from './frames.js';
+import { type Identity, nodeIdFromPublicKey, rawPublicKey } from './identity.js';
+import { type ConnectionFrame, connectionFrameSchema } from './messages.js';
+import type { Schema } from './schema.js';
+import { throwIfAborted, toAbortError } from './signal.js';
+import type { TierName } from './tiers.js';
+
+/** Default time allowed for the TLS handshake plus the dpc hello exchange. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface SecureChannelOptions {
+  identity: Identity;
+  /** Tier the underlying pipe belongs to; tags the Connection. */
+  tier: TierName;
+  /** The peer must prove this node id. Required when connecting, optional when accepting. */
+  expectedNodeId?: string;
+  /** Handshake (TLS + hello) deadline in ms. Default 10 000. */
+  handshakeTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** Largest frame in either direction. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Validates every application message received. */
+  messageSchema?: Schema<unknown>;
+  counters?: Counters;
+  /** Accepting side: return true to admit an authenticated peer, or a reason to refuse it. */
+  authorize?: (nodeId: string) => true | string;
+  /** For tests of the downgrade defence only: the TLS versions this end offers. Default 1.3 only. */
+  tlsVersions?: { min: TlsVersion; max: TlsVersion };
+}
+
+const contexts = new WeakMap<Identity, Map<string, SecureContext>>();
+
+function secureContextFor(
+  identity: Identity,
+  versions: { min: TlsVersion; max: TlsVersion } = { min: 'TLSv1.3', max: 'TLSv1.3' },
+): SecureContext {
+  let byVersion = contexts.get(identity);
+  if (!byVersion) {
+    byVersion = new Map();
+    contexts.set(identity, byVersion);
+  }
+  const key = `${versions.min}-${versions.max}`;
+  let ctx = byVersion.get(key);
+  if (!ctx) {
+    ctx = createSecureContext({
+      key: identity.privateKeyPem,
+      cert: createSelfSignedCertificate(identity),
+      minVersion: versions.min,
+      maxVersion: versions.max,
+    });
+    byVersion.set(key, ctx);
+  }
+  return ctx;
+}
+
+const VERSION_ERROR = /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|WRONG_VERSION|VERSION_TOO_LOW|TLSV1_ALERT_PROTOCOL/;
+
+function classifyTlsError(err: unknown): DpcError {
+  if (err instanceof DpcError) return err;
+  const code = String((err as { code?: unknown }).code ?? '');
+  const msg = String((err as Error)?.message ?? err);
+  if (VERSION_ERROR.test(code) || VERSION_ERROR.test(msg.toUpperCase().replace(/ /g, '_'))) {
+    return new TlsDowngradeError(`peer does not speak TLS 1.3: ${msg}`, { cause: err });
+  }
+  return new HandshakeError(`secure handshake failed: ${msg}`, { cause: err });
+}
+
+function peerIdentity(sock: TLSSocket): { nodeId: string; publicKey: Buffer } {
+  const cert = sock.getPeerX509Certificate();
+  if (!cert) throw new HandshakeError('peer presented no certificate');
+  const key = cert.publicKey;
+  if (key.asymmetricKeyType !== 'ed25519') throw new HandshakeError(`peer certificate key is ${key.asymmetricKeyType}, not Ed25519`);
+  const publicKey = rawPublicKey(key);
+  return { nodeId: nodeIdFromPublicKey(publicKey), publicKey };
+}
+
+/**
+ * Runs `body` with a deadline and cancellation; on failure the socket is destroyed and the
+ * error is typed.
+ */
+async function guarded<T>(
+  sock: TLSSocket,
+  opts: SecureChannelOptions,
+  body: (decoder: FrameDecoder<ConnectionFrame>, started: number) => Promise<T>,
+): Promise<T> {
+  const ms = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const decoder = new FrameDecoder<ConnectionFrame>({
+    schema: connectionFrameSchema,
+    ...(opts.maxFrameBytes !== undefined && { maxFrameBytes: opts.maxFrameBytes }),
+    ...(opts.counters && { counters: opts.counters }),
+  });
+  let cleanup = () => {};
+  const interrupted = new Promise<never>((_, reject) => {
+    const timer = setTimeout(() => reject(new HandshakeTimeoutError(ms)), ms);
+    const onAbort = () => reject(toAbortError(opts.signal as AbortSignal));
+    const onError = (err: unknown) => reject(classifyTlsError(err));
+    const onClose = () => reject(new HandshakeError('pipe closed during the secure handshake'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    sock.on('error', onError);
+    sock.on('close', onClose);
+    decoder.on('error', onError);
+    cleanup = () => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      sock.off('error', onError);
+      sock.off('close', onClose);
+      decoder.off('error', onError);
+    };
+  });
+  try {
+    return await Promise.race([interrupted, body(decoder, performance.now())]);
+  } catch (err) {
+    opts.counters?.inc(`handshake_errors_${(err as DpcError).code ?? 'unknown'}`);
+    // A refusal was written with end(): let it reach the peer before the pipe goes.
+    if (sock.writableEnded && !sock.destroyed) setTimeout(() => sock.destroy(), 1000).unref();
+    else sock.destroy();
+    decoder.destroy();
+    throw err;
+  } finally {
+    cleanup();
+    interrupted.catch(() => {});
+  }
+}
+
+function nextFrame(decoder: FrameDecoder<ConnectionFrame>): Promise<ConnectionFrame> {
+  return new Promise((resolve) => {
+    const onData = (f: ConnectionFrame) => {
+      decoder.pause();
+      decoder.off('data', onData);
+      resolve(f);
+    };
+    decoder.on('data', onData);
+    decoder.resume();
+  });
+}
+
+function waitSecure(sock: TLSSocket, event: 'secure' | 'secureConnect'): Promise<void> {
+  return new Promise((resolve) => sock.once(event, () => resolve()));
+}
+
+function makeConnection(
+  sock: TLSSocket,
+  decoder: FrameDecoder<ConnectionFrame>,
+  opts: SecureChannelOptions,
+  peer: { nodeId: string; publicKey: Buffer },
+  rttMs: number,
+): SecureConnection {
+  opts.counters?.inc('handshakes_ok');
+  return new SecureConnection({
+    socket: sock,
+    decoder,
+    tier: opts.tier,
+    localNodeId: opts.identity.nodeId,
+    remoteNodeId: peer.nodeId,
+    remotePublicKey: peer.publicKey,
+    rttMs,
+    ...(opts.maxFrameBytes !== undefined && { maxFrameBytes: opts.maxFrameBytes }),
+    ...(opts.messageSchema && { messageSchema: opts.messageSchema }),
+    ...(opts.counters && { counters: opts.counters }),
+  });
+}
+
+/**
+ * Client side: runs TLS 1.3 over `pipe`, checks that the peer proves `expectedNodeId`, exchanges
+ * the dpc hello (which measures the RTT) and returns the framed Connection.
+ */
+export async function secureConnect(pipe: Duplex, opts: SecureChannelOptions & { expectedNodeId: string }): Promise<SecureConnection> {
+  throwIfAborted(opts.signal);
+  const sock = tlsConnect({
+    socket: pipe,
+    secureContext: secureContextFor(opts.identity, opts.tlsVersions),
+    rejectUnauthorized: false,
+    ALPNProtocols: ['dpc/1'],
+  });
+  return guarded(sock, opts, async (decoder) => {
+    await waitSecure(sock, 'secureConnect');
+    const peer = peerIdentity(sock);
+    if (peer.nodeId !== opts.expectedNodeId) throw new PeerIdentityMismatchError(opts.expectedNodeId, peer.nodeId);
+    sock.pipe(decoder);
+    const sent = performance.now();
+    const reply = nextFrame(decoder);
+    sock.write(encodeFrame({ t: 'hello', v: 1 }));
+    const f = await reply;
+    if (f.t === 'reject') throw new PeerRejectedError(f.reason);
+    if (f.t !== 'hello_ack') throw new HandshakeError(`expected hello_ack, got ${f.t}`);
+    return makeConnection(sock, decoder, opts, peer, performance.now() - sent);
+  });
+}
+
+/**
+ * Server side: runs TLS 1.3 over `pipe`, requires a client certificate, checks it against
+ * `expectedNodeId` and `authorize` when given, and returns the framed Connection.
+ */
+export async function secureAccept(pipe: Duplex, opts: SecureChannelOptions): Promise<SecureConnection> {
+  throwIfAborted(opts.signal);
+  const sock = new TLSSocket(pipe, {
+    isServer: true,
+    secureContext: secureContextFor(opts.identity, opts.tlsVersions),
+    requestCert: true,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['dpc/1'],
+  });
+  return guarded(sock, opts, async (decoder) => {
+    await waitSecure(sock, 'secure');
+    sock.pipe(decoder);
+    const hello = nextFrame(decoder);
+    const peer = peerIdentity(sock);
+    const refuse = (reason: string) => {
+      sock.end(encodeFrame({ t: 'reject', reason }));
+    };
+    if (opts.expectedNodeId !== undefined && peer.nodeId !== opts.expectedNodeId) {
+      refuse('identity: not the expected peer');
+      throw new PeerIdentityMismatchError(opts.expectedNodeId, peer.nodeId);
+    }
+    const verdict = opts.authorize?.(peer.nodeId) ?? true;
+    if (verdict !== true) {
+      refuse(verdict);
+      throw new PeerRejectedError(verdict);
+    }
+    const f = await hello;
+    if (f.t !== 'hello') throw new HandshakeError(`expected hello, got ${f.t}`);
+    sock.write(encodeFrame({ t: 'hello_ack' }));
+    // The accepting side learns the RTT from its first ping(); the dialer measured it already.
+    return makeConnection(sock, decoder, opts, peer, 0);
+  });
+}

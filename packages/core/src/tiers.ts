@@ -1,0 +1,58 @@
+import type { EventEmitter } from 'node:events';
+import type { SignedRecord } from './records.js';
+
+/** The six tiers, with the spec's names (used in stats as `strategy_usage` keys). */
+export const TIERS = ['ipv6_direct', 'ipv4_direct', 'hub_webrtc', 'udp_hole_punch', 'volunteer_relay', 'gossip'] as const;
+export type TierName = (typeof TIERS)[number];
+
+/** Priority of a tier: 1 (best) to 6. */
+export function tierPriority(tier: TierName): number {
+  return TIERS.indexOf(tier) + 1;
+}
+
+/** A framed, mutually authenticated, encrypted connection to one peer over some tier. */
+export interface Connection extends EventEmitter {
+  readonly tier: TierName;
+  readonly localNodeId: string;
+  readonly remoteNodeId: string;
+  /** Raw 32-byte Ed25519 key of the peer, proven in the TLS handshake. */
+  readonly remotePublicKey: Buffer;
+  /** Last measured round-trip time in ms (from the handshake, then from each ping). */
+  readonly rttMs: number;
+  readonly closed: boolean;
+  /** Sends one application message; resolves once it is handed to the transport (backpressure). */
+  send(message: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Measures the round-trip time. */
+  ping(opts?: { signal?: AbortSignal }): Promise<number>;
+  /** Stops delivering 'message' events until resume(); the peer is slowed by TCP/flow control. */
+  pause(): void;
+  resume(): void;
+  /** Graceful close. */
+  close(reason?: string): Promise<void>;
+  on(event: 'message', listener: (message: unknown) => void): this;
+  on(event: 'close', listener: (error?: Error) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+}
+
+/** What a node knows about its own network right now (input to applicability checks). */
+export interface NetworkState {
+  /** Whether a Hub connection is up (tier 3 usable; hybrid rule skips tiers 4–5). */
+  hubConnected: boolean;
+  /** This node's own addresses and NAT type, when known. */
+  localIPv6?: string[];
+  localIPv4?: Array<{ ip: string; prefix: number }>;
+  natType?: 'none' | 'cone' | 'symmetric' | 'blocked' | 'unknown';
+}
+
+export type Applicability = { applicable: true } | { applicable: false; reason: string };
+
+/** One tier's way of reaching a peer. All six tiers implement this. */
+export interface Strategy {
+  readonly name: TierName;
+  /** 1 (best) to 6. */
+  readonly priority: number;
+  /** Decides, without waiting, whether this tier can be tried for the peer. */
+  isApplicable(peer: SignedRecord<'endpoint'>, network: NetworkState): Applicability;
+  /** Reaches the peer and returns a secure Connection, or rejects with a typed error. */
+  connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection>;
+}

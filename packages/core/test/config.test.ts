@@ -1,0 +1,122 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_SCHEMA, defaultConfig, loadConfig, parseConfig } from '@dpc/core';
+import { describe, expect, it } from 'vitest';
+
+const examples = new URL('../examples/', import.meta.url);
+
+describe('config', () => {
+  it('holds every section of the spec with its documented defaults', () => {
+    const c = defaultConfig();
+    expect(Object.keys(c).sort()).toEqual(['connection', 'dht', 'gossip', 'hole_punch', 'hub', 'p2p', 'relay', 'turn', 'webrtc']);
+    expect(c.connection).toMatchObject({
+      enable_ipv6: true,
+      ipv6_timeout: 10,
+      enable_ipv4: true,
+      ipv4_timeout: 10,
+      webrtc_timeout: 30,
+      hole_punch_timeout: 15,
+      relay_timeout: 20,
+      gossip_timeout: 5,
+    });
+    expect(c.p2p).toEqual({ listen_port: 8888, listen_host: 'dual' });
+    expect(c.hole_punch).toEqual({ udp_punch_port: 8890, nat_detection_enabled: true, stun_timeout: 5, punch_attempts: 3 });
+    expect(c.relay).toMatchObject({ enabled: true, cache_timeout: 300, volunteer: false, bandwidth_limit_mbps: 50 });
+    expect(c.gossip).toEqual({
+      enabled: true,
+      max_hops: 5,
+      fanout: 3,
+      ttl_seconds: 86400,
+      sync_interval: 300,
+      cleanup_interval: 600,
+      priority: 'normal',
+    });
+    expect(c.dht).toMatchObject({ port: 8889, k: 20, alpha: 3, seed_nodes: [] });
+    expect(c.hub).toEqual({ url: '', auto_connect: true });
+  });
+
+  it.each(['1-local-network.ini', '2-internet-with-hub.ini', '3-offline-hub-independent.ini', '4-disaster-resilience.ini'])(
+    'loads the spec example %s cleanly',
+    async (name) => {
+      const { config, warnings } = await loadConfig(new URL(name, examples).pathname, { env: {} });
+      expect(warnings).toEqual([]);
+      expect(config.connection.enable_ipv6).toBe(true);
+      if (name.startsWith('1')) expect(config.connection.enable_gossip).toBe(false);
+      if (name.startsWith('4')) {
+        expect(config.connection).toMatchObject({ ipv6_timeout: 20, webrtc_timeout: 60, relay_timeout: 40, gossip_timeout: 10 });
+      }
+    },
+  );
+
+  it('parses inline comments, lists and every type', () => {
+    const { config } = parseConfig(
+      '[p2p]\nlisten_host = 0.0.0.0  # IPv4 only\nlisten_port = 9000\n[dht]\nseed_nodes = 198.51.100.1:8889, 198.51.100.2:8889\n[relay]\nbandwidth_limit_mbps = 12.5\nvolunteer = yes\n',
+      { env: {} },
+    );
+    expect(config.p2p).toEqual({ listen_host: '0.0.0.0', listen_port: 9000 });
+    expect(config.dht.seed_nodes).toEqual(['198.51.100.1:8889', '198.51.100.2:8889']);
+    expect(config.relay.bandwidth_limit_mbps).toBe(12.5);
+    expect(config.relay.volunteer).toBe(true);
+  });
+
+  it('a bad value names the file, section, key, value and what was expected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-config-'));
+    const file = join(dir, 'bad.ini');
+    await writeFile(file, '[connection]\nipv6_timeout = soon\n');
+    const err = await loadConfig(file, { env: {} }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DPC_CONFIG', file, section: 'connection', key: 'ipv6_timeout', value: 'soon' });
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toContain('[connection] ipv6_timeout');
+    expect((err as Error).message).toContain('"soon"');
+    expect((err as Error).message).toContain('expected a number');
+  });
+
+  it.each([
+    ['[p2p]\nlisten_port = 70000\n', 'listen_port'],
+    ['[p2p]\nlisten_host = everywhere\n', 'listen_host'],
+    ['[connection]\nenable_ipv4 = maybe\n', 'enable_ipv4'],
+    ['[gossip]\npriority = urgent\n', 'priority'],
+    ['[dht]\nk = 2.5\n', 'k'],
+    ['[connection]\nrelay_timeout = -1\n', 'relay_timeout'],
+  ])('rejects garbage %j', (text, key) => {
+    expect(() => parseConfig(text, { env: {}, file: 'x.ini' })).toThrow(expect.objectContaining({ code: 'DPC_CONFIG', key }));
+  });
+
+  it('warns about unknown sections and keys without failing', () => {
+    const seen: string[] = [];
+    const { warnings } = parseConfig('[connection]\nenable_ipv7 = true\n[colour]\nx = 1\n', {
+      env: {},
+      file: 'w.ini',
+      onWarning: (m) => seen.push(m),
+    });
+    expect(warnings).toHaveLength(2);
+    expect(seen).toEqual(warnings);
+    expect(warnings[0]).toContain('enable_ipv7');
+    expect(warnings[1]).toContain('[colour]');
+  });
+
+  it('environment DPC_<SECTION>_<KEY> overrides the file, and is validated too', () => {
+    const { config } = parseConfig('[connection]\nipv6_timeout = 3\n', {
+      env: { DPC_CONNECTION_IPV6_TIMEOUT: '7', DPC_DHT_SEED_NODES: 'a:1,b:2' },
+    });
+    expect(config.connection.ipv6_timeout).toBe(7);
+    expect(config.dht.seed_nodes).toEqual(['a:1', 'b:2']);
+    expect(() => parseConfig('', { env: { DPC_DHT_K: 'many' } })).toThrow(/DPC_DHT_K.*\[dht\] k/);
+  });
+
+  it('a missing file is a clear ConfigError', async () => {
+    await expect(loadConfig('/nonexistent/dpc.ini')).rejects.toMatchObject({
+      code: 'DPC_CONFIG',
+      message: expect.stringContaining('no such file'),
+    });
+  });
+
+  it('every schema key has a default that validates', () => {
+    for (const [sec, keys] of Object.entries(CONFIG_SCHEMA)) {
+      for (const [key, spec] of Object.entries(keys)) {
+        expect(spec.doc, `${sec}.${key}`).toBeTruthy();
+      }
+    }
+  });
+});
