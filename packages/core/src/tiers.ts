@@ -54,5 +54,5 @@ export interface Strategy {
   /** Decides, without waiting, whether this tier can be tried for the peer. */
   isApplicable(peer: SignedRecord<'endpoint'>, network: NetworkState): Applicability;
   /** Reaches the peer and returns a secure Connection, or rejects with a typed error. */
-  connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection>;
+  connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal; network?: NetworkState }): Promise<Connection>;
 }

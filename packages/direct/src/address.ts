@@ -1,0 +1,142 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { EndpointBody } from '@dpc/core';
+import { MAX_CANDIDATES } from './constants.js';
+
+/** A TCP address to dial. */
+export interface Candidate {
+  ip: string;
+  port: number;
+  /** Why it was chosen: 'global-ipv6', 'local' (shared subnet), 'external', 'loopback'. */
+  kind: 'global-ipv6' | 'local' | 'external' | 'loopback';
+}
+
+/** This node's addresses, as the applicability checks need them. */
+export interface LocalAddresses {
+  ipv6: string[];
+  ipv4: Array<{ ip: string; prefix: number }>;
+}
+
+/** Expands an IPv6 address to its 8 16-bit groups; undefined for anything else. */
+export function ipv6Groups(ip: string): number[] | undefined {
+  if (!isIPv6(ip)) return undefined;
+  let addr = ip.split('%')[0] as string;
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+  if (v4) {
+    const n = ipv4ToInt(v4[1] as string);
+    addr = `${addr.slice(0, -(v4[1] as string).length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
+  return [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16));
+}
+
+/** True for a global unicast IPv6 address (2000::/3), as tier 1 requires. */
+export function isGlobalIPv6(ip: string): boolean {
+  const g = ipv6Groups(ip);
+  return g !== undefined && ((g[0] as number) & 0xe000) === 0x2000;
+}
+
+export function ipv4ToInt(ip: string): number {
+  const p = ip.split('.').map(Number);
+  return (((p[0] as number) << 24) | ((p[1] as number) << 16) | ((p[2] as number) << 8) | (p[3] as number)) >>> 0;
+}
+
+/** True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback). */
+export function isLoopback(ip: string): boolean {
+  if (isIPv4(ip)) return ip.startsWith('127.');
+  const g = ipv6Groups(ip);
+  if (!g) return false;
+  if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return true;
+  return g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff && (g[6] as number) >> 8 === 127;
+}
+
+/** True when both IPv4 addresses lie in one /prefix network. */
+export function sameSubnet(a: string, b: string, prefix: number): boolean {
+  if (!isIPv4(a) || !isIPv4(b) || prefix < 0 || prefix > 32) return false;
+  if (prefix === 0) return true;
+  const mask = prefix === 32 ? 0xffffffff : ~((1 << (32 - prefix)) - 1) >>> 0;
+  return (ipv4ToInt(a) & mask) >>> 0 === (ipv4ToInt(b) & mask) >>> 0;
+}
+
+/** This machine's addresses from its interfaces. */
+export function localAddresses(): LocalAddresses {
+  const out: LocalAddresses = { ipv6: [], ipv4: [] };
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family === 'IPv4') out.ipv4.push({ ip: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 32) });
+      else out.ipv6.push(a.address);
+    }
+  }
+  return out;
+}
+
+/**
+ * Tier 1 candidates: the peer's global IPv6 addresses (2000::/3); ::1 only with allowLoopback.
+ */
+export function ipv6Candidates(peer: EndpointBody, opts: { allowLoopback?: boolean } = {}): Candidate[] {
+  const out: Candidate[] = [];
+  for (const e of peer.ipv6) {
+    if (isGlobalIPv6(e.ip)) out.push({ ip: e.ip, port: e.port, kind: 'global-ipv6' });
+    else if (opts.allowLoopback && isLoopback(e.ip)) out.push({ ip: e.ip, port: e.port, kind: 'loopback' });
+  }
+  return dedupe(out);
+}
+
+/**
+ * Tier 2 candidates: the peer's local IPv4 addresses that share a subnet with one of ours
+ * first, then its external addresses (public IP or port forward). Loopback only with
+ * allowLoopback.
+ */
+export function ipv4Candidates(peer: EndpointBody, local: LocalAddresses, opts: { allowLoopback?: boolean } = {}): Candidate[] {
+  const out: Candidate[] = [];
+  for (const e of peer.ipv4_local) {
+    if (isLoopback(e.ip)) {
+      if (opts.allowLoopback) out.push({ ip: e.ip, port: e.port, kind: 'loopback' });
+      continue;
+    }
+    const shared = local.ipv4.some((mine) => !isLoopback(mine.ip) && sameSubnet(mine.ip, e.ip, Math.min(mine.prefix, e.prefix)));
+    if (shared) out.push({ ip: e.ip, port: e.port, kind: 'local' });
+  }
+  for (const e of peer.ipv4_external) {
+    if (isLoopback(e.ip) && !opts.allowLoopback) continue;
+    out.push({ ip: e.ip, port: e.port, kind: 'external' });
+  }
+  return dedupe(out);
+}
+
+function dedupe(c: Candidate[]): Candidate[] {
+  const seen = new Set<string>();
+  return c
+    .filter((x) => {
+      const k = `${x.ip}|${x.port}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    })
+    .slice(0, MAX_CANDIDATES);
+}
+
+/**
+ * The part of an endpoint record that describes this node's own addresses for tiers 1–2:
+ * global IPv6 and local IPv4 with prefix (loopback only with allowLoopback).
+ */
+export function localEndpointBody(
+  port: number,
+  opts: { allowLoopback?: boolean; addresses?: LocalAddresses } = {},
+): Pick<EndpointBody, 'ipv6' | 'ipv4_local'> {
+  const a = opts.addresses ?? localAddresses();
+  return {
+    ipv6: a.ipv6
+      .filter((ip) => isGlobalIPv6(ip) || (opts.allowLoopback && isLoopback(ip)))
+      .map((ip) => ({ ip, port }))
+      .slice(0, 8),
+    ipv4_local: a.ipv4
+      .filter((x) => !isLoopback(x.ip) || opts.allowLoopback)
+      .map((x) => ({ ip: x.ip, port, prefix: x.prefix }))
+      .slice(0, 8),
+  };
+}

@@ -1,0 +1,193 @@
+import { EventEmitter, once } from 'node:events';
+import { createServer, isIPv4, type Server, type Socket } from 'node:net';
+import {
+  type Connection,
+  Counters,
+  DpcError,
+  type Identity,
+  type Schema,
+  type SecureConnection,
+  secureAccept,
+  throwIfAborted,
+} from '@dpc/core';
+import { type LocalAddresses, localEndpointBody } from './address.js';
+import { DEFAULT_LISTEN_PORT, DEFAULT_MAX_INBOUND_CONNECTIONS, DEFAULT_MAX_PENDING_HANDSHAKES } from './constants.js';
+
+export class ListenError extends DpcError {
+  constructor(message: string, cause?: unknown) {
+    super('DPC_LISTEN_FAILED', message, { cause });
+  }
+}
+
+export interface DirectListenerOptions {
+  identity: Identity;
+  /** `'dual'` (IPv6 and IPv4) or one address. Default 'dual' (spec: `[p2p] listen_host`). */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8888 (spec: `[p2p] listen_port`). */
+  port?: number;
+  /** Handshake deadline for inbound connections, ms. Default 10 000. */
+  handshakeTimeoutMs?: number;
+  /** Inbound connections in their handshake at most. Default 64. */
+  maxPendingHandshakes?: number;
+  /** Established inbound connections at most. Default 1024. */
+  maxConnections?: number;
+  /** Admit or refuse an authenticated peer (return a reason to refuse). */
+  authorize?: (nodeId: string) => true | string;
+  /** Validates every application message received on inbound connections. */
+  messageSchema?: Schema<unknown>;
+  maxFrameBytes?: number;
+  counters?: Counters;
+}
+
+export interface DirectListener extends EventEmitter {
+  /** Binds the sockets. Rejects with ListenError when no address could be bound. */
+  start(opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Closes the sockets and every inbound connection. */
+  stop(): Promise<void>;
+  /** The bound TCP port. */
+  readonly port: number;
+  /** Bound addresses, e.g. ['0.0.0.0:8888', '[::]:8888']. */
+  addresses(): string[];
+  /** Tier 1–2 part of this node's endpoint record (global IPv6, local IPv4 with prefix). */
+  endpointBody(opts?: { allowLoopback?: boolean; addresses?: LocalAddresses }): ReturnType<typeof localEndpointBody>;
+  stats(): Record<string, number>;
+  on(event: 'connection', listener: (conn: Connection) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+class TcpDirectListener extends EventEmitter implements DirectListener {
+  readonly #opts: DirectListenerOptions;
+  readonly #counters: Counters;
+  readonly #servers: Server[] = [];
+  readonly #conns = new Set<SecureConnection>();
+  readonly #shutdown = new AbortController();
+  #pending = 0;
+  #port = 0;
+
+  constructor(opts: DirectListenerOptions) {
+    super();
+    this.#opts = opts;
+    this.#counters = opts.counters ?? new Counters();
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(opts.signal);
+    const host = this.#opts.host ?? 'dual';
+    let port = this.#opts.port ?? DEFAULT_LISTEN_PORT;
+    if (host !== 'dual') {
+      await this.#bind(host, port, false);
+      return;
+    }
+    // IPv4 first (to learn the port when 0), then IPv6-only on the same port.
+    await this.#bind('0.0.0.0', port, false);
+    port = this.#port;
+    try {
+      await this.#bind('::', port, true);
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') {
+        this.#counters.inc('listen_ipv6_unavailable');
+        return; // IPv4-only host: tier 1 simply does not apply
+      }
+      await this.stop();
+      throw err;
+    }
+  }
+
+  async #bind(host: string, port: number, ipv6Only: boolean): Promise<void> {
+    const server = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#onSocket(s));
+    server.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    server.maxConnections =
+      (this.#opts.maxConnections ?? DEFAULT_MAX_INBOUND_CONNECTIONS) + (this.#opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new ListenError(`cannot listen on ${host}:${port}: ${err.message}`, err));
+      server.once('error', onError);
+      server.listen({ host, port, ipv6Only }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#servers.push(server);
+    this.#port = (server.address() as { port: number }).port;
+  }
+
+  #onSocket(socket: Socket): void {
+    this.#counters.inc('inbound_sockets');
+    const maxPending = this.#opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
+    const maxConns = this.#opts.maxConnections ?? DEFAULT_MAX_INBOUND_CONNECTIONS;
+    if (this.#pending >= maxPending || this.#conns.size >= maxConns) {
+      this.#counters.inc('inbound_refused_overload');
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {}); // surfaced through the handshake / connection
+    this.#pending++;
+    const addr = socket.remoteAddress ?? '';
+    const tier = addr.includes(':') && !addr.startsWith('::ffff:') && !isIPv4(addr) ? 'ipv6_direct' : 'ipv4_direct';
+    const o = this.#opts;
+    secureAccept(socket, {
+      identity: o.identity,
+      tier,
+      signal: this.#shutdown.signal,
+      counters: this.#counters,
+      ...(o.handshakeTimeoutMs !== undefined && { handshakeTimeoutMs: o.handshakeTimeoutMs }),
+      ...(o.authorize && { authorize: o.authorize }),
+      ...(o.messageSchema && { messageSchema: o.messageSchema }),
+      ...(o.maxFrameBytes !== undefined && { maxFrameBytes: o.maxFrameBytes }),
+    }).then(
+      (conn) => {
+        this.#pending--;
+        this.#conns.add(conn);
+        this.#counters.inc(`inbound_connections_${tier}`);
+        conn.on('close', () => this.#conns.delete(conn));
+        this.emit('connection', conn);
+      },
+      (err: unknown) => {
+        this.#pending--;
+        this.#counters.inc('inbound_handshake_failed');
+        socket.destroy();
+        void err;
+      },
+    );
+  }
+
+  addresses(): string[] {
+    return this.#servers.map((s) => {
+      const a = s.address() as { address: string; port: number; family: string };
+      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    });
+  }
+
+  endpointBody(opts: { allowLoopback?: boolean; addresses?: LocalAddresses } = {}) {
+    return localEndpointBody(this.#port, opts);
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#counters.snapshot(), open_connections: this.#conns.size, pending_handshakes: this.#pending };
+  }
+
+  async stop(): Promise<void> {
+    this.#shutdown.abort();
+    const closing = this.#servers.splice(0).map((s) => {
+      const p = once(s, 'close');
+      s.close();
+      return p;
+    });
+    await Promise.all([...this.#conns].map((c) => c.close('listener stopped').catch(() => {})));
+    await Promise.all(closing);
+  }
+}
+
+/**
+ * A TCP listener for tiers 1–2. Every inbound socket is secured (TLS 1.3, mutual node-id
+ * authentication) before anything reads it; then a 'connection' event carries the Connection.
+ */
+export function createDirectListener(opts: DirectListenerOptions): DirectListener {
+  return new TcpDirectListener(opts);
+}

@@ -1,0 +1,212 @@
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { type Connection, Counters, createRecord, type EndpointBody, emptyEndpointBody, generateIdentity } from '@dpc/core';
+import { createDirectListener, type DirectListener, ipv4DirectStrategy, ipv6DirectStrategy } from '@dpc/direct';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const alice = generateIdentity();
+const bob = generateIdentity();
+const carol = generateIdentity();
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function listen(identity = bob, host = 'dual', counters?: Counters): Promise<DirectListener> {
+  const l = createDirectListener({ identity, host, port: 0, handshakeTimeoutMs: 2000, ...(counters && { counters }) });
+  await l.start();
+  cleanups.push(() => l.stop());
+  return l;
+}
+
+/** A TCP server that accepts and then never speaks: a candidate that stalls. */
+async function blackhole(): Promise<number> {
+  const sockets: Socket[] = [];
+  const s: Server = createServer((sock) => sockets.push(sock)).listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  cleanups.push(() => {
+    for (const x of sockets) x.destroy();
+    s.close();
+  });
+  return (s.address() as { port: number }).port;
+}
+
+/** A port with nothing listening: connection refused at once. */
+async function closedPort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+const record = (body: Partial<EndpointBody>, who = bob) =>
+  createRecord(who, { kind: 'endpoint', body: { ...emptyEndpointBody(), ...body } });
+const next = (c: Connection) => once(c, 'message').then(([m]) => m);
+
+describe('@dpc/direct over real TCP on loopback', () => {
+  it('tier 1 connects over IPv6 (::1) and both ends are tagged ipv6_direct', async () => {
+    const l = await listen();
+    const inbound = once(l, 'connection') as Promise<[Connection]>;
+    const tier1 = ipv6DirectStrategy({ identity: alice, allowLoopback: true });
+    const rec = record({ ipv6: [{ ip: '::1', port: l.port }] });
+    expect(tier1.isApplicable(rec, { hubConnected: false })).toEqual({ applicable: true });
+    const conn = await tier1.connect(rec, { signal: AbortSignal.timeout(5000) });
+    const [server] = await inbound;
+    expect(conn.tier).toBe('ipv6_direct');
+    expect(server.tier).toBe('ipv6_direct');
+    expect(conn.remoteNodeId).toBe(bob.nodeId);
+    expect(server.remoteNodeId).toBe(alice.nodeId);
+    const got = next(server);
+    await conn.send({ text: 'over v6' });
+    expect(await got).toEqual({ text: 'over v6' });
+    await conn.close();
+  });
+
+  it('tier 2 connects over IPv4 (127.0.0.1) to the local address', async () => {
+    const l = await listen();
+    const inbound = once(l, 'connection') as Promise<[Connection]>;
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true });
+    const rec = record(l.endpointBody({ allowLoopback: true }));
+    const conn = await tier2.connect(rec, { signal: AbortSignal.timeout(5000) });
+    const [server] = await inbound;
+    expect(conn.tier).toBe('ipv4_direct');
+    expect(server.tier).toBe('ipv4_direct');
+    const got = next(conn);
+    await server.send('pong');
+    expect(await got).toBe('pong');
+    await conn.close();
+  });
+
+  it('tier 2 connects over the external address when no subnet is shared (port forward)', async () => {
+    const l = await listen(bob, '127.0.0.1');
+    const tier2 = ipv4DirectStrategy({
+      identity: alice,
+      allowLoopback: true,
+      localAddresses: () => ({ ipv4: [{ ip: '192.168.9.9', prefix: 24 }], ipv6: [] }),
+    });
+    const rec = record({ ipv4_local: [{ ip: '10.0.0.2', port: 8888, prefix: 24 }], ipv4_external: [{ ip: '127.0.0.1', port: l.port }] });
+    expect(tier2.candidates(rec).map((c) => c.kind)).toEqual(['external']);
+    const conn = await tier2.connect(rec, { signal: AbortSignal.timeout(5000) });
+    expect(conn.remoteNodeId).toBe(bob.nodeId);
+    await conn.close();
+  });
+
+  it('a tier that does not apply says so without waiting', async () => {
+    const tier1 = ipv6DirectStrategy({ identity: alice, timeoutMs: 60_000 });
+    const tier2 = ipv4DirectStrategy({ identity: alice, timeoutMs: 60_000 });
+    // loopback is refused without the explicit option, and a private address on another subnet is not dialed
+    const rec = record({
+      ipv6: [{ ip: '::1', port: 1 }],
+      ipv4_local: [
+        { ip: '127.0.0.1', port: 1, prefix: 8 },
+        { ip: '10.99.0.2', port: 1, prefix: 24 },
+      ],
+    });
+    expect(tier1.isApplicable(rec, { hubConnected: false })).toMatchObject({
+      applicable: false,
+      reason: expect.stringContaining('global IPv6'),
+    });
+    expect(tier2.isApplicable(rec, { hubConnected: false, localIPv4: [{ ip: '192.168.1.2', prefix: 24 }] })).toMatchObject({
+      applicable: false,
+    });
+    const t0 = Date.now();
+    await expect(tier1.connect(rec, { signal: AbortSignal.timeout(60_000) })).rejects.toMatchObject({ code: 'DPC_TIER_NOT_APPLICABLE' });
+    expect(Date.now() - t0).toBeLessThan(100);
+    // and the own side: a peer with global IPv6 but this node has none
+    const v6 = record({ ipv6: [{ ip: '2001:db8::1', port: 1 }] });
+    expect(tier1.isApplicable(v6, { hubConnected: false, localIPv6: ['fe80::1'] })).toMatchObject({
+      applicable: false,
+      reason: expect.stringContaining('this node'),
+    });
+  });
+
+  it('candidates are staggered: a stalled first candidate does not delay the second by its timeout', async () => {
+    const l = await listen(bob, '127.0.0.1');
+    const stall = await blackhole();
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true, staggerMs: 100, timeoutMs: 20_000 });
+    const rec = record({ ipv4_local: [{ ip: '127.0.0.1', port: stall, prefix: 8 }], ipv4_external: [{ ip: '127.0.0.1', port: l.port }] });
+    const t0 = Date.now();
+    const conn = await tier2.connect(rec, { signal: AbortSignal.timeout(20_000) });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(conn.remoteNodeId).toBe(bob.nodeId);
+    await conn.close();
+  });
+
+  it('a refused candidate moves to the next at once; all refused is a DialError naming each', async () => {
+    const dead1 = await closedPort();
+    const dead2 = await closedPort();
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true, staggerMs: 10_000 });
+    const rec = record({ ipv4_local: [{ ip: '127.0.0.1', port: dead1, prefix: 8 }], ipv4_external: [{ ip: '127.0.0.1', port: dead2 }] });
+    const t0 = Date.now();
+    const err = await tier2.connect(rec, { signal: AbortSignal.timeout(20_000) }).catch((e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(err).toMatchObject({ code: 'DPC_DIAL_FAILED' });
+    expect((err as Error).message).toContain(`127.0.0.1:${dead1}`);
+    expect((err as Error).message).toContain('ECONNREFUSED');
+  });
+
+  it('times out within the tier deadline with a typed error', async () => {
+    const stall = await blackhole();
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true, timeoutMs: 300 });
+    const t0 = Date.now();
+    await expect(
+      tier2.connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: stall }] }), { signal: AbortSignal.timeout(20_000) }),
+    ).rejects.toMatchObject({
+      code: 'DPC_TIMEOUT',
+    });
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('cancellation by AbortSignal stops the attempt', async () => {
+    const stall = await blackhole();
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true, timeoutMs: 20_000 });
+    const ctrl = new AbortController();
+    const p = tier2.connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: stall }] }), { signal: ctrl.signal });
+    setTimeout(() => ctrl.abort(), 50);
+    await expect(p).rejects.toMatchObject({ code: 'DPC_ABORTED' });
+  });
+
+  it('an impostor at the peer’s address is rejected (identity bound to the record)', async () => {
+    const l = await listen(carol, '127.0.0.1');
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true });
+    const err = await tier2
+      .connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: l.port }] }), { signal: AbortSignal.timeout(5000) })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DPC_DIAL_FAILED', message: expect.stringContaining('DPC_PEER_IDENTITY_MISMATCH') });
+  });
+
+  it('garbage and silent inbound sockets are counted and never hurt the listener', async () => {
+    const counters = new Counters();
+    const l = createDirectListener({ identity: bob, host: '127.0.0.1', port: 0, handshakeTimeoutMs: 300, counters });
+    await l.start();
+    cleanups.push(() => l.stop());
+    const { connect } = await import('node:net');
+    for (let i = 0; i < 5; i++) {
+      const s = connect(l.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('connect', () => s.end(Buffer.from('GET / HTTP/1.1\r\n\r\n')));
+    }
+    const silent = connect(l.port, '127.0.0.1');
+    silent.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 800));
+    expect(counters.get('inbound_handshake_failed')).toBe(6);
+    silent.destroy();
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true });
+    const conn = await tier2.connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: l.port }] }), { signal: AbortSignal.timeout(5000) });
+    expect(conn.remoteNodeId).toBe(bob.nodeId);
+    await conn.close();
+  });
+
+  it('dual listens on IPv4 and IPv6 with one port; stop closes open connections', async () => {
+    const l = await listen();
+    expect(l.addresses()).toEqual([`0.0.0.0:${l.port}`, `[::]:${l.port}`]);
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true });
+    const conn = await tier2.connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: l.port }] }), { signal: AbortSignal.timeout(5000) });
+    const closed = new Promise((r) => conn.on('close', r));
+    await l.stop();
+    await closed;
+    expect(conn.closed).toBe(true);
+  });
+});
