@@ -113,6 +113,15 @@ export const CONFIG_SCHEMA = {
     url: str('', 'Hub WebSocket URL (empty: no Hub)'),
     auto_connect: bool(true, 'connect to the Hub on start'),
   },
+  api: {
+    enabled: bool(true, 'serve the local WebSocket API (stats, sessions, send, events)'),
+    host: { kind: { t: 'host' }, default: '127.0.0.1', doc: 'API bind address (keep it on loopback)' } as KeySpec<string>,
+    port: port(8887, 'API TCP port (0 picks a free one)'),
+  },
+  log: {
+    level: oneOf(['debug', 'info', 'warn', 'error'] as const, 'info', 'log level'),
+    json: bool(false, 'log JSON lines instead of text'),
+  },
 } as const;
 
 type Schema = typeof CONFIG_SCHEMA;

@@ -1,0 +1,149 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { isNodeId } from '@dpc/core';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from './log.js';
+import type { DpcNode, NodeEvents } from './node.js';
+
+const TOKEN_FILE = 'api-token';
+const MAX_CLIENTS = 16;
+const MAX_MESSAGE_BYTES = 64 * 1024;
+/** Bytes queued to a slow client before events to it are dropped (counted). */
+const MAX_CLIENT_BUFFER = 1024 * 1024;
+
+/** The API token in the data directory (created on first use, mode 0600). */
+export async function loadApiToken(dataDir: string): Promise<string> {
+  const file = join(dataDir, TOKEN_FILE);
+  try {
+    const t = (await readFile(file, 'utf8')).trim();
+    if (/^[0-9a-f]{64}$/.test(t)) return t;
+  } catch {
+    // created below
+  }
+  const token = randomBytes(32).toString('hex');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return token;
+}
+
+export interface ApiServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The local WebSocket API. Connect to `ws://127.0.0.1:<port>/?token=<token>` (or send the token
+ * as `Authorization: Bearer <token>`). Requests are JSON `{ id, method, params }`; replies
+ * `{ id, result }` or `{ id, error: { code, message } }`; events `{ event, data }` after `subscribe`.
+ * Methods: `id`, `stats`, `sessions`, `send { to, text }`, `subscribe { events? }`.
+ */
+export async function startApi(node: DpcNode, opts: { host: string; port: number; token: string; logger: Logger }): Promise<ApiServer> {
+  const expected = Buffer.from(opts.token);
+  const authorized = (req: IncomingMessage): boolean => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const given = url.searchParams.get('token') ?? req.headers.authorization?.replace(/^Bearer /i, '') ?? '';
+    const g = Buffer.from(given);
+    return g.length === expected.length && timingSafeEqual(g, expected);
+  };
+  const wss = new WebSocketServer({
+    host: opts.host,
+    port: opts.port,
+    maxPayload: MAX_MESSAGE_BYTES,
+    verifyClient: (info, cb) => {
+      if (!authorized(info.req)) {
+        node.counters.inc('api_unauthorized');
+        return cb(false, 401, 'Unauthorized');
+      }
+      if (wss.clients.size >= MAX_CLIENTS) return cb(false, 503, 'Too many clients');
+      cb(true);
+    },
+  });
+  await once(wss, 'listening');
+  const port = (wss.address() as { port: number }).port;
+
+  wss.on('connection', (ws) => {
+    const subscriptions = new Set<keyof NodeEvents>();
+    const listeners: Array<[keyof NodeEvents, (...a: unknown[]) => void]> = [];
+    const push = (event: string, data: unknown) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.bufferedAmount > MAX_CLIENT_BUFFER) {
+        node.counters.inc('api_events_dropped_slow_client');
+        return;
+      }
+      ws.send(JSON.stringify({ event, data }, jsonReplacer));
+    };
+    ws.on('message', async (raw, isBinary) => {
+      let req: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
+      try {
+        if (isBinary) throw new Error('binary frames are not accepted');
+        req = JSON.parse(raw.toString());
+        if (typeof req !== 'object' || req === null || typeof req.method !== 'string') throw new Error('expected { id, method, params }');
+      } catch (err) {
+        node.counters.inc('api_bad_requests');
+        ws.send(JSON.stringify({ id: null, error: { code: 'DPC_API_BAD_REQUEST', message: (err as Error).message } }));
+        return;
+      }
+      const reply = (body: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: req.id ?? null, ...body }, jsonReplacer));
+      try {
+        reply({ result: await handle(req.method as string, req.params ?? {}) });
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        reply({ error: { code: e.code ?? 'DPC_API_ERROR', message: e.message ?? String(err) } });
+      }
+    });
+    ws.on('close', () => {
+      for (const [ev, fn] of listeners) node.off(ev, fn as never);
+    });
+
+    async function handle(method: string, params: Record<string, unknown>): Promise<unknown> {
+      switch (method) {
+        case 'id':
+          return { nodeId: node.nodeId };
+        case 'stats':
+          return { orchestrator: node.orchestrator.stats(), dht: node.dht.stats(), listener: node.listener.stats(), counters: node.counters.snapshot() };
+        case 'sessions':
+          return node.orchestrator.sessions().map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, unacked: s.unacked }));
+        case 'send': {
+          const to = params.to;
+          const text = params.text;
+          if (!isNodeId(to)) throw Object.assign(new Error('params.to must be a node id'), { code: 'DPC_API_BAD_REQUEST' });
+          if (typeof text !== 'string' || text.length > 16_000) throw Object.assign(new Error('params.text must be a string of at most 16000 characters'), { code: 'DPC_API_BAD_REQUEST' });
+          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000) });
+          return { delivered: true, ...r };
+        }
+        case 'subscribe': {
+          const wanted = (Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'error']) as Array<keyof NodeEvents>;
+          for (const ev of wanted) {
+            if (subscriptions.has(ev)) continue;
+            subscriptions.add(ev);
+            const fn = (data: unknown) => push(ev, data);
+            listeners.push([ev, fn]);
+            node.on(ev, fn as never);
+          }
+          return { subscribed: [...subscriptions] };
+        }
+        default:
+          throw Object.assign(new Error(`unknown method ${method}`), { code: 'DPC_API_UNKNOWN_METHOD' });
+      }
+    }
+  });
+  opts.logger.info('WebSocket API listening', { url: `ws://${opts.host}:${port}/` });
+  return {
+    url: `ws://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/`,
+    port,
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
+
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (v instanceof Error) return { name: v.name, code: (v as { code?: string }).code, message: v.message };
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  return v;
+}

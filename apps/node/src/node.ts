@@ -1,0 +1,159 @@
+import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
+import {
+  type Connection,
+  Counters,
+  type DpcConfig,
+  emptyEndpointBody,
+  type Identity,
+  loadOrCreateIdentity,
+  type Strategy,
+  type TierName,
+} from '@dpc/core';
+import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
+import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
+import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
+import type { Logger } from './log.js';
+import { loadTierPlugins, type TierPlugin } from './plugins.js';
+
+/** What the app sends as an application message. */
+export interface ChatMessage {
+  type: 'chat';
+  text: string;
+  sent_at: number;
+}
+
+export interface NodeEvents {
+  listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
+  connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
+  message: [{ from: string; text: string; tier: TierName }];
+  upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
+  error: [{ error: Error; context: string }];
+}
+
+export interface DpcNodeOptions {
+  dataDir: string;
+  config: DpcConfig;
+  logger: Logger;
+  /** Allow loopback addresses in records and dials (local demos and tests). */
+  allowLoopback?: boolean;
+  /** DHT bind address. Default 0.0.0.0. */
+  dhtHost?: string;
+  /** Only these tier plugins (tests, demo). Default: every installed one. */
+  plugins?: TierPlugin[];
+}
+
+/** A dpc node: identity, DHT, direct listener, installed tiers and the orchestrator. */
+export class DpcNode extends EventEmitter<NodeEvents> {
+  readonly opts: DpcNodeOptions;
+  readonly counters = new Counters();
+  identity!: Identity;
+  dht!: Dht;
+  listener!: DirectListener;
+  orchestrator!: ConnectionOrchestrator;
+  strategies: Strategy[] = [];
+  plugins: Array<{ name: string; stop(): Promise<void> }> = [];
+  readonly #shutdown = new AbortController();
+
+  constructor(opts: DpcNodeOptions) {
+    super();
+    this.opts = opts;
+  }
+
+  get nodeId(): string {
+    return this.identity.nodeId;
+  }
+
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const { config, logger } = this.opts;
+    const allowLoopback = this.opts.allowLoopback ?? false;
+    this.identity = await loadOrCreateIdentity(this.opts.dataDir);
+    const log = logger.child({ node: this.identity.nodeId.slice(9, 17) });
+    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters });
+    this.listener = direct.listener;
+    this.strategies = [...direct.strategies];
+    await this.listener.start(opts);
+    this.dht = createDht({
+      ...dhtOptionsFromConfig(config, this.identity),
+      host: this.opts.dhtHost ?? '0.0.0.0',
+      allowLoopback,
+      allowPrivate: allowLoopback,
+      counters: this.counters,
+    });
+    this.dht.on('progress', (e) => log.debug('dht', { ...e }));
+    this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
+    this.dht.setEndpointBody({ ...emptyEndpointBody(), ...this.listener.endpointBody({ allowLoopback }) });
+    if (config.dht.seed_nodes.length > 0) log.info('joining the DHT', { seeds: config.dht.seed_nodes });
+    await this.dht.start(opts);
+    await this.#learnExternalAddress(log);
+
+    const plugins = this.opts.plugins ?? (await loadTierPlugins(log));
+    for (const p of plugins) {
+      const started = await p.start({ node: this, log });
+      if (started.strategy) this.strategies.push(started.strategy);
+      this.plugins.push({ name: p.name, stop: started.stop });
+      log.info(`tier ${p.name} ready`, started.info ?? {});
+    }
+
+    this.orchestrator = createOrchestrator({
+      localNodeId: this.identity.nodeId,
+      directory: this.dht,
+      config,
+      strategies: this.strategies,
+      network: () => ({ hubConnected: false }),
+      counters: this.counters,
+    });
+    this.listener.on('connection', (c) => this.acceptConnection(c));
+    this.orchestrator.on('connect', (e) => this.emit('connected', e));
+    this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
+    this.orchestrator.on('message', (e) => {
+      const m = e.body as Partial<ChatMessage>;
+      if (m && m.type === 'chat' && typeof m.text === 'string') this.emit('message', { from: e.peerId, text: m.text, tier: e.tier });
+    });
+    if (config.dht.seed_nodes.length > 0 || this.dht.contacts().length > 0) {
+      await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
+    }
+    this.emit('listening', { nodeId: this.identity.nodeId, tcp: this.listener.addresses(), dht: this.dht.address ? `${this.dht.address.host}:${this.dht.address.port}` : null });
+  }
+
+  /** Hands an inbound connection of any tier to the orchestrator. */
+  acceptConnection(conn: Connection): void {
+    this.orchestrator.accept(conn);
+  }
+
+  /** Learns this node's external IPv4 from DHT peers (DISCOVER_ENDPOINT) for tier 2. */
+  async #learnExternalAddress(log: Logger): Promise<void> {
+    if (this.dht.contacts().length === 0) return;
+    try {
+      const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
+      const mine = localAddresses().ipv4.map((a) => a.ip);
+      if (isIPv4(ep.ip) && !mine.includes(ep.ip)) {
+        const body = this.dht.endpointBody();
+        this.dht.setEndpointBody({ ...body, ipv4_external: [{ ip: ep.ip, port: this.listener.port }] });
+        log.info('external address learned', { ip: ep.ip, votes: ep.votes });
+      }
+    } catch (err) {
+      log.debug('external address discovery failed', { error: err });
+    }
+  }
+
+  /** Connects (best tier), sends one chat message and waits for its acknowledgement. */
+  async send(peerId: string, text: string, opts: { signal?: AbortSignal; tiers?: TierName[] } = {}): Promise<{ tier: TierName; connectMs: number; deliveredMs: number }> {
+    const t0 = performance.now();
+    const session: PeerSession = await this.orchestrator.connect(peerId, { ...(opts.signal && { signal: opts.signal }), ...(opts.tiers && { tiers: opts.tiers }) });
+    const connectMs = performance.now() - t0;
+    const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
+    await session.send(msg, opts.signal ? { signal: opts.signal } : {});
+    return { tier: session.tier as TierName, connectMs, deliveredMs: performance.now() - t0 };
+  }
+
+  async stop(): Promise<void> {
+    this.#shutdown.abort();
+    await this.orchestrator?.stop().catch(() => {});
+    for (const p of this.plugins.splice(0).reverse()) await p.stop().catch(() => {});
+    await this.listener?.stop().catch(() => {});
+    await this.dht?.stop().catch(() => {});
+  }
+}
+
+export { createDirectListener };
