@@ -1,0 +1,76 @@
+// Defaults of @dpc/dht, mirroring the spec's [dht] INI section (which is in seconds; these are ms).
+
+/** `[dht] port`: UDP port of the DHT. */
+export const DEFAULT_DHT_PORT = 8889;
+/** `[dht] k`: bucket size and replication factor. */
+export const DEFAULT_K = 20;
+/** `[dht] alpha`: lookup parallelism. */
+export const DEFAULT_ALPHA = 3;
+/** `[dht] bootstrap_timeout`. */
+export const DEFAULT_BOOTSTRAP_TIMEOUT_MS = 10_000;
+/** `[dht] lookup_timeout`: deadline of one iterative lookup. */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
+/** `[dht] bucket_refresh_interval`. */
+export const DEFAULT_BUCKET_REFRESH_INTERVAL_MS = 3_600_000;
+/** `[dht] announce_interval`: endpoint record and relay offer republish period. */
+export const DEFAULT_ANNOUNCE_INTERVAL_MS = 1_800_000;
+
+/** Deadline of one request/response exchange. */
+export const DEFAULT_RPC_TIMEOUT_MS = 2_000;
+/** Retries of a timed-out RPC outside lookups (PING of seeds, STORE, REGISTER, SIGNAL). */
+export const DEFAULT_RPC_RETRIES = 1;
+/** Retries of a timed-out RPC inside an iterative lookup (other paths are tried in parallel). */
+export const DEFAULT_LOOKUP_RPC_RETRIES = 0;
+/** First retry delay; doubles each retry. */
+export const DEFAULT_RETRY_BACKOFF_MS = 200;
+/** Lifetime of the records this node signs. */
+export const DEFAULT_RECORD_TTL_MS = 3_600_000;
+/** How often a node behind NAT re-registers with its signal_via nodes (keeps the mapping open). */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 20_000;
+/** How long a forwarder keeps a registration without a keepalive. */
+export const DEFAULT_REGISTRATION_TTL_MS = 65_000;
+/** Number of DHT nodes a node registers with for signalling (the record allows 4). */
+export const DEFAULT_SIGNAL_VIA_COUNT = 2;
+/** Expired-record and registration sweep period. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
+/** Hard bound of every datagram sent: stays under the path MTU (no IP fragmentation). */
+export const MAX_DATAGRAM_BYTES = 1200;
+/** Largest signal payload (encoded) a node sends or forwards. */
+export const MAX_SIGNAL_PAYLOAD_BYTES = 600;
+/** A signal older than this (or this far in the future) is refused as a replay. */
+export const SIGNAL_MAX_AGE_MS = 120_000;
+/** Bound of the signal replay cache. */
+export const MAX_SEEN_SIGNALS = 4096;
+/** A REGISTER timestamp may be this far from our clock. */
+export const REGISTER_MAX_SKEW_MS = 300_000;
+
+/** Records stored by one node, all keys together. */
+export const DEFAULT_MAX_RECORDS = 10_000;
+/** Records stored on behalf of one source host. */
+export const DEFAULT_MAX_RECORDS_PER_HOST = 256;
+/** Relay offers held under one relay index key. */
+export const DEFAULT_MAX_OFFERS_PER_KEY = 64;
+/** Registrations (nodes behind NAT whose mapping we keep) held by one forwarder. */
+export const DEFAULT_MAX_REGISTRATIONS = 1024;
+/** Signals forwarded per second to one registered node. */
+export const DEFAULT_SIGNAL_FORWARD_PER_SEC = 10;
+
+/** Token bucket per source host: sustained datagrams per second. */
+export const DEFAULT_RATE_LIMIT_PER_SEC = 50;
+/** Token bucket per source host: burst size. */
+export const DEFAULT_RATE_LIMIT_BURST = 100;
+/** Hosts tracked by the rate limiter (oldest forgotten first). */
+export const DEFAULT_MAX_TRACKED_HOSTS = 4096;
+/** At most this many contacts from one /24 (IPv4) or /64 (IPv6) per bucket. */
+export const MAX_CONTACTS_PER_SUBNET_PER_BUCKET = 2;
+/** Write tokens (STORE, REGISTER) rotate this often; the previous one stays valid. */
+export const TOKEN_ROTATION_MS = 300_000;
+/** Pages of one FIND_VALUE answer fetched from one node (relay index keys). */
+export const MAX_VALUE_PAGES = 16;
+/** Peers asked by discoverEndpoint(). */
+export const DISCOVER_ENDPOINT_PEERS = 3;
+/** Prefix hashed into relay index keys: SHA-256("dpc-relay:" + region)[0..16]. */
+export const RELAY_INDEX_PREFIX = 'dpc-relay:';
+/** Region name of the global relay index key. */
+export const GLOBAL_RELAY_REGION = '*';

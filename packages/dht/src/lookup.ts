@@ -1,0 +1,126 @@
+import { setMaxListeners } from 'node:events';
+import { toAbortError } from '@dpc/core';
+import { compareDistance } from './distance.js';
+import type { WireContact } from './messages.js';
+
+/** What one queried node told an iterative lookup. */
+export interface LookupReply<V> {
+  contacts: readonly WireContact[];
+  values?: readonly V[];
+  token?: Uint8Array;
+  /** Extra RPCs the query made (pages of a value). */
+  extraRpcs?: number;
+}
+
+export interface LookupOptions<V> {
+  target: Uint8Array;
+  localId: Uint8Array;
+  k: number;
+  alpha: number;
+  start: readonly WireContact[];
+  query: (peer: WireContact, signal: AbortSignal) => Promise<LookupReply<V>>;
+  /** Finish as soon as one value was returned (FIND_VALUE of an endpoint record). */
+  stopWhenFound?: boolean;
+  signal: AbortSignal;
+  onQuery?: (peer: WireContact) => void;
+}
+
+export interface LookupResult<V> {
+  /** The k closest nodes that answered, closest first, with the write token each gave. */
+  closest: Array<{ peer: WireContact; token: Uint8Array | undefined }>;
+  values: V[];
+  rpcs: number;
+  responded: number;
+}
+
+interface Candidate<V> {
+  peer: WireContact;
+  state: 'new' | 'pending' | 'ok' | 'failed';
+  reply?: LookupReply<V>;
+}
+
+/**
+ * Iterative Kademlia lookup: keeps `alpha` queries in flight to the closest not yet queried
+ * nodes, and ends when the `k` closest nodes that did not fail have all answered. Queries still
+ * in flight when it ends are aborted.
+ */
+export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>> {
+  return new Promise((resolve, reject) => {
+    const inner = new AbortController();
+    setMaxListeners(10_000, inner.signal);
+    const seen = new Set<string>();
+    const list: Candidate<V>[] = [];
+    const values: V[] = [];
+    let inflight = 0;
+    let rpcs = 0;
+    let responded = 0;
+    let finished = false;
+    const localHex = Buffer.from(o.localId).toString('hex');
+
+    const add = (peer: WireContact) => {
+      const hex = Buffer.from(peer.id).toString('hex');
+      if (hex === localHex || seen.has(hex)) return;
+      seen.add(hex);
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (compareDistance((list[mid] as Candidate<V>).peer.id, peer.id, o.target) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      list.splice(lo, 0, { peer, state: 'new' });
+    };
+    const finish = (err?: Error) => {
+      if (finished) return;
+      finished = true;
+      o.signal.removeEventListener('abort', onAbort);
+      inner.abort();
+      if (err) return reject(err);
+      const closest = list
+        .filter((c) => c.state === 'ok')
+        .slice(0, o.k)
+        .map((c) => ({ peer: c.peer, token: c.reply?.token }));
+      resolve({ closest, values, rpcs, responded });
+    };
+    const onAbort = () => finish(toAbortError(o.signal));
+    const pump = () => {
+      if (finished) return;
+      if (o.stopWhenFound && values.length > 0) return finish();
+      let alive = 0;
+      for (const c of list) {
+        if (inflight >= o.alpha || alive >= o.k) break;
+        if (c.state === 'failed') continue;
+        alive++;
+        if (c.state !== 'new') continue;
+        c.state = 'pending';
+        inflight++;
+        rpcs++;
+        o.onQuery?.(c.peer);
+        o.query(c.peer, inner.signal)
+          .then(
+            (reply) => {
+              c.state = 'ok';
+              c.reply = reply;
+              responded++;
+              rpcs += reply.extraRpcs ?? 0;
+              for (const p of reply.contacts) add(p);
+              if (reply.values) values.push(...reply.values);
+            },
+            () => {
+              c.state = 'failed';
+            },
+          )
+          .finally(() => {
+            inflight--;
+            pump();
+          });
+      }
+      if (inflight === 0) finish();
+    };
+
+    if (o.signal.aborted) return onAbort();
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    for (const p of o.start) add(p);
+    pump();
+  });
+}

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { type Counters, sleep, throwIfAborted, toAbortError } from '@dpc/core';
+import { type AddressPolicy, hostKey, normalizeIp } from './address.js';
+import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RPC_RETRIES, DEFAULT_RPC_TIMEOUT_MS, MAX_DATAGRAM_BYTES } from './constants.js';
+import { DhtNotRunningError, RpcRemoteError, RpcTimeoutError } from './errors.js';
+import { decodeDatagram, encodeDatagram, type Request, type RequestBody, type Response, type ResponseBody } from './messages.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** A UDP address. */
+export interface Peer {
+  host: string;
+  port: number;
+}
+
+/** A matched response and the address it came from. */
+export interface Reply {
+  msg: Response;
+  from: Peer;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export interface RpcOptions {
+  localId: Buffer;
+  counters: Counters;
+  policy: AddressPolicy;
+  limiter: RateLimiter;
+  rpcTimeoutMs?: number;
+  rpcRetries?: number;
+  retryBackoffMs?: number;
+  maxPending?: number;
+  /** Answers a request; null sends nothing. Must not throw (errors are counted anyway). */
+  onRequest: (msg: Request, from: Peer) => ResponseBody | null | Promise<ResponseBody | null>;
+}
+
+const peerString = (p: Peer): string => (isIP(p.host) === 6 ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`);
+
+/**
+ * The request/response layer over one UDP socket: transaction ids, matching of responses by
+ * (txid, address), timeouts, retries with backoff, per-host rate limit, and counting of every
+ * datagram dropped. The socket handler never throws.
+ */
+export class Rpc {
+  readonly #o: RpcOptions;
+  readonly #pending = new Map<string, { type: string; done: (r: Reply | Error) => void }>();
+  #socket: Socket | undefined;
+  #closed = false;
+
+  constructor(opts: RpcOptions) {
+    this.#o = opts;
+  }
+
+  async bind(port: number, host: string): Promise<Peer> {
+    const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+    this.#socket = socket;
+    socket.on('message', (buf, rinfo) => this.#onMessage(buf, rinfo));
+    socket.on('error', () => this.#o.counters.inc('socket_errors'));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): Peer {
+    if (!this.#socket) throw new DhtNotRunningError('address');
+    const a = this.#socket.address();
+    return { host: a.address, port: a.port };
+  }
+
+  /** Sends a request and waits for its matched response; remote `err` answers reject. */
+  async request(to: Peer, body: RequestBody, opts: RequestOptions = {}): Promise<Reply> {
+    const retries = opts.retries ?? this.#o.rpcRetries ?? DEFAULT_RPC_RETRIES;
+    const backoff = this.#o.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#once(to, body, opts.timeoutMs ?? this.#o.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS, opts.signal);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'DPC_DHT_RPC_TIMEOUT' || attempt >= retries) throw err;
+        await sleep(backoff * 2 ** attempt, opts.signal);
+      }
+    }
+  }
+
+  #once(to: Peer, body: RequestBody, timeoutMs: number, signal: AbortSignal | undefined): Promise<Reply> {
+    throwIfAborted(signal);
+    const socket = this.#socket;
+    if (!socket || this.#closed) throw new DhtNotRunningError(body.t);
+    if (this.#pending.size >= (this.#o.maxPending ?? 8192)) throw new RpcTimeoutError(body.t, peerString(to), 0);
+    const host = normalizeIp(to.host);
+    let x: Buffer;
+    let key: string;
+    do {
+      x = randomBytes(4);
+      key = `${x.toString('hex')}|${host}|${to.port}`;
+    } while (this.#pending.has(key));
+    const bytes = encodeDatagram({ ...body, x, id: this.#o.localId } as Request);
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#o.counters.inc('timeouts');
+        done(new RpcTimeoutError(body.t, peerString(to), timeoutMs));
+      }, timeoutMs);
+      const onAbort = () => done(toAbortError(signal as AbortSignal));
+      const done = (r: Reply | Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#pending.delete(key);
+        if (r instanceof Error) reject(r);
+        else if (r.msg.t === 'err') reject(new RpcRemoteError(body.t, peerString(to), r.msg.c));
+        else resolve(r);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(key, { type: body.t, done });
+      this.#o.counters.inc(`rpc_out.${body.t}`);
+      socket.send(bytes, to.port, to.host, (err) => {
+        if (err) done(err);
+      });
+    });
+  }
+
+  /** Sends a datagram that expects no answer (responses). */
+  #send(to: Peer, msg: ResponseBody & { x: Uint8Array; id: Uint8Array }): void {
+    if (this.#closed || !this.#socket) return;
+    let bytes: Buffer;
+    try {
+      bytes = encodeDatagram(msg);
+    } catch {
+      this.#o.counters.inc('errors.oversized_response');
+      return;
+    }
+    this.#socket.send(bytes, to.port, to.host, (err) => {
+      if (err) this.#o.counters.inc('socket_errors');
+    });
+  }
+
+  #onMessage(buf: Buffer, rinfo: RemoteInfo): undefined {
+    const c = this.#o.counters;
+    try {
+      const from: Peer = { host: normalizeIp(rinfo.address), port: rinfo.port };
+      if (!this.#o.limiter.take(hostKey(from.host, from.port, this.#o.policy))) {
+        c.inc('rejects.rate_limited');
+        return;
+      }
+      if (buf.length > MAX_DATAGRAM_BYTES) {
+        c.inc('rejects.oversized');
+        return;
+      }
+      let d: ReturnType<typeof decodeDatagram>;
+      try {
+        d = decodeDatagram(buf);
+      } catch {
+        c.inc('rejects.malformed');
+        return;
+      }
+      if (d.kind === 'response') {
+        const p = this.#pending.get(`${Buffer.from(d.msg.x).toString('hex')}|${from.host}|${from.port}`);
+        if (!p) {
+          c.inc('rejects.unknown_response');
+          return;
+        }
+        p.done({ msg: d.msg, from });
+        return;
+      }
+      const req = d.msg;
+      c.inc(`rpc_in.${req.t}`);
+      const answer = (body: ResponseBody | null) => {
+        if (body) this.#send(from, { ...body, x: req.x, id: this.#o.localId });
+      };
+      const out = this.#o.onRequest(req, from);
+      if (out instanceof Promise) out.then(answer, () => c.inc('errors.handler'));
+      else answer(out);
+    } catch {
+      c.inc('errors.handler');
+    }
+  }
+
+  /** Closes the socket; every pending request rejects with DhtNotRunningError. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of [...this.#pending.values()]) p.done(new DhtNotRunningError(p.type));
+    const socket = this.#socket;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}

@@ -1,0 +1,149 @@
+import type { Counters, EndpointBody, Identity, RelayOfferBody, SignedRecord } from '@dpc/core';
+import type { EndpointSample } from './endpoint-vote.js';
+
+/** A UDP address of a DHT node. */
+export interface DhtPeer {
+  host: string;
+  port: number;
+}
+
+/** Options of createDht(). Times are in milliseconds. */
+export interface DhtOptions {
+  /** The node's identity: its Kademlia id is `identity.kademliaId`. Required. */
+  identity: Identity;
+  /** UDP port. Default 8889 (`[dht] port`); 0 picks a free port. */
+  port?: number;
+  /** Bind address. Default '0.0.0.0' (an IPv6 address binds a udp6 socket). */
+  host?: string;
+  /** Bootstrap nodes (`[dht] seed_nodes`). Default none: this node is a bootstrap node. */
+  seeds?: DhtPeer[];
+  /** Bucket size and replication factor. Default 20. */
+  k?: number;
+  /** Lookup parallelism. Default 3. */
+  alpha?: number;
+  /** Deadline for a seed to answer in start(). Default 10 000. */
+  bootstrapTimeoutMs?: number;
+  /** Default deadline of findPeer/findRelays/announce lookups. Default 10 000. */
+  lookupTimeoutMs?: number;
+  /** Bucket refresh period. Default 3 600 000. */
+  bucketRefreshIntervalMs?: number;
+  /** Republish period of the endpoint record and relay offer. Default 1 800 000. */
+  announceIntervalMs?: number;
+  /** Deadline of one RPC. Default 2 000. */
+  rpcTimeoutMs?: number;
+  /** Retries of a timed-out RPC outside lookups. Default 1. */
+  rpcRetries?: number;
+  /** Retries of a timed-out RPC inside lookups. Default 0. */
+  lookupRpcRetries?: number;
+  /** First retry delay, doubled per retry. Default 200. */
+  retryBackoffMs?: number;
+  /** Lifetime of the records this node signs. Default 3 600 000. */
+  recordTtlMs?: number;
+  /** Re-REGISTER period with the signal_via nodes (NAT keepalive). Default 20 000. */
+  keepaliveIntervalMs?: number;
+  /** How long this node, as a forwarder, keeps a registration. Default 65 000. */
+  registrationTtlMs?: number;
+  /** Expired record / registration sweep period. Default 60 000. */
+  sweepIntervalMs?: number;
+  /** DHT nodes to register with for signalling (1–4). Default 2. */
+  signalViaCount?: number;
+  /** The endpoint record body to announce (signal_via is filled in by the DHT). Default empty. */
+  endpoint?: EndpointBody;
+  /** Exempt loopback addresses from the per-host and per-/24 rules (each ip:port counts as a host). Default false. */
+  allowLoopback?: boolean;
+  /** Same for private (RFC 1918, ULA) addresses. Default false. */
+  allowPrivate?: boolean;
+  /** Per-host datagram rate limit. Default 50/s, burst 100. */
+  rateLimit?: { perSecond?: number; burst?: number };
+  /** Storage bounds. Defaults: 10 000 records, 256 per source host, 64 relay offers per key. */
+  storage?: { maxRecords?: number; maxRecordsPerHost?: number; maxOffersPerKey?: number };
+  /** Registrations held as a forwarder. Default 1024. */
+  maxRegistrations?: number;
+  /** Counters to share with the rest of the node. Default: a new set. */
+  counters?: Counters;
+}
+
+/** Every async method takes these. Without a signal, the default timeout of the operation applies. */
+export interface OpOptions {
+  signal?: AbortSignal;
+}
+
+/** Progress of slow operations (for CLIs and logs). */
+export type DhtProgressEvent =
+  | { type: 'bootstrap:seed'; seed: DhtPeer; ok: boolean; error?: string }
+  | { type: 'bootstrap:done'; answeredSeeds: number; routingTableSize: number }
+  | { type: 'lookup:query'; target: string; peer: DhtPeer }
+  | { type: 'lookup:done'; target: string; kind: 'node' | 'value'; rpcs: number; responded: number; found: boolean; ms: number }
+  | { type: 'announce:done'; kind: 'endpoint' | 'relay-offer'; storedAt: number; closest: number; signalVia: number };
+
+/** A signal received from another node (its signature is verified). */
+export interface SignalEvent {
+  from: string;
+  publicKey: Buffer;
+  payload: unknown;
+  /** The node that delivered it (a forwarder, or the sender itself). */
+  via: DhtPeer;
+}
+
+export interface DhtEvents {
+  signal: [SignalEvent];
+  progress: [DhtProgressEvent];
+  /** Background failures (republish, keepalive) that do not stop the node. */
+  warning: [Error];
+}
+
+export interface AnnounceResult<K extends 'endpoint' | 'relay-offer' = 'endpoint' | 'relay-offer'> {
+  record: SignedRecord<K>;
+  /** Nodes that accepted the STORE (per key for relay offers, summed). */
+  storedAt: number;
+  closest: number;
+  signalVia: EndpointBody['signal_via'];
+}
+
+export interface DiscoveredEndpoint {
+  ip: string;
+  port: number;
+  votes: number;
+  majority: boolean;
+  samples: EndpointSample[];
+}
+
+export interface DhtStats {
+  nodeId: string;
+  address: DhtPeer | null;
+  routingTableSize: number;
+  storedRecords: number;
+  registrations: number;
+  rpcIn: Record<string, number>;
+  rpcOut: Record<string, number>;
+  rejects: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+/** Body of a relay offer without node_id (filled in from the identity). */
+export type RelayOfferInput = Omit<RelayOfferBody, 'node_id'>;
+
+/** The DHT service. */
+export interface Dht {
+  readonly nodeId: string;
+  readonly kademliaId: Buffer;
+  /** The bound UDP address (after start). */
+  readonly address: DhtPeer | null;
+  start(opts?: OpOptions): Promise<void>;
+  stop(): Promise<void>;
+  announceFull(opts?: OpOptions): Promise<AnnounceResult<'endpoint'>>;
+  announceRelay(offer: RelayOfferInput, opts?: OpOptions): Promise<AnnounceResult<'relay-offer'>>;
+  setEndpointBody(body: EndpointBody): void;
+  endpointBody(): EndpointBody;
+  findPeer(nodeId: string, opts?: OpOptions): Promise<SignedRecord<'endpoint'>>;
+  findRelays(opts?: OpOptions & { region?: string }): Promise<SignedRecord<'relay-offer'>[]>;
+  closestPeers(key: Uint8Array, opts?: OpOptions): Promise<Array<DhtPeer & { nodeId: string }>>;
+  discoverEndpoint(opts?: OpOptions & { peers?: DhtPeer[] }): Promise<DiscoveredEndpoint>;
+  signal(nodeId: string, payload: unknown, opts?: OpOptions): Promise<void>;
+  ping(peer: DhtPeer, opts?: OpOptions): Promise<{ nodeId: string; rttMs: number }>;
+  contacts(): Array<DhtPeer & { nodeId: string }>;
+  stats(): DhtStats;
+  on<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;
+  once<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;
+  off<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;
+}
