@@ -87,7 +87,8 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
         ws.send(JSON.stringify({ id: null, error: { code: 'DPC_API_BAD_REQUEST', message: (err as Error).message } }));
         return;
       }
-      const reply = (body: Record<string, unknown>) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: req.id ?? null, ...body }, jsonReplacer));
+      const reply = (body: Record<string, unknown>) =>
+        ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: req.id ?? null, ...body }, jsonReplacer));
       try {
         reply({ result: await handle(req.method as string, req.params ?? {}) });
       } catch (err) {
@@ -104,19 +105,29 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
         case 'id':
           return { nodeId: node.nodeId };
         case 'stats':
-          return { orchestrator: node.orchestrator.stats(), dht: node.dht.stats(), listener: node.listener.stats(), counters: node.counters.snapshot() };
+          return {
+            orchestrator: node.orchestrator.stats(),
+            dht: node.dht.stats(),
+            listener: node.listener.stats(),
+            counters: node.counters.snapshot(),
+          };
         case 'sessions':
-          return node.orchestrator.sessions().map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, unacked: s.unacked }));
+          return node.orchestrator
+            .sessions()
+            .map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, unacked: s.unacked }));
         case 'send': {
           const to = params.to;
           const text = params.text;
           if (!isNodeId(to)) throw Object.assign(new Error('params.to must be a node id'), { code: 'DPC_API_BAD_REQUEST' });
-          if (typeof text !== 'string' || text.length > 16_000) throw Object.assign(new Error('params.text must be a string of at most 16000 characters'), { code: 'DPC_API_BAD_REQUEST' });
+          if (typeof text !== 'string' || text.length > 16_000)
+            throw Object.assign(new Error('params.text must be a string of at most 16000 characters'), { code: 'DPC_API_BAD_REQUEST' });
           const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000) });
           return { delivered: true, ...r };
         }
         case 'subscribe': {
-          const wanted = (Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'error']) as Array<keyof NodeEvents>;
+          const wanted = (
+            Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'error']
+          ) as Array<keyof NodeEvents>;
           for (const ev of wanted) {
             if (subscriptions.has(ev)) continue;
             subscriptions.add(ev);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { defaultConfig, defaultDataDir, type DpcConfig, loadConfig, loadOrCreateIdentity, TIERS, type TierName } from '@dpc/core';
+import { type DpcConfig, defaultConfig, defaultDataDir, loadConfig, loadOrCreateIdentity, TIERS, type TierName } from '@dpc/core';
 import { jsonReplacer, loadApiToken, startApi } from './api.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
@@ -119,7 +119,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'start':
     case 'send': {
       const config = await readConfig(values.config, preLogger, true);
-      const logger = createLogger({ level: (values['log-level'] as LogLevel) ?? config.log.level, json: values['log-json'] || config.log.json });
+      const logger = createLogger({
+        level: (values['log-level'] as LogLevel) ?? config.log.level,
+        json: values['log-json'] || config.log.json,
+      });
       const node = new DpcNode({ dataDir, config, logger, allowLoopback: values['allow-loopback'] ?? false });
       if (command === 'start') return runStart(node, { json, logger });
       const to = values.to;
@@ -139,7 +142,13 @@ export async function main(argv: string[]): Promise<number> {
 async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }): Promise<number> {
   const emit = (event: string, data: Record<string, unknown>, text: string) => out(opts.json, { event, ...data }, text);
   node.on('listening', (e) => emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})`));
-  node.on('connected', (e) => emit('connected', { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) }, `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`));
+  node.on('connected', (e) =>
+    emit(
+      'connected',
+      { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) },
+      `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
+    ),
+  );
   node.on('message', (e) => emit('message', e, `<${e.from}> (${e.tier}) ${e.text}`));
   node.on('upgraded', (e) => emit('upgraded', e, `session with ${e.peerId} moved from ${e.from} to ${e.to}`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
@@ -162,7 +171,10 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
   return 0;
 }
 
-async function runSend(node: DpcNode, opts: { to: string; text: string; json: boolean; logger: Logger; timeoutMs: number; tiers?: TierName[] }): Promise<number> {
+async function runSend(
+  node: DpcNode,
+  opts: { to: string; text: string; json: boolean; logger: Logger; timeoutMs: number; tiers?: TierName[] },
+): Promise<number> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
     await node.start({ signal });
@@ -176,10 +188,13 @@ async function runSend(node: DpcNode, opts: { to: string; text: string; json: bo
     return 0;
   } catch (err) {
     const e = err as Error & { code?: string; tiers?: unknown };
-    out(opts.json, { event: 'failed', to: opts.to, error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}) } }, `not delivered: ${e.message}`);
+    out(
+      opts.json,
+      { event: 'failed', to: opts.to, error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}) } },
+      `not delivered: ${e.message}`,
+    );
     return 1;
   } finally {
     await node.stop();
   }
 }
-

@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, type DpcConfig, type TierName } from '@dpc/core';
+import { type DpcConfig, defaultConfig, type TierName } from '@dpc/core';
 import { localAddresses } from '@dpc/direct';
+import type { OrchestratorStats } from '@dpc/orchestrator';
 import { createLogger, type LogLevel } from './log.js';
 import { DpcNode } from './node.js';
 import { loadTierPlugins } from './plugins.js';
@@ -45,7 +46,13 @@ export async function runDemo(opts: { json: boolean; logLevel: LogLevel }): Prom
     say('dpc demo: a small dpc network on this machine (loopback addresses only)\n');
     const installed = (await loadTierPlugins(logger)).map((p) => p.name);
     const mk = async (name: string, seed: string | undefined, mutate?: (c: DpcConfig) => void) => {
-      const n = new DpcNode({ dataDir: join(base, name), config: demoConfig(seed, mutate), logger: logger.child({ who: name }), allowLoopback: true, dhtHost: '127.0.0.1' });
+      const n = new DpcNode({
+        dataDir: join(base, name),
+        config: demoConfig(seed, mutate),
+        logger: logger.child({ who: name }),
+        allowLoopback: true,
+        dhtHost: '127.0.0.1',
+      });
       await n.start({ signal: AbortSignal.timeout(20_000) });
       nodes.push(n);
       say(`  started ${name.padEnd(9)} ${n.nodeId}  tcp ${n.listener.addresses().join(' ')}  dht udp ${n.dht.address?.port}`);
@@ -68,9 +75,22 @@ export async function runDemo(opts: { json: boolean; logLevel: LogLevel }): Prom
     say(`\n  the DHT knows ${bootstrap.dht.stats().routingTableSize} nodes; every peer announced its signed endpoint record\n`);
 
     const rows: Row[] = [];
-    const names = new Map(nodes.map((n, i) => [n.nodeId, ['bootstrap', ...(installed.includes('volunteer_relay') ? ['relay'] : []), 'alice', 'bob', 'carol', 'dave', 'erin'][i] as string]));
+    const names = new Map(
+      nodes.map((n, i) => [
+        n.nodeId,
+        ['bootstrap', ...(installed.includes('volunteer_relay') ? ['relay'] : []), 'alice', 'bob', 'carol', 'dave', 'erin'][i] as string,
+      ]),
+    );
     const exchange = async (from: DpcNode, to: DpcNode, tiers: TierName[] | undefined, note: string) => {
-      const row: Row = { from: names.get(from.nodeId) ?? '?', to: names.get(to.nodeId) ?? '?', offered: tiers ? tiers.join(',') : 'all (racing)', tier: '-', connectMs: null, delivered: false, note };
+      const row: Row = {
+        from: names.get(from.nodeId) ?? '?',
+        to: names.get(to.nodeId) ?? '?',
+        offered: tiers ? tiers.join(',') : 'all (racing)',
+        tier: '-',
+        connectMs: null,
+        delivered: false,
+        note,
+      };
       const got = new Promise<string>((resolve) => {
         const on = (m: { from: string; text: string }) => {
           if (m.from === from.nodeId) {
@@ -90,30 +110,43 @@ export async function runDemo(opts: { json: boolean; logLevel: LogLevel }): Prom
         row.note = `${note}: ${(err as Error).message.split('\n')[0]}`;
       }
       rows.push(row);
-      say(`  ${row.delivered ? '✓' : '✗'} ${row.from} → ${row.to} via ${row.tier}${row.connectMs !== null ? ` in ${row.connectMs} ms` : ''} — ${row.note}`);
+      say(
+        `  ${row.delivered ? '✓' : '✗'} ${row.from} → ${row.to} via ${row.tier}${row.connectMs !== null ? ` in ${row.connectMs} ms` : ''} — ${row.note}`,
+      );
     };
 
     say('  exchanges (each tier forced once, then the orchestrator left to choose):');
     if (hasV6) await exchange(alice, bob, ['ipv6_direct'], 'tier 1: IPv6 direct over ::1');
     await exchange(carol, dave, ['ipv4_direct'], 'tier 2: IPv4 direct over 127.0.0.1');
-    if (installed.includes('volunteer_relay')) await exchange(dave, erin, ['volunteer_relay'], 'tier 5: through the volunteer relay, end-to-end TLS');
+    if (installed.includes('volunteer_relay'))
+      await exchange(dave, erin, ['volunteer_relay'], 'tier 5: through the volunteer relay, end-to-end TLS');
     await exchange(erin, alice, undefined, 'racing: best tier wins');
     const skipped = ['hub_webrtc', 'udp_hole_punch', 'volunteer_relay', 'gossip'].filter((t) => !installed.includes(t));
     if (skipped.length) say(`\n  not installed in this build (simply not offered): ${skipped.join(', ')}`);
 
-    const stats = Object.fromEntries(nodes.map((n) => [names.get(n.nodeId), n.orchestrator.stats()]));
+    const stats: Record<string, OrchestratorStats> = Object.fromEntries(
+      nodes.map((n) => [names.get(n.nodeId) ?? n.nodeId, n.orchestrator.stats()]),
+    );
     const ok = rows.every((r) => r.delivered);
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ event: 'demo', ok, exchanges: rows, installed_tiers: ['ipv6_direct', 'ipv4_direct', ...installed], stats })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ event: 'demo', ok, exchanges: rows, installed_tiers: ['ipv6_direct', 'ipv4_direct', ...installed], stats })}\n`,
+      );
     } else {
       say('\n  summary');
-      say(`  ${'from'.padEnd(6)} ${'to'.padEnd(6)} ${'tiers offered'.padEnd(16)} ${'tier used'.padEnd(16)} ${'connect'.padStart(8)}  delivered`);
+      say(
+        `  ${'from'.padEnd(6)} ${'to'.padEnd(6)} ${'tiers offered'.padEnd(16)} ${'tier used'.padEnd(16)} ${'connect'.padStart(8)}  delivered`,
+      );
       for (const r of rows) {
-        say(`  ${r.from.padEnd(6)} ${r.to.padEnd(6)} ${r.offered.padEnd(16)} ${r.tier.padEnd(16)} ${(r.connectMs === null ? '-' : `${r.connectMs} ms`).padStart(8)}  ${r.delivered ? 'yes' : 'NO'}`);
+        say(
+          `  ${r.from.padEnd(6)} ${r.to.padEnd(6)} ${r.offered.padEnd(16)} ${r.tier.padEnd(16)} ${(r.connectMs === null ? '-' : `${r.connectMs} ms`).padStart(8)}  ${r.delivered ? 'yes' : 'NO'}`,
+        );
       }
       const usage: Record<string, number> = {};
       for (const s of Object.values(stats)) for (const [t, n] of Object.entries(s.strategy_usage)) usage[t] = (usage[t] ?? 0) + n;
-      say(`\n  orchestrator stats (all nodes): ${JSON.stringify({ successful_connections: Object.values(stats).reduce((a, s) => a + s.successful_connections, 0), strategy_usage: usage })}`);
+      say(
+        `\n  orchestrator stats (all nodes): ${JSON.stringify({ successful_connections: Object.values(stats).reduce((a, s) => a + s.successful_connections, 0), strategy_usage: usage })}`,
+      );
       say(ok ? '\n  every message was delivered and acknowledged.' : '\n  some exchanges failed (see above).');
     }
     return ok ? 0 : 1;

@@ -14,7 +14,13 @@ const ENABLE: Record<string, keyof DpcConfig['connection']> = {
 };
 
 /** `dpc-node doctor`: what this node can do from where it stands. */
-export async function runDoctor(opts: { config: DpcConfig; dataDir: string; json: boolean; logger: Logger; allowLoopback: boolean }): Promise<number> {
+export async function runDoctor(opts: {
+  config: DpcConfig;
+  dataDir: string;
+  json: boolean;
+  logger: Logger;
+  allowLoopback: boolean;
+}): Promise<number> {
   const rows: Array<[string, string, boolean | null]> = [];
   const addrs = localAddresses();
   const v6 = addrs.ipv6.filter(isGlobalIPv6);
@@ -31,19 +37,45 @@ export async function runDoctor(opts: { config: DpcConfig; dataDir: string; json
     await node.start({ signal: AbortSignal.timeout((cfg.dht.bootstrap_timeout + 5) * 1000) });
     const st = node.dht.stats();
     rows.push(['node id', node.nodeId, null]);
-    rows.push(['DHT', cfg.dht.seed_nodes.length === 0 ? 'no seed_nodes: this node would be a bootstrap node' : `reachable, ${st.routingTableSize} node(s) known`, cfg.dht.seed_nodes.length === 0 ? null : st.routingTableSize > 0]);
+    rows.push([
+      'DHT',
+      cfg.dht.seed_nodes.length === 0
+        ? 'no seed_nodes: this node would be a bootstrap node'
+        : `reachable, ${st.routingTableSize} node(s) known`,
+      cfg.dht.seed_nodes.length === 0 ? null : st.routingTableSize > 0,
+    ]);
     const ext = node.dht.endpointBody().ipv4_external;
     rows.push(['external IPv4', ext.length ? ext.map((e) => e.ip).join(', ') : 'same as local, or unknown (no DHT peers to ask)', null]);
     rows.push(['NAT type', 'not measured: tier 4 (@dpc/holepunch) is not installed', null]);
-    rows.push(['Hub', cfg.hub.url ? `configured (${cfg.hub.url}); tier 3 (@dpc/webrtc-hub) is not installed` : 'none configured (tiers 4–6 work without it)', null]);
+    rows.push([
+      'Hub',
+      cfg.hub.url
+        ? `configured (${cfg.hub.url}); tier 3 (@dpc/webrtc-hub) is not installed`
+        : 'none configured (tiers 4–6 work without it)',
+      null,
+    ]);
     if (node.dht.contacts().length > 0) {
-      const relays = await node.dht.findRelays({ signal: AbortSignal.timeout(5000), ...(cfg.relay.prefer_region && { region: cfg.relay.prefer_region }) }).catch(() => []);
-      rows.push(['relays found', relays.length ? relays.map((r) => `${r.body.ip}:${r.body.port} (${r.body.region || 'no region'}, ${r.body.current_peers}/${r.body.max_peers})`).join('; ') : 'none', relays.length > 0]);
+      const relays = await node.dht
+        .findRelays({ signal: AbortSignal.timeout(5000), ...(cfg.relay.prefer_region && { region: cfg.relay.prefer_region }) })
+        .catch(() => []);
+      rows.push([
+        'relays found',
+        relays.length
+          ? relays
+              .map((r) => `${r.body.ip}:${r.body.port} (${r.body.region || 'no region'}, ${r.body.current_peers}/${r.body.max_peers})`)
+              .join('; ')
+          : 'none',
+        relays.length > 0,
+      ]);
     }
     const installed = new Set(node.strategies.map((s) => s.name));
     for (const t of TIERS) {
       const enabled = cfg.connection[ENABLE[t] as keyof DpcConfig['connection']] as boolean;
-      rows.push([`tier ${TIERS.indexOf(t) + 1} ${t}`, `${installed.has(t) ? 'installed' : 'not installed'}, ${enabled ? 'enabled' : 'disabled'}`, installed.has(t) && enabled]);
+      rows.push([
+        `tier ${TIERS.indexOf(t) + 1} ${t}`,
+        `${installed.has(t) ? 'installed' : 'not installed'}, ${enabled ? 'enabled' : 'disabled'}`,
+        installed.has(t) && enabled,
+      ]);
     }
   } catch (err) {
     rows.push(['DHT', `not reachable: ${(err as Error).message}`, false]);

@@ -10,7 +10,9 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(opts: { level?: LogLevel; json?: boolean; out?: NodeJS.WritableStream; base?: Record<string, unknown> } = {}): Logger {
+export function createLogger(
+  opts: { level?: LogLevel; json?: boolean; out?: NodeJS.WritableStream; base?: Record<string, unknown> } = {},
+): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const out = opts.out ?? process.stderr;
   const base = opts.base ?? {};

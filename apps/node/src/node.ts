@@ -113,7 +113,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     if (config.dht.seed_nodes.length > 0 || this.dht.contacts().length > 0) {
       await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
     }
-    this.emit('listening', { nodeId: this.identity.nodeId, tcp: this.listener.addresses(), dht: this.dht.address ? `${this.dht.address.host}:${this.dht.address.port}` : null });
+    this.emit('listening', {
+      nodeId: this.identity.nodeId,
+      tcp: this.listener.addresses(),
+      dht: this.dht.address ? `${this.dht.address.host}:${this.dht.address.port}` : null,
+    });
   }
 
   /** Hands an inbound connection of any tier to the orchestrator. */
@@ -138,9 +142,16 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   }
 
   /** Connects (best tier), sends one chat message and waits for its acknowledgement. */
-  async send(peerId: string, text: string, opts: { signal?: AbortSignal; tiers?: TierName[] } = {}): Promise<{ tier: TierName; connectMs: number; deliveredMs: number }> {
+  async send(
+    peerId: string,
+    text: string,
+    opts: { signal?: AbortSignal; tiers?: TierName[] } = {},
+  ): Promise<{ tier: TierName; connectMs: number; deliveredMs: number }> {
     const t0 = performance.now();
-    const session: PeerSession = await this.orchestrator.connect(peerId, { ...(opts.signal && { signal: opts.signal }), ...(opts.tiers && { tiers: opts.tiers }) });
+    const session: PeerSession = await this.orchestrator.connect(peerId, {
+      ...(opts.signal && { signal: opts.signal }),
+      ...(opts.tiers && { tiers: opts.tiers }),
+    });
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
     await session.send(msg, opts.signal ? { signal: opts.signal } : {});

@@ -1,0 +1,300 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+
+const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
+const procs: ChildProcessWithoutNullStreams[] = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.exitCode === null) {
+      p.kill('SIGKILL');
+      await once(p, 'exit');
+    }
+  }
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+async function run(args: string[], timeoutMs = 60_000): Promise<Run> {
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d) => (stdout += d));
+  p.stderr.on('data', (d) => (stderr += d));
+  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+  const [code] = await once(p, 'exit');
+  clearTimeout(t);
+  return { code: code as number | null, stdout, stderr };
+}
+
+/** A long-running `dpc-node start --json`, with its JSON events as they come. */
+function startNode(args: string[]) {
+  const p = spawn(process.execPath, [BIN, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  procs.push(p);
+  const events: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let stderr = '';
+  p.stderr.on('data', (d) => (stderr += d));
+  createInterface({ input: p.stdout }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line));
+    } catch {
+      events.push({ event: 'unparsed', line });
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async (event: string, pred: (e: Record<string, unknown>) => boolean = () => true, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = events.find((e) => e.event === event && pred(e));
+      if (hit) return hit;
+      if (Date.now() > deadline || p.exitCode !== null)
+        throw new Error(`no ${event} event; stderr: ${stderr}; events: ${JSON.stringify(events)}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  return { p, events, next, stderr: () => stderr };
+}
+
+async function config(dir: string, body: string): Promise<string> {
+  const file = join(dir, 'node.ini');
+  await writeFile(file, body);
+  return file;
+}
+const baseIni = (seed?: string, extra = '') => `[p2p]
+listen_port = 0
+listen_host = 127.0.0.1
+[dht]
+port = 0
+${seed ? `seed_nodes = ${seed}` : ''}
+bootstrap_timeout = 5
+lookup_timeout = 5
+[api]
+enabled = false
+[connection]
+total_timeout = 20
+${extra}`;
+
+describe('dpc-node', () => {
+  it('id creates the identity once and prints the same node id afterwards', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const a = await run(['id', '--data-dir', dir]);
+    const b = await run(['id', '--data-dir', dir, '--json']);
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toMatch(/^dpc-node-[0-9a-f]{32}$/);
+    expect(JSON.parse(b.stdout).nodeId).toBe(a.stdout.trim());
+    expect((await stat(join(dir, 'identity.key'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('--help works on every subcommand', async () => {
+    for (const cmd of ['id', 'start', 'send', 'doctor', 'demo']) {
+      const r = await run([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout).toContain(`dpc-node ${cmd}`);
+    }
+  });
+
+  it('a bad or missing config is a clear error naming file, section and key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const file = await config(dir, '[connection]\nrelay_timeout = forever\n');
+    const r = await run(['start', '--config', file, '--data-dir', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(file);
+    expect(r.stderr).toContain('[connection] relay_timeout');
+    expect(r.stderr).toContain('"forever"');
+    const missing = await run(['start', '--config', join(dir, 'nope.ini'), '--data-dir', dir]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no such file');
+    const none = await run(['send', '--data-dir', dir, 'hi']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--config FILE is required');
+  });
+
+  it('two processes exchange messages through send/start, and start shuts down cleanly on SIGTERM', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const dirs = { boot: join(root, 'boot'), bob: join(root, 'bob'), alice: join(root, 'alice') };
+    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', dirs.boot]);
+    const bootEv = await boot.next('listening');
+    const seed = String(bootEv.dht).replace('0.0.0.0', '127.0.0.1');
+    const bobIni = join(root, 'bob.ini');
+    await writeFile(bobIni, baseIni(seed));
+    const bob = startNode(['--config', bobIni, '--data-dir', dirs.bob]);
+    const bobEv = await bob.next('listening');
+    const aliceIni = join(root, 'alice.ini');
+    await writeFile(aliceIni, baseIni(seed));
+    const sent = await run([
+      'send',
+      '--config',
+      aliceIni,
+      '--data-dir',
+      dirs.alice,
+      '--allow-loopback',
+      '--json',
+      '--to',
+      String(bobEv.nodeId),
+      'hello',
+      'bob',
+    ]);
+    expect(sent.stderr).not.toContain('Error:');
+    expect(sent.code).toBe(0);
+    const result = JSON.parse(sent.stdout.trim().split('\n').pop() as string);
+    expect(result).toMatchObject({ event: 'delivered', to: bobEv.nodeId, tier: 'ipv4_direct' });
+    const msg = await bob.next('message');
+    expect(msg).toMatchObject({ text: 'hello bob', tier: 'ipv4_direct' });
+    expect(String(msg.from)).toMatch(/^dpc-node-/);
+    bob.p.kill('SIGTERM');
+    const [code] = await once(bob.p, 'exit');
+    expect(code).toBe(0);
+    expect(bob.events.at(-1)).toMatchObject({ event: 'stopped' });
+  });
+
+  it('send exits non-zero: an unknown peer is a lookup failure, an unreachable one lists every tier', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const ini = join(root, 'a.ini');
+    await writeFile(ini, baseIni(seed));
+    const r = await run([
+      'send',
+      '--config',
+      ini,
+      '--data-dir',
+      join(root, 'a'),
+      '--allow-loopback',
+      '--json',
+      '--timeout',
+      '15',
+      '--to',
+      'dpc-node-00000000000000000000000000000000',
+      'anyone?',
+    ]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() as string)).toMatchObject({
+      event: 'failed',
+      error: { code: 'DPC_PEER_LOOKUP_FAILED' },
+    });
+    // bob announces himself, then goes away: his signed record is still in the DHT
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')]);
+    const bobId = String((await bob.next('listening')).nodeId);
+    bob.p.kill('SIGTERM');
+    await once(bob.p, 'exit');
+    const r2 = await run([
+      'send',
+      '--config',
+      ini,
+      '--data-dir',
+      join(root, 'a'),
+      '--allow-loopback',
+      '--json',
+      '--timeout',
+      '15',
+      '--to',
+      bobId,
+      'hello?',
+    ]);
+    expect(r2.code).toBe(1);
+    const failed = JSON.parse(r2.stdout.trim().split('\n').pop() as string);
+    expect(failed.error.code).toBe('DPC_CONNECT_FAILED');
+    expect(failed.error.tiers.map((t: { tier: string }) => t.tier)).toEqual([
+      'ipv6_direct',
+      'ipv4_direct',
+      'hub_webrtc',
+      'udp_hole_punch',
+      'volunteer_relay',
+      'gossip',
+    ]);
+    expect(failed.error.tiers.find((t: { tier: string }) => t.tier === 'ipv4_direct')).toMatchObject({ result: 'failed' });
+  });
+
+  it('doctor reports what the node can do, as a table or JSON', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const ini = join(root, 'd.ini');
+    await writeFile(ini, baseIni(seed));
+    const r = await run(['doctor', '--config', ini, '--data-dir', join(root, 'd'), '--allow-loopback', '--json']);
+    expect(r.code).toBe(0);
+    const checks = JSON.parse(r.stdout).checks as Array<{ name: string; value: string; ok: boolean | null }>;
+    expect(checks.find((c) => c.name === 'DHT')).toMatchObject({ ok: true, value: expect.stringContaining('reachable') });
+    expect(checks.find((c) => c.name === 'tier 2 ipv4_direct')).toMatchObject({ ok: true });
+    const text = await run(['doctor', '--config', ini, '--data-dir', join(root, 'd'), '--allow-loopback']);
+    expect(text.stdout).toMatch(/✓ DHT\s+reachable/);
+  });
+
+  it('the WebSocket API needs the token and answers stats, sessions, send and events', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const ini = (name: string, api: boolean) => {
+      const f = join(root, `${name}.ini`);
+      return writeFile(
+        f,
+        baseIni(seed).replace('[api]\nenabled = false', api ? '[api]\nenabled = true\nport = 0' : '[api]\nenabled = false'),
+      ).then(() => f);
+    };
+    const alice = startNode(['--config', await ini('alice', true), '--data-dir', join(root, 'alice')]);
+    const bob = startNode(['--config', await ini('bob', false), '--data-dir', join(root, 'bob')]);
+    const bobId = String((await bob.next('listening')).nodeId);
+    const url = String((await alice.next('api')).url);
+    const token = (await readFile(join(root, 'alice', 'api-token'), 'utf8')).trim();
+    expect((await stat(join(root, 'alice', 'api-token'))).mode & 0o777).toBe(0o600);
+
+    const denied = new WebSocket(`${url}?token=${'0'.repeat(64)}`);
+    const [err] = await once(denied, 'error');
+    expect(String((err as Error).message)).toContain('401');
+
+    const ws = new WebSocket(`${url}?token=${token}`);
+    await once(ws, 'open');
+    const replies = new Map<number, Record<string, unknown>>();
+    const evs: Array<Record<string, unknown>> = [];
+    ws.on('message', (d) => {
+      const m = JSON.parse(String(d));
+      if ('event' in m) evs.push(m);
+      else replies.set(m.id, m);
+    });
+    let n = 0;
+    const call = async (method: string, params?: Record<string, unknown>) => {
+      const id = ++n;
+      ws.send(JSON.stringify({ id, method, params }));
+      for (let i = 0; i < 300 && !replies.has(id); i++) await new Promise((r) => setTimeout(r, 100));
+      return replies.get(id) as Record<string, unknown>;
+    };
+    expect(await call('subscribe', { events: ['connected', 'message'] })).toMatchObject({
+      result: { subscribed: ['connected', 'message'] },
+    });
+    const stats = (await call('stats')) as { result: { orchestrator: Record<string, unknown>; dht: { routingTableSize: number } } };
+    expect(stats.result.orchestrator).toMatchObject({ total_attempts: 0, successful_connections: 0, failed_connections: 0 });
+    expect(stats.result.dht.routingTableSize).toBeGreaterThan(0);
+    expect(await call('send', { to: bobId, text: 'via the API' })).toMatchObject({ result: { delivered: true, tier: 'ipv4_direct' } });
+    expect(await bob.next('message')).toMatchObject({ text: 'via the API' });
+    expect(await call('sessions')).toMatchObject({ result: [{ peerId: bobId, tier: 'ipv4_direct', connected: true, unacked: 0 }] });
+    expect(evs.some((e) => e.event === 'connected' && (e.data as { peerId: string }).peerId === bobId)).toBe(true);
+    expect(await call('nonsense')).toMatchObject({ error: { code: 'DPC_API_UNKNOWN_METHOD' } });
+    expect(await call('send', { to: 'not-a-node', text: 'x' })).toMatchObject({ error: { code: 'DPC_API_BAD_REQUEST' } });
+    ws.send('{not json');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(replies.get(null as unknown as number)).toMatchObject({ error: { code: 'DPC_API_BAD_REQUEST' } });
+    ws.close();
+  });
+
+  it('demo exits 0 after every exchange was delivered', async () => {
+    const r = await run(['demo', '--json'], 90_000);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    expect(summary.ok).toBe(true);
+    expect(summary.exchanges.length).toBeGreaterThanOrEqual(2);
+    expect(summary.exchanges.every((e: { delivered: boolean }) => e.delivered)).toBe(true);
+    expect(summary.exchanges.map((e: { tier: string }) => e.tier)).toContain('ipv4_direct');
+  });
+});
