@@ -4,8 +4,8 @@
 // medians), and frame encode+decode messages per second.
 // Run: npm run build && node bench/secure-channel.mjs
 import { once } from 'node:events';
-import { createServer, connect } from 'node:net';
-import { FrameDecoder, encodeFrame, generateIdentity, secureAccept, secureConnect } from '../packages/core/dist/index.js';
+import { connect, createServer } from 'node:net';
+import { encodeFrame, FrameDecoder, generateIdentity, secureAccept, secureConnect } from '../packages/core/dist/index.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const HANDSHAKES = Number(process.env.HANDSHAKES ?? 100);
@@ -117,7 +117,11 @@ for (let r = 0; r < ROUNDS; r++) {
 const f = (x, d = 2) => x.toFixed(d);
 const out = {
   handshake_ms_median: { plain_tcp: +f(median(hs.tcp), 3), dpc_tls13: +f(median(hs.tls), 3), ratio: +f(median(hs.tls) / median(hs.tcp)) },
-  throughput_MBps_median: { plain_tcp: +f(median(bulk.tcp), 0), dpc_tls13: +f(median(bulk.tls), 0), ratio: +f(median(bulk.tls) / median(bulk.tcp)) },
+  throughput_MBps_median: {
+    plain_tcp: +f(median(bulk.tcp), 0),
+    dpc_tls13: +f(median(bulk.tls), 0),
+    ratio: +f(median(bulk.tls) / median(bulk.tcp)),
+  },
   frames_encode_decode_per_s_median: Math.round(median(frames)),
   params: { ROUNDS, HANDSHAKES, BULK_MB, CHUNK },
 };

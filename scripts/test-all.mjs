@@ -38,7 +38,7 @@ function finish() {
 
 rmSync('.vitest-results.json', { force: true });
 must('build', 'npx', ['turbo', 'run', 'build', '--output-logs=errors-only']);
-must('lint', 'npx', ['biome', 'ci', '.']);
+must('lint', 'npx', ['biome', 'ci', '--colors=off', '.']);
 must('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only']);
 const ok = step('tests', 'npx', [
   'vitest',

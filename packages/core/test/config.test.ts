@@ -9,7 +9,19 @@ const examples = new URL('../examples/', import.meta.url);
 describe('config', () => {
   it('holds every section of the spec with its documented defaults', () => {
     const c = defaultConfig();
-    expect(Object.keys(c).sort()).toEqual(['api', 'connection', 'dht', 'gossip', 'hole_punch', 'hub', 'log', 'p2p', 'relay', 'turn', 'webrtc']);
+    expect(Object.keys(c).sort()).toEqual([
+      'api',
+      'connection',
+      'dht',
+      'gossip',
+      'hole_punch',
+      'hub',
+      'log',
+      'p2p',
+      'relay',
+      'turn',
+      'webrtc',
+    ]);
     expect(c.connection).toMatchObject({
       enable_ipv6: true,
       ipv6_timeout: 10,
