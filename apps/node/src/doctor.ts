@@ -1,17 +1,9 @@
 import { type DpcConfig, TIERS } from '@dpc/core';
 import { isGlobalIPv6, localAddresses } from '@dpc/direct';
+import { tierEnabled } from '@dpc/orchestrator';
 import { jsonReplacer } from './api.js';
 import type { Logger } from './log.js';
 import { DpcNode } from './node.js';
-
-const ENABLE: Record<string, keyof DpcConfig['connection']> = {
-  ipv6_direct: 'enable_ipv6',
-  ipv4_direct: 'enable_ipv4',
-  hub_webrtc: 'enable_hub_webrtc',
-  udp_hole_punch: 'enable_hole_punching',
-  volunteer_relay: 'enable_relays',
-  gossip: 'enable_gossip',
-};
 
 /** `dpc-node doctor`: what this node can do from where it stands. */
 export async function runDoctor(opts: {
@@ -70,7 +62,7 @@ export async function runDoctor(opts: {
     }
     const installed = new Set(node.strategies.map((s) => s.name));
     for (const t of TIERS) {
-      const enabled = cfg.connection[ENABLE[t] as keyof DpcConfig['connection']] as boolean;
+      const enabled = tierEnabled(cfg.connection, t);
       rows.push([
         `tier ${TIERS.indexOf(t) + 1} ${t}`,
         `${installed.has(t) ? 'installed' : 'not installed'}, ${enabled ? 'enabled' : 'disabled'}`,

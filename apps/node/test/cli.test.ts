@@ -67,6 +67,14 @@ function startNode(args: string[]) {
   return { p, events, next, stderr: () => stderr };
 }
 
+/** A bootstrap node in a fresh folder; its DHT address is the seed for the others. */
+async function bootstrapNode(): Promise<{ root: string; seed: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+  const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+  const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+  return { root, seed };
+}
+
 async function config(dir: string, body: string): Promise<string> {
   const file = join(dir, 'node.ini');
   await writeFile(file, body);
@@ -160,9 +168,7 @@ describe('dpc-node', () => {
   });
 
   it('send exits non-zero: an unknown peer is a lookup failure, an unreachable one lists every tier', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
-    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
-    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const { root, seed } = await bootstrapNode();
     const ini = join(root, 'a.ini');
     await writeFile(ini, baseIni(seed));
     const r = await run([
@@ -218,9 +224,7 @@ describe('dpc-node', () => {
   });
 
   it('doctor reports what the node can do, as a table or JSON', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
-    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
-    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const { root, seed } = await bootstrapNode();
     const ini = join(root, 'd.ini');
     await writeFile(ini, baseIni(seed));
     const r = await run(['doctor', '--config', ini, '--data-dir', join(root, 'd'), '--allow-loopback', '--json']);
@@ -233,9 +237,7 @@ describe('dpc-node', () => {
   });
 
   it('the WebSocket API needs the token and answers stats, sessions, send and events', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
-    const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
-    const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
+    const { root, seed } = await bootstrapNode();
     const ini = (name: string, api: boolean) => {
       const f = join(root, `${name}.ini`);
       return writeFile(

@@ -41,6 +41,6 @@ export {
   type OrchestratorOptions,
   type PeerDirectory,
 } from './orchestrator.js';
-export { planTiers, type TierPlan, tierTimeoutMs } from './plan.js';
+export { planTiers, TIER_ENABLE_KEY, TIER_TIMEOUT_KEY, type TierPlan, tierEnabled, tierTimeoutMs } from './plan.js';
 export { type PeerSession, preferConnection } from './session.js';
 export { type OrchestratorStats, percentile, type TierStats } from './stats.js';

@@ -1,7 +1,8 @@
 import { type DpcConfig, type NetworkState, type SignedRecord, type Strategy, secondsToMs, TIERS, type TierName } from '@dpc/core';
 import type { TierOutcome } from './errors.js';
 
-const ENABLE_KEY: Record<TierName, keyof DpcConfig['connection']> = {
+/** The `[connection]` flag that enables each tier. */
+export const TIER_ENABLE_KEY: Record<TierName, keyof DpcConfig['connection']> = {
   ipv6_direct: 'enable_ipv6',
   ipv4_direct: 'enable_ipv4',
   hub_webrtc: 'enable_hub_webrtc',
@@ -9,7 +10,8 @@ const ENABLE_KEY: Record<TierName, keyof DpcConfig['connection']> = {
   volunteer_relay: 'enable_relays',
   gossip: 'enable_gossip',
 };
-const TIMEOUT_KEY: Record<TierName, keyof DpcConfig['connection']> = {
+/** The `[connection]` key holding each tier's timeout (seconds). */
+export const TIER_TIMEOUT_KEY: Record<TierName, keyof DpcConfig['connection']> = {
   ipv6_direct: 'ipv6_timeout',
   ipv4_direct: 'ipv4_timeout',
   hub_webrtc: 'webrtc_timeout',
@@ -20,7 +22,7 @@ const TIMEOUT_KEY: Record<TierName, keyof DpcConfig['connection']> = {
 
 /** The tier's deadline from `[connection] <tier>_timeout`, in ms. */
 export function tierTimeoutMs(config: DpcConfig['connection'], tier: TierName): number {
-  return secondsToMs(config[TIMEOUT_KEY[tier]] as number);
+  return secondsToMs(config[TIER_TIMEOUT_KEY[tier]] as number);
 }
 
 export interface TierPlan {
@@ -47,8 +49,8 @@ export function planTiers(
   const skipped: TierOutcome[] = [];
   for (const tier of TIERS) {
     if (only && !only.has(tier)) continue;
-    if (!config[ENABLE_KEY[tier]]) {
-      skipped.push({ tier, result: 'skipped', reason: 'disabled', detail: `${ENABLE_KEY[tier]} = false` });
+    if (!tierEnabled(config, tier)) {
+      skipped.push({ tier, result: 'skipped', reason: 'disabled', detail: `${TIER_ENABLE_KEY[tier]} = false` });
       continue;
     }
     const s = byTier.get(tier);
@@ -72,4 +74,9 @@ export function planTiers(
     eligible.push(s);
   }
   return { eligible, skipped };
+}
+
+/** Whether `[connection] enable_*` allows the tier. */
+export function tierEnabled(config: DpcConfig['connection'], tier: TierName): boolean {
+  return config[TIER_ENABLE_KEY[tier]] === true;
 }

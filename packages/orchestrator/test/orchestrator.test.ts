@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { type Connection, type DpcConfig, type Identity, type Strategy, TIERS, type TierName } from '@dpc/core';
 import { ipv4DirectStrategy } from '@dpc/direct';
-import type { ConnectEvent, ConnectFailedError, TierOutcome } from '@dpc/orchestrator';
+import { type ConnectEvent, type ConnectFailedError, TIER_TIMEOUT_KEY, type TierOutcome } from '@dpc/orchestrator';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeNode, RecordDirectory, scriptedTier, type TestNode } from './helpers.js';
 
@@ -25,14 +25,7 @@ async function pair(
   return { a, b, dir };
 }
 
-const TIMEOUT_KEY = {
-  ipv6_direct: 'ipv6_timeout',
-  ipv4_direct: 'ipv4_timeout',
-  hub_webrtc: 'webrtc_timeout',
-  udp_hole_punch: 'hole_punch_timeout',
-  volunteer_relay: 'relay_timeout',
-  gossip: 'gossip_timeout',
-} as const;
+const TIMEOUT_KEY = TIER_TIMEOUT_KEY as Record<TierName, 'ipv6_timeout'>;
 
 const outcome = (err: unknown, tier: TierName) => (err as ConnectFailedError).tiers.find((t) => t.tier === tier) as TierOutcome;
 
