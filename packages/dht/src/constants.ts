@@ -23,6 +23,10 @@ export const DEFAULT_RPC_RETRIES = 1;
 export const DEFAULT_LOOKUP_RPC_RETRIES = 0;
 /** First retry delay; doubles each retry. */
 export const DEFAULT_RETRY_BACKOFF_MS = 200;
+/** Timeouts in a row after which a contact leaves the routing table. */
+export const MAX_CONTACT_FAILURES = 2;
+/** Unknown requesters being PINGed (to enter the routing table) at once. */
+export const MAX_PENDING_VERIFICATIONS = 256;
 /** Lifetime of the records this node signs. */
 export const DEFAULT_RECORD_TTL_MS = 3_600_000;
 /** How often a node behind NAT re-registers with its signal_via nodes (keeps the mapping open). */

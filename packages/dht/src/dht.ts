@@ -61,6 +61,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
   readonly #shutdown = new AbortController();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #verifying = new Set<string>();
+  readonly #failures = new Map<string, number>();
   #evictions = 0;
   #state: 'new' | 'running' | 'stopped' = 'new';
   #address: Peer | null = null;
@@ -410,7 +411,9 @@ class DhtNode extends EventEmitter<DhtEvents> {
     const known = this.#table.get(key);
     const local = this.#store.get(key)[0] as SignedRecord<'endpoint'> | undefined;
     if (local) return { record: local, ...(known ? { direct: known } : {}) };
-    const res = await this.#lookupValues(key, true, signal);
+    let res = await this.#lookupValues(key, true, signal);
+    // A miss is retried once: the first lookup taught the nodes on the path about each other.
+    if (res.values.length === 0) res = await this.#lookupValues(key, true, signal);
     let record: SignedRecord<'endpoint'> | undefined;
     for (const r of res.values)
       if (r.kind === 'endpoint' && r.nodeId === nodeId && (!record || r.seq > record.seq)) record = r as SignedRecord<'endpoint'>;
@@ -543,7 +546,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   /** A node that sent us a request enters the table only after it answers our PING. */
   #learn(id: Uint8Array, from: Peer): void {
-    if (this.#table.get(id) || this.#verifying.size >= 32 || this.#state !== 'running') return;
+    if (this.#table.get(id) || this.#verifying.size >= C.MAX_PENDING_VERIFICATIONS || this.#state !== 'running') return;
     const key = `${from.host}|${from.port}`;
     if (this.#verifying.has(key)) return;
     this.#verifying.add(key);
@@ -594,15 +597,23 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   /** A request whose answer puts the responder in the routing table. */
   async #request(to: Peer, body: RequestBody, opts: RequestOptions): Promise<Reply> {
+    const where = `${to.host}|${to.port}`;
     try {
       const r = await this.#rpc.request(to, body, opts);
+      this.#failures.delete(where);
       this.#table.add({ id: r.msg.id, ...r.from });
       return r;
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'DPC_DHT_RPC_TIMEOUT') {
-        const gone = this.#table.toArray().find((c) => c.host === to.host && c.port === to.port);
-        if (gone) this.#table.remove(gone.id);
+      // A contact leaves the table after MAX_FAILURES timeouts in a row, not at the first one.
+      if ((err as { code?: string }).code === 'DPC_DHT_RPC_TIMEOUT') {
+        const n = (this.#failures.get(where) ?? 0) + 1;
+        this.#failures.set(where, n);
+        if (n >= C.MAX_CONTACT_FAILURES) {
+          this.#failures.delete(where);
+          const gone = this.#table.toArray().find((c) => c.host === to.host && c.port === to.port);
+          if (gone) this.#table.remove(gone.id);
+        }
+        if (this.#failures.size > 4 * this.#k * 128) this.#failures.clear();
       }
       throw err;
     }
