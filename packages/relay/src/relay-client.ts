@@ -231,7 +231,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   }
 
   async #secure(link: RelayLink, grant: SessionGrant, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
-    const stream = link.openStream(grant);
+    const stream = grant.stream;
     try {
       const common = {
         identity: this.#o.identity,
@@ -325,7 +325,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
         await link.reserve(signal);
         this.#reserved.set(relay.node_id, relay);
         this.#counters.inc('reservations_taken');
-      } catch (err) {
+      } catch {
         this.#counters.inc('reservations_failed');
         if (signal.aborted) throw toAbortError(signal);
       }

@@ -6,7 +6,8 @@ import { RelayPathClosedError, RelayRefusedError } from './errors.js';
 import { type RelayMessage, type RelayMessageOf, type RelayMessageOut, relayMessageSchema } from './messages.js';
 import { type RelayStream, type SessionLimits, RelayStream as Stream, type StreamLink } from './relay-stream.js';
 
-export type SessionGrant = RelayMessageOf<'RELAY_SESSION'>;
+/** A session the relay created, with its byte stream already open. */
+export type SessionGrant = RelayMessageOf<'RELAY_SESSION'> & { stream: RelayStream };
 
 interface PendingRequest {
   resolve: (m: RelayMessage) => void;
@@ -62,8 +63,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
     return m as SessionGrant;
   }
 
-  /** Opens the byte stream of a granted session. */
-  openStream(grant: SessionGrant): RelayStream {
+  #openStream(grant: RelayMessageOf<'RELAY_SESSION'>): RelayStream {
     const limits: SessionLimits = grant;
     const s = new Stream(this, grant.session_id, grant.peer, limits);
     this.#streams.set(grant.session_id, s);
@@ -117,7 +117,8 @@ export class RelayLink extends EventEmitter implements StreamLink {
       }
       case 'RELAY_SESSION': {
         const r = this.#requests.get(m.id);
-        if (r) r.resolve(m);
+        // The stream exists before the next message is read: the peer's first bytes may follow at once.
+        if (r) r.resolve({ ...m, stream: this.#openStream(m) } as RelayMessage);
         // Nobody waits any more (aborted): end the session at once.
         else this.send({ type: 'RELAY_DISCONNECT', session_id: m.session_id, reason: 'end' }).catch(() => {});
         return;

@@ -276,28 +276,40 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     }
     switch (m.type) {
       case 'RELAY_MESSAGE':
-        return this.#onData(c, m);
+        this.#onData(c, m);
+        return;
       case 'RELAY_REGISTER':
-        return this.#onRegister(c, m);
+        this.#onRegister(c, m);
+        return;
       case 'RELAY_RESERVE':
-        return this.#onReserve(c, m);
+        this.#onReserve(c, m);
+        return;
       case 'RELAY_DISCONNECT': {
         const s = this.#sessions.get(m.session_id);
         if (!s) return; // already over: nothing to answer
-        if (s.a.client !== c && s.b.client !== c) return this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
-        return this.#endSession(s, m.reason, c);
+        if (s.a.client !== c && s.b.client !== c) {
+          this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+          return;
+        }
+        this.#endSession(s, m.reason, c);
+        return;
       }
       default:
         this.#counters.inc('protocol_errors');
-        return this.#refuse(c, 'bad_request', `${m.type} is not a client message`);
+        this.#refuse(c, 'bad_request', `${m.type} is not a client message`);
+        return;
     }
   }
 
   #onReserve(c: Client, m: RelayMessageOf<'RELAY_RESERVE'>): void {
-    if (this.#stopping) return this.#refuse(c, 'stopping', 'relay is stopping', { id: m.id });
+    if (this.#stopping) {
+      this.#refuse(c, 'stopping', 'relay is stopping', { id: m.id });
+      return;
+    }
     const max = this.#o.maxReservations ?? C.DEFAULT_MAX_RESERVATIONS;
     if (!this.#reserved.has(c.nodeId) && this.#reserved.size >= max) {
-      return this.#refuse(c, 'full', `${max} reservations held`, { id: m.id });
+      this.#refuse(c, 'full', `${max} reservations held`, { id: m.id });
+      return;
     }
     this.#reserved.set(c.nodeId, c);
     this.#counters.inc('reservations');
@@ -307,16 +319,32 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   #onRegister(c: Client, m: RelayMessageOf<'RELAY_REGISTER'>): void {
     const me = c.nodeId;
     const ref = { id: m.id };
-    if (m.from !== undefined && m.from !== me) return this.#refuse(c, 'identity', `you are ${me}, not ${m.from}`, ref);
-    if (m.target === me) return this.#refuse(c, 'bad_request', 'cannot register for yourself', ref);
-    if (this.#stopping) return this.#refuse(c, 'stopping', 'relay is stopping', ref);
+    if (m.from !== undefined && m.from !== me) {
+      this.#refuse(c, 'identity', `you are ${me}, not ${m.from}`, ref);
+      return;
+    }
+    if (m.target === me) {
+      this.#refuse(c, 'bad_request', 'cannot register for yourself', ref);
+      return;
+    }
+    if (this.#stopping) {
+      this.#refuse(c, 'stopping', 'relay is stopping', ref);
+      return;
+    }
     const maxPeers = this.#o.maxPeers ?? C.DEFAULT_MAX_PEERS;
-    if (this.#sessions.size >= maxPeers) return this.#refuse(c, 'full', `${maxPeers} sessions open`, ref);
-    if (this.#bandwidth.tokens < 0) return this.#refuse(c, 'bandwidth', 'relay is at its bandwidth limit', ref);
+    if (this.#sessions.size >= maxPeers) {
+      this.#refuse(c, 'full', `${maxPeers} sessions open`, ref);
+      return;
+    }
+    if (this.#bandwidth.tokens < 0) {
+      this.#refuse(c, 'bandwidth', 'relay is at its bandwidth limit', ref);
+      return;
+    }
     const other = this.#pending.get(`${m.target}>${me}`);
     if (other) {
       this.#dropPending(other);
-      return this.#openSession({ client: other.from, id: other.id }, { client: c, id: m.id });
+      this.#openSession({ client: other.from, id: other.id }, { client: c, id: m.id });
+      return;
     }
     const key = `${me}>${m.target}`;
     const old = this.#pending.get(key);
@@ -325,7 +353,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       this.#refuse(old.from, 'replaced', 'a newer registration replaced this one', { id: old.id });
     }
     if (this.#pending.size >= (this.#o.maxPending ?? C.DEFAULT_MAX_PENDING) || c.pending.size >= C.DEFAULT_MAX_PENDING_PER_PEER) {
-      return this.#refuse(c, 'full', 'too many waiting registrations', ref);
+      this.#refuse(c, 'full', 'too many waiting registrations', ref);
+      return;
     }
     const timeout = this.#o.registrationTimeoutMs ?? C.DEFAULT_REGISTRATION_TIMEOUT_MS;
     const p: Pending = {
@@ -375,19 +404,34 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
 
   #onData(c: Client, m: RelayMessageOf<'RELAY_MESSAGE'>): void {
     const s = this.#sessions.get(m.session_id);
-    if (!s) return this.#refuse(c, 'not_registered', 'no such session', { session_id: m.session_id });
+    if (!s) {
+      this.#refuse(c, 'not_registered', 'no such session', { session_id: m.session_id });
+      return;
+    }
     const to = s.a.client === c ? s.b.client : s.b.client === c ? s.a.client : undefined;
-    if (!to) return this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+    if (!to) {
+      this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+      return;
+    }
     const len = m.data.length;
     const max = this.#o.maxMessageBytes ?? C.DEFAULT_MAX_MESSAGE_BYTES;
-    if (len > max) return this.#refuseAndEnd(c, s, 'too_large', `message of ${len} bytes, the limit is ${max}`);
-    if (!c.rate.tryTake(1)) return this.#refuseAndEnd(c, s, 'rate_limited', `more than ${c.rate.ratePerSec} messages/s`);
+    if (len > max) {
+      this.#refuseAndEnd(c, s, 'too_large', `message of ${len} bytes, the limit is ${max}`);
+      return;
+    }
+    if (!c.rate.tryTake(1)) {
+      this.#refuseAndEnd(c, s, 'rate_limited', `more than ${c.rate.ratePerSec} messages/s`);
+      return;
+    }
     s.bytes += len;
     s.last = performance.now();
     this.#counters.inc('messages_forwarded');
     this.#counters.inc('bytes_forwarded', len);
     this.#send(to, m);
-    if (s.bytes > (this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES)) return this.#endSession(s, 'bytes');
+    if (s.bytes > (this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES)) {
+      this.#endSession(s, 'bytes');
+      return;
+    }
     // Bandwidth: forward now, then hold the sender back until the relay-wide debt is paid.
     const wait = this.#bandwidth.takeDebt(len);
     if (wait > 0) {

@@ -62,8 +62,9 @@ export class RelayStream extends Duplex {
       return;
     }
     const err = new RelayPathClosedError(reason, cause === undefined ? undefined : { cause });
+    // The typed error reaches the secure connection above; the pipe itself just goes.
     this.onPathClosed?.(err);
-    this.destroy(err);
+    this.destroy();
   }
 
   override _read(): void {
