@@ -222,7 +222,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
           this.#o.signaller.signal(target, invite, { signal }).catch(() => this.#counters.inc('invite_errors'));
         }
       });
-      const conn = await this.#secure(link, grant, 'connect', signal);
+      const conn = await this.#secure(grant, 'connect', signal);
       this.#counters.inc(listedByPeer ? 'connected_via_reservation' : 'connected_via_directory');
       return conn;
     } finally {
@@ -230,7 +230,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     }
   }
 
-  async #secure(link: RelayLink, grant: SessionGrant, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
+  async #secure(grant: SessionGrant, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
     const stream = grant.stream;
     try {
       const common = {
@@ -286,7 +286,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     link.refs++;
     link
       .register(from, t.signal)
-      .then((grant) => this.#secure(link, grant, 'accept', t.signal))
+      .then((grant) => this.#secure(grant, 'accept', t.signal))
       .then(
         (conn) => {
           this.#counters.inc('incoming_connections');
