@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import {
   type Connection,
   Counters,
@@ -81,6 +81,8 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   constructor(o: RelayClientOptions) {
     super();
     this.#o = o;
+    // One listener per running operation on the shutdown signal: many may run at once.
+    setMaxListeners(0, this.#shutdown.signal);
     this.#counters = o.counters ?? new Counters();
     o.signaller?.on('signal', this.#onSignal);
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { type Connection, Counters, type Identity, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
@@ -119,7 +119,7 @@ interface Session {
 }
 
 /** Forwards queued to a slow receiver above which its senders are paused. */
-const FORWARD_HIGH_WATER = 32;
+const FORWARD_HIGH_WATER = 8;
 
 class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #o: RelayServerOptions;
@@ -143,6 +143,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   constructor(o: RelayServerOptions) {
     super();
     this.#o = o;
+    // One listener per running operation on the shutdown signal: many may run at once.
+    setMaxListeners(0, this.#shutdown.signal);
     this.#counters = o.counters ?? new Counters();
     const bytesPerSec = ((o.bandwidthLimitMbps ?? C.DEFAULT_BANDWIDTH_LIMIT_MBPS) * 1_000_000) / 8;
     this.#bandwidth = new TokenBucket({ ratePerSec: bytesPerSec, burst: bytesPerSec });
