@@ -1,0 +1,127 @@
+// dpc side of the relay benchmark: direct secure connection vs the same through one relay.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { generateIdentity, secureAccept, secureConnect } from '@dpc/core';
+import { createRelayClient } from '@dpc/relay';
+
+const here = new URL('.', import.meta.url).pathname;
+
+/** Sends `count` messages of `size` bytes from `a` to `b`; resolves with msgs/s and MB/s. */
+export async function throughput(a, b, { count, size }) {
+  const payload = Buffer.alloc(size, 7);
+  // Counted in bytes, so a byte stream (libp2p) and a message connection (dpc) compare alike.
+  const total = count * size;
+  let bytes = 0;
+  const done = new Promise((resolve) => {
+    b.on('message', (m) => {
+      bytes += m.length;
+      if (bytes >= total) resolve();
+    });
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) await a.send(payload);
+  await done;
+  const s = (performance.now() - t0) / 1000;
+  b.removeAllListeners('message');
+  return { msgsPerSec: count / s, mbPerSec: bytes / s / 1e6 };
+}
+
+/** Median round trip of a framed ping, ms. */
+export async function latency(conn, n = 300) {
+  const xs = [];
+  for (let i = 0; i < n; i++) xs.push(await conn.ping());
+  xs.sort((x, y) => x - y);
+  return xs[Math.floor(xs.length / 2)];
+}
+
+export async function directPair() {
+  const [ia, ib] = [generateIdentity(), generateIdentity()];
+  let resolveB;
+  const bP = new Promise((r) => (resolveB = r));
+  const server = createServer((s) => secureAccept(s, { identity: ib, tier: 'ipv4_direct' }).then(resolveB)).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const sock = connect(server.address().port, '127.0.0.1');
+  await once(sock, 'connect');
+  const a = await secureConnect(sock, { identity: ia, tier: 'ipv4_direct', expectedNodeId: ib.nodeId });
+  const b = await bP;
+  return {
+    a,
+    b,
+    close: async () => {
+      await a.close();
+      server.close();
+    },
+  };
+}
+
+export async function startRelay() {
+  const child = fork(`${here}relay-child.mjs`, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [info] = await once(child, 'message');
+  const ask = async () => {
+    child.send('mem');
+    const [m] = await once(child, 'message');
+    return m;
+  };
+  return {
+    ref: { node_id: info.nodeId, ip: '127.0.0.1', port: info.port },
+    ask,
+    stop: () => {
+      child.send('stop');
+      return once(child, 'exit');
+    },
+  };
+}
+
+export async function relayedPair(ref) {
+  const [ia, ib] = [generateIdentity(), generateIdentity()];
+  const alice = createRelayClient({ identity: ia });
+  const bob = createRelayClient({ identity: ib });
+  await bob.reserve({ relays: [ref] });
+  const inbound = once(bob, 'incoming');
+  const a = await alice.connect(ib.nodeId, { relays: [ref] });
+  const [b] = await inbound;
+  return {
+    a,
+    b,
+    alice,
+    bob,
+    close: async () => {
+      await alice.stop();
+      await bob.stop();
+    },
+  };
+}
+
+/** Opens `n` relayed sessions (each its own end-to-end TLS channel), returns the relay's memory per session. */
+export async function idleSessions(relay, n) {
+  const before = await relay.ask();
+  const bobs = [];
+  const clients = [];
+  const conns = [];
+  const pairs = 20;
+  for (let p = 0; p < pairs; p++) {
+    const ib = generateIdentity();
+    const bob = createRelayClient({ identity: ib });
+    await bob.reserve({ relays: [relay.ref] });
+    bob.on('incoming', (c) => conns.push(c));
+    bobs.push(ib);
+    clients.push(bob);
+  }
+  await Promise.all(
+    bobs.map(async (ib) => {
+      const alice = createRelayClient({ identity: generateIdentity() });
+      clients.push(alice);
+      for (let i = 0; i < n / pairs; i++) conns.push(await alice.connect(ib.nodeId, { relays: [relay.ref] }));
+    }),
+  );
+  const after = await relay.ask();
+  const result = {
+    sessions: after.stats.open_sessions,
+    heapPerSessionBytes: (after.mem.heapUsed - before.mem.heapUsed) / n,
+    rssPerSessionBytes: (after.mem.rss - before.mem.rss) / n,
+    relayRssMB: after.mem.rss / 1e6,
+  };
+  await Promise.all(clients.map((c) => c.stop()));
+  return result;
+}

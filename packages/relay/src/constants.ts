@@ -1,0 +1,53 @@
+/** Tier 5 deadline for a whole relayed connect (spec: `[connection] relay_timeout = 20`). */
+export const DEFAULT_RELAY_TIMEOUT_MS = 20_000;
+/** How long relay offers found in the DHT are cached (spec: `[relay] cache_timeout = 300`). */
+export const DEFAULT_CACHE_TIMEOUT_MS = 300_000;
+/** Relay sessions when volunteering (spec: `[relay] max_peers = 20`). */
+export const DEFAULT_MAX_PEERS = 20;
+/** Relay bandwidth cap, Mbit/s (spec: `[relay] bandwidth_limit_mbps = 50.0`). */
+export const DEFAULT_BANDWIDTH_LIMIT_MBPS = 50;
+/** RELAY_MESSAGEs per second per peer (spec: "100 messages/second per peer"). */
+export const DEFAULT_MESSAGES_PER_SECOND = 100;
+/** Token-bucket burst of the per-peer message limit: one second's worth. */
+export const DEFAULT_MESSAGE_BURST = 100;
+/** TCP port of the relay listener (spec example: 8888 is the node's; the relay takes the next). */
+export const DEFAULT_RELAY_PORT = 8889;
+/** A waiting registration (one side registered, the other not yet) expires after this, ms. */
+export const DEFAULT_REGISTRATION_TIMEOUT_MS = 10_000;
+/** A session with no RELAY_MESSAGE in either direction for this long is closed, ms. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** A session lasts at most this long, ms. */
+export const DEFAULT_MAX_SESSION_DURATION_MS = 60 * 60_000;
+/** A session carries at most this many bytes (both directions). */
+export const DEFAULT_MAX_SESSION_BYTES = 1024 * 1024 * 1024;
+/** Largest RELAY_MESSAGE payload, bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+/** Control connections a relay keeps open at most. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Standing reservations a relay holds at most. */
+export const DEFAULT_MAX_RESERVATIONS = 256;
+/** Waiting registrations a relay holds at most (all clients), and per client. */
+export const DEFAULT_MAX_PENDING = 256;
+export const DEFAULT_MAX_PENDING_PER_PEER = 16;
+/** A volunteer re-announces its offer at least this often, ms. */
+export const DEFAULT_ANNOUNCE_INTERVAL_MS = 10 * 60_000;
+/** Load changes are announced at most this often, ms. */
+export const DEFAULT_ANNOUNCE_DEBOUNCE_MS = 1_000;
+/** Uptime in the offer is the fraction of this window the relay has been up. */
+export const UPTIME_WINDOW_MS = 24 * 3_600_000;
+/** Relays a client keeps a standing reservation with (the spec's "one or two"). */
+export const DEFAULT_RESERVATIONS = 2;
+/** Delays before re-reserving after a reservation's relay is lost, ms (last one repeats). */
+export const DEFAULT_RESERVE_BACKOFFS_MS: readonly number[] = [1_000, 5_000, 15_000, 60_000];
+/** Relays probed in parallel (handshake RTT) before ranking, when their latency is unknown. */
+export const DEFAULT_PROBE_COUNT = 3;
+/** Latency is normalised over 0–500 ms (spec). */
+export const LATENCY_CEILING_MS = 500;
+/** Scoring weights (spec). */
+export const WEIGHT_UPTIME = 0.5;
+export const WEIGHT_CAPACITY = 0.3;
+export const WEIGHT_LATENCY = 0.2;
+/** Unacknowledged bytes a relayed stream reads ahead before it pauses its control connection. */
+export const STREAM_READ_HIGH_WATER_BYTES = 1024 * 1024;
+/** Handshake deadline for control connections, ms. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;

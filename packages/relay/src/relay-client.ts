@@ -1,0 +1,386 @@
+import { EventEmitter, setMaxListeners } from 'node:events';
+import {
+  type Connection,
+  Counters,
+  DialError,
+  type Identity,
+  isDpcError,
+  type SecureConnection,
+  type SignedRecord,
+  secureAccept,
+  secureConnect,
+  timeoutSignal,
+  toAbortError,
+} from '@dpc/core';
+import * as C from './constants.js';
+import type { RelayDirectory, RelayRef, Signaller } from './directory.js';
+import { NoRelayError } from './errors.js';
+import { type RelayInvite, relayInviteSchema } from './messages.js';
+import { dialRelay, type RelayLink, type SessionGrant } from './relay-link.js';
+import { rankRelays } from './relay-score.js';
+
+export interface RelayClientOptions {
+  identity: Identity;
+  /** Where relay offers are found (the DHT). Without one, only relays passed explicitly are used. */
+  directory?: RelayDirectory;
+  /** Tells a peer without a reservation that we wait for it at a relay (the DHT's SIGNAL). */
+  signaller?: Signaller;
+  /** Rank only relays of this region when there are any (spec `[relay] prefer_region`). Default ''. */
+  preferRegion?: string;
+  /** How long offers from the directory are reused, ms (spec `[relay] cache_timeout`). Default 300 000. */
+  cacheTimeoutMs?: number;
+  /** Deadline of a whole relayed connect, ms (spec `[connection] relay_timeout`). Default 20 000. */
+  relayTimeoutMs?: number;
+  /** Handshake deadline of control connections and of the end-to-end channel, ms. Default 10 000. */
+  handshakeTimeoutMs?: number;
+  /** Relays `reserve()` keeps a reservation with. Default 2. */
+  reservations?: number;
+  /** Delays before re-reserving after a relay is lost, ms; the last one repeats. Default 1 s, 5 s, 15 s, 60 s. */
+  reserveBackoffsMs?: readonly number[];
+  /** Relays of unknown latency probed (handshake RTT) in parallel before ranking. Default 3. */
+  probeCount?: number;
+  /** Admit or refuse a peer that wants to reach us through a relay. Default: everyone. */
+  authorize?: (nodeId: string) => boolean;
+  counters?: Counters;
+}
+
+export interface RelayClient extends EventEmitter {
+  /** Reaches `target` through a relay: the listed `relays` first (where it holds a reservation), then the best scored ones. */
+  connect(target: string, opts?: { signal?: AbortSignal; relays?: readonly RelayRef[] }): Promise<Connection>;
+  /** Takes standing reservations (re-taken when a relay is lost); returns the relays to list in our endpoint record. */
+  reserve(opts?: { signal?: AbortSignal; relays?: readonly RelayRef[] }): Promise<RelayRef[]>;
+  /** The relays holding a reservation for us now. */
+  reservations(): RelayRef[];
+  /** Relay offers from the directory, best first (cached for `cacheTimeoutMs`). */
+  findRelays(opts?: { signal?: AbortSignal }): Promise<SignedRecord<'relay-offer'>[]>;
+  /** Latency this client measured to each relay, ms. */
+  measuredLatency(): ReadonlyMap<string, number>;
+  stats(): Record<string, number>;
+  /** Closes every control connection and relayed connection; clears every timer. */
+  stop(): Promise<void>;
+  on(event: 'incoming', fn: (conn: Connection) => void): this;
+  on(event: 'reservations', fn: (relays: RelayRef[]) => void): this;
+  on(event: 'error', fn: (err: Error) => void): this;
+}
+
+const refOf = (o: SignedRecord<'relay-offer'>): RelayRef => ({ node_id: o.body.node_id, ip: o.body.ip, port: o.body.port });
+
+class VolunteerRelayClient extends EventEmitter implements RelayClient {
+  readonly #o: RelayClientOptions;
+  readonly #counters: Counters;
+  readonly #shutdown = new AbortController();
+  readonly #links = new Map<string, Promise<RelayLink>>();
+  readonly #measured = new Map<string, number>();
+  readonly #reserved = new Map<string, RelayRef>();
+  readonly #conns = new Set<SecureConnection>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #cache: { at: number; offers: SignedRecord<'relay-offer'>[] } | undefined;
+  #reserveFailures = 0;
+  readonly #onSignal = (e: { from: string; payload: unknown }) => this.#onInvite(e);
+
+  constructor(o: RelayClientOptions) {
+    super();
+    this.#o = o;
+    // One listener per running operation on the shutdown signal: many may run at once.
+    setMaxListeners(0, this.#shutdown.signal);
+    this.#counters = o.counters ?? new Counters();
+    o.signaller?.on('signal', this.#onSignal);
+  }
+
+  get #handshakeMs(): number {
+    return this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  }
+
+  measuredLatency(): ReadonlyMap<string, number> {
+    return this.#measured;
+  }
+
+  async findRelays(opts: { signal?: AbortSignal } = {}): Promise<SignedRecord<'relay-offer'>[]> {
+    const dir = this.#o.directory;
+    if (!dir) return [];
+    const now = Date.now();
+    const ttl = this.#o.cacheTimeoutMs ?? C.DEFAULT_CACHE_TIMEOUT_MS;
+    if (!this.#cache || now - this.#cache.at >= ttl) {
+      const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
+      // Every region is asked for: the preference is applied when ranking, with a fallback.
+      this.#cache = { at: now, offers: await dir.findRelays({ signal }) };
+      this.#counters.inc('directory_lookups');
+    }
+    const live = this.#cache.offers.filter((o) => o.expiresAt > now);
+    return rankRelays(live, {
+      ...(this.#o.preferRegion && { preferRegion: this.#o.preferRegion }),
+      measuredLatencyMs: this.#measured,
+      exclude: new Set([this.#o.identity.nodeId]),
+    });
+  }
+
+  /** Directory relays, with the unmeasured leaders probed first so ranking uses our own latency. */
+  async #rankedRelays(signal: AbortSignal, exclude: ReadonlySet<string>): Promise<RelayRef[]> {
+    let offers = (await this.findRelays({ signal })).filter((o) => !exclude.has(o.body.node_id));
+    const probe = offers.filter((o) => !this.#measured.has(o.body.node_id)).slice(0, this.#o.probeCount ?? C.DEFAULT_PROBE_COUNT);
+    if (probe.length > 0) {
+      const down = new Set<string>();
+      await Promise.all(probe.map((o) => this.#link(refOf(o), signal).catch(() => down.add(o.body.node_id))));
+      offers = rankRelays(
+        offers.filter((o) => !down.has(o.body.node_id)),
+        { measuredLatencyMs: this.#measured },
+      );
+    }
+    return offers.map(refOf);
+  }
+
+  #link(relay: RelayRef, signal: AbortSignal): Promise<RelayLink> {
+    const existing = this.#links.get(relay.node_id);
+    if (existing) return existing;
+    const dialSignal = AbortSignal.any([this.#shutdown.signal, signal]);
+    const p = dialRelay(relay, { identity: this.#o.identity, signal: dialSignal, handshakeTimeoutMs: this.#handshakeMs }).then(
+      (link) => {
+        this.#counters.inc('relay_links');
+        this.#measured.set(relay.node_id, link.rttMs);
+        link.on('close', () => {
+          if (this.#links.get(relay.node_id) === p) this.#links.delete(relay.node_id);
+          this.#onLinkClosed(link);
+        });
+        link.on('idle-check', () => this.#closeIfIdle(link));
+        link.on('incoming', (e: { from: string }) => this.#onIncoming(link, e.from));
+        return link;
+      },
+      (err: unknown) => {
+        this.#counters.inc('relay_link_failures');
+        if (this.#links.get(relay.node_id) === p) this.#links.delete(relay.node_id);
+        throw err;
+      },
+    );
+    this.#links.set(relay.node_id, p);
+    return p;
+  }
+
+  #closeIfIdle(link: RelayLink): void {
+    if (link.refs <= 0 && !link.reserved && !link.closed) void link.close();
+  }
+
+  async #closeIdleLinks(): Promise<void> {
+    for (const p of this.#links.values()) {
+      p.then(
+        (l) => this.#closeIfIdle(l),
+        () => {},
+      );
+    }
+  }
+
+  async connect(target: string, opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<Connection> {
+    const deadline = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'volunteer relay', opts.signal);
+    const signal = AbortSignal.any([deadline.signal, this.#shutdown.signal]);
+    const errors: unknown[] = [];
+    const tried: string[] = [];
+    try {
+      const self = this.#o.identity.nodeId;
+      const listed = (opts.relays ?? []).filter((r) => r.node_id !== self);
+      const seen = new Set<string>([self]);
+      const attempt = async (relay: RelayRef, listedByPeer: boolean): Promise<Connection | undefined> => {
+        seen.add(relay.node_id);
+        tried.push(relay.node_id);
+        try {
+          return await this.#via(relay, target, signal, listedByPeer);
+        } catch (err) {
+          errors.push(err);
+          this.#counters.inc(`connect_failover_${isDpcError(err) ? err.code : 'other'}`);
+          if (signal.aborted) throw toAbortError(signal);
+          return undefined;
+        }
+      };
+      for (const r of listed) {
+        const conn = await attempt(r, true);
+        if (conn) return conn;
+      }
+      const ranked = await this.#rankedRelays(signal, seen);
+      for (const r of ranked) {
+        if (seen.has(r.node_id)) continue;
+        const conn = await attempt(r, false);
+        if (conn) return conn;
+      }
+      if (tried.length === 0) throw new NoRelayError(`no relay to reach ${target}: none listed by the peer, none in the directory`);
+      const reasons = errors.map((e, i) => `${tried[i]}: ${isDpcError(e) ? `${e.code}: ${e.message}` : String(e)}`);
+      throw new DialError(`volunteer_relay: every relay failed: ${reasons.join('; ')}`, errors);
+    } catch (err) {
+      this.#counters.inc('connect_failed');
+      if (deadline.signal.aborted) throw toAbortError(deadline.signal);
+      throw err;
+    } finally {
+      deadline.clear();
+      void this.#closeIdleLinks();
+    }
+  }
+
+  async #via(relay: RelayRef, target: string, signal: AbortSignal, listedByPeer: boolean): Promise<Connection> {
+    const link = await this.#link(relay, signal);
+    link.refs++;
+    try {
+      const grant = await link.register(target, signal, (w) => {
+        // Not reserved here: tell the target where we wait (the DHT's SIGNAL), when we can.
+        if (!w.notified && this.#o.signaller) {
+          this.#counters.inc('invites_sent');
+          const invite: RelayInvite = { type: 'relay-invite', relay };
+          this.#o.signaller.signal(target, invite, { signal }).catch(() => this.#counters.inc('invite_errors'));
+        }
+      });
+      const conn = await this.#secure(grant, 'connect', signal);
+      this.#counters.inc(listedByPeer ? 'connected_via_reservation' : 'connected_via_directory');
+      return conn;
+    } finally {
+      link.refs--;
+    }
+  }
+
+  async #secure(grant: SessionGrant, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
+    const stream = grant.stream;
+    try {
+      const common = {
+        identity: this.#o.identity,
+        tier: 'volunteer_relay' as const,
+        expectedNodeId: grant.peer,
+        signal,
+        handshakeTimeoutMs: this.#handshakeMs,
+      };
+      const conn = role === 'connect' ? await secureConnect(stream, common) : await secureAccept(stream, common);
+      stream.onPathClosed = (err) => conn.destroy(err);
+      this.#conns.add(conn);
+      conn.on('close', () => this.#conns.delete(conn));
+      return conn;
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+  }
+
+  /** A peer registered for us at a relay where we hold a reservation. */
+  #onIncoming(link: RelayLink, from: string): void {
+    this.#answer(link, from);
+  }
+
+  /** A peer told us (DHT SIGNAL) that it waits for us at a relay. */
+  #onInvite(e: { from: string; payload: unknown }): void {
+    let invite: RelayInvite;
+    try {
+      invite = relayInviteSchema(e.payload);
+    } catch {
+      return; // some other signal
+    }
+    if (this.#shutdown.signal.aborted) return;
+    this.#counters.inc('invites_received');
+    const t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay invite', this.#shutdown.signal);
+    this.#link(invite.relay, t.signal).then(
+      (link) => this.#answer(link, e.from, t),
+      () => t.clear(),
+    );
+  }
+
+  #answer(
+    link: RelayLink,
+    from: string,
+    t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay answer', this.#shutdown.signal),
+  ): void {
+    if (this.#o.authorize && !this.#o.authorize(from)) {
+      this.#counters.inc('incoming_refused');
+      t.clear();
+      return;
+    }
+    link.refs++;
+    link
+      .register(from, t.signal)
+      .then((grant) => this.#secure(grant, 'accept', t.signal))
+      .then(
+        (conn) => {
+          this.#counters.inc('incoming_connections');
+          this.emit('incoming', conn);
+        },
+        (err: Error) => {
+          this.#counters.inc('incoming_failed');
+          if (this.listenerCount('error') > 0) this.emit('error', err);
+        },
+      )
+      .finally(() => {
+        link.refs--;
+        t.clear();
+        this.#closeIfIdle(link);
+      });
+  }
+
+  reservations(): RelayRef[] {
+    return [...this.#reserved.values()];
+  }
+
+  async reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<RelayRef[]> {
+    const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
+    const want = this.#o.reservations ?? C.DEFAULT_RESERVATIONS;
+    const self = this.#o.identity.nodeId;
+    const exclude = new Set<string>([self, ...this.#reserved.keys()]);
+    const candidates = [...(opts.relays ?? []).filter((r) => !exclude.has(r.node_id))];
+    if (candidates.length < want - this.#reserved.size) {
+      const more = await this.#rankedRelays(signal, exclude);
+      for (const r of more) if (!candidates.some((c) => c.node_id === r.node_id)) candidates.push(r);
+    }
+    for (const relay of candidates) {
+      if (this.#reserved.size >= want) break;
+      try {
+        const link = await this.#link(relay, signal);
+        await link.reserve(signal);
+        this.#reserved.set(relay.node_id, relay);
+        this.#counters.inc('reservations_taken');
+      } catch {
+        this.#counters.inc('reservations_failed');
+        if (signal.aborted) throw toAbortError(signal);
+      }
+    }
+    void this.#closeIdleLinks();
+    this.emit('reservations', this.reservations());
+    return this.reservations();
+  }
+
+  #onLinkClosed(link: RelayLink): void {
+    if (!link.reserved || !this.#reserved.delete(link.relay.node_id)) return;
+    this.#counters.inc('reservations_lost');
+    this.emit('reservations', this.reservations());
+    if (this.#shutdown.signal.aborted) return;
+    const backoffs = this.#o.reserveBackoffsMs ?? C.DEFAULT_RESERVE_BACKOFFS_MS;
+    const delay = backoffs[Math.min(this.#reserveFailures, backoffs.length - 1)] ?? 1000;
+    this.#reserveFailures++;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.reserve({ relays: [link.relay] }).then(
+        (held) => {
+          if (held.length >= (this.#o.reservations ?? C.DEFAULT_RESERVATIONS)) this.#reserveFailures = 0;
+        },
+        () => {},
+      );
+    }, delay);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  stats(): Record<string, number> {
+    return {
+      ...this.#counters.snapshot(),
+      relay_links: this.#links.size,
+      relayed_connections: this.#conns.size,
+      reservations: this.#reserved.size,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.#shutdown.abort();
+    this.#o.signaller?.off?.('signal', this.#onSignal);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#reserved.clear();
+    await Promise.all([...this.#conns].map((c) => c.close().catch(() => {})));
+    const links = await Promise.allSettled([...this.#links.values()]);
+    await Promise.all(links.map((r) => (r.status === 'fulfilled' ? r.value.close().catch(() => {}) : undefined)));
+    this.#links.clear();
+  }
+}
+
+/** A relay client: reaches peers through volunteer relays and answers peers that reach us through one. */
+export function createRelayClient(opts: RelayClientOptions): RelayClient {
+  return new VolunteerRelayClient(opts);
+}

@@ -1,0 +1,568 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter, once, setMaxListeners } from 'node:events';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { type Connection, Counters, type Identity, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
+import * as C from './constants.js';
+import type { RelayDirectory } from './directory.js';
+import { RelayConfigError } from './errors.js';
+import {
+  type DisconnectReason,
+  type RefusalCode,
+  type RelayMessage,
+  type RelayMessageOf,
+  type RelayMessageOut,
+  relayMessageSchema,
+} from './messages.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface RelayServerOptions {
+  identity: Identity;
+  /** Address the relay listens on. Default '0.0.0.0'. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8889. */
+  port?: number;
+  /** Address announced in the offer. Default `host` when it is not a wildcard. */
+  publicIp?: string;
+  /** Port announced in the offer. Default the bound port. */
+  publicPort?: number;
+  /** Where the offer is announced (the DHT). Without one, nothing is announced. */
+  directory?: RelayDirectory;
+  /** Region announced in the offer (spec `[relay] region`). Default ''. */
+  region?: string;
+  /** Sessions at most (spec `[relay] max_peers`). Default 20. */
+  maxPeers?: number;
+  /** Bytes forwarded per second, relay-wide, in Mbit/s (spec `[relay] bandwidth_limit_mbps`). Default 50. */
+  bandwidthLimitMbps?: number;
+  /** RELAY_MESSAGEs per second per peer. Default 100 (spec). */
+  messagesPerSecond?: number;
+  /** Burst of the per-peer message bucket. Default 100. */
+  messageBurst?: number;
+  /** A waiting registration expires after this, ms. Default 10 000. */
+  registrationTimeoutMs?: number;
+  /** A session without traffic is closed after this, ms. Default 300 000. */
+  idleTimeoutMs?: number;
+  /** A session lasts at most this long, ms. Default 3 600 000. */
+  maxSessionDurationMs?: number;
+  /** A session carries at most this many bytes. Default 1 GiB. */
+  maxSessionBytes?: number;
+  /** Largest RELAY_MESSAGE payload, bytes. Default 65 536. */
+  maxMessageBytes?: number;
+  /** Control connections at most. Default 1024. */
+  maxConnections?: number;
+  /** Standing reservations at most. Default 256. */
+  maxReservations?: number;
+  /** Waiting registrations at most (relay-wide). Default 256. */
+  maxPending?: number;
+  /** Offer refresh period, ms. Default 600 000. */
+  announceIntervalMs?: number;
+  /** Load changes are announced at most this often, ms. Default 1000. */
+  announceDebounceMs?: number;
+  /** Fraction of time up, 0–1, for the offer. Default: share of the last 24 h this process has run. */
+  uptime?: () => number;
+  handshakeTimeoutMs?: number;
+  counters?: Counters;
+}
+
+export interface RelaySessionInfo {
+  session_id: string;
+  peers: [string, string];
+}
+
+export interface RelayServer extends EventEmitter {
+  /** Binds the listener and announces the offer. */
+  start(opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Ends every session and connection, withdraws nothing (the offer expires), clears every timer. */
+  stop(): Promise<void>;
+  /** Serves a control connection secured elsewhere (e.g. by a shared @dpc/direct listener). */
+  accept(conn: Connection): void;
+  readonly port: number;
+  /** The offer as it would be announced now. */
+  offer(): RelayOfferBody;
+  stats(): Record<string, number>;
+  on(event: 'session', fn: (s: RelaySessionInfo) => void): this;
+  on(event: 'session-end', fn: (s: RelaySessionInfo & { reason: DisconnectReason }) => void): this;
+  on(event: 'refused', fn: (e: { code: RefusalCode; nodeId: string }) => void): this;
+  on(event: 'error', fn: (err: Error) => void): this;
+}
+
+interface Client {
+  conn: Connection;
+  nodeId: string;
+  rate: TokenBucket;
+  pending: Set<Pending>;
+  sessions: Set<Session>;
+  /** Reasons this connection's reading is paused (bandwidth debt, a slow receiver). */
+  pauses: number;
+  /** Forwards to this client not yet handed to its transport. */
+  inflight: number;
+  /** Senders paused because this client reads slowly. */
+  blocked: Set<Client>;
+}
+interface Pending {
+  key: string;
+  from: Client;
+  target: string;
+  id: number;
+  timer: NodeJS.Timeout;
+}
+interface Side {
+  client: Client;
+  id: number;
+}
+interface Session {
+  id: string;
+  a: Side;
+  b: Side;
+  started: number;
+  last: number;
+  bytes: number;
+}
+
+/** Forwards queued to a slow receiver above which its senders are paused. */
+const FORWARD_HIGH_WATER = 8;
+
+class VolunteerRelayServer extends EventEmitter implements RelayServer {
+  readonly #o: RelayServerOptions;
+  readonly #counters: Counters;
+  readonly #shutdown = new AbortController();
+  readonly #clients = new Set<Client>();
+  readonly #reserved = new Map<string, Client>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #bandwidth: TokenBucket;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #startedAt = Date.now();
+  #server: Server | undefined;
+  #port = 0;
+  #sweep: NodeJS.Timeout | undefined;
+  #announceTimer: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #lastAnnounced = '';
+  #stopping = false;
+
+  constructor(o: RelayServerOptions) {
+    super();
+    this.#o = o;
+    // One listener per running operation on the shutdown signal: many may run at once.
+    setMaxListeners(0, this.#shutdown.signal);
+    this.#counters = o.counters ?? new Counters();
+    const bytesPerSec = ((o.bandwidthLimitMbps ?? C.DEFAULT_BANDWIDTH_LIMIT_MBPS) * 1_000_000) / 8;
+    this.#bandwidth = new TokenBucket({ ratePerSec: bytesPerSec, burst: bytesPerSec });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(opts.signal);
+    const host = this.#o.host ?? '0.0.0.0';
+    if (this.#o.directory && !this.#announceIp()) {
+      throw new RelayConfigError(`relay listens on ${host}: set publicIp, the address to announce in the relay offer`);
+    }
+    const server = createServer({ noDelay: true }, (s) => this.#onSocket(s));
+    server.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: this.#o.port ?? C.DEFAULT_RELAY_PORT }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    this.#port = (server.address() as { port: number }).port;
+    const idle = this.#o.idleTimeoutMs ?? C.DEFAULT_IDLE_TIMEOUT_MS;
+    const dur = this.#o.maxSessionDurationMs ?? C.DEFAULT_MAX_SESSION_DURATION_MS;
+    const every = Math.max(25, Math.min(1000, Math.floor(Math.min(idle, dur) / 4)));
+    this.#sweep = setInterval(() => this.#sweepSessions(), every);
+    this.#sweep.unref();
+    if (this.#o.directory) {
+      this.#announce();
+      this.#announceTimer = setInterval(() => this.#announce(true), this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS);
+      this.#announceTimer.unref();
+    }
+  }
+
+  #announceIp(): string | undefined {
+    if (this.#o.publicIp) return this.#o.publicIp;
+    const h = this.#o.host ?? '0.0.0.0';
+    return h === '0.0.0.0' || h === '::' ? undefined : h;
+  }
+
+  #onSocket(socket: Socket): void {
+    if (this.#stopping || this.#clients.size >= (this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS)) {
+      this.#counters.inc('connections_refused_overload');
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    const tier = isIPv6(socket.remoteAddress ?? '') && !socket.remoteAddress?.startsWith('::ffff:') ? 'ipv6_direct' : 'ipv4_direct';
+    secureAccept(socket, {
+      identity: this.#o.identity,
+      tier,
+      signal: this.#shutdown.signal,
+      handshakeTimeoutMs: this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    }).then(
+      (conn) => this.accept(conn),
+      () => {
+        this.#counters.inc('handshakes_failed');
+        socket.destroy();
+      },
+    );
+  }
+
+  accept(conn: Connection): void {
+    if (this.#stopping) {
+      void conn.close('stopping');
+      return;
+    }
+    const rate = this.#o.messagesPerSecond ?? C.DEFAULT_MESSAGES_PER_SECOND;
+    const c: Client = {
+      conn,
+      nodeId: conn.remoteNodeId,
+      rate: new TokenBucket({ ratePerSec: rate, burst: this.#o.messageBurst ?? C.DEFAULT_MESSAGE_BURST }),
+      pending: new Set(),
+      sessions: new Set(),
+      pauses: 0,
+      inflight: 0,
+      blocked: new Set(),
+    };
+    this.#clients.add(c);
+    this.#counters.inc('connections');
+    conn.on('error', () => {});
+    conn.on('close', () => this.#onClientClose(c));
+    conn.on('message', (m: unknown) => this.#onMessage(c, m));
+  }
+
+  #send(c: Client, msg: RelayMessageOut): void {
+    if (c.conn.closed) return;
+    c.inflight++;
+    c.conn.send(msg).then(
+      () => this.#sent(c),
+      () => this.#sent(c),
+    );
+  }
+
+  #sent(c: Client): void {
+    c.inflight--;
+    if (c.inflight <= FORWARD_HIGH_WATER / 2 && c.blocked.size > 0) {
+      for (const s of c.blocked) this.#resume(s);
+      c.blocked.clear();
+    }
+  }
+
+  #pause(c: Client): void {
+    if (c.pauses++ === 0) c.conn.pause();
+  }
+
+  #resume(c: Client): void {
+    if (c.pauses > 0 && --c.pauses === 0) c.conn.resume();
+  }
+
+  #refuse(c: Client, code: RefusalCode, reason: string, ref: { id?: number; session_id?: string } = {}): void {
+    this.#counters.inc(`refused_${code}`);
+    this.#send(c, { type: 'RELAY_REFUSED', code, reason, ...ref });
+    if (this.listenerCount('refused') > 0) this.emit('refused', { code, nodeId: c.nodeId });
+  }
+
+  #onMessage(c: Client, raw: unknown): void {
+    let m: RelayMessage;
+    try {
+      m = relayMessageSchema(raw);
+    } catch {
+      this.#counters.inc('protocol_errors');
+      void c.conn.close('protocol error');
+      return;
+    }
+    switch (m.type) {
+      case 'RELAY_MESSAGE':
+        this.#onData(c, m);
+        return;
+      case 'RELAY_REGISTER':
+        this.#onRegister(c, m);
+        return;
+      case 'RELAY_RESERVE':
+        this.#onReserve(c, m);
+        return;
+      case 'RELAY_DISCONNECT': {
+        const s = this.#sessions.get(m.session_id);
+        if (!s) return; // already over: nothing to answer
+        if (s.a.client !== c && s.b.client !== c) {
+          this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+          return;
+        }
+        this.#endSession(s, m.reason, c);
+        return;
+      }
+      default:
+        this.#counters.inc('protocol_errors');
+        this.#refuse(c, 'bad_request', `${m.type} is not a client message`);
+        return;
+    }
+  }
+
+  #onReserve(c: Client, m: RelayMessageOf<'RELAY_RESERVE'>): void {
+    if (this.#stopping) {
+      this.#refuse(c, 'stopping', 'relay is stopping', { id: m.id });
+      return;
+    }
+    const max = this.#o.maxReservations ?? C.DEFAULT_MAX_RESERVATIONS;
+    if (!this.#reserved.has(c.nodeId) && this.#reserved.size >= max) {
+      this.#refuse(c, 'full', `${max} reservations held`, { id: m.id });
+      return;
+    }
+    this.#reserved.set(c.nodeId, c);
+    this.#counters.inc('reservations');
+    this.#send(c, { type: 'RELAY_RESERVED', id: m.id, ttl_ms: 0 });
+  }
+
+  #onRegister(c: Client, m: RelayMessageOf<'RELAY_REGISTER'>): void {
+    const me = c.nodeId;
+    const ref = { id: m.id };
+    if (m.from !== undefined && m.from !== me) {
+      this.#refuse(c, 'identity', `you are ${me}, not ${m.from}`, ref);
+      return;
+    }
+    if (m.target === me) {
+      this.#refuse(c, 'bad_request', 'cannot register for yourself', ref);
+      return;
+    }
+    if (this.#stopping) {
+      this.#refuse(c, 'stopping', 'relay is stopping', ref);
+      return;
+    }
+    const maxPeers = this.#o.maxPeers ?? C.DEFAULT_MAX_PEERS;
+    if (this.#sessions.size >= maxPeers) {
+      this.#refuse(c, 'full', `${maxPeers} sessions open`, ref);
+      return;
+    }
+    if (this.#bandwidth.tokens < 0) {
+      this.#refuse(c, 'bandwidth', 'relay is at its bandwidth limit', ref);
+      return;
+    }
+    const other = this.#pending.get(`${m.target}>${me}`);
+    if (other) {
+      this.#dropPending(other);
+      this.#openSession({ client: other.from, id: other.id }, { client: c, id: m.id });
+      return;
+    }
+    const key = `${me}>${m.target}`;
+    const old = this.#pending.get(key);
+    if (old) {
+      this.#dropPending(old);
+      this.#refuse(old.from, 'replaced', 'a newer registration replaced this one', { id: old.id });
+    }
+    if (this.#pending.size >= (this.#o.maxPending ?? C.DEFAULT_MAX_PENDING) || c.pending.size >= C.DEFAULT_MAX_PENDING_PER_PEER) {
+      this.#refuse(c, 'full', 'too many waiting registrations', ref);
+      return;
+    }
+    const timeout = this.#o.registrationTimeoutMs ?? C.DEFAULT_REGISTRATION_TIMEOUT_MS;
+    const p: Pending = {
+      key,
+      from: c,
+      target: m.target,
+      id: m.id,
+      timer: setTimeout(() => {
+        this.#dropPending(p);
+        this.#refuse(c, 'expired', `${m.target} did not register within ${timeout} ms`, ref);
+      }, timeout),
+    };
+    p.timer.unref();
+    this.#pending.set(key, p);
+    c.pending.add(p);
+    const target = this.#reserved.get(m.target);
+    if (target) {
+      this.#counters.inc('incoming_notified');
+      this.#send(target, { type: 'RELAY_INCOMING', from: me });
+    }
+    this.#send(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
+  }
+
+  #dropPending(p: Pending): void {
+    clearTimeout(p.timer);
+    this.#pending.delete(p.key);
+    p.from.pending.delete(p);
+  }
+
+  #openSession(a: Side, b: Side): void {
+    const now = performance.now();
+    const s: Session = { id: randomBytes(12).toString('base64url'), a, b, started: now, last: now, bytes: 0 };
+    this.#sessions.set(s.id, s);
+    a.client.sessions.add(s);
+    b.client.sessions.add(s);
+    this.#counters.inc('sessions_opened');
+    const limits = {
+      msgs_per_s: this.#o.messagesPerSecond ?? C.DEFAULT_MESSAGES_PER_SECOND,
+      msg_burst: this.#o.messageBurst ?? C.DEFAULT_MESSAGE_BURST,
+      max_message_bytes: this.#o.maxMessageBytes ?? C.DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    this.#send(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
+    this.#send(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+    if (this.listenerCount('session') > 0) this.emit('session', { session_id: s.id, peers: [a.client.nodeId, b.client.nodeId] });
+    this.#loadChanged();
+  }
+
+  #onData(c: Client, m: RelayMessageOf<'RELAY_MESSAGE'>): void {
+    const s = this.#sessions.get(m.session_id);
+    if (!s) {
+      this.#refuse(c, 'not_registered', 'no such session', { session_id: m.session_id });
+      return;
+    }
+    const to = s.a.client === c ? s.b.client : s.b.client === c ? s.a.client : undefined;
+    if (!to) {
+      this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+      return;
+    }
+    const len = m.data.length;
+    const max = this.#o.maxMessageBytes ?? C.DEFAULT_MAX_MESSAGE_BYTES;
+    if (len > max) {
+      this.#refuseAndEnd(c, s, 'too_large', `message of ${len} bytes, the limit is ${max}`);
+      return;
+    }
+    if (!c.rate.tryTake(1)) {
+      this.#refuseAndEnd(c, s, 'rate_limited', `more than ${c.rate.ratePerSec} messages/s`);
+      return;
+    }
+    s.bytes += len;
+    s.last = performance.now();
+    this.#counters.inc('messages_forwarded');
+    this.#counters.inc('bytes_forwarded', len);
+    this.#send(to, m);
+    if (s.bytes > (this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES)) {
+      this.#endSession(s, 'bytes');
+      return;
+    }
+    // Bandwidth: forward now, then hold the sender back until the relay-wide debt is paid.
+    const wait = this.#bandwidth.takeDebt(len);
+    if (wait > 0) {
+      this.#counters.inc('bandwidth_throttled');
+      this.#pause(c);
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        this.#resume(c);
+      }, wait);
+      this.#timers.add(t);
+    }
+    if (to.inflight >= FORWARD_HIGH_WATER && !to.blocked.has(c)) {
+      to.blocked.add(c);
+      this.#pause(c);
+    }
+  }
+
+  #refuseAndEnd(c: Client, s: Session, code: RefusalCode, reason: string): void {
+    // A dropped chunk would break the peers' end-to-end stream: the session ends with it.
+    this.#refuse(c, code, reason, { session_id: s.id });
+    this.#endSession(s, code);
+  }
+
+  #endSession(s: Session, reason: DisconnectReason, initiator?: Client): void {
+    if (!this.#sessions.delete(s.id)) return;
+    s.a.client.sessions.delete(s);
+    s.b.client.sessions.delete(s);
+    this.#counters.inc(`sessions_closed_${reason}`);
+    for (const side of [s.a, s.b]) {
+      if (side.client !== initiator) this.#send(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
+    }
+    if (this.listenerCount('session-end') > 0) {
+      this.emit('session-end', { session_id: s.id, peers: [s.a.client.nodeId, s.b.client.nodeId], reason });
+    }
+    this.#loadChanged();
+  }
+
+  #onClientClose(c: Client): void {
+    this.#clients.delete(c);
+    if (this.#reserved.get(c.nodeId) === c) this.#reserved.delete(c.nodeId);
+    for (const p of c.pending) this.#dropPending(p);
+    for (const s of c.sessions) this.#endSession(s, 'peer_lost', c);
+    for (const b of c.blocked) this.#resume(b);
+    c.blocked.clear();
+  }
+
+  #sweepSessions(): void {
+    const now = performance.now();
+    const idle = this.#o.idleTimeoutMs ?? C.DEFAULT_IDLE_TIMEOUT_MS;
+    const dur = this.#o.maxSessionDurationMs ?? C.DEFAULT_MAX_SESSION_DURATION_MS;
+    for (const s of this.#sessions.values()) {
+      if (now - s.started >= dur) this.#endSession(s, 'duration');
+      else if (now - s.last >= idle) this.#endSession(s, 'idle');
+    }
+  }
+
+  offer(): RelayOfferBody {
+    const maxPeers = this.#o.maxPeers ?? C.DEFAULT_MAX_PEERS;
+    const rtts = [...this.#clients].map((c) => c.conn.rttMs).filter((x) => x > 0);
+    const up = this.#o.uptime?.() ?? Math.min(1, (Date.now() - this.#startedAt) / C.UPTIME_WINDOW_MS);
+    return {
+      node_id: this.#o.identity.nodeId,
+      ip: this.#announceIp() ?? '127.0.0.1',
+      port: this.#o.publicPort ?? this.#port,
+      available: !this.#stopping && this.#sessions.size < maxPeers,
+      max_peers: maxPeers,
+      current_peers: this.#sessions.size,
+      region: this.#o.region ?? '',
+      uptime: Math.min(1, Math.max(0, up)),
+      latency_ms: rtts.length ? Math.round(rtts.reduce((x, y) => x + y, 0) / rtts.length) : 0,
+      bandwidth_mbps: this.#o.bandwidthLimitMbps ?? C.DEFAULT_BANDWIDTH_LIMIT_MBPS,
+    };
+  }
+
+  #loadChanged(): void {
+    if (!this.#o.directory || this.#debounce || this.#stopping) return;
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      this.#announce();
+    }, this.#o.announceDebounceMs ?? C.DEFAULT_ANNOUNCE_DEBOUNCE_MS);
+    this.#debounce.unref();
+  }
+
+  #announce(force = false): void {
+    const dir = this.#o.directory;
+    if (!dir || this.#stopping) return;
+    const body = this.offer();
+    const load = `${body.available}/${body.current_peers}`;
+    if (!force && load === this.#lastAnnounced) return;
+    this.#lastAnnounced = load;
+    this.#counters.inc('announces');
+    dir.announceRelay(body, { signal: this.#shutdown.signal }).catch(() => this.#counters.inc('announce_errors'));
+  }
+
+  stats(): Record<string, number> {
+    return {
+      ...this.#counters.snapshot(),
+      open_sessions: this.#sessions.size,
+      waiting_registrations: this.#pending.size,
+      open_reservations: this.#reserved.size,
+      open_connections: this.#clients.size,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#shutdown.abort();
+    clearInterval(this.#sweep);
+    clearInterval(this.#announceTimer);
+    clearTimeout(this.#debounce);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const s of [...this.#sessions.values()]) this.#endSession(s, 'stopping');
+    for (const p of [...this.#pending.values()]) {
+      this.#dropPending(p);
+      this.#refuse(p.from, 'stopping', 'relay is stopping', { id: p.id });
+    }
+    const closing = this.#server ? once(this.#server, 'close') : undefined;
+    this.#server?.close();
+    await Promise.all([...this.#clients].map((c) => c.conn.close('relay stopped').catch(() => {})));
+    await closing;
+  }
+}
+
+/**
+ * A volunteer relay: accepts secured control connections, pairs registrations into sessions and
+ * forwards the sessions' opaque bytes within its limits, announcing its offer in the directory.
+ */
+export function createRelayServer(opts: RelayServerOptions): RelayServer {
+  return new VolunteerRelayServer(opts);
+}

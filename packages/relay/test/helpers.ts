@@ -1,0 +1,109 @@
+// Test helpers. `MemoryDirectory` and `MemorySignaller` stand in for @dpc/dht until the lead
+// wires the real DHT: they store and return REAL signed relay-offer records (createRecord /
+// verifyRecord from @dpc/core), exactly what the DHT's findRelays/announceRelay exchange.
+import { EventEmitter, once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import {
+  type Connection,
+  createRecord,
+  type Identity,
+  type RelayOfferBody,
+  type SecureConnection,
+  type SignedRecord,
+  secureAccept,
+  secureConnect,
+  verifyRecord,
+} from '@dpc/core';
+import { type RelayDirectory, type RelayMessage, relayMessageSchema, type Signaller } from '@dpc/relay';
+
+export class MemoryDirectory {
+  readonly #records = new Map<string, Buffer>();
+  announces = 0;
+
+  /** The directory as seen by one node: announcing signs with that node's key. */
+  forNode(identity: Identity): RelayDirectory {
+    return {
+      findRelays: async () =>
+        [...this.#records.values()].map((b) => verifyRecord(b, { kind: 'relay-offer' }) as SignedRecord<'relay-offer'>),
+      announceRelay: async (body: RelayOfferBody) => {
+        this.announces++;
+        this.put(identity, body);
+      },
+    };
+  }
+
+  put(identity: Identity, body: RelayOfferBody): void {
+    this.#records.set(identity.nodeId, createRecord(identity, { kind: 'relay-offer', body }).encoded);
+  }
+
+  get(nodeId: string): RelayOfferBody | undefined {
+    const b = this.#records.get(nodeId);
+    return b ? (verifyRecord(b, { kind: 'relay-offer' }).body as RelayOfferBody) : undefined;
+  }
+}
+
+export class MemorySignaller {
+  readonly #nodes = new Map<string, EventEmitter>();
+  sent = 0;
+
+  forNode(identity: Identity): Signaller {
+    const ee = new EventEmitter();
+    this.#nodes.set(identity.nodeId, ee);
+    return {
+      signal: async (nodeId, payload) => {
+        this.sent++;
+        const to = this.#nodes.get(nodeId);
+        if (!to) throw new Error(`no route to ${nodeId}`);
+        setImmediate(() => to.emit('signal', { from: identity.nodeId, payload }));
+      },
+      on: (event, fn) => ee.on(event, fn),
+      off: (event, fn) => ee.off(event, fn),
+    };
+  }
+}
+
+/** A control connection to a relay without the client library: speaks the wire protocol directly. */
+export async function rawClient(identity: Identity, relay: Identity, port: number): Promise<SecureConnection> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  return secureConnect(socket, { identity, tier: 'ipv4_direct', expectedNodeId: relay.nodeId, messageSchema: relayMessageSchema });
+}
+
+/** Next control message of a type (others are skipped). */
+export function nextOf<T extends RelayMessage['type']>(conn: Connection, type: T, ms = 5000): Promise<Extract<RelayMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      conn.off('message', on);
+      reject(new Error(`no ${type} within ${ms} ms`));
+    }, ms);
+    const on = (raw: unknown) => {
+      const m = raw as RelayMessage;
+      if (m.type !== type) return;
+      clearTimeout(timer);
+      conn.off('message', on);
+      resolve(m as Extract<RelayMessage, { type: T }>);
+    };
+    conn.on('message', on);
+  });
+}
+
+/** A listener whose raw sockets the test holds (to kill them) and whose decrypted messages it sees. */
+export async function tappedListener(
+  identity: Identity,
+  onConn: (conn: SecureConnection) => void,
+): Promise<{ port: number; sockets: Set<Socket>; server: Server }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    secureAccept(s, { identity, tier: 'ipv4_direct' }).then(onConn, () => s.destroy());
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, sockets, server };
+}
+
+/** The error a connection closes with (events.once would reject on the 'error' event instead). */
+export const closeError = (conn: Connection): Promise<Error | undefined> =>
+  conn.closed ? Promise.resolve(undefined) : new Promise((resolve) => conn.once('close', resolve));
+export const nextMessage = (conn: Connection): Promise<unknown> => once(conn, 'message').then(([m]) => m);

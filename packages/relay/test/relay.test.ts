@@ -1,0 +1,295 @@
+import { once } from 'node:events';
+import { type Connection, createRecord, emptyEndpointBody, generateIdentity, type Identity } from '@dpc/core';
+import {
+  createRelayClient,
+  createRelayServer,
+  type RelayClient,
+  type RelayClientOptions,
+  type RelayRef,
+  type RelayServer,
+  type RelayServerOptions,
+  volunteerRelayStrategy,
+} from '@dpc/relay';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeError, MemoryDirectory, MemorySignaller, nextMessage, nextOf, rawClient, tappedListener } from './helpers.js';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function relay(opts: Partial<RelayServerOptions> = {}): Promise<{ server: RelayServer; id: Identity; ref: RelayRef }> {
+  const id = opts.identity ?? generateIdentity();
+  const server = createRelayServer({ host: '127.0.0.1', port: 0, ...opts, identity: id });
+  await server.start();
+  cleanups.push(() => server.stop());
+  return { server, id, ref: { node_id: id.nodeId, ip: '127.0.0.1', port: server.port } };
+}
+
+function client(opts: Partial<RelayClientOptions> = {}): RelayClient & { id: Identity } {
+  const id = opts.identity ?? generateIdentity();
+  const c = createRelayClient({ relayTimeoutMs: 10_000, ...opts, identity: id });
+  cleanups.push(() => c.stop());
+  return Object.assign(c, { id });
+}
+
+/** Alice reaches Bob, who holds a reservation at the relay; both ends of the relayed path. */
+async function pair(ref: RelayRef, a = client(), b = client()): Promise<{ alice: Connection; bob: Connection }> {
+  await b.reserve({ relays: [ref] });
+  const inbound = once(b, 'incoming') as Promise<[Connection]>;
+  const alice = await a.connect(b.id.nodeId, { relays: [ref], signal: AbortSignal.timeout(10_000) });
+  const [bob] = await inbound;
+  return { alice, bob };
+}
+
+describe('@dpc/relay over real TCP on loopback', () => {
+  it('pairs an initiator with a reserved target; both ends are authenticated volunteer_relay connections', async () => {
+    const { server, ref } = await relay();
+    const a = client();
+    const b = client();
+    expect(await b.reserve({ relays: [ref] })).toEqual([ref]);
+    // The orchestrator's path: tier 5 with the target's endpoint record listing its relay.
+    const record = createRecord(b.id, { kind: 'endpoint', body: { ...emptyEndpointBody(), relays: b.reservations() } });
+    const tier5 = volunteerRelayStrategy({ client: a, canDiscover: false });
+    expect(tier5.priority).toBe(5);
+    expect(tier5.isApplicable(record, { hubConnected: false })).toEqual({ applicable: true });
+    const bare = createRecord(b.id, { kind: 'endpoint', body: emptyEndpointBody() });
+    expect(tier5.isApplicable(bare, { hubConnected: false }).applicable).toBe(false);
+    const inbound = once(b, 'incoming') as Promise<[Connection]>;
+    const alice = await tier5.connect(record, { signal: AbortSignal.timeout(10_000) });
+    const [bob] = await inbound;
+    expect([alice.tier, bob.tier]).toEqual(['volunteer_relay', 'volunteer_relay']);
+    expect(alice.remoteNodeId).toBe(b.id.nodeId);
+    expect(bob.remoteNodeId).toBe(a.id.nodeId);
+    const got = nextMessage(bob);
+    await alice.send({ n: 1, text: 'hi bob' });
+    expect(await got).toEqual({ n: 1, text: 'hi bob' });
+    const back = nextMessage(alice);
+    await bob.send('hi alice');
+    expect(await back).toBe('hi alice');
+    expect(server.stats()).toMatchObject({ sessions_opened: 1, open_sessions: 1, incoming_notified: 1 });
+    await alice.close();
+    await closeError(bob);
+    await expect.poll(() => server.stats().open_sessions).toBe(0);
+  });
+
+  it('finds the relay in the directory and invites an unreserved target through the signaller', async () => {
+    const dir = new MemoryDirectory();
+    const sig = new MemorySignaller();
+    const r = await relay({ directory: undefined });
+    const rid = r.id;
+    dir.put(rid, { ...r.server.offer(), uptime: 1 });
+    const aid = generateIdentity();
+    const bid = generateIdentity();
+    const a2 = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid) });
+    const b2 = client({ identity: bid, signaller: sig.forNode(bid) });
+    const b = { id: bid };
+    const inbound = once(b2, 'incoming') as Promise<[Connection]>;
+    const alice = await a2.connect(b.id.nodeId, { signal: AbortSignal.timeout(10_000) });
+    const [bob] = await inbound;
+    expect(sig.sent).toBe(1);
+    expect(a2.measuredLatency().get(rid.nodeId)).toBeGreaterThan(0);
+    const got = nextMessage(bob);
+    await alice.send('via invite');
+    expect(await got).toBe('via invite');
+    expect(a2.stats().connected_via_directory).toBe(1);
+  });
+
+  it('a waiting registration expires with a clear answer', async () => {
+    const { server, ref } = await relay({ registrationTimeoutMs: 200 });
+    const a = client();
+    const offline = generateIdentity();
+    const err = await a.connect(offline.nodeId, { relays: [ref] }).catch((e) => e);
+    expect(err.code).toBe('DPC_DIAL_FAILED');
+    expect(err.causes[0]).toMatchObject({ code: 'DPC_RELAY_REFUSED', refusal: 'expired' });
+    expect(server.stats()).toMatchObject({ refused_expired: 1, waiting_registrations: 0 });
+  });
+
+  it('the relay handles only ciphertext: plaintext sent by the peers never appears in what it forwards', async () => {
+    const rid = generateIdentity();
+    const server = createRelayServer({ identity: rid, host: '127.0.0.1', port: 0 });
+    cleanups.push(() => server.stop());
+    const seen: Buffer[] = [];
+    const tap = await tappedListener(rid, (conn) => {
+      // Every decrypted control message the relay process receives.
+      conn.on('message', (m: { type: string; data?: Uint8Array }) => {
+        if (m.type === 'RELAY_MESSAGE' && m.data) seen.push(Buffer.from(m.data));
+      });
+      server.accept(conn);
+    });
+    cleanups.push(() => tap.server.close());
+    const { alice, bob } = await pair({ node_id: rid.nodeId, ip: '127.0.0.1', port: tap.port });
+    const marker = 'PLAINTEXT-MARKER-7f3a9c';
+    const got: unknown[] = [];
+    bob.on('message', (m) => got.push(m));
+    for (let i = 0; i < 20; i++) await alice.send({ text: `${marker} #${i}`, blob: Buffer.from(marker.repeat(50)) });
+    await expect.poll(() => got.length).toBe(20);
+    const all = Buffer.concat(seen);
+    expect(all.length).toBeGreaterThan(20 * 50 * marker.length);
+    expect(all.includes(Buffer.from(marker))).toBe(false);
+    expect(all.includes(Buffer.from('MARKER'))).toBe(false);
+  });
+
+  it('limits sessions to max_peers: the next registration is refused as full', async () => {
+    const { server, ref } = await relay({ maxPeers: 1 });
+    await pair(ref);
+    const c = client();
+    const d = generateIdentity();
+    const err = await c.connect(d.nodeId, { relays: [ref] }).catch((e) => e);
+    expect(err.causes[0]).toMatchObject({ code: 'DPC_RELAY_REFUSED', refusal: 'full', retryable: true });
+    expect(server.stats().refused_full).toBe(1);
+    expect(server.offer()).toMatchObject({ available: false, current_peers: 1, max_peers: 1 });
+  });
+
+  it('fails over: a relay that is down and one that is full are skipped for the next one', async () => {
+    const dir = new MemoryDirectory();
+    const sig = new MemorySignaller();
+    // best: down; second: full (its offer is stale); third: fine.
+    const down = await relay();
+    dir.put(down.id, { ...down.server.offer(), uptime: 1 });
+    await down.server.stop();
+    const full = await relay({ maxPeers: 1 });
+    dir.put(full.id, { ...full.server.offer(), uptime: 0.9 });
+    await pair(full.ref);
+    const good = await relay();
+    dir.put(good.id, { ...good.server.offer(), uptime: 0.2 });
+    const aid = generateIdentity();
+    const aa = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid), probeCount: 3 });
+    const bid = generateIdentity();
+    const bb = client({ identity: bid, signaller: sig.forNode(bid) });
+    const inbound = once(bb, 'incoming') as Promise<[Connection]>;
+    const alice = await aa.connect(bid.nodeId, { signal: AbortSignal.timeout(10_000) });
+    await inbound;
+    expect(alice.tier).toBe('volunteer_relay');
+    expect(full.server.stats().refused_full).toBe(1);
+    expect(good.server.stats().sessions_opened).toBe(1);
+    expect(aa.stats()).toMatchObject({ relay_link_failures: 1, connect_failover_DPC_RELAY_REFUSED: 1 });
+  });
+
+  it('killing the relay mid-session closes both relayed connections with a typed error', async () => {
+    const rid = generateIdentity();
+    const server = createRelayServer({ identity: rid, host: '127.0.0.1', port: 0 });
+    cleanups.push(() => server.stop());
+    const tap = await tappedListener(rid, (conn) => server.accept(conn));
+    cleanups.push(() => tap.server.close());
+    const { alice, bob } = await pair({ node_id: rid.nodeId, ip: '127.0.0.1', port: tap.port });
+    const closing = [closeError(alice), closeError(bob)];
+    for (const s of tap.sockets) s.destroy(); // the relay vanishes: no goodbye
+    const [ea, eb] = await Promise.all(closing);
+    expect(ea).toMatchObject({ code: 'DPC_RELAY_PATH_CLOSED', reason: 'relay_lost' });
+    expect(eb).toMatchObject({ code: 'DPC_RELAY_PATH_CLOSED', reason: 'relay_lost' });
+    await expect(alice.send('lost')).rejects.toMatchObject({ code: 'DPC_CONNECTION_CLOSED' });
+  });
+
+  it('closes an idle session with RELAY_DISCONNECT: both ends see reason idle', async () => {
+    const { server, ref } = await relay({ idleTimeoutMs: 300 });
+    const { alice, bob } = await pair(ref);
+    const [ea, eb] = await Promise.all([closeError(alice), closeError(bob)]);
+    expect(ea).toMatchObject({ code: 'DPC_RELAY_PATH_CLOSED', reason: 'idle' });
+    expect(eb).toMatchObject({ code: 'DPC_RELAY_PATH_CLOSED', reason: 'idle' });
+    expect(server.stats().sessions_closed_idle).toBe(1);
+  });
+
+  it('announces its offer and refreshes it when the load changes', async () => {
+    const dir = new MemoryDirectory();
+    const rid = generateIdentity();
+    const { server, ref } = await relay({ identity: rid, directory: dir.forNode(rid), region: 'eu-west', announceDebounceMs: 20 });
+    expect(dir.get(rid.nodeId)).toMatchObject({
+      node_id: rid.nodeId,
+      port: server.port,
+      current_peers: 0,
+      region: 'eu-west',
+      available: true,
+    });
+    await pair(ref);
+    await expect.poll(() => dir.get(rid.nodeId)?.current_peers).toBe(1);
+  });
+
+  it('re-takes a reservation after the relay is lost', async () => {
+    const rid = generateIdentity();
+    const server = createRelayServer({ identity: rid, host: '127.0.0.1', port: 0 });
+    cleanups.push(() => server.stop());
+    const tap = await tappedListener(rid, (conn) => server.accept(conn));
+    cleanups.push(() => tap.server.close());
+    const b = client({ reserveBackoffsMs: [20] });
+    const ref = { node_id: rid.nodeId, ip: '127.0.0.1', port: tap.port };
+    await b.reserve({ relays: [ref] });
+    const lost = once(b, 'reservations');
+    for (const s of tap.sockets) s.destroy();
+    expect((await lost)[0]).toEqual([]);
+    await expect.poll(() => b.reservations().length).toBe(1);
+  });
+});
+
+describe('relay limits and identity, speaking the wire protocol directly', () => {
+  async function rawPair(opts: Partial<RelayServerOptions> = {}) {
+    const r = await relay(opts);
+    const [ia, ib] = [generateIdentity(), generateIdentity()];
+    const a = await rawClient(ia, r.id, r.server.port);
+    const b = await rawClient(ib, r.id, r.server.port);
+    cleanups.push(() => Promise.all([a.close(), b.close()]));
+    const sa = nextOf(a, 'RELAY_SESSION');
+    const sb = nextOf(b, 'RELAY_SESSION');
+    await a.send({ type: 'RELAY_REGISTER', id: 1, target: ib.nodeId });
+    await nextOf(a, 'RELAY_WAITING');
+    await b.send({ type: 'RELAY_REGISTER', id: 7, target: ia.nodeId });
+    const [ga, gb] = await Promise.all([sa, sb]);
+    expect(ga).toMatchObject({ id: 1, peer: ib.nodeId, session_id: gb.session_id });
+    expect(gb).toMatchObject({ id: 7, peer: ia.nodeId });
+    return { ...r, a, b, ia, ib, sid: ga.session_id };
+  }
+  const data = (sid: string, n: number) => ({ type: 'RELAY_MESSAGE', session_id: sid, data: new Uint8Array(n).fill(7) });
+
+  it('refuses a client that claims another node id, or writes into a session not its own', async () => {
+    const { server, id, a, b, ia, ib, sid } = await rawPair();
+    const carol = await rawClient(generateIdentity(), id, server.port);
+    cleanups.push(() => carol.close());
+    await carol.send({ type: 'RELAY_REGISTER', id: 1, target: ib.nodeId, from: ia.nodeId });
+    expect(await nextOf(carol, 'RELAY_REFUSED')).toMatchObject({ code: 'identity', id: 1 });
+    const got: unknown[] = [];
+    b.on('message', (m) => got.push(m));
+    await carol.send(data(sid, 10));
+    expect(await nextOf(carol, 'RELAY_REFUSED')).toMatchObject({ code: 'identity', session_id: sid });
+    await a.send(data(sid, 3));
+    await expect.poll(() => got.length).toBe(1); // only Alice's message reached Bob
+    expect(server.stats().refused_identity).toBe(2);
+  });
+
+  it('refuses a peer over its message rate and ends the session (a dropped chunk would break the stream)', async () => {
+    const { server, a, b, sid } = await rawPair({ messagesPerSecond: 10, messageBurst: 10 });
+    const disc = nextOf(b, 'RELAY_DISCONNECT');
+    const refused = nextOf(a, 'RELAY_REFUSED');
+    for (let i = 0; i < 30; i++) await a.send(data(sid, 1));
+    expect(await refused).toMatchObject({ code: 'rate_limited', session_id: sid });
+    expect(await disc).toMatchObject({ reason: 'rate_limited' });
+    expect(server.stats()).toMatchObject({ refused_rate_limited: 1, messages_forwarded: 10 });
+  });
+
+  it('caps bandwidth: the sender is held back, nothing is lost, and new sessions are refused meanwhile', async () => {
+    // 0.08 Mbit/s = 10 000 B/s with a one-second burst
+    const { server, id, a, b, sid } = await rawPair({ bandwidthLimitMbps: 0.08 });
+    const got: number[] = [];
+    b.on('message', (m: { type: string; data?: Uint8Array }) => m.data && got.push(m.data.length));
+    for (let i = 0; i < 3; i++) await a.send(data(sid, 9000));
+    await expect.poll(() => got.length).toBeGreaterThanOrEqual(2);
+    const carol = await rawClient(generateIdentity(), id, server.port);
+    cleanups.push(() => carol.close());
+    await carol.send({ type: 'RELAY_REGISTER', id: 1, target: generateIdentity().nodeId });
+    expect(await nextOf(carol, 'RELAY_REFUSED')).toMatchObject({ code: 'bandwidth' });
+    await expect.poll(() => got.length, { timeout: 5000 }).toBe(3);
+    expect(server.stats().bandwidth_throttled).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ends a session over its byte cap and refuses messages over the size limit', async () => {
+    const { server, a, b, sid } = await rawPair({ maxSessionBytes: 1000, maxMessageBytes: 800 });
+    const disc = nextOf(b, 'RELAY_DISCONNECT');
+    await a.send(data(sid, 700));
+    await a.send(data(sid, 700));
+    expect(await disc).toMatchObject({ session_id: sid, reason: 'bytes' });
+    const second = await rawPair({ maxMessageBytes: 800 });
+    await second.a.send(data(second.sid, 801));
+    expect(await nextOf(second.a, 'RELAY_REFUSED')).toMatchObject({ code: 'too_large' });
+    expect(second.server.stats().sessions_closed_too_large).toBe(1);
+    expect(server.stats().sessions_closed_bytes).toBe(1);
+  });
+});
