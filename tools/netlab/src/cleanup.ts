@@ -96,7 +96,8 @@ export function destroyRunSync(id: string, namespaces?: string[]): void {
  */
 export function collectGarbage(opts: { all?: boolean } = {}): string[] {
   const ids = new Set<string>();
-  for (const ns of listNamespaces()) {
+  const existing = listNamespaces();
+  for (const ns of existing) {
     const id = runIdOf(ns);
     if (id) ids.add(id);
   }
@@ -104,7 +105,8 @@ export function collectGarbage(opts: { all?: boolean } = {}): string[] {
   const removed: string[] = [];
   for (const id of ids) {
     const state = readState(id);
-    const keep = !opts.all && state && (state.persistent || alive(state.ownerPid));
+    const gone = state && !existing.some((ns) => runIdOf(ns) === id);
+    const keep = !opts.all && state && (alive(state.ownerPid) || (state.persistent && !gone));
     if (keep) continue;
     destroyRunSync(id, state?.namespaces);
     removed.push(id);

@@ -12,7 +12,7 @@ import { LabUnavailableError } from './errors.js';
  * The veths on both sides must have their offloads off (see `disableOffloads`): with them on,
  * forwarded frames carry partial checksums and the receiver drops them.
  */
-export const FORWARDER_SOURCE = String.raw`
+export const FORWARDER_SOURCE = `
 import collections, os, random, select, socket, sys, time
 a, b = sys.argv[1], sys.argv[2]
 delay = float(sys.argv[3]) / 1000.0
@@ -65,20 +65,18 @@ while True:
 
 let pythonPath: string | undefined;
 
-/** The Python 3 interpreter to run forwarders with: $DPC_NETLAB_PYTHON, `python3` on PATH, /usr/bin/python3. */
+const usable = (python: string) =>
+  spawnSync(python, ['-c', 'import socket; socket.AF_PACKET'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+
+/** The Python 3 interpreter to run forwarders with: $DPC_NETLAB_PYTHON if set, else `python3` on PATH or /usr/bin/python3. */
 export function findPython(): string {
-  if (pythonPath) return pythonPath;
-  const candidates = [process.env.DPC_NETLAB_PYTHON, 'python3', '/usr/bin/python3', '/usr/local/bin/python3'].filter(
-    (c): c is string => !!c,
-  );
-  for (const c of candidates) {
-    if (c.startsWith('/') && !existsSync(c)) continue;
-    const r = spawnSync(c, ['-c', 'import socket; socket.AF_PACKET'], { stdio: 'ignore', timeout: 10_000 });
-    if (r.status === 0) {
-      pythonPath = c;
-      return c;
-    }
+  const chosen = process.env.DPC_NETLAB_PYTHON;
+  if (chosen) {
+    if (usable(chosen)) return chosen;
+    throw new LabUnavailableError(`DPC_NETLAB_PYTHON=${chosen} is not a python3 with AF_PACKET sockets (needed for link delay)`);
   }
+  pythonPath ??= ['python3', '/usr/bin/python3', '/usr/local/bin/python3'].find((c) => (!c.startsWith('/') || existsSync(c)) && usable(c));
+  if (pythonPath) return pythonPath;
   throw new LabUnavailableError('no python3 with AF_PACKET sockets (needed for link delay); set DPC_NETLAB_PYTHON');
 }
 

@@ -32,7 +32,18 @@ export { LabCommandError, LabUnavailableError, NetlabError, TopologyError, Unkno
 export { createLab, type ExecOptions, type ExecResult, type Lab, type LabHost, type LabOptions, type LabRouter } from './lab.js';
 export { listNamespaces } from './namespaces.js';
 export { checkPrerequisites, type Prerequisites, TOOLS, type Tool } from './prerequisites.js';
+export { PROBE_SCRIPT } from './probe.js';
 export { lossRuleset, type RouterRules, routerRuleset, sinkRuleset } from './router.js';
+export {
+  natDiscovery,
+  natDiscoveryVerdict,
+  runSelfCheck,
+  SELFCHECK_TOPOLOGY,
+  type SelfCheckReport,
+  type SelfCheckResult,
+  startStunServer,
+  udpMapping,
+} from './selfcheck.js';
 export {
   type AddressPlan,
   type HostSpec,

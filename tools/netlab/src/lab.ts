@@ -1,9 +1,18 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { destroyRunSync, type LabState, namespaceName, newRunId, registerTeardown, unregisterTeardown, writeState } from './cleanup.js';
 import { DEFAULT_EXEC_TIMEOUT_MS, KILL_GRACE_MS } from './constants.js';
-import { namespaceName, newRunId, registerTeardown, unregisterTeardown, writeState, destroyRunSync, type LabState } from './cleanup.js';
 import { startForwarder } from './delay.js';
 import { UnknownHostError } from './errors.js';
-import { addNamespace, addVethPair, disableBridgeNetfilter, disableOffloads, flushConntrack, ipIn, loadNftables, setSysctls } from './namespaces.js';
+import {
+  addNamespace,
+  addVethPair,
+  disableBridgeNetfilter,
+  disableOffloads,
+  flushConntrack,
+  ipIn,
+  loadNftables,
+  setSysctls,
+} from './namespaces.js';
 import { checkPrerequisites } from './prerequisites.js';
 import { lossRuleset, type RouterRules, routerRuleset, sinkRuleset } from './router.js';
 import { type AddressPlan, type LinkShape, type PlannedHost, planAddresses, type RouterKind, type Topology } from './topology.js';
@@ -275,7 +284,12 @@ class NetLab implements Lab {
       const mid = this.ns(`${h.name}-dly`);
       await addVethPair(ns, ifname, mid, 'fwd0');
       await addVethPair(mid, 'fwd1', segment, portName);
-      await Promise.all([disableOffloads(ns, ifname), disableOffloads(mid, 'fwd0'), disableOffloads(mid, 'fwd1'), disableOffloads(segment, portName)]);
+      await Promise.all([
+        disableOffloads(ns, ifname),
+        disableOffloads(mid, 'fwd0'),
+        disableOffloads(mid, 'fwd1'),
+        disableOffloads(segment, portName),
+      ]);
       for (const i of ['fwd0', 'fwd1']) await ipIn(mid, 'link', 'set', i, 'promisc', 'on', 'up');
       const child = await startForwarder({
         namespace: mid,

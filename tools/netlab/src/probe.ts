@@ -11,8 +11,13 @@
  *     From one socket (one local port, so NAT mappings are comparable), sends <count> probes
  *     to each target and prints {"target", "sent", "received", "rttsMs", "mapped"}: `mapped`
  *     lists the distinct source addresses the targets saw.
+ *   probe.js tcp-listen <port>
+ *     Accepts TCP connections and writes the peer's address to each; prints {"ready": true}.
+ *   probe.js tcp-connect <ip:port> <timeoutMs>
+ *     Prints {"connected": true, "reply"} or {"connected": false, "error"}.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** Path of this script in dist, to run with `lab.exec(host, process.execPath, [PROBE_SCRIPT, …])`. */
@@ -95,6 +100,30 @@ async function send(localPort: number, count: number, intervalMs: number, waitMs
   s.close();
 }
 
+async function tcpListen(port: number): Promise<void> {
+  const server = createServer((sock) => sock.end(`${sock.remoteAddress}:${sock.remotePort}`));
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  console.log(JSON.stringify({ ready: true, port }));
+}
+
+async function tcpConnect(target: string, timeoutMs: number): Promise<void> {
+  const { host, port } = splitHostPort(target);
+  const result = await new Promise<object>((resolve) => {
+    const sock = connect({ host, port, timeout: timeoutMs });
+    let reply = '';
+    sock.on('data', (d) => {
+      reply += d.toString();
+    });
+    sock.on('end', () => resolve({ connected: true, reply }));
+    sock.on('timeout', () => {
+      sock.destroy();
+      resolve({ connected: false, error: 'timeout' });
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => resolve({ connected: false, error: err.code ?? err.message }));
+  });
+  console.log(JSON.stringify({ target, ...result }));
+}
+
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
   const [mode, ...rest] = process.argv.slice(2);
@@ -103,6 +132,10 @@ if (isMain) {
   } else if (mode === 'send') {
     const [localPort, count, intervalMs, waitMs, ...targets] = rest;
     await send(Number(localPort), Number(count), Number(intervalMs), Number(waitMs), targets);
+  } else if (mode === 'tcp-listen') {
+    await tcpListen(Number(rest[0]));
+  } else if (mode === 'tcp-connect') {
+    await tcpConnect(rest[0] ?? '', Number(rest[1] ?? 5000));
   } else {
     console.error('usage: probe.js echo <port>[,<port>…] [<ip>…] | probe.js send <localPort> <count> <intervalMs> <waitMs> <ip:port>…');
     process.exit(2);

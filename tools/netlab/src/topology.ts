@@ -1,4 +1,10 @@
-import { CGNAT_IPV4_PREFIX, FIRST_INTERNET_HOST_NUMBER, INTERNET_IPV4_PREFIX, INTERNET_IPV6_PREFIX, SINK_HOST_NUMBER } from './constants.js';
+import {
+  CGNAT_IPV4_PREFIX,
+  FIRST_INTERNET_HOST_NUMBER,
+  INTERNET_IPV4_PREFIX,
+  INTERNET_IPV6_PREFIX,
+  SINK_HOST_NUMBER,
+} from './constants.js';
 import { TopologyError } from './errors.js';
 
 /**
@@ -225,7 +231,14 @@ export function planAddresses(topology: Topology): AddressPlan {
       planned.carrier = { wanIpv4: v4(n), linkSubnet: `${link}.0/24`, insideIpv4: `${link}.1` };
       planned.wanIpv4 = `${link}.2`;
       hosts.push({ name: `${r.name}cg`, role: 'carrier', ipv4: [v4(n)], ipv6: [], gateway4: v4(SINK_HOST_NUMBER) });
-      hosts.push({ name: r.name, role: 'router', ipv4: [planned.wanIpv4], ipv6: [], gateway4: `${link}.1`, ...(r.link ? { link: r.link } : {}) });
+      hosts.push({
+        name: r.name,
+        role: 'router',
+        ipv4: [planned.wanIpv4],
+        ipv6: [],
+        gateway4: `${link}.1`,
+        ...(r.link ? { link: r.link } : {}),
+      });
     } else {
       planned.wanIpv4 = v4(n);
       if (lan6) planned.wanIpv6 = v6(n);
