@@ -28,4 +28,9 @@ export async function loadTierPlugins(log: Logger): Promise<TierPlugin[]> {
 }
 
 /** Loaders of the optional tier packages (filled as tier packages land). */
-export const OPTIONAL_TIERS: Array<() => Promise<TierPlugin | undefined>> = [];
+export const OPTIONAL_TIERS: Array<() => Promise<TierPlugin | undefined>> = [
+  async () => {
+    await import('@dpc/relay'); // throws ERR_MODULE_NOT_FOUND when the tier is not installed
+    return (await import('./relay-plugin.js')).relayPlugin;
+  },
+];

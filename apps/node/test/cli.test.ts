@@ -297,6 +297,8 @@ describe('dpc-node', () => {
     expect(summary.ok).toBe(true);
     expect(summary.exchanges.length).toBeGreaterThanOrEqual(2);
     expect(summary.exchanges.every((e: { delivered: boolean }) => e.delivered)).toBe(true);
-    expect(summary.exchanges.map((e: { tier: string }) => e.tier)).toContain('ipv4_direct');
+    const tiers = summary.exchanges.map((e: { tier: string }) => e.tier);
+    expect(tiers).toContain('ipv4_direct');
+    expect(tiers).toContain('volunteer_relay');
   });
 });

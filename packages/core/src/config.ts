@@ -89,6 +89,9 @@ export const CONFIG_SCHEMA = {
     max_peers: int(20, 'relay sessions when volunteering', 0, 1_000_000),
     bandwidth_limit_mbps: num(50, 'relay bandwidth cap (Mbit/s)'),
     region: str('', 'region announced in the relay offer'),
+    port: port(8891, 'TCP port of the relay service when volunteering (0 picks a free one)'),
+    public_ip: str('', 'address announced in the relay offer (default: the external address learned from the DHT)'),
+    reserve: oneOf(['auto', 'always', 'never'] as const, 'auto', 'keep standing reservations with relays: auto = when behind NAT'),
   },
   gossip: {
     enabled: bool(true, 'take part in gossip'),

@@ -6,7 +6,7 @@ import type { RelayOfferBody, SignedRecord } from '@dpc/core';
  */
 export interface RelayDirectory {
   findRelays(opts: { region?: string; signal?: AbortSignal }): Promise<SignedRecord<'relay-offer'>[]>;
-  announceRelay(body: RelayOfferBody, opts?: { signal?: AbortSignal }): Promise<void>;
+  announceRelay(body: RelayOfferBody, opts?: { signal?: AbortSignal }): Promise<unknown>;
 }
 
 /** Optional: the DHT's SIGNAL, to tell a node without a reservation that a peer waits at a relay. */

@@ -1,0 +1,57 @@
+import { isIPv4 } from 'node:net';
+import { localAddresses } from '@dpc/direct';
+import type { TierPlugin } from './plugins.js';
+
+/**
+ * Tier 5 when @dpc/relay is installed: the client (strategy, standing reservations listed in our
+ * endpoint record, inbound relayed connections) and, with `[relay] volunteer = true`, the relay
+ * server announcing its offer in the DHT.
+ */
+export const relayPlugin: TierPlugin = {
+  name: 'volunteer_relay',
+  async start({ node, log }) {
+    const relay = await import('@dpc/relay');
+    const config = node.opts.config;
+    const allowLoopback = node.opts.allowLoopback ?? false;
+    const external = node.dht.endpointBody().ipv4_external[0]?.ip;
+    const local = localAddresses().ipv4.find((a) => isIPv4(a.ip) && (allowLoopback || !a.ip.startsWith('127.')))?.ip;
+    const publicIp = config.relay.public_ip || external || (allowLoopback ? '127.0.0.1' : local);
+    const parts = relay.relayFromConfig(config, node.identity, {
+      directory: node.dht,
+      signaller: node.dht,
+      counters: node.counters,
+      port: config.relay.port,
+      ...(publicIp && { publicIp }),
+    });
+    if (parts.server) {
+      await parts.server.start();
+      log.info('volunteering as a relay', {
+        ip: publicIp,
+        port: parts.server.port,
+        max_peers: config.relay.max_peers,
+        region: config.relay.region,
+      });
+    }
+    const client = parts.client;
+    if (client) {
+      client.on('incoming', (conn) => node.acceptConnection(conn));
+      client.on('reservations', (relays) => {
+        node.dht.setEndpointBody({ ...node.dht.endpointBody(), relays: relays.slice(0, 4) });
+        log.info('relay reservations', { relays: relays.map((r) => `${r.ip}:${r.port}`) });
+      });
+      const behindNat = external !== undefined && !localAddresses().ipv4.some((a) => a.ip === external);
+      const mode = config.relay.reserve;
+      if (mode === 'always' || (mode === 'auto' && behindNat)) {
+        client.reserve({ signal: AbortSignal.timeout(30_000) }).catch((err: Error) => log.warn('no relay reservation yet', { error: err }));
+      }
+    }
+    return {
+      ...(parts.strategy && { strategy: parts.strategy }),
+      info: { client: client !== undefined, server: parts.server !== undefined },
+      async stop() {
+        await client?.stop();
+        await parts.server?.stop();
+      },
+    };
+  },
+};
