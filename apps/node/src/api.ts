@@ -126,7 +126,7 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
         }
         case 'subscribe': {
           const wanted = (
-            Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'error']
+            Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error']
           ) as Array<keyof NodeEvents>;
           for (const ev of wanted) {
             if (subscriptions.has(ev)) continue;

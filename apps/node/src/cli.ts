@@ -44,7 +44,7 @@ Prints the node id, creating the Ed25519 identity in the data directory on first
 Runs a node until SIGINT or SIGTERM, then shuts down cleanly. Roles come from the config:
 a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay.
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
-time), message (sender, text), upgraded, error. The WebSocket API ([api]) needs the token
+time), message (sender, text), upgraded, path-lost, error. The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
 --allow-loopback   announce and dial loopback addresses (single-machine tests and demos)`,
   send: `Usage: dpc-node send --config FILE --to PEER_ID [--data-dir DIR] [--json] [--tier T] [--timeout S] TEXT
@@ -151,6 +151,13 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
   );
   node.on('message', (e) => emit('message', e, `<${e.from}> (${e.tier}) ${e.text}`));
   node.on('upgraded', (e) => emit('upgraded', e, `session with ${e.peerId} moved from ${e.from} to ${e.to}`));
+  node.on('path-lost', (e) =>
+    emit(
+      'path-lost',
+      { peerId: e.peerId, tier: e.tier, ...(e.error && { error: e.error }) },
+      `path to ${e.peerId} over ${e.tier} lost${e.error ? `: ${e.error.message}` : ''}`,
+    ),
+  );
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

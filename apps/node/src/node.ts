@@ -28,6 +28,7 @@ export interface NodeEvents {
   connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
   message: [{ from: string; text: string; tier: TierName }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
+  'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
   error: [{ error: Error; context: string }];
 }
 
@@ -106,6 +107,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.listener.on('connection', (c) => this.acceptConnection(c));
     this.orchestrator.on('connect', (e) => this.emit('connected', e));
     this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
+    this.orchestrator.on('path-lost', (e) => this.emit('path-lost', e));
     this.orchestrator.on('message', (e) => {
       const m = e.body as Partial<ChatMessage>;
       if (m && m.type === 'chat' && typeof m.text === 'string') this.emit('message', { from: e.peerId, text: m.text, tier: e.tier });
@@ -125,20 +127,31 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.orchestrator.accept(conn);
   }
 
-  /** Learns this node's external IPv4 from DHT peers (DISCOVER_ENDPOINT) for tier 2. */
+  /**
+   * Learns this node's external IPv4 from DHT peers (DISCOVER_ENDPOINT, majority of 3) and
+   * announces it with the listen port for tier 2: a public address (it is one of ours) or a
+   * NAT's address, which works when the router forwards the port. `[p2p] external_address`
+   * overrides it.
+   */
   async #learnExternalAddress(log: Logger): Promise<void> {
-    if (this.dht.contacts().length === 0) return;
-    try {
-      const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
-      const mine = localAddresses().ipv4.map((a) => a.ip);
-      if (isIPv4(ep.ip) && !mine.includes(ep.ip)) {
-        const body = this.dht.endpointBody();
-        this.dht.setEndpointBody({ ...body, ipv4_external: [{ ip: ep.ip, port: this.listener.port }] });
-        log.info('external address learned', { ip: ep.ip, votes: ep.votes });
+    const configured = this.opts.config.p2p.external_address;
+    let ip: string | undefined;
+    let port = this.listener.port;
+    if (configured) {
+      const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(configured);
+      ip = m?.[1];
+      if (m?.[2]) port = Number(m[2]);
+    } else if (this.dht.contacts().length > 0) {
+      try {
+        const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
+        if (isIPv4(ep.ip) && (this.opts.allowLoopback || !ep.ip.startsWith('127.'))) ip = ep.ip;
+        const local = localAddresses().ipv4.some((a) => a.ip === ep.ip);
+        log.info(local ? 'this node has a public IPv4 address' : 'this node is behind NAT', { external: ep.ip, votes: ep.votes });
+      } catch (err) {
+        log.debug('external address discovery failed', { error: err });
       }
-    } catch (err) {
-      log.debug('external address discovery failed', { error: err });
     }
+    if (ip) this.dht.setEndpointBody({ ...this.dht.endpointBody(), ipv4_external: [{ ip, port }] });
   }
 
   /** Connects (best tier), sends one chat message and waits for its acknowledgement. */

@@ -66,6 +66,7 @@ export const CONFIG_SCHEMA = {
   p2p: {
     listen_port: port(8888, 'TCP port of the direct listener'),
     listen_host: { kind: { t: 'host' }, default: 'dual', doc: "'dual' (IPv6 and IPv4) or one address" } as KeySpec<string>,
+    external_address: str('', 'IPv4 address[:port] to announce for tier 2 (e.g. a port forward); default: learned from DHT peers'),
   },
   webrtc: {
     stun_servers: list(['stun:stun.l.google.com:19302'], 'STUN server URLs, comma separated'),

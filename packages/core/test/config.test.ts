@@ -32,7 +32,7 @@ describe('config', () => {
       relay_timeout: 20,
       gossip_timeout: 5,
     });
-    expect(c.p2p).toEqual({ listen_port: 8888, listen_host: 'dual' });
+    expect(c.p2p).toEqual({ listen_port: 8888, listen_host: 'dual', external_address: '' });
     expect(c.hole_punch).toEqual({ udp_punch_port: 8890, nat_detection_enabled: true, stun_timeout: 5, punch_attempts: 3 });
     expect(c.relay).toMatchObject({ enabled: true, cache_timeout: 300, volunteer: false, bandwidth_limit_mbps: 50 });
     expect(c.gossip).toEqual({
@@ -66,7 +66,7 @@ describe('config', () => {
       '[p2p]\nlisten_host = 0.0.0.0  # IPv4 only\nlisten_port = 9000\n[dht]\nseed_nodes = 198.51.100.1:8889, 198.51.100.2:8889\n[relay]\nbandwidth_limit_mbps = 12.5\nvolunteer = yes\n',
       { env: {} },
     );
-    expect(config.p2p).toEqual({ listen_host: '0.0.0.0', listen_port: 9000 });
+    expect(config.p2p).toMatchObject({ listen_host: '0.0.0.0', listen_port: 9000 });
     expect(config.dht.seed_nodes).toEqual(['198.51.100.1:8889', '198.51.100.2:8889']);
     expect(config.relay.bandwidth_limit_mbps).toBe(12.5);
     expect(config.relay.volunteer).toBe(true);

@@ -65,6 +65,7 @@ export interface ConnectionOrchestrator extends EventEmitter {
   on(event: 'fail', listener: (e: { peerId: string; error: Error }) => void): this;
   on(event: 'upgrade', listener: (e: { peerId: string; from: TierName | undefined; to: TierName }) => void): this;
   on(event: 'session', listener: (session: PeerSession) => void): this;
+  on(event: 'path-lost', listener: (e: { peerId: string; tier: TierName; error?: Error }) => void): this;
   on(event: 'message', listener: (e: { peerId: string; body: unknown; tier: TierName }) => void): this;
 }
 
@@ -106,7 +107,10 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
         this.emit('upgrade', { peerId, from: e.previous, to: e.tier });
       }
     });
-    session.on('path-lost', () => this.#restore(session));
+    session.on('path-lost', (e: { tier: TierName; error?: Error }) => {
+      this.emit('path-lost', { peerId, ...e });
+      this.#restore(session);
+    });
     session.on('need-path', () => this.#restore(session));
     session.on('close', () => {
       if (this.#sessions.get(peerId) === session) this.#sessions.delete(peerId);
