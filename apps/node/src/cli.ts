@@ -189,7 +189,14 @@ async function runSend(
     const r = await node.send(opts.to, opts.text, { signal, ...(opts.tiers && { tiers: opts.tiers }) });
     out(
       opts.json,
-      { event: 'delivered', to: opts.to, tier: r.tier, connect_ms: Math.round(r.connectMs), delivered_ms: Math.round(r.deliveredMs) },
+      {
+        event: 'delivered',
+        to: opts.to,
+        tier: r.tier,
+        connect_ms: Math.round(r.connectMs),
+        delivered_ms: Math.round(r.deliveredMs),
+        ...(r.remoteAddress && { remote_address: r.remoteAddress }),
+      },
       `delivered to ${opts.to} via ${r.tier} (connected in ${Math.round(r.connectMs)} ms, acknowledged after ${Math.round(r.deliveredMs)} ms)`,
     );
     return 0;

@@ -168,7 +168,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
     await session.send(msg, opts.signal ? { signal: opts.signal } : {});
-    return { tier: session.tier as TierName, connectMs, deliveredMs: performance.now() - t0 };
+    const remoteAddress = session.remoteAddress;
+    return { tier: session.tier as TierName, connectMs, deliveredMs: performance.now() - t0, ...(remoteAddress && { remoteAddress }) };
   }
 
   async stop(): Promise<void> {

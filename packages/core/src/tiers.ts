@@ -20,6 +20,8 @@ export interface Connection extends EventEmitter {
   /** Last measured round-trip time in ms (from the handshake, then from each ping). */
   readonly rttMs: number;
   readonly closed: boolean;
+  /** The remote transport address when the pipe has one (direct TCP); undefined over relays. */
+  readonly remoteAddress?: string | undefined;
   /** Sends one application message; resolves once it is handed to the transport (backpressure). */
   send(message: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Measures the round-trip time. */

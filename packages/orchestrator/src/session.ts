@@ -15,6 +15,8 @@ export interface PeerSession extends EventEmitter {
   /** Tier of the current path, or undefined while there is none. */
   readonly tier: TierName | undefined;
   readonly connected: boolean;
+  /** Transport address of the current path, when it has one (direct tiers). */
+  readonly remoteAddress: string | undefined;
   readonly closed: boolean;
   /** Messages sent and not yet acknowledged. */
   readonly unacked: number;
@@ -72,6 +74,10 @@ export class Session extends EventEmitter implements PeerSession {
 
   get tier(): TierName | undefined {
     return this.#current?.conn.tier;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#current?.conn.remoteAddress;
   }
 
   get connected(): boolean {
