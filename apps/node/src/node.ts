@@ -159,7 +159,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     peerId: string,
     text: string,
     opts: { signal?: AbortSignal; tiers?: TierName[] } = {},
-  ): Promise<{ tier: TierName; connectMs: number; deliveredMs: number }> {
+  ): Promise<{ tier: TierName; connectMs: number; deliveredMs: number; remoteAddress?: string }> {
     const t0 = performance.now();
     const session: PeerSession = await this.orchestrator.connect(peerId, {
       ...(opts.signal && { signal: opts.signal }),
