@@ -158,6 +158,13 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
       `path to ${e.peerId} over ${e.tier} lost${e.error ? `: ${e.error.message}` : ''}`,
     ),
   );
+  node.on('relay', (e) =>
+    emit(
+      'relay',
+      e,
+      `relay ${e.kind}${e.peers ? ` ${e.peers.join(' <-> ')}` : ''}${e.code ? ` (${e.code})` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+    ),
+  );
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

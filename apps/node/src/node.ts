@@ -29,6 +29,17 @@ export interface NodeEvents {
   message: [{ from: string; text: string; tier: TierName }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
+  /** Volunteer relay activity: sessions opened and ended, refusals. */
+  relay: [
+    {
+      kind: 'session' | 'session-end' | 'refused';
+      session_id?: string;
+      peers?: [string, string];
+      reason?: string;
+      code?: string;
+      nodeId?: string;
+    },
+  ];
   error: [{ error: Error; context: string }];
 }
 

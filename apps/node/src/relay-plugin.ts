@@ -24,7 +24,14 @@ export const relayPlugin: TierPlugin = {
       ...(publicIp && { publicIp }),
     });
     if (parts.server) {
-      await parts.server.start();
+      const server = parts.server;
+      server.on('session', (e) => node.emit('relay', { kind: 'session', session_id: e.session_id, peers: e.peers }));
+      server.on('session-end', (e) =>
+        node.emit('relay', { kind: 'session-end', session_id: e.session_id, peers: e.peers, reason: e.reason }),
+      );
+      server.on('refused', (e) => node.emit('relay', { kind: 'refused', code: e.code, nodeId: e.nodeId }));
+      server.on('error', (err) => log.warn('relay server error', { error: err }));
+      await server.start();
       log.info('volunteering as a relay', {
         ip: publicIp,
         port: parts.server.port,
