@@ -53,7 +53,8 @@ Starts a node, connects to PEER_ID through the orchestrator, sends TEXT, waits f
 acknowledgement and prints the tier, time to connect and delivery. Exit status 0 only when
 the message was delivered.
 --tier T       only try this tier (repeatable): ${TIERS.join(', ')}
---timeout S    give up after S seconds (default: [connection] total_timeout)`,
+--timeout S    give up after S seconds (default: [connection] total_timeout)
+--linger S     keep the session open S seconds after delivery, printing its events`,
   doctor: `Usage: dpc-node doctor --config FILE [--data-dir DIR] [--json]
 
 Shows what this node can do from where it stands: global IPv6, local and external IPv4, the
@@ -92,7 +93,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...COMMON, to: { type: 'string' }, tier: { type: 'string', multiple: true }, timeout: { type: 'string' } },
+    options: {
+      ...COMMON,
+      to: { type: 'string' },
+      tier: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      linger: { type: 'string' },
+    },
     allowPositionals: command === 'send',
     strict: true,
   });
@@ -133,7 +140,9 @@ export async function main(argv: string[]): Promise<number> {
       for (const t of tiers ?? []) if (!TIERS.includes(t)) throw new UsageError(`unknown tier '${t}': one of ${TIERS.join(', ')}`);
       const timeoutS = values.timeout !== undefined ? Number(values.timeout) : config.connection.total_timeout;
       if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError('--timeout takes a positive number of seconds');
-      return runSend(node, { to, text, json, logger, timeoutMs: timeoutS * 1000, ...(tiers && { tiers }) });
+      const lingerS = values.linger !== undefined ? Number(values.linger) : 0;
+      if (!Number.isFinite(lingerS) || lingerS < 0) throw new UsageError('--linger takes a number of seconds');
+      return runSend(node, { to, text, json, logger, timeoutMs: timeoutS * 1000, lingerMs: lingerS * 1000, ...(tiers && { tiers }) });
     }
   }
   return 2;
@@ -187,7 +196,7 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
 
 async function runSend(
   node: DpcNode,
-  opts: { to: string; text: string; json: boolean; logger: Logger; timeoutMs: number; tiers?: TierName[] },
+  opts: { to: string; text: string; json: boolean; logger: Logger; timeoutMs: number; lingerMs: number; tiers?: TierName[] },
 ): Promise<number> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
   try {
@@ -206,6 +215,22 @@ async function runSend(
       },
       `delivered to ${opts.to} via ${r.tier} (connected in ${Math.round(r.connectMs)} ms, acknowledged after ${Math.round(r.deliveredMs)} ms)`,
     );
+    if (opts.lingerMs > 0) {
+      // Keep the session open (for scripts watching what happens to a live path).
+      const say = (event: string, data: object, text: string) => out(opts.json, { event, ...data }, text);
+      node.on('path-lost', (e) =>
+        say('path-lost', { peerId: e.peerId, tier: e.tier, ...(e.error && { error: e.error }) }, `path over ${e.tier} lost`),
+      );
+      node.on('upgraded', (e) => say('upgraded', e, `moved from ${e.from} to ${e.to}`));
+      node.on('message', (e) => say('message', e, `<${e.from}> (${e.tier}) ${e.text}`));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, opts.lingerMs);
+        process.once('SIGTERM', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
     return 0;
   } catch (err) {
     const e = err as Error & { code?: string; tiers?: unknown };

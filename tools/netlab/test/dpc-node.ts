@@ -51,7 +51,7 @@ export class LabNode {
     readonly child: ChildProcess,
   ) {
     child.stderr?.on('data', (d) => {
-      this.stderr = (this.stderr + d).slice(-20_000);
+      this.stderr = (this.stderr + d).slice(-200_000);
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -63,22 +63,35 @@ export class LabNode {
     });
   }
 
+  /** `dpc-node start`, resolved once it is listening. */
   static async start(lab: Lab, host: string, dir: string, ini: string): Promise<LabNode> {
-    const data = join(dir, host);
-    await mkdir(data, { recursive: true });
-    const file = join(dir, `${host}.ini`);
-    await writeFile(file, ini);
-    const child = lab.spawn(
-      host,
-      process.execPath,
-      [DPC_NODE, 'start', '--json', '--config', file, '--data-dir', data, '--log-level', 'debug'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const node = new LabNode(host, child);
+    const node = await LabNode.spawn(lab, host, dir, ini, ['start']);
     await node.next('listening', () => true, 30_000);
     return node;
+  }
+
+  /** Any dpc-node command with `--json --config --data-dir` (e.g. `send --linger`), not awaited. */
+  static async spawn(lab: Lab, host: string, dir: string, ini: string, args: string[]): Promise<LabNode> {
+    const name = `${host}-${args[0]}`;
+    const data = join(dir, name);
+    await mkdir(data, { recursive: true });
+    const file = join(dir, `${name}.ini`);
+    await writeFile(file, ini);
+    const [command, ...rest] = args;
+    const argv = [DPC_NODE, command as string, '--json', '--config', file, '--data-dir', data, '--log-level', 'debug', ...rest];
+    const child = lab.spawn(host, process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new LabNode(host, child);
+  }
+
+  /** Waits until the node's log (stderr) matches. */
+  async logged(pattern: RegExp, ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pattern.test(this.stderr)) {
+      if (Date.now() > deadline || this.child.exitCode !== null) {
+        throw new Error(`${this.host}: log never matched ${pattern}; stderr tail: ${this.stderr.slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   get nodeId(): string {

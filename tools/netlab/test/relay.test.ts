@@ -1,0 +1,108 @@
+// Tier 5 in the lab, through dpc-node processes: peers behind symmetric NAT and carrier-grade
+// NAT reach each other through volunteer relays on the "internet" found in the DHT.
+import { createLab, type Lab, type Topology } from '@dpc/netlab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LabNode, labIni, labSend, workdir } from './dpc-node.js';
+import { labAvailability, leftoverNamespaces } from './support.js';
+
+const canRunLab = labAvailability(['ip', 'nft', 'conntrack']);
+
+const TOPOLOGY: Topology = {
+  publicHosts: [
+    { name: 'boot', ipv6: false },
+    { name: 'relay1', ipv6: false },
+    { name: 'relay2', ipv6: false },
+  ],
+  routers: [
+    { name: 'syma', kind: 'symmetric', lan: [{ name: 'sa' }] },
+    { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
+    { name: 'carrier', kind: 'double-nat', cgnat: 'symmetric', lan: [{ name: 'sc' }] },
+    { name: 'symx', kind: 'symmetric', lan: [{ name: 'x' }] },
+    { name: 'symy', kind: 'symmetric', lan: [{ name: 'y' }] },
+  ],
+};
+
+const RESERVE = '[relay]\nreserve = always\nport = 9100';
+const volunteer = (maxPeers: number) => `[relay]\nvolunteer = true\nmax_peers = ${maxPeers}\nregion = lab\nport = 9100`;
+const relaysOnly = (peer: string) => (e: Record<string, unknown>) => e.kind === 'session' && (e.peers as string[]).includes(peer);
+
+describe.skipIf(!canRunLab)('tier 5 through volunteer relays over real NAT (dpc-node)', () => {
+  let lab: Lab;
+  let work: Awaited<ReturnType<typeof workdir>>;
+  let seed: string;
+  const nodes: LabNode[] = [];
+  const start = async (host: string, extra = '') => {
+    const n = await LabNode.start(lab, host, work.dir, labIni({ seed, extra }));
+    nodes.push(n);
+    return n;
+  };
+  const peers: Record<string, LabNode> = {};
+
+  beforeAll(async () => {
+    lab = await createLab(TOPOLOGY);
+    work = await workdir();
+    nodes.push(await LabNode.start(lab, 'boot', work.dir, labIni({})));
+    seed = `${lab.hosts.boot!.ipv4[0]}:8889`;
+  });
+  afterAll(async () => {
+    for (const n of nodes) n.kill('SIGKILL');
+    await lab?.destroy();
+    await work?.cleanup();
+  });
+
+  it('a relay that is full makes the client use the next one; peers behind symmetric NAT connect via tier 5', async () => {
+    // relay1 takes one session, which x and y fill.
+    peers.relay1 = await start('relay1', volunteer(1));
+    await peers.relay1.logged(/volunteering as a relay/);
+    peers.y = await start('y', RESERVE);
+    await peers.y.logged(/relay reservations/);
+    const x = await LabNode.spawn(lab, 'x', work.dir, labIni({ seed, extra: RESERVE }), [
+      'send',
+      '--to',
+      peers.y.nodeId,
+      '--linger',
+      '120',
+      'filling relay1',
+    ]);
+    nodes.push(x);
+    expect(await x.next('delivered', () => true, 45_000)).toMatchObject({ tier: 'volunteer_relay' });
+    await peers.relay1.next('relay', relaysOnly(peers.y.nodeId));
+
+    // relay2 has room; sb reserves where it can and sa reaches it.
+    peers.relay2 = await start('relay2', volunteer(20));
+    await peers.relay2.logged(/volunteering as a relay/);
+    peers.sb = await start('sb', RESERVE);
+    await peers.sb.logged(/relay reservations/);
+    const r = await labSend(lab, 'sa', work.dir, labIni({ seed, extra: RESERVE }), peers.sb.nodeId, 'hello through a volunteer');
+    expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
+    expect(await peers.sb.next('message', (e) => e.text === 'hello through a volunteer')).toMatchObject({ tier: 'volunteer_relay' });
+    await peers.relay2.next('relay', relaysOnly(peers.sb.nodeId));
+    expect(peers.relay1.events.some((e) => e.event === 'relay' && relaysOnly(peers.sb!.nodeId)(e))).toBe(false);
+  });
+
+  it('a peer behind carrier-grade NAT reaches one behind symmetric NAT via tier 5; killing the relay surfaces a path failure', async () => {
+    const sc = await LabNode.spawn(lab, 'sc', work.dir, labIni({ seed, extra: RESERVE }), [
+      'send',
+      '--to',
+      peers.sb!.nodeId,
+      '--linger',
+      '120',
+      'hello from behind CGNAT',
+    ]);
+    nodes.push(sc);
+    expect(await sc.next('delivered', () => true, 45_000)).toMatchObject({ tier: 'volunteer_relay' });
+    const msg = await peers.sb!.next('message', (e) => e.text === 'hello from behind CGNAT');
+    expect(msg).toMatchObject({ tier: 'volunteer_relay' });
+    await peers.relay2!.next('relay', relaysOnly(String(msg.from)));
+    peers.relay2!.kill('SIGKILL');
+    expect(await sc.next('path-lost', () => true, 30_000)).toMatchObject({ tier: 'volunteer_relay' });
+    expect(await peers.sb!.next('path-lost', (e) => e.tier === 'volunteer_relay', 30_000)).toBeDefined();
+  });
+
+  it('leaves no namespace behind', async () => {
+    for (const n of nodes.splice(0)) n.kill('SIGKILL');
+    const id = lab.id;
+    await lab.destroy();
+    expect(leftoverNamespaces(id)).toEqual([]);
+  });
+});
