@@ -22,4 +22,4 @@ export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 /** Grace between SIGTERM and SIGKILL when stopping lab processes, in ms. */
 export const KILL_GRACE_MS = 1_000;
 /** How long to wait for a delay forwarder to report ready, in ms. */
-export const FORWARDER_READY_TIMEOUT_MS = 5_000;
+export const FORWARDER_READY_TIMEOUT_MS = 30_000;

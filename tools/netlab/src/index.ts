@@ -28,6 +28,7 @@ export {
 } from './cleanup.js';
 export * from './constants.js';
 export { FORWARDER_SOURCE, findPython } from './delay.js';
+export { DPC_NODE, type Event as NodeEvent, LabNode, labIni, labSend, type SendResult, workdir } from './dpc-node.js';
 export { LabCommandError, LabUnavailableError, NetlabError, TopologyError, UnknownHostError } from './errors.js';
 export { createLab, type ExecOptions, type ExecResult, type Lab, type LabHost, type LabOptions, type LabRouter } from './lab.js';
 export { listNamespaces } from './namespaces.js';

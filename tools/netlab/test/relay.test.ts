@@ -1,8 +1,7 @@
 // Tier 5 in the lab, through dpc-node processes: peers behind symmetric NAT and carrier-grade
 // NAT reach each other through volunteer relays on the "internet" found in the DHT.
-import { createLab, type Lab, type Topology } from '@dpc/netlab';
+import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabNode, labIni, labSend, workdir } from './dpc-node.js';
 import { labAvailability, leftoverNamespaces } from './support.js';
 
 const canRunLab = labAvailability(['ip', 'nft', 'conntrack']);

@@ -1,8 +1,7 @@
 // The lab's first scenarios, end to end through dpc-node processes in real namespaces: a
 // bootstrap node on the "internet", peers behind real NAT, `dpc-node send` from another host.
-import { createLab, type Lab, type Topology } from '@dpc/netlab';
+import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LabNode, labIni, labSend, workdir } from './dpc-node.js';
 import { labAvailability, leftoverNamespaces } from './support.js';
 
 const canRunLab = labAvailability(['ip', 'nft', 'conntrack']);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Lab } from '@dpc/netlab';
+import type { Lab } from './lab.js';
 
 /** The dpc-node CLI, built from apps/node. */
 export const DPC_NODE = fileURLToPath(new URL('../../../apps/node/dist/bin.js', import.meta.url));
