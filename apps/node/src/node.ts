@@ -92,7 +92,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       allowPrivate: allowLoopback,
       counters: this.counters,
     });
-    this.dht.on('progress', (e) => log.debug('dht', { ...e }));
+    // Slow steps are shown at info level (joining the DHT, lookups); the rest at debug.
+    this.dht.on('progress', (e) => {
+      if (e.type === 'bootstrap:done') log.info('joined the DHT', { seeds_answered: e.answeredSeeds, known_nodes: e.routingTableSize });
+      else if (e.type === 'lookup:done' && e.kind === 'value')
+        log.info(e.found ? 'record found in the DHT' : 'record not found in the DHT', { rpcs: e.rpcs, ms: Math.round(e.ms) });
+      else if (e.type === 'announce:done') log.info(`announced ${e.kind} record`, { stored_at: e.storedAt });
+      else log.debug('dht', { ...e });
+    });
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
     this.dht.setEndpointBody({ ...emptyEndpointBody(), ...this.listener.endpointBody({ allowLoopback }) });
     if (config.dht.seed_nodes.length > 0) log.info('joining the DHT', { seeds: config.dht.seed_nodes });
