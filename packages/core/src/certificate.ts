@@ -36,7 +36,8 @@ export function createSelfSignedCertificate(identity: Identity, now = new Date()
   const algorithm = seq(oid(OID_ED25519));
   const name = seq(set(seq(oid(OID_CN), utf8(identity.nodeId))));
   const serial = randomBytes(8);
-  serial[0] = (serial[0] as number) & 0x7f; // positive
+  // DER INTEGER: positive (top bit clear) and minimal (no leading zero byte) => 0x40..0x7f.
+  serial[0] = ((serial[0] as number) & 0x3f) | 0x40;
   const spki = createPublicKey(identity.privateKey).export({ format: 'der', type: 'spki' });
   const tbs = seq(
     explicit(0, int(Buffer.from([2]))), // v3
