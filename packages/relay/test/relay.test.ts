@@ -262,8 +262,8 @@ describe('relay limits and identity, speaking the wire protocol directly', () =>
     const payload = Buffer.alloc(16 * 1024, 9);
     let bytes = 0;
     const all = new Promise<void>((resolve) => {
-      bob.on('message', (m: Uint8Array) => {
-        bytes += m.length;
+      bob.on('message', (m: unknown) => {
+        bytes += (m as Uint8Array).length;
         if (bytes >= n * payload.length) resolve();
       });
     });
