@@ -72,12 +72,17 @@ export async function libp2pPair() {
   }
   const conn = await dialer.dial(circuit);
   const stream = await conn.newStream('/bench/1', opts);
-  const echo = await conn.newStream('/echo/1', opts);
   let pong;
-  echo.addEventListener('message', () => pong?.());
+  let echo;
+  // A fresh echo stream per series of pings (an echo stream left idle between rounds may be closed).
+  const openEcho = async () => {
+    echo = await conn.newStream('/echo/1', opts);
+    echo.addEventListener('message', () => pong?.());
+  };
   const a = {
     send: (buf) => write(stream, buf),
     ping: async () => {
+      if (echo?.writeStatus !== 'writable') await openEcho();
       const t0 = performance.now();
       const got = new Promise((r) => (pong = r));
       await write(echo, new Uint8Array(8));

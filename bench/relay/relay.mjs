@@ -3,7 +3,7 @@
 // MB/s forwarded, added latency against a direct secure connection, relay memory per idle
 // session with 1,000 sessions open; js-libp2p circuit relay v2 moving the same data, when its
 // packages are installed here (`npm ci` in bench/relay).
-//   npm run build && node bench/relay/relay.mjs [--sessions 1000] [--skip-libp2p]
+//   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p]
 import { directPair, idleSessions, latency, relayedPair, startRelay, throughput } from './dpc.mjs';
 
 const arg = (name, d) => {
@@ -11,46 +11,65 @@ const arg = (name, d) => {
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
 const SESSIONS = arg('--sessions', 1000);
+const ROUNDS = arg('--rounds', 5);
 const BULK = { count: 2000, size: 16 * 1024 }; // 32 MB
 const SMALL = { count: 20_000, size: 100 };
-const rows = [];
 const fmt = (x, d = 1) => x.toFixed(d);
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-async function measure(name, pair) {
-  await throughput(pair.a, pair.b, { count: 200, size: 1024 }); // warm-up
-  const small = await throughput(pair.a, pair.b, SMALL);
-  const bulk = await throughput(pair.a, pair.b, BULK);
-  const rtt = await latency(pair.a);
-  rows.push({ name, smallMsgs: small.msgsPerSec, bulkMB: bulk.mbPerSec, rtt });
-  await pair.close();
-}
-
-await measure('dpc direct (TLS 1.3 over TCP)', await directPair());
+// Every path is open at once and measured in alternating rounds (the order rotates each round),
+// so a busy moment on the shared machine hits all of them alike; medians over the rounds.
+const paths = [{ name: 'dpc direct (TLS 1.3 over TCP)', pair: await directPair() }];
 const relay = await startRelay();
-await measure('dpc via volunteer relay', await relayedPair(relay.ref));
-const mem = await idleSessions(relay, SESSIONS);
-await relay.stop();
-
+paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref) });
 if (!process.argv.includes('--skip-libp2p')) {
   try {
     const { libp2pPair } = await import('./libp2p.mjs');
-    await measure('js-libp2p circuit relay v2 (TCP+noise+yamux)', await libp2pPair());
+    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair: await libp2pPair() });
   } catch (err) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);
   }
 }
+for (const p of paths) {
+  p.small = [];
+  p.bulk = [];
+  p.rtt = [];
+  await throughput(p.pair.a, p.pair.b, { count: 2000, size: 16 * 1024 }); // warm-up
+}
+const ratios = { relayedDirect: [], dpcLibp2p: [] };
+for (let r = 0; r < ROUNDS; r++) {
+  const order = paths.map((_, i) => paths[(i + r) % paths.length]);
+  for (const p of order) p.bulk.push((await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec);
+  for (const p of order) p.small.push((await throughput(p.pair.a, p.pair.b, SMALL)).msgsPerSec);
+  for (const p of order) p.rtt.push(await latency(p.pair.a, 100));
+  ratios.relayedDirect.push(paths[1].bulk[r] / paths[0].bulk[r]);
+  if (paths[2]) ratios.dpcLibp2p.push(paths[1].bulk[r] / paths[2].bulk[r]);
+  console.error(`round ${r + 1}/${ROUNDS}: bulk MB/s ${paths.map((p) => fmt(p.bulk[r])).join(' / ')}`);
+}
+for (const p of paths) await p.pair.close();
+const mem = await idleSessions(relay, SESSIONS);
+await relay.stop();
 
-const direct = rows[0];
-console.log(`\nnode ${process.version}, ${BULK.count} x ${BULK.size} B bulk, ${SMALL.count} x ${SMALL.size} B small, loopback\n`);
+const direct = paths[0];
+console.log(
+  `\nnode ${process.version}, ${BULK.count} x ${BULK.size} B bulk, ${SMALL.count} x ${SMALL.size} B small, loopback, ` +
+    `median of ${ROUNDS} alternating rounds\n`,
+);
 console.log('| path | small msgs/s | bulk MB/s | median RTT ms | added RTT ms |');
 console.log('|---|---:|---:|---:|---:|');
-for (const r of rows) {
-  console.log(`| ${r.name} | ${fmt(r.smallMsgs, 0)} | ${fmt(r.bulkMB)} | ${fmt(r.rtt, 3)} | ${fmt(r.rtt - direct.rtt, 3)} |`);
+for (const p of paths) {
+  const rtt = median(p.rtt);
+  console.log(`| ${p.name} | ${fmt(median(p.small), 0)} | ${fmt(median(p.bulk))} | ${fmt(rtt, 3)} | ${fmt(rtt - median(direct.rtt), 3)} |`);
 }
-const dpcRelay = rows[1];
-console.log(`\nrelayed / direct bulk throughput: ${fmt((100 * dpcRelay.bulkMB) / direct.bulkMB, 0)} %`);
-const lp = rows[2];
-if (lp) console.log(`dpc relay / libp2p relay bulk throughput: ${fmt(dpcRelay.bulkMB / lp.bulkMB, 2)}x`);
+const pct = (xs) => xs.map((x) => fmt(100 * x, 0)).join(', ');
+console.log(
+  `\nrelayed / direct bulk throughput: median ${fmt(100 * median(ratios.relayedDirect), 0)} % (rounds: ${pct(ratios.relayedDirect)} %)`,
+);
+if (ratios.dpcLibp2p.length) {
+  console.log(
+    `dpc relay / libp2p relay bulk throughput: median ${fmt(median(ratios.dpcLibp2p), 2)}x (rounds: ${ratios.dpcLibp2p.map((x) => fmt(x, 2)).join(', ')})`,
+  );
+}
 console.log(
   `relay memory with ${mem.sessions} idle sessions: ${fmt(mem.heapPerSessionBytes / 1024, 2)} KiB heap/session, ` +
     `${fmt(mem.rssPerSessionBytes / 1024, 2)} KiB RSS/session (relay RSS ${fmt(mem.relayRssMB)} MB)`,

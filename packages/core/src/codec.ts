@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { FrameMalformedError } from './errors.js';
 
 // One msgpackr configuration for the whole stack: plain MessagePack (no msgpackr record
@@ -28,6 +28,14 @@ export function canonicalize(value: unknown, depth = 0): unknown {
 /** MessagePack encoding (not canonical: use `encodeCanonical` for anything signed). */
 export function encode(value: unknown): Buffer {
   return packr.pack(value);
+}
+
+/**
+ * MessagePack encoding preceded by `headerBytes` (≤ 255) bytes left for the caller to fill, so a
+ * frame header costs no second copy of the body. The bytes are never reused by later encodes.
+ */
+export function encodeWithHeaderSpace(value: unknown, headerBytes: number): Buffer {
+  return packr.pack(value, RESERVE_START_SPACE | headerBytes);
 }
 
 /** Canonical MessagePack: object keys sorted, undefined fields dropped. */

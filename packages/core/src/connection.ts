@@ -8,8 +8,13 @@ import type { Schema } from './schema.js';
 import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 import type { Connection, TierName } from './tiers.js';
 
-/** Bytes queued in the transport above which send() waits for 'drain'. */
+/** Bytes queued in the transport above which send() waits for 'drain' before writing. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/**
+ * send() resolves at once while less than this is queued in the transport, instead of after a
+ * 'drain' each time the socket's own 16 KiB mark is passed (so a sender keeps the pipe full).
+ */
+const SEND_WINDOW_BYTES = 256 * 1024;
 const DEFAULT_PING_TIMEOUT_MS = 10_000;
 /** Messages held while nobody listens or the consumer paused. */
 const HELD_MAX = 64;
@@ -143,7 +148,7 @@ export class SecureConnection extends EventEmitter implements Connection {
     const bytes = encodeFrame(frame, this.#max);
     while (this.#socket.writableLength > MAX_QUEUED_BYTES) await this.#drained(signal);
     if (this.closed || !this.#socket.writable) throw new ConnectionClosedError(undefined, { cause: this.#closeError });
-    if (!this.#socket.write(bytes)) await this.#drained(signal);
+    if (!this.#socket.write(bytes) && this.#socket.writableLength >= SEND_WINDOW_BYTES) await this.#drained(signal);
   }
 
   #drained(signal?: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { decode, encode } from './codec.js';
+import { decode, encodeWithHeaderSpace } from './codec.js';
 import type { Counters } from './counters.js';
 import { DpcError, FrameMalformedError, FrameTooLargeError, FrameTruncatedError } from './errors.js';
 import type { Schema } from './schema.js';
@@ -10,11 +10,11 @@ const HEADER_BYTES = 4;
 
 /** Encodes one value as a frame: 4-byte big-endian length, then the MessagePack bytes. */
 export function encodeFrame(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
-  const body = encode(value);
-  if (body.length > maxFrameBytes) throw new FrameTooLargeError(body.length, maxFrameBytes);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  out.writeUInt32BE(body.length, 0);
-  body.copy(out, HEADER_BYTES);
+  // The body is encoded after 4 reserved bytes: the length goes in front without copying it.
+  const out = encodeWithHeaderSpace(value, HEADER_BYTES);
+  const len = out.length - HEADER_BYTES;
+  if (len > maxFrameBytes) throw new FrameTooLargeError(len, maxFrameBytes);
+  out.writeUInt32BE(len, 0);
   return out;
 }
 

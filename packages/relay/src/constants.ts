@@ -49,5 +49,7 @@ export const WEIGHT_CAPACITY = 0.3;
 export const WEIGHT_LATENCY = 0.2;
 /** Unacknowledged bytes a relayed stream reads ahead before it pauses its control connection. */
 export const STREAM_READ_HIGH_WATER_BYTES = 1024 * 1024;
+/** Bytes a relayed stream accepts ahead of its control connection before its writer waits. */
+export const STREAM_WRITE_WINDOW_BYTES = 256 * 1024;
 /** Handshake deadline for control connections, ms. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;

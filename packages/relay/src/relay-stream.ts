@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { sleep } from '@dpc/core';
-import { STREAM_READ_HIGH_WATER_BYTES } from './constants.js';
+import { STREAM_READ_HIGH_WATER_BYTES, STREAM_WRITE_WINDOW_BYTES } from './constants.js';
 import { RelayPathClosedError } from './errors.js';
 import type { DisconnectReason, RelayMessageOut } from './messages.js';
 import { TokenBucket } from './token-bucket.js';
@@ -32,6 +32,15 @@ export class RelayStream extends Duplex {
   readonly #rate: TokenBucket;
   readonly #abort = new AbortController();
   #over = false;
+  /** Written bytes not yet handed to the control connection. */
+  #queue: Buffer[] = [];
+  #queued = 0;
+  /** Bytes handed to the control connection whose send has not settled. */
+  #inflight = 0;
+  /** The running pump (undefined when idle). */
+  #pumpRun: Promise<void> | undefined;
+  /** The write callback held while the window is full. */
+  #blocked: ((err?: Error | null) => void) | undefined;
   /** Called with the typed error when the relay ends the session or is lost. */
   onPathClosed: ((err: RelayPathClosedError) => void) | undefined;
 
@@ -72,35 +81,129 @@ export class RelayStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#sendAll([chunk]).then(() => cb(), cb);
+    this.#enqueue(chunk);
+    this.#accepted(cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    this.#sendAll(chunks.map((c) => c.chunk)).then(() => cb(), cb);
+    for (const c of chunks) this.#enqueue(c.chunk);
+    this.#accepted(cb);
   }
 
-  async #sendAll(chunks: Buffer[]): Promise<void> {
-    const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    for (let off = 0; off < all.length; off += this.#max) {
+  #enqueue(chunk: Buffer): void {
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+  }
+
+  /**
+   * The writer may go on at once while the bytes queued here and not yet handed to the control
+   * connection stay under the window; above it, its callback waits for the pump.
+   */
+  #accepted(cb: (err?: Error | null) => void): void {
+    if (this.#over) {
+      cb(new RelayPathClosedError('end'));
+      return;
+    }
+    this.#schedule();
+    if (this.#queued + this.#inflight < STREAM_WRITE_WINDOW_BYTES) cb();
+    else this.#blocked = cb;
+  }
+
+  #release(err?: Error): void {
+    const cb = this.#blocked;
+    if (!cb) return;
+    if (!err && this.#queued + this.#inflight >= STREAM_WRITE_WINDOW_BYTES) return;
+    this.#blocked = undefined;
+    cb(err);
+  }
+
+  /**
+   * The pump starts on the next turn of the event loop, so the records the TLS layer writes in
+   * one go (a whole burst of messages) leave as one RELAY_MESSAGE of up to the relay's size.
+   */
+  #schedule(): void {
+    if (this.#pumpRun) return;
+    this.#pumpRun = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#pump())
+      .then(
+        () => {
+          this.#pumpRun = undefined;
+          if (this.#queued > 0 && !this.#over) this.#schedule();
+        },
+        (err: Error) => {
+          this.#pumpRun = undefined;
+          this.#release(err);
+          this.destroy(err);
+        },
+      );
+  }
+
+  /** Resolves once every byte written so far was handed to the control connection. */
+  async #flushed(): Promise<void> {
+    while (this.#pumpRun) await this.#pumpRun;
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#queued > 0) {
       if (this.#over) throw new RelayPathClosedError('end');
       const wait = this.#rate.waitMs(1);
+      // While we wait for a token, more writes pile up and leave together.
       if (wait > 0) await sleep(wait, this.#abort.signal);
+      if (this.#over) throw new RelayPathClosedError('end');
       this.#rate.tryTake(1);
-      await this.#link.send(
-        { type: 'RELAY_MESSAGE', session_id: this.sessionId, data: all.subarray(off, off + this.#max) },
-        { signal: this.#abort.signal },
-      );
+      const data = this.#take(this.#max);
+      this.#inflight += data.length;
+      const sent = this.#link.send({ type: 'RELAY_MESSAGE', session_id: this.sessionId, data }, { signal: this.#abort.signal });
+      const settle = () => {
+        this.#inflight -= data.length;
+        this.#release();
+      };
+      sent.then(settle, (err: Error) => {
+        settle();
+        if (!this.#over) this.destroy(err);
+      });
+      this.#release();
+      // Keep at most a window in the control connection; wait for it to take this one meanwhile.
+      if (this.#inflight >= STREAM_WRITE_WINDOW_BYTES) await sent;
     }
+  }
+
+  /** Up to `n` queued bytes, as one buffer (no copy when one chunk covers it). */
+  #take(n: number): Buffer {
+    const first = this.#queue[0] as Buffer;
+    if (first.length >= n || this.#queue.length === 1) {
+      const out = first.length > n ? first.subarray(0, n) : first;
+      if (out === first) this.#queue.shift();
+      else this.#queue[0] = first.subarray(n);
+      this.#queued -= out.length;
+      return out;
+    }
+    const len = Math.min(n, this.#queued);
+    const out = Buffer.allocUnsafe(len);
+    let off = 0;
+    while (off < len) {
+      const c = this.#queue[0] as Buffer;
+      const k = Math.min(c.length, len - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.#queue.shift();
+      else this.#queue[0] = c.subarray(k);
+    }
+    this.#queued -= len;
+    return out;
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    // Closing our side ends the session at the relay, so nothing more will come from the peer.
-    if (!this.#over) {
-      this.#over = true;
-      this.#link.send({ type: 'RELAY_DISCONNECT', session_id: this.sessionId, reason: 'end' }).catch(() => {});
-      this.push(null);
-    }
-    cb();
+    // Closing our side ends the session at the relay, so nothing more will come from the peer:
+    // what was written goes first.
+    this.#flushed().then(() => {
+      if (!this.#over) {
+        this.#over = true;
+        this.#link.send({ type: 'RELAY_DISCONNECT', session_id: this.sessionId, reason: 'end' }).catch(() => {});
+        this.push(null);
+      }
+      cb();
+    }, cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -109,6 +212,9 @@ export class RelayStream extends Duplex {
       this.#abort.abort();
       this.#link.send({ type: 'RELAY_DISCONNECT', session_id: this.sessionId, reason: 'end' }).catch(() => {});
     }
+    this.#queue = [];
+    this.#queued = 0;
+    this.#release(err ?? new RelayPathClosedError('end'));
     this.#link.detach(this);
     cb(err);
   }

@@ -255,6 +255,27 @@ describe('relay limits and identity, speaking the wire protocol directly', () =>
     expect(server.stats().refused_identity).toBe(2);
   });
 
+  it('a relayed stream coalesces writes into messages of up to max_message_bytes and stays under the message rate', async () => {
+    const { server, ref } = await relay({ messagesPerSecond: 20, messageBurst: 20 });
+    const { alice, bob } = await pair(ref);
+    const n = 40;
+    const payload = Buffer.alloc(16 * 1024, 9);
+    let bytes = 0;
+    const all = new Promise<void>((resolve) => {
+      bob.on('message', (m: unknown) => {
+        bytes += (m as Uint8Array).length;
+        if (bytes >= n * payload.length) resolve();
+      });
+    });
+    for (let i = 0; i < n; i++) await alice.send(payload);
+    await all;
+    const stats = server.stats();
+    expect(stats.refused_rate_limited).toBeUndefined();
+    expect(stats.open_sessions).toBe(1);
+    // 640 KiB of TLS records in 64 KiB messages, not one message per record.
+    expect(stats.messages_forwarded).toBeLessThan(n);
+  });
+
   it('refuses a peer over its message rate and ends the session (a dropped chunk would break the stream)', async () => {
     const { server, a, b, sid } = await rawPair({ messagesPerSecond: 10, messageBurst: 10 });
     const disc = nextOf(b, 'RELAY_DISCONNECT');
