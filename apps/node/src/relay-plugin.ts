@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import { secondsToMs } from '@dpc/core';
 import { localAddresses } from '@dpc/direct';
 import type { TierPlugin } from './plugins.js';
 
@@ -21,6 +22,7 @@ export const relayPlugin: TierPlugin = {
       signaller: node.dht,
       counters: node.counters,
       port: config.relay.port,
+      reservationKeepaliveMs: secondsToMs(config.relay.keepalive),
       ...(publicIp && { publicIp }),
     });
     if (parts.server) {

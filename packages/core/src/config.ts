@@ -93,6 +93,7 @@ export const CONFIG_SCHEMA = {
     port: port(8891, 'TCP port of the relay service when volunteering (0 picks a free one)'),
     public_ip: str('', 'address announced in the relay offer (default: the external address learned from the DHT)'),
     reserve: oneOf(['auto', 'always', 'never'] as const, 'auto', 'keep standing reservations with relays: auto = when behind NAT'),
+    keepalive: secs(25, 'ping period of reserved relay links; a failed ping takes the reservation again'),
   },
   gossip: {
     enabled: bool(true, 'take part in gossip'),

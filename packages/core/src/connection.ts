@@ -105,6 +105,7 @@ export class SecureConnection extends EventEmitter implements Connection {
         this.#pings.set(n, () => resolve());
         return undefined;
       }, t.signal);
+      pong.catch(() => {}); // awaited below; if the write fails first, this must not go unhandled
       await this.#write({ t: 'ping', n }, t.signal);
       await pong;
       this.rttMs = performance.now() - started;

@@ -53,3 +53,6 @@ export const STREAM_READ_HIGH_WATER_BYTES = 1024 * 1024;
 export const STREAM_WRITE_WINDOW_BYTES = 256 * 1024;
 /** Handshake deadline for control connections, ms. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Reserved links are pinged this often; a link whose ping fails is dropped and re-reserved. */
+export const DEFAULT_RESERVATION_KEEPALIVE_MS = 25_000;

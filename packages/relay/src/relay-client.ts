@@ -33,6 +33,8 @@ export interface RelayClientOptions {
   relayTimeoutMs?: number;
   /** Handshake deadline of control connections and of the end-to-end channel, ms. Default 10 000. */
   handshakeTimeoutMs?: number;
+  /** Ping period of reserved links, ms (a failed ping re-reserves). Default 25 000; 0 disables. */
+  reservationKeepaliveMs?: number;
   /** Relays `reserve()` keeps a reservation with. Default 2. */
   reservations?: number;
   /** Delays before re-reserving after a relay is lost, ms; the last one repeats. Default 1 s, 5 s, 15 s, 60 s. */
@@ -324,7 +326,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       if (this.#reserved.size >= want) break;
       try {
         const link = await this.#link(relay, signal);
-        await link.reserve(signal);
+        await link.reserve(signal, this.#o.reservationKeepaliveMs ?? C.DEFAULT_RESERVATION_KEEPALIVE_MS);
         this.#reserved.set(relay.node_id, relay);
         this.#counters.inc('reservations_taken');
       } catch {

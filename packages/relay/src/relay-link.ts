@@ -25,6 +25,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
   /** Users of the link (running requests, open streams, a reservation). */
   refs = 0;
   reserved = false;
+  #keepalive: NodeJS.Timeout | undefined;
   readonly #requests = new Map<number, PendingRequest>();
   readonly #streams = new Map<string, RelayStream>();
   readonly #readPaused = new Set<RelayStream>();
@@ -51,10 +52,22 @@ export class RelayLink extends EventEmitter implements StreamLink {
     return this.conn.send(msg, opts);
   }
 
-  /** Asks for a standing reservation. */
-  async reserve(signal: AbortSignal): Promise<void> {
+  /**
+   * Asks for a standing reservation, then pings the relay every `keepaliveMs`: a NAT that lost
+   * its mapping (reboot, timeout) leaves a dead link that only traffic reveals. A ping that fails
+   * destroys the link, so the client takes the reservation again.
+   */
+  async reserve(signal: AbortSignal, keepaliveMs: number): Promise<void> {
     await this.#request((id) => ({ type: 'RELAY_RESERVE', id }), signal);
     this.reserved = true;
+    if (this.#keepalive || keepaliveMs <= 0) return;
+    this.#keepalive = setInterval(() => {
+      if (this.closed || this.#readPaused.size > 0) return; // a paused reader cannot answer pings
+      this.conn.ping({ signal: AbortSignal.timeout(Math.min(keepaliveMs, 10_000)) }).catch((err: unknown) => {
+        if (!this.closed) this.conn.destroy(new RelayPathClosedError('relay_lost', { cause: err }));
+      });
+    }, keepaliveMs);
+    this.#keepalive.unref();
   }
 
   /** Registers for a session with `target`; resolves when the relay pairs us, rejects on refusal. */
@@ -143,6 +156,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
   }
 
   #onClose(err?: Error): void {
+    if (this.#keepalive) clearInterval(this.#keepalive);
     const lost = new RelayPathClosedError('relay_lost', err === undefined ? undefined : { cause: err });
     for (const r of [...this.#requests.values()]) r.reject(lost);
     for (const s of [...this.#streams.values()]) s.remoteClosed('relay_lost', err);

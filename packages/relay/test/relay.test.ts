@@ -221,6 +221,60 @@ describe('@dpc/relay over real TCP on loopback', () => {
   });
 });
 
+/**
+ * A TCP forwarder in front of the relay that can silently stop forwarding the connections it
+ * carries (as a NAT that lost its mappings does), while new connections go through.
+ */
+async function natLikeProxy(target: number): Promise<{ port: number; blackhole(): void }> {
+  const { createServer, connect } = await import('node:net');
+  const live: Array<{ dead: boolean }> = [];
+  const server = createServer((inbound) => {
+    const state = { dead: false };
+    live.push(state);
+    const outbound = connect(target, '127.0.0.1');
+    inbound.on('data', (d) => state.dead || outbound.write(d));
+    outbound.on('data', (d) => state.dead || inbound.write(d));
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('error', end).on('close', () => state.dead || end());
+    outbound.on('error', end).on('close', () => state.dead || end());
+    cleanups.push(end);
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => server.close());
+  return {
+    port: (server.address() as { port: number }).port,
+    blackhole: () => {
+      for (const s of live) s.dead = true;
+    },
+  };
+}
+
+describe('reservations survive a NAT that forgets its mapping', () => {
+  it('a reserved link whose pings go unanswered is dropped and the reservation is taken again', async () => {
+    const { server, id: rid } = await relay();
+    const nat = await natLikeProxy(server.port);
+    const b = client({ reservationKeepaliveMs: 200, reserveBackoffsMs: [20] });
+    const ref = { node_id: rid.nodeId, ip: '127.0.0.1', port: nat.port };
+    expect(await b.reserve({ relays: [ref] })).toEqual([ref]);
+    const seen: number[] = [];
+    b.on('reservations', (r) => seen.push(r.length));
+    nat.blackhole(); // the old link now goes nowhere, silently
+    await expect.poll(() => seen.join(','), { timeout: 15_000 }).toMatch(/^0,1/);
+    expect(b.stats()).toMatchObject({ reservations_lost: 1, reservations: 1 });
+    // and the fresh reservation works: a peer reaches b through the relay
+    const a = client();
+    const inbound = once(b, 'incoming') as Promise<[Connection]>;
+    const alice = await a.connect(b.id.nodeId, { relays: [{ ...ref, port: server.port }], signal: AbortSignal.timeout(10_000) });
+    const [bob] = await inbound;
+    const got = nextMessage(bob);
+    await alice.send('after the NAT forgot us');
+    expect(await got).toBe('after the NAT forgot us');
+  });
+});
+
 describe('relay limits and identity, speaking the wire protocol directly', () => {
   async function rawPair(opts: Partial<RelayServerOptions> = {}) {
     const r = await relay(opts);

@@ -78,7 +78,7 @@ export class LabNode {
     const file = join(dir, `${name}.ini`);
     await writeFile(file, ini);
     const [command, ...rest] = args;
-    const argv = [DPC_NODE, command as string, '--json', '--config', file, '--data-dir', data, '--log-level', 'debug', ...rest];
+    const argv = [DPC_NODE, command as string, '--json', '--config', file, '--data-dir', data, '--log-level', 'info', ...rest];
     const child = lab.spawn(host, process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     return new LabNode(host, child);
   }

@@ -18,6 +18,7 @@ const TOPOLOGY: Topology = {
     { name: 'carrier', kind: 'double-nat', cgnat: 'symmetric', lan: [{ name: 'sc' }] },
     { name: 'symx', kind: 'symmetric', lan: [{ name: 'x' }] },
     { name: 'symy', kind: 'symmetric', lan: [{ name: 'y' }] },
+    { name: 'symd', kind: 'symmetric', lan: [{ name: 'sd' }] },
   ],
 };
 
@@ -96,6 +97,16 @@ describe.skipIf(!canRunLab)('tier 5 through volunteer relays over real NAT (dpc-
     peers.relay2!.kill('SIGKILL');
     expect(await sc.next('path-lost', () => true, 30_000)).toMatchObject({ tier: 'volunteer_relay' });
     expect(await peers.sb!.next('path-lost', (e) => e.tier === 'volunteer_relay', 30_000)).toBeDefined();
+  });
+
+  it('a NAT that forgets its mappings (conntrack flushed) does not strand a reservation: keepalives take it again', async () => {
+    const sd = await start('sd', `${RESERVE}\nkeepalive = 1`);
+    await sd.logged(/relay reservations/);
+    await lab.flushConntrack(); // every router forgets every mapping, as after a reboot
+    // sd's reserved links die silently; its pings notice and reserve again
+    await expect.poll(() => (sd.stderr.match(/relay reservations/g) ?? []).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    const r = await labSend(lab, 'sa', work.dir, labIni({ seed, extra: RESERVE }), sd.nodeId, 'after the NAT reboot');
+    expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
   });
 
   it('leaves no namespace behind', async () => {
