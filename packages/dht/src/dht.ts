@@ -286,9 +286,11 @@ class DhtNode extends EventEmitter<DhtEvents> {
       if (reg) paths.unshift(reg.peer);
       if (direct) paths.push(direct);
       const causes: unknown[] = [];
+      // A forwarder answers after its own request to the target (rpcTimeoutMs): give the two hops time.
+      const timeoutMs = 2 * (this.#o.rpcTimeoutMs ?? C.DEFAULT_RPC_TIMEOUT_MS);
       for (const p of paths) {
         try {
-          await this.#request(p, { t: 'signal', to, h: 0, e }, { signal });
+          await this.#request(p, { t: 'signal', to, h: 0, e }, { signal, timeoutMs });
           return;
         } catch (err) {
           if (signal.aborted) throw err;
@@ -510,6 +512,11 @@ class DhtNode extends EventEmitter<DhtEvents> {
     if (!opened.to.equals(msg.to)) return this.#refuse('bad_signature', 'signal_wrong_target');
     if (opened.to.equals(this.kademliaId)) {
       const bad = this.#replay.check(opened);
+      // A retransmission of a signal we delivered (its answer was lost or late): ack it again, once delivered is enough.
+      if (bad === 'replay') {
+        this.#counters.inc('signals.duplicate');
+        return { t: 'ok' };
+      }
       if (bad) return this.#refuse(bad, `signal_${bad}`);
       this.#counters.inc('signals.received');
       this.emit('signal', { from: opened.from, publicKey: opened.publicKey, payload: opened.payload, via: from });

@@ -8,10 +8,11 @@ import {
   kademliaIdOf,
   type SignedRecord,
 } from '@dpc/core';
-import { createDht, type Dht, type SignalEvent } from '@dpc/dht';
+import { createDht, type Dht, type SignalEvent, xorDistance } from '@dpc/dht';
 import { createTestnet, type Testnet } from '@dpc/dht/testnet';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSignalEnvelope } from '../src/signalling.js';
 import { RawClient } from './raw-client.js';
 
 const N = 100;
@@ -101,15 +102,43 @@ describe(`a ${N}-node DHT on loopback`, () => {
   });
 
   it('delivers a SIGNAL to a node through the nodes that keep its mapping', async () => {
-    const [sender, target] = [net.nodes[10] as Dht, net.nodes[60] as Dht];
+    const target = net.nodes[60] as Dht;
+    // The sender must not be one of the nodes the target registered with (its closest ones): such a
+    // sender holds the mapping itself and rightly signals directly, with nothing to forward.
+    const key = kademliaIdOf(target.nodeId);
+    const sender = net.nodes
+      .filter((d) => d !== target)
+      .reduce((far, d) => (Buffer.compare(xorDistance(d.kademliaId, key), xorDistance(far.kademliaId, key)) > 0 ? d : far));
     const received = new Promise<SignalEvent>((resolve) => target.once('signal', resolve));
     await sender.signal(target.nodeId, { punch: { ip: '127.0.0.1', port: 9 }, at: 1234 });
     const ev = await received;
     expect(ev.from).toBe(sender.nodeId);
     expect(ev.payload).toEqual({ punch: { ip: '127.0.0.1', port: 9 }, at: 1234 });
-    const via = records.get(target.nodeId)?.body.signal_via.map((s) => s.port);
+    // The nodes that keep its mapping now (a keepalive that lost a forwarder re-announces a new list).
+    const via = target.endpointBody().signal_via.map((s) => s.port);
+    expect(via).toHaveLength(2);
     expect(via).toContain(ev.via.port);
+    expect(via).not.toContain(portOf(sender));
     expect(all.reduce((n, d) => n + (d.stats().counters['signals.forwarded'] ?? 0), 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('acknowledges a retransmitted SIGNAL again without delivering it twice', async () => {
+    const target = net.nodes[61] as Dht;
+    const e = createSignalEnvelope(generateIdentity(), kademliaIdOf(target.nodeId), { n: 1 });
+    const events: SignalEvent[] = [];
+    const on = (ev: SignalEvent) => events.push(ev);
+    target.on('signal', on);
+    const raw = await RawClient.open();
+    try {
+      const msg = { t: 'signal', to: kademliaIdOf(target.nodeId), h: 0, e };
+      expect(await raw.request(portOf(target), msg)).toMatchObject({ t: 'ok' });
+      expect(await raw.request(portOf(target), msg)).toMatchObject({ t: 'ok' });
+      expect(events).toHaveLength(1);
+      expect(target.stats().counters['signals.duplicate']).toBe(1);
+    } finally {
+      target.off('signal', on);
+      await raw.close();
+    }
   });
 
   it('finds relay offers by region and globally, verified and deduplicated', async () => {
