@@ -17,14 +17,14 @@ import {
 } from '@dpc/core';
 import { type AddressPolicy, hostKey } from './address.js';
 import * as C from './constants.js';
-import { commonPrefixLength, randomIdInBucket } from './distance.js';
+import { randomIdInBucket } from './distance.js';
 import { type EndpointSample, majorityVote } from './endpoint-vote.js';
 import { BootstrapError, DhtNotRunningError, EndpointDiscoveryError, PeerNotFoundError, SignalDeliveryError } from './errors.js';
 import { iterativeLookup, type LookupReply, type LookupResult } from './lookup.js';
 import { fitAnswer, type Request, type RequestBody, type ResponseBody, type WireContact } from './messages.js';
 import { RateLimiter } from './rate-limit.js';
 import { relayIndexKey, relayIndexKeys } from './relay-index.js';
-import { type Contact, RoutingTable } from './routing-table.js';
+import { bucketsToRefresh, type Contact, farBuckets, RoutingTable } from './routing-table.js';
 import { type Peer, type Reply, type RequestOptions, Rpc } from './rpc.js';
 import { createSignalEnvelope, openSignalEnvelope, Registrations, ReplayGuard, registerPayload } from './signalling.js';
 import { keyMatchesRecord, RecordStore } from './storage.js';
@@ -152,6 +152,9 @@ class DhtNode extends EventEmitter<DhtEvents> {
         );
       }
       await this.#lookupNodes(this.kademliaId, t.signal).catch(() => undefined);
+      // The self-lookup fills the buckets near our id; the far ones it leaves short get a lookup
+      // each, which also puts us in the tables of nodes there (Kademlia's join refresh).
+      await this.#refreshBuckets(t.signal, true);
       this.#progress({ type: 'bootstrap:done', answeredSeeds: answered, routingTableSize: this.#table.size });
     } finally {
       t.clear();
@@ -336,15 +339,16 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   // ---- lookups ----
 
-  #lookupNodes(target: Uint8Array, signal: AbortSignal): Promise<LookupResult<never>> {
-    return this.#lookup<never>(target, 'node', false, signal, async (peer, s) => {
+  /** FIND_NODE lookup of the `k` closest nodes (default: the bucket size). */
+  #lookupNodes(target: Uint8Array, signal: AbortSignal, k = this.#k): Promise<LookupResult<never>> {
+    return this.#lookup<never>(target, 'node', false, signal, k, async (peer, s) => {
       const r = await this.#request(peer, { t: 'find_node', k: Buffer.from(target) }, { signal: s, retries: this.#lookupRetries() });
       return r.msg.t === 'nodes' ? { contacts: r.msg.n.map(fromWire), token: r.msg.tk } : { contacts: [] };
     });
   }
 
   #lookupValues(key: Uint8Array, stopWhenFound: boolean, signal: AbortSignal): Promise<LookupResult<SignedRecord>> {
-    return this.#lookup<SignedRecord>(key, 'value', stopWhenFound, signal, async (peer, s) => {
+    return this.#lookup<SignedRecord>(key, 'value', stopWhenFound, signal, this.#k, async (peer, s) => {
       const values: SignedRecord[] = [];
       let contacts: WireContact[] = [];
       let token: Uint8Array | undefined;
@@ -377,6 +381,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     kind: 'node' | 'value',
     stopWhenFound: boolean,
     signal: AbortSignal,
+    k: number,
     query: (peer: WireContact, s: AbortSignal) => Promise<LookupReply<V>>,
   ): Promise<LookupResult<V>> {
     const t0 = performance.now();
@@ -385,7 +390,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     const res = await iterativeLookup<V>({
       target,
       localId: this.kademliaId,
-      k: this.#k,
+      k,
       alpha: this.#alpha,
       start: this.#table.closest(target, this.#k),
       query,
@@ -584,18 +589,24 @@ class DhtNode extends EventEmitter<DhtEvents> {
       .finally(() => this.#evictions--);
   }
 
-  async #refreshBuckets(): Promise<void> {
-    const signal = this.#shutdown.signal;
-    let maxCpl = 0;
-    for (const c of this.#table.toArray()) maxCpl = Math.max(maxCpl, commonPrefixLength(c.id, this.kademliaId));
-    const targets = [
-      this.kademliaId,
-      ...Array.from({ length: Math.min(maxCpl, 15) }, (_, i) => randomIdInBucket(this.kademliaId, i, randomBytes(16))),
-    ];
+  /**
+   * Lookups of a random id in each bucket farther than our closest neighbour. At join
+   * (`afterJoin`) only the far buckets the self-lookup left short of contacts get one, and it only
+   * needs a few live contacts there: it ends when the `alpha` closest have answered.
+   */
+  async #refreshBuckets(signal = this.#shutdown.signal, afterJoin = false): Promise<void> {
+    const contacts = this.#table.toArray();
+    const buckets = afterJoin
+      ? bucketsToRefresh(this.kademliaId, contacts, this.#k, {
+          onlySparse: true,
+          maxBuckets: farBuckets(this.kademliaId, contacts, this.#k),
+        })
+      : bucketsToRefresh(this.kademliaId, contacts, this.#k);
+    const targets = [...(afterJoin ? [] : [this.kademliaId]), ...buckets.map((i) => randomIdInBucket(this.kademliaId, i, randomBytes(16)))];
     for (const target of targets) {
       if (signal.aborted) return;
       const t = timeoutSignal(this.#o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, 'bucket refresh', signal);
-      await this.#lookupNodes(target, t.signal).catch(() => undefined);
+      await this.#lookupNodes(target, t.signal, afterJoin ? this.#alpha : this.#k).catch(() => undefined);
       t.clear();
     }
   }
