@@ -12,6 +12,7 @@ import type { AddressPolicy } from './address.js';
 import { Announcer } from './announce.js';
 import * as C from './constants.js';
 import { ContactUpkeep } from './contact-upkeep.js';
+import { loadContacts, saveContacts } from './contacts-file.js';
 import { type EndpointSample, majorityVote } from './endpoint-vote.js';
 import { BootstrapError, DhtNotRunningError, EndpointDiscoveryError, PeerNotFoundError, SignalDeliveryError } from './errors.js';
 import { RequestHandler } from './handlers.js';
@@ -133,26 +134,34 @@ class DhtNode extends EventEmitter<DhtEvents> {
     this.#every(this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS, () => this.#announcer.republish());
     this.#every(this.#o.keepaliveIntervalMs ?? C.DEFAULT_KEEPALIVE_INTERVAL_MS, () => this.#announcer.keepalive());
     const seeds = this.#o.seeds ?? [];
-    if (seeds.length === 0) return;
+    // Contacts saved by the last stop(): extra seeds, asked once (not retried until the deadline like seeds).
+    const saved = this.#o.dataDir ? await loadContacts(this.#o.dataDir) : [];
+    const extra = saved.filter(
+      (c) => !seeds.some((s) => s.host === c.host && s.port === c.port) && c.id !== this.kademliaId.toString('hex'),
+    );
+    if (seeds.length === 0 && extra.length === 0) return;
     const ms = this.#o.bootstrapTimeoutMs ?? C.DEFAULT_BOOTSTRAP_TIMEOUT_MS;
     const t = timeoutSignal(ms, 'DHT bootstrap', this.#signal(opts.signal));
     setMaxListeners(10_000, t.signal);
     try {
       const answers = await Promise.all(
-        seeds.map((seed) =>
-          this.#upkeep.request(seed, { t: 'ping' }, { signal: t.signal, retries: 100 }).then(
-            () => {
-              this.#progress({ type: 'bootstrap:seed', seed, ok: true });
-              return true;
-            },
-            (err: Error) => {
-              this.#progress({ type: 'bootstrap:seed', seed, ok: false, error: err.message });
-              return false;
-            },
-          ),
+        [...seeds.map((p) => ({ p, retries: 100 })), ...extra.map((c) => ({ p: { host: c.host, port: c.port }, retries: 1 }))].map(
+          ({ p: seed, retries }) =>
+            this.#upkeep.request(seed, { t: 'ping' }, { signal: t.signal, retries }).then(
+              () => {
+                this.#progress({ type: 'bootstrap:seed', seed, ok: true });
+                return true;
+              },
+              (err: Error) => {
+                this.#progress({ type: 'bootstrap:seed', seed, ok: false, error: err.message });
+                return false;
+              },
+            ),
         ),
       );
       const answered = answers.filter(Boolean).length;
+      // Without configured seeds this is a bootstrap node: it starts alone if no saved contact answers.
+      if (answered === 0 && seeds.length === 0) return;
       if (answered === 0) {
         const cause = opts.signal?.aborted ? opts.signal.reason : undefined;
         await this.stop();
@@ -174,11 +183,16 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
+    const wasRunning = this.#state === 'running';
     this.#state = 'stopped';
     this.#shutdown.abort(new DhtNotRunningError('stopped'));
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
     await this.#rpc.close();
+    if (wasRunning && this.#o.dataDir && this.#table.size > 0) {
+      const contacts = this.#table.toArray().map((c) => ({ id: Buffer.from(c.id).toString('hex'), host: c.host, port: c.port }));
+      await saveContacts(this.#o.dataDir, contacts).catch(() => this.#counters.inc('errors.save_contacts'));
+    }
   }
 
   // ---- public operations ----
