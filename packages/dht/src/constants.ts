@@ -78,3 +78,5 @@ export const DISCOVER_ENDPOINT_PEERS = 3;
 export const RELAY_INDEX_PREFIX = 'dpc-relay:';
 /** Region name of the global relay index key. */
 export const GLOBAL_RELAY_REGION = '*';
+/** Contacts saved to (and read back from) `dataDir` across restarts. */
+export const MAX_PERSISTED_CONTACTS = 256;

@@ -1,6 +1,7 @@
 import KBucket from 'k-bucket';
 import { type AddressPolicy, subnetKey } from './address.js';
 import { MAX_CONTACTS_PER_SUBNET_PER_BUCKET } from './constants.js';
+import { commonPrefixLength } from './distance.js';
 
 /** A node in the routing table: only nodes that answered one of our requests get here. */
 export interface Contact {
@@ -35,6 +36,42 @@ export function exceedsSubnetLimit(
     if (c.subnet === candidate.subnet) same++;
   }
   return same >= max;
+}
+
+/**
+ * The buckets a node refreshes (Kademlia: every bucket farther away than its closest neighbour),
+ * as common-prefix lengths with `localId`, farthest first, capped at `maxBuckets`. With
+ * `onlySparse`, full buckets (k contacts) are skipped: after joining, only the buckets the
+ * self-lookup left short of contacts need a lookup of their own.
+ */
+export function bucketsToRefresh(
+  localId: Uint8Array,
+  contacts: ReadonlyArray<{ id: Uint8Array }>,
+  k: number,
+  opts: { onlySparse?: boolean; maxBuckets?: number } = {},
+): number[] {
+  const counts: number[] = [];
+  let closest = 0;
+  for (const c of contacts) {
+    const cpl = commonPrefixLength(c.id, localId);
+    counts[cpl] = (counts[cpl] ?? 0) + 1;
+    closest = Math.max(closest, cpl);
+  }
+  const out: number[] = [];
+  for (let cpl = 0; cpl < Math.min(closest, opts.maxBuckets ?? 16); cpl++) {
+    if (!opts.onlySparse || (counts[cpl] ?? 0) < k) out.push(cpl);
+  }
+  return out;
+}
+
+/**
+ * The number of far buckets: the common-prefix length of our k-th closest contact. Buckets below
+ * it span more of the network than our neighbourhood (each holds about N / 2^(i+1) nodes, at
+ * least k), which the self-lookup does not cover; the ones above are naturally sparse.
+ */
+export function farBuckets(localId: Uint8Array, contacts: ReadonlyArray<{ id: Uint8Array }>, k: number): number {
+  const cpls = contacts.map((c) => commonPrefixLength(c.id, localId)).sort((a, b) => b - a);
+  return cpls[Math.min(k, cpls.length) - 1] ?? 0;
 }
 
 export type AddResult = 'added' | 'updated' | 'subnet-limit' | 'bucket-full';

@@ -76,7 +76,11 @@ export class ReplayGuard {
     this.#maxAgeMs = maxAgeMs;
   }
 
-  /** 'stale' when too old or too far ahead, 'replay' when seen, else records it and returns null. */
+  /**
+   * 'stale' when too old or too far ahead, 'replay' when seen, else records it and returns null.
+   * A 'replay' is also what a retransmission of a delivered signal looks like (its answer was
+   * lost or late), so the recipient acknowledges it again without delivering it twice.
+   */
   check(sig: OpenedSignal, now = Date.now()): 'stale' | 'replay' | null {
     if (Math.abs(now - sig.ts) > this.#maxAgeMs) return 'stale';
     const key = `${sig.from}|${sig.nonce}`;
@@ -113,10 +117,15 @@ export class Registrations {
     return this.#byNode.size;
   }
 
-  /** Adds or refreshes; refuses an older timestamp (replayed REGISTER) and a full table. */
+  /**
+   * Adds or refreshes; refuses an older timestamp (replayed REGISTER) and a full table. The same
+   * timestamp from the same address is a retransmission (our answer was lost or late) and is
+   * accepted again; from another address it is a replay.
+   */
   put(reg: Registration, now = Date.now()): 'ok' | 'replay' | 'full' {
     const old = this.#byNode.get(reg.nodeId);
-    if (old && old.expiresAt > now && reg.ts <= old.ts) return 'replay';
+    const retransmission = old !== undefined && reg.ts === old.ts && reg.peer.host === old.peer.host && reg.peer.port === old.peer.port;
+    if (old && old.expiresAt > now && reg.ts <= old.ts && !retransmission) return 'replay';
     if (!old && this.#byNode.size >= this.#max) {
       this.sweep(now);
       if (this.#byNode.size >= this.#max) return 'full';

@@ -39,12 +39,12 @@ export interface TestnetOptions {
   announce?: boolean;
 }
 
-/** Loopback-friendly defaults: short timeouts, every loopback ip:port counts as its own host. */
+/** Loopback-friendly defaults: every loopback ip:port counts as its own host; RPC timeouts short, yet long enough for a loaded CI machine running 100+ nodes in one process. */
 export const TESTNET_DHT_DEFAULTS: Partial<DhtOptions> = {
   host: '127.0.0.1',
   port: 0,
   allowLoopback: true,
-  rpcTimeoutMs: 400,
+  rpcTimeoutMs: 1_000,
   retryBackoffMs: 50,
   bootstrapTimeoutMs: 5_000,
   lookupTimeoutMs: 10_000,

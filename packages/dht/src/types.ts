@@ -17,6 +17,11 @@ export interface DhtOptions {
   host?: string;
   /** Bootstrap nodes (`[dht] seed_nodes`). Default none: this node is a bootstrap node. */
   seeds?: DhtPeer[];
+  /**
+   * Directory where `stop()` saves the routing table's contacts (`dht-contacts.json`, at most 256),
+   * which the next `start()` pings as extra seeds. Default none: nothing is saved.
+   */
+  dataDir?: string;
   /** Bucket size and replication factor. Default 20. */
   k?: number;
   /** Lookup parallelism. Default 3. */

@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   createRecord,
   decode,
@@ -8,10 +11,11 @@ import {
   kademliaIdOf,
   type SignedRecord,
 } from '@dpc/core';
-import { createDht, type Dht, type SignalEvent } from '@dpc/dht';
+import { createDht, type Dht, type SignalEvent, xorDistance } from '@dpc/dht';
 import { createTestnet, type Testnet } from '@dpc/dht/testnet';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSignalEnvelope } from '../src/signalling.js';
 import { RawClient } from './raw-client.js';
 
 const N = 100;
@@ -101,15 +105,43 @@ describe(`a ${N}-node DHT on loopback`, () => {
   });
 
   it('delivers a SIGNAL to a node through the nodes that keep its mapping', async () => {
-    const [sender, target] = [net.nodes[10] as Dht, net.nodes[60] as Dht];
+    const target = net.nodes[60] as Dht;
+    // The sender must not be one of the nodes the target registered with (its closest ones): such a
+    // sender holds the mapping itself and rightly signals directly, with nothing to forward.
+    const key = kademliaIdOf(target.nodeId);
+    const sender = net.nodes
+      .filter((d) => d !== target)
+      .reduce((far, d) => (Buffer.compare(xorDistance(d.kademliaId, key), xorDistance(far.kademliaId, key)) > 0 ? d : far));
     const received = new Promise<SignalEvent>((resolve) => target.once('signal', resolve));
     await sender.signal(target.nodeId, { punch: { ip: '127.0.0.1', port: 9 }, at: 1234 });
     const ev = await received;
     expect(ev.from).toBe(sender.nodeId);
     expect(ev.payload).toEqual({ punch: { ip: '127.0.0.1', port: 9 }, at: 1234 });
-    const via = records.get(target.nodeId)?.body.signal_via.map((s) => s.port);
+    // The nodes that keep its mapping now (a keepalive that lost a forwarder re-announces a new list).
+    const via = target.endpointBody().signal_via.map((s) => s.port);
+    expect(via).toHaveLength(2);
     expect(via).toContain(ev.via.port);
+    expect(via).not.toContain(portOf(sender));
     expect(all.reduce((n, d) => n + (d.stats().counters['signals.forwarded'] ?? 0), 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('acknowledges a retransmitted SIGNAL again without delivering it twice', async () => {
+    const target = net.nodes[61] as Dht;
+    const e = createSignalEnvelope(generateIdentity(), kademliaIdOf(target.nodeId), { n: 1 });
+    const events: SignalEvent[] = [];
+    const on = (ev: SignalEvent) => events.push(ev);
+    target.on('signal', on);
+    const raw = await RawClient.open();
+    try {
+      const msg = { t: 'signal', to: kademliaIdOf(target.nodeId), h: 0, e };
+      expect(await raw.request(portOf(target), msg)).toMatchObject({ t: 'ok' });
+      expect(await raw.request(portOf(target), msg)).toMatchObject({ t: 'ok' });
+      expect(events).toHaveLength(1);
+      expect(target.stats().counters['signals.duplicate']).toBe(1);
+    } finally {
+      target.off('signal', on);
+      await raw.close();
+    }
   });
 
   it('finds relay offers by region and globally, verified and deduplicated', async () => {
@@ -252,6 +284,40 @@ describe('bootstrap and abuse limits', () => {
     expect(d.stats().routingTableSize).toBe(0);
     await d.stop();
     await expect(d.findPeer(generateIdentity().nodeId)).rejects.toMatchObject({ code: 'DPC_DHT_NOT_RUNNING' });
+  });
+
+  it('saves its contacts on stop() and rejoins through them without seeds, ignoring garbage in the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-dht-'));
+    const opts = { host: '127.0.0.1', port: 0, allowLoopback: true, rpcTimeoutMs: 1_000 };
+    const seed = createDht({ ...opts, identity: generateIdentity() });
+    await seed.start();
+    const seedAddr = seed.address as { host: string; port: number };
+    const first = createDht({ ...opts, identity: generateIdentity(), seeds: [seedAddr], dataDir: dir });
+    try {
+      await first.start();
+      await first.stop();
+      const saved = JSON.parse(await readFile(join(dir, 'dht-contacts.json'), 'utf8')) as { contacts: Array<{ port: number }> };
+      expect(saved.contacts.map((c) => c.port)).toEqual([seedAddr.port]);
+      // Garbage around the one good entry is skipped.
+      const garbage = [null, 7, { id: 'zz', host: '127.0.0.1', port: 1 }, { id: 'a'.repeat(32), host: 'not an ip', port: 1 }];
+      await writeFile(join(dir, 'dht-contacts.json'), JSON.stringify({ v: 1, contacts: [...garbage, ...saved.contacts] }));
+      const again = createDht({ ...opts, identity: generateIdentity(), dataDir: dir });
+      await again.start();
+      try {
+        expect(again.contacts().map((c) => c.nodeId)).toContain(seed.nodeId);
+      } finally {
+        await again.stop();
+      }
+      await writeFile(join(dir, 'dht-contacts.json'), '{ not json');
+      const alone = createDht({ ...opts, identity: generateIdentity(), dataDir: dir });
+      await alone.start(); // no seeds, nothing usable saved: a bootstrap node
+      expect(alone.stats().routingTableSize).toBe(0);
+      await alone.stop();
+    } finally {
+      await first.stop();
+      await seed.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('rate-limits a flood from one address without hurting another peer', async () => {

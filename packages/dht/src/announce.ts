@@ -1,0 +1,135 @@
+import { createRecord, type EndpointBody, encodeCanonical, endpointBodySchema, nodeIdOfKademliaId } from '@dpc/core';
+import * as C from './constants.js';
+import type { WireContact } from './messages.js';
+import type { NodeContext } from './node-context.js';
+import type { Queries } from './queries.js';
+import { relayIndexKeys } from './relay-index.js';
+import type { Peer } from './rpc.js';
+import { registerPayload } from './signalling.js';
+import type { AnnounceResult, RelayOfferInput } from './types.js';
+
+type Via = { id: Uint8Array; peer: Peer; token: Uint8Array };
+
+/**
+ * What this node publishes: its endpoint record (with the signal_via nodes it registered with)
+ * and its relay offer, republished periodically; and the NAT keepalive (re-REGISTER) with the
+ * signal_via nodes, which re-announces when one of them is lost.
+ */
+export class Announcer {
+  readonly #c: NodeContext;
+  readonly #q: Queries;
+  #body: EndpointBody;
+  #via: Via[] = [];
+  #seq = 0;
+  #announced = false;
+  #relayOffer: RelayOfferInput | undefined;
+  #republishing: Promise<unknown> | undefined;
+
+  constructor(ctx: NodeContext, queries: Queries, body: EndpointBody) {
+    this.#c = ctx;
+    this.#q = queries;
+    this.#body = endpointBodySchema(body, 'endpoint');
+  }
+
+  /** Registers with the closest nodes for signalling, then stores the endpoint record at the k closest. */
+  async announceFull(signal: AbortSignal): Promise<AnnounceResult<'endpoint'>> {
+    const c = this.#c;
+    const res = await this.#q.lookupNodes(c.kademliaId, signal);
+    const count = Math.max(1, Math.min(4, c.o.signalViaCount ?? C.DEFAULT_SIGNAL_VIA_COUNT));
+    const candidates = res.closest.filter((x) => x.token !== undefined).slice(0, count + 2);
+    const registered = await Promise.all(candidates.map((x) => this.#register(x.peer, x.token as Uint8Array, signal)));
+    this.#via = registered.filter((v): v is Via => v !== null).slice(0, count);
+    this.#announced = true;
+    const record = createRecord(c.identity, {
+      kind: 'endpoint',
+      body: { ...this.#body, signal_via: this.#viaBody() },
+      seq: this.#nextSeq(),
+      ttlMs: c.o.recordTtlMs ?? C.DEFAULT_RECORD_TTL_MS,
+    });
+    const storedAt = await this.#q.storeAt(c.kademliaId, record, res, signal);
+    c.progress({ type: 'announce:done', kind: 'endpoint', storedAt, closest: res.closest.length, signalVia: this.#via.length });
+    return { record, storedAt, closest: res.closest.length, signalVia: this.#viaBody() };
+  }
+
+  /** Stores the relay offer under its region key and the global key. */
+  async announceRelay(offer: RelayOfferInput, signal: AbortSignal): Promise<AnnounceResult<'relay-offer'>> {
+    const c = this.#c;
+    const record = createRecord(c.identity, {
+      kind: 'relay-offer',
+      body: { ...offer, node_id: c.nodeId },
+      seq: this.#nextSeq(),
+      ttlMs: c.o.recordTtlMs ?? C.DEFAULT_RECORD_TTL_MS,
+    });
+    this.#relayOffer = offer;
+    let storedAt = 0;
+    let closest = 0;
+    for (const key of relayIndexKeys(offer.region)) {
+      const res = await this.#q.lookupNodes(key, signal);
+      closest += res.closest.length;
+      storedAt += await this.#q.storeAt(key, record, res, signal);
+    }
+    c.progress({ type: 'announce:done', kind: 'relay-offer', storedAt, closest, signalVia: 0 });
+    return { record, storedAt, closest, signalVia: [] };
+  }
+
+  setEndpointBody(body: EndpointBody): void {
+    const next = endpointBodySchema({ ...body, signal_via: [] }, 'endpoint');
+    const same = encodeCanonical(next).equals(encodeCanonical({ ...this.#body, signal_via: [] }));
+    this.#body = next;
+    if (!same && this.#announced && this.#c.running()) void this.republish();
+  }
+
+  endpointBody(): EndpointBody {
+    return { ...this.#body, signal_via: this.#viaBody() };
+  }
+
+  /** Republishes what was announced; one run at a time, failures become `warning` events. */
+  republish(): Promise<unknown> {
+    const c = this.#c;
+    if (!c.running() || this.#republishing) return this.#republishing ?? Promise.resolve();
+    const run = async () => {
+      if (this.#announced) await c.withTimeout({}, 'announceFull', (s) => this.announceFull(s));
+      const offer = this.#relayOffer;
+      if (offer) await c.withTimeout({}, 'announceRelay', (s) => this.announceRelay(offer, s));
+    };
+    this.#republishing = run()
+      .catch((err: Error) => {
+        c.counters.inc('errors.republish');
+        if (c.running()) c.warn(err);
+      })
+      .finally(() => {
+        this.#republishing = undefined;
+      });
+    return this.#republishing;
+  }
+
+  /** Re-REGISTERs with the signal_via nodes (keeps the NAT mapping open); re-announces if one is lost. */
+  async keepalive(): Promise<void> {
+    if (this.#via.length === 0) return;
+    const signal = this.#c.shutdown;
+    const kept = await Promise.all(this.#via.map((v) => this.#register({ id: v.id, ...v.peer }, v.token, signal)));
+    this.#via = kept.filter((v): v is Via => v !== null);
+    if (this.#via.length < kept.length) await this.republish();
+  }
+
+  async #register(peer: WireContact, token: Uint8Array, signal: AbortSignal): Promise<Via | null> {
+    const c = this.#c;
+    const ts = Date.now();
+    const sig = c.identity.sign(registerPayload(peer.id, ts));
+    try {
+      const r = await c.request(peer, { t: 'register', pk: c.identity.publicKey, ts, sig, tk: token }, { signal });
+      return { id: peer.id, peer: { host: peer.host, port: peer.port }, token: (r.msg.t === 'ok' && r.msg.tk) || token };
+    } catch {
+      return null;
+    }
+  }
+
+  #viaBody(): EndpointBody['signal_via'] {
+    return this.#via.map((v) => ({ node_id: nodeIdOfKademliaId(v.id), ip: v.peer.host, port: v.peer.port }));
+  }
+
+  #nextSeq(): number {
+    this.#seq = Math.max(Date.now(), this.#seq + 1);
+    return this.#seq;
+  }
+}
