@@ -88,6 +88,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
       host: this.opts.dhtHost ?? '0.0.0.0',
+      dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
       allowLoopback,
       allowPrivate: allowLoopback,
       counters: this.counters,
