@@ -49,5 +49,6 @@ const ok = step('tests', 'npx', [
   ...process.argv.slice(2),
 ]);
 results.push(['tests', ok]);
+must('readme examples', 'node', ['scripts/readme-examples.mjs']);
 if (!process.argv.includes('--no-pack')) must('pack', 'node', ['scripts/pack-check.mjs']);
 finish();
