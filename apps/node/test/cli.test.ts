@@ -171,20 +171,9 @@ describe('dpc-node', () => {
     const { root, seed } = await bootstrapNode();
     const ini = join(root, 'a.ini');
     await writeFile(ini, baseIni(seed));
-    const r = await run([
-      'send',
-      '--config',
-      ini,
-      '--data-dir',
-      join(root, 'a'),
-      '--allow-loopback',
-      '--json',
-      '--timeout',
-      '15',
-      '--to',
-      'dpc-node-00000000000000000000000000000000',
-      'anyone?',
-    ]);
+    const sendFromA = (to: string, text: string) =>
+      run(['send', '--config', ini, '--data-dir', join(root, 'a'), '--allow-loopback', '--json', '--timeout', '15', '--to', to, text]);
+    const r = await sendFromA('dpc-node-00000000000000000000000000000000', 'anyone?');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout.trim().split('\n').pop() as string)).toMatchObject({
       event: 'failed',
@@ -195,20 +184,7 @@ describe('dpc-node', () => {
     const bobId = String((await bob.next('listening')).nodeId);
     bob.p.kill('SIGTERM');
     await once(bob.p, 'exit');
-    const r2 = await run([
-      'send',
-      '--config',
-      ini,
-      '--data-dir',
-      join(root, 'a'),
-      '--allow-loopback',
-      '--json',
-      '--timeout',
-      '15',
-      '--to',
-      bobId,
-      'hello?',
-    ]);
+    const r2 = await sendFromA(bobId, 'hello?');
     expect(r2.code).toBe(1);
     const failed = JSON.parse(r2.stdout.trim().split('\n').pop() as string);
     expect(failed.error.code).toBe('DPC_CONNECT_FAILED');
