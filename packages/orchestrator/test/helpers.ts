@@ -50,15 +50,17 @@ export function scriptedTier(
   tier: TierName,
   identity: Identity,
   behaviour: { delayMs?: number; fail?: string; stall?: boolean } = {},
-): Strategy & { calls: number; behaviour: typeof behaviour } {
+): Strategy & { calls: number; cancelled: number; behaviour: typeof behaviour } {
   const s = {
     name: tier,
     priority: tierPriority(tier),
     calls: 0,
+    cancelled: 0,
     behaviour,
     isApplicable: () => ({ applicable: true as const }),
     async connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
       s.calls++;
+      opts.signal.addEventListener('abort', () => s.cancelled++, { once: true });
       const b = s.behaviour;
       if (b.stall) await sleep(3_600_000, opts.signal);
       if (b.delayMs) await sleep(b.delayMs, opts.signal);

@@ -140,13 +140,20 @@ describe('ConnectionOrchestrator — sequential mode (the spec)', () => {
 
 describe('ConnectionOrchestrator — racing mode', () => {
   it('a stalled better tier does not hold back a working one (Happy Eyeballs across tiers)', async () => {
+    let stalled!: ReturnType<typeof scriptedTier>;
     const { a, b } = await pair({
-      strategies: (id) => [scriptedTier('ipv6_direct', id, { stall: true }), ipv4DirectStrategy({ identity: id, allowLoopback: true })],
+      strategies: (id) => {
+        stalled = scriptedTier('ipv6_direct', id, { stall: true });
+        return [stalled, ipv4DirectStrategy({ identity: id, allowLoopback: true })];
+      },
     });
     const t0 = performance.now();
     const s = await a.orchestrator.connect(b.identity.nodeId);
     expect(s.tier).toBe('ipv4_direct');
     expect(performance.now() - t0).toBeLessThan(3000); // not the 10 s ipv6_timeout
+    // the loser is cancelled cleanly once the grace window is over, not left running
+    expect(stalled.calls).toBe(1);
+    expect(stalled.cancelled).toBe(1);
   });
 
   it('a better tier that answers within the grace window wins over a worse one that answered first', async () => {
