@@ -50,6 +50,7 @@ export class SecureConnection extends EventEmitter implements Connection {
   #pingSeq = 0;
   #closeError: Error | undefined;
   readonly #held: unknown[] = [];
+  #drainWait: Promise<void> | undefined;
   #userPaused = false;
 
   constructor(init: SecureConnectionInit) {
@@ -152,11 +153,43 @@ export class SecureConnection extends EventEmitter implements Connection {
     if (!this.#socket.write(bytes) && this.#socket.writableLength >= SEND_WINDOW_BYTES) await this.#drained(signal);
   }
 
+  /**
+   * Resolves at the socket's next 'drain'. All waiting senders share one waiter, so a burst of
+   * concurrent sends adds one listener, not one each; each caller's signal still applies.
+   */
   #drained(signal?: AbortSignal): Promise<void> {
-    return this.#until((resolve) => {
-      this.#socket.once('drain', resolve);
-      return () => this.#socket.off('drain', resolve);
-    }, signal);
+    if (!this.#drainWait) {
+      const wait = this.#until((resolve) => {
+        this.#socket.once('drain', resolve);
+        return () => this.#socket.off('drain', resolve);
+      });
+      this.#drainWait = wait;
+      wait.then(
+        () => this.#clearDrainWait(wait),
+        () => this.#clearDrainWait(wait),
+      );
+    }
+    const shared = this.#drainWait;
+    if (!signal) return shared;
+    if (signal.aborted) return Promise.reject(toAbortError(signal));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(toAbortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #clearDrainWait(wait: Promise<void>): void {
+    if (this.#drainWait === wait) this.#drainWait = undefined;
   }
 
   /**

@@ -217,3 +217,34 @@ describe('self-signed certificate', () => {
     }
   });
 });
+
+describe('send under backpressure', () => {
+  it('many concurrent senders share one drain waiter (no listener leak warning) and every message arrives', async () => {
+    const [cs, ss] = await tcpPair();
+    const [ca, cb] = await Promise.all([
+      secureConnect(cs, { identity: alice, tier: 'ipv4_direct', expectedNodeId: bob.nodeId }),
+      secureAccept(ss, { identity: bob, tier: 'ipv4_direct' }),
+    ]);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    cb.pause(); // the receiver stops reading: the sender's socket fills up
+    const N = 200;
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const sends = Array.from({ length: N }, (_, i) => ca.send({ i, chunk }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ca.listenerCount('close')).toBeLessThan(10);
+    let got = 0;
+    const all = new Promise<void>((resolve) =>
+      cb.on('message', () => {
+        if (++got === N) resolve();
+      }),
+    );
+    cb.resume();
+    await Promise.all(sends);
+    await all;
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    await ca.close();
+  });
+});
