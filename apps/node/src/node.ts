@@ -104,6 +104,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
     this.dht.setEndpointBody({ ...emptyEndpointBody(), ...this.listener.endpointBody({ allowLoopback }) });
     if (config.dht.seed_nodes.length > 0) log.info('joining the DHT', { seeds: config.dht.seed_nodes });
+    else log.info('no [dht] seed_nodes: running as a bootstrap node (others list this node as their seed)');
     await this.dht.start(opts);
     await this.#learnExternalAddress(log);
 
