@@ -76,7 +76,17 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     return this.identity.nodeId;
   }
 
+  /** Starts every part; if one fails, what was started is stopped again and the error thrown. */
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.#start(opts);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  async #start(opts: { signal?: AbortSignal }): Promise<void> {
     const { config, logger } = this.opts;
     const allowLoopback = this.opts.allowLoopback ?? false;
     this.identity = await loadOrCreateIdentity(this.opts.dataDir);

@@ -278,3 +278,13 @@ describe('dpc-node', () => {
     expect(tiers).toContain('volunteer_relay');
   });
 });
+
+describe('dpc-node start failures', () => {
+  it('exits with a clear error (and does not hang) when no seed answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const file = await config(dir, baseIni('127.0.0.1:9').replace('bootstrap_timeout = 5', 'bootstrap_timeout = 1'));
+    const r = await run(['start', '--config', file, '--data-dir', dir, '--allow-loopback'], 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/DPC_DHT_BOOTSTRAP|no seed|bootstrap/i);
+  });
+});
