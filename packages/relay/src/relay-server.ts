@@ -13,6 +13,7 @@ import {
   type RelayMessageOut,
   relayMessageSchema,
 } from './messages.js';
+import { DATA_MAGIC_FIRST_BYTE, readPreamble, Splice } from './relay-splice.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface RelayServerOptions {
@@ -60,6 +61,14 @@ export interface RelayServerOptions {
   /** Fraction of time up, 0–1, for the offer. Default: share of the last 24 h this process has run. */
   uptime?: () => number;
   handshakeTimeoutMs?: number;
+  /**
+   * Offer spliced sessions (plain TCP data connections on the relay's own port, bytes copied
+   * between them) to clients that ask for them. Default true; without the relay's own listener
+   * (`start()` not called) sessions use RELAY_MESSAGEs.
+   */
+  splice?: boolean;
+  /** A spliced session whose two data connections did not both arrive by then ends (`data_timeout`), ms. Default 5000. */
+  dataConnectionTimeoutMs?: number;
   counters?: Counters;
 }
 
@@ -103,11 +112,13 @@ interface Pending {
   from: Client;
   target: string;
   id: number;
+  splice: boolean;
   timer: NodeJS.Timeout;
 }
 interface Side {
   client: Client;
   id: number;
+  splice: boolean;
 }
 interface Session {
   id: string;
@@ -116,6 +127,8 @@ interface Session {
   started: number;
   last: number;
   bytes: number;
+  /** The data path of a spliced session (RELAY_MESSAGEs are refused on it). */
+  splice?: Splice;
 }
 
 /** Forwards queued to a slow receiver above which its senders are paused. */
@@ -131,6 +144,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #sessions = new Map<string, Session>();
   readonly #bandwidth: TokenBucket;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Sockets not yet known as control or data connections, and data connections not yet spliced. */
+  readonly #unbound = new Set<Socket>();
   readonly #startedAt = Date.now();
   #server: Server | undefined;
   #port = 0;
@@ -192,12 +207,82 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   }
 
   #onSocket(socket: Socket): void {
-    if (this.#stopping || this.#clients.size >= (this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS)) {
+    const max = this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS;
+    if (this.#stopping || this.#clients.size + this.#unbound.size >= max) {
       this.#counters.inc('connections_refused_overload');
       socket.destroy();
       return;
     }
     socket.on('error', () => {});
+    // The first byte tells a data connection (preamble) from a control connection (TLS).
+    this.#unbound.add(socket);
+    const ms = this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => socket.destroy(), ms);
+    const onReadable = () => {
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) return;
+      socket.off('readable', onReadable);
+      clearTimeout(timer);
+      socket.unshift(first);
+      if (first[0] === DATA_MAGIC_FIRST_BYTE) {
+        void this.#onDataSocket(socket);
+        return;
+      }
+      this.#unbound.delete(socket);
+      this.#onControlSocket(socket);
+    };
+    socket.on('readable', onReadable);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#unbound.delete(socket);
+    });
+  }
+
+  async #onDataSocket(socket: Socket): Promise<void> {
+    const pre = await readPreamble(socket, this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS);
+    const refuse = (why: string) => {
+      this.#counters.inc(`data_refused_${why}`);
+      socket.destroy();
+    };
+    if (!pre) return refuse('preamble');
+    const s = this.#sessions.get(pre.sessionId);
+    // A session that ended (a late connection) is as unknown as one that never was.
+    if (!s?.splice) return refuse('unknown');
+    const side = s.splice.sideOf(pre.token);
+    if (side < 0) return refuse('unknown');
+    if (!s.splice.attach(side as 0 | 1, socket)) return refuse('duplicate');
+    this.#counters.inc('data_connections');
+    socket.setNoDelay(true);
+    if (s.splice.ready) {
+      for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
+      this.#startSplice(s, s.splice);
+    }
+  }
+
+  #startSplice(s: Session, sp: Splice): void {
+    const maxBytes = this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES;
+    this.#counters.inc('sessions_spliced');
+    sp.start({
+      onBytes: (n) => {
+        s.bytes += n;
+        s.last = performance.now();
+        if (s.bytes > maxBytes) {
+          this.#endSession(s, 'bytes');
+          return false;
+        }
+        this.#counters.inc('bytes_forwarded', n);
+        return true;
+      },
+      debtMs: (n) => {
+        const wait = this.#bandwidth.takeDebt(n);
+        if (wait > 0) this.#counters.inc('bandwidth_throttled');
+        return wait;
+      },
+      onClose: (reason) => this.#endSession(s, reason),
+    });
+  }
+
+  #onControlSocket(socket: Socket): void {
     const tier = isIPv6(socket.remoteAddress ?? '') && !socket.remoteAddress?.startsWith('::ffff:') ? 'ipv6_direct' : 'ipv4_direct';
     secureAccept(socket, {
       identity: this.#o.identity,
@@ -345,7 +430,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const other = this.#pending.get(`${m.target}>${me}`);
     if (other) {
       this.#dropPending(other);
-      this.#openSession({ client: other.from, id: other.id }, { client: c, id: m.id });
+      this.#openSession({ client: other.from, id: other.id, splice: other.splice }, { client: c, id: m.id, splice: m.splice === true });
       return;
     }
     const key = `${me}>${m.target}`;
@@ -364,6 +449,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       from: c,
       target: m.target,
       id: m.id,
+      splice: m.splice === true,
       timer: setTimeout(() => {
         this.#dropPending(p);
         this.#refuse(c, 'expired', `${m.target} did not register within ${timeout} ms`, ref);
@@ -398,8 +484,39 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       msg_burst: this.#o.messageBurst ?? C.DEFAULT_MESSAGE_BURST,
       max_message_bytes: this.#o.maxMessageBytes ?? C.DEFAULT_MAX_MESSAGE_BYTES,
     };
-    this.#send(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
-    this.#send(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+    if (a.splice && b.splice && this.#server && this.#o.splice !== false) {
+      const sp = new Splice();
+      s.splice = sp;
+      const data_port = this.#o.publicPort ?? this.#port;
+      this.#send(a.client, {
+        type: 'RELAY_SESSION',
+        id: a.id,
+        session_id: s.id,
+        peer: b.client.nodeId,
+        ...limits,
+        data_token: sp.tokens[0],
+        data_port,
+      });
+      this.#send(b.client, {
+        type: 'RELAY_SESSION',
+        id: b.id,
+        session_id: s.id,
+        peer: a.client.nodeId,
+        ...limits,
+        data_token: sp.tokens[1],
+        data_port,
+      });
+      const ms = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;
+      sp.deadline = setTimeout(() => {
+        for (const side of [a, b])
+          this.#refuse(side.client, 'data_timeout', `data connections did not arrive within ${ms} ms`, { session_id: s.id });
+        this.#endSession(s, 'data_timeout');
+      }, ms);
+      sp.deadline.unref();
+    } else {
+      this.#send(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
+      this.#send(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+    }
     if (this.listenerCount('session') > 0) this.emit('session', { session_id: s.id, peers: [a.client.nodeId, b.client.nodeId] });
     this.#loadChanged();
   }
@@ -413,6 +530,10 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const to = s.a.client === c ? s.b.client : s.b.client === c ? s.a.client : undefined;
     if (!to) {
       this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+      return;
+    }
+    if (s.splice) {
+      this.#refuseAndEnd(c, s, 'bad_request', 'a spliced session carries its bytes on the data connections');
       return;
     }
     const len = m.data.length;
@@ -464,6 +585,10 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     this.#counters.inc(`sessions_closed_${reason}`);
     for (const side of [s.a, s.b]) {
       if (side.client !== initiator) this.#send(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
+    }
+    if (s.splice) {
+      for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
+      s.splice.close(reason === 'end');
     }
     if (this.listenerCount('session-end') > 0) {
       this.emit('session-end', { session_id: s.id, peers: [s.a.client.nodeId, s.b.client.nodeId], reason });
@@ -548,6 +673,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const s of [...this.#sessions.values()]) this.#endSession(s, 'stopping');
+    for (const sock of this.#unbound) sock.destroy();
+    this.#unbound.clear();
     for (const p of [...this.#pending.values()]) {
       this.#dropPending(p);
       this.#refuse(p.from, 'stopping', 'relay is stopping', { id: p.id });
