@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { type Connection, Counters, type Identity, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
+import { type Connection, Counters, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
-import type { RelayDirectory } from './directory.js';
 import { RelayConfigError } from './errors.js';
 import {
   type DisconnectReason,
@@ -13,86 +12,11 @@ import {
   type RelayMessageOut,
   relayMessageSchema,
 } from './messages.js';
-import { DATA_MAGIC_FIRST_BYTE, readPreamble, Splice } from './relay-splice.js';
+import { RelayAnnouncer } from './relay-announcer.js';
+import { bindDataConnection, sortConnection } from './relay-data.js';
+import type { RelayServer, RelayServerOptions } from './relay-server-options.js';
+import { Splice } from './relay-splice.js';
 import { TokenBucket } from './token-bucket.js';
-
-export interface RelayServerOptions {
-  identity: Identity;
-  /** Address the relay listens on. Default '0.0.0.0'. */
-  host?: string;
-  /** TCP port; 0 picks a free one. Default 8889. */
-  port?: number;
-  /** Address announced in the offer. Default `host` when it is not a wildcard. */
-  publicIp?: string;
-  /** Port announced in the offer. Default the bound port. */
-  publicPort?: number;
-  /** Where the offer is announced (the DHT). Without one, nothing is announced. */
-  directory?: RelayDirectory;
-  /** Region announced in the offer (spec `[relay] region`). Default ''. */
-  region?: string;
-  /** Sessions at most (spec `[relay] max_peers`). Default 20. */
-  maxPeers?: number;
-  /** Bytes forwarded per second, relay-wide, in Mbit/s (spec `[relay] bandwidth_limit_mbps`). Default 50. */
-  bandwidthLimitMbps?: number;
-  /** RELAY_MESSAGEs per second per peer. Default 100 (spec). */
-  messagesPerSecond?: number;
-  /** Burst of the per-peer message bucket. Default 100. */
-  messageBurst?: number;
-  /** A waiting registration expires after this, ms. Default 10 000. */
-  registrationTimeoutMs?: number;
-  /** A session without traffic is closed after this, ms. Default 300 000. */
-  idleTimeoutMs?: number;
-  /** A session lasts at most this long, ms. Default 3 600 000. */
-  maxSessionDurationMs?: number;
-  /** A session carries at most this many bytes. Default 1 GiB. */
-  maxSessionBytes?: number;
-  /** Largest RELAY_MESSAGE payload, bytes. Default 65 536. */
-  maxMessageBytes?: number;
-  /** Control connections at most. Default 1024. */
-  maxConnections?: number;
-  /** Standing reservations at most. Default 256. */
-  maxReservations?: number;
-  /** Waiting registrations at most (relay-wide). Default 256. */
-  maxPending?: number;
-  /** Offer refresh period, ms. Default 600 000. */
-  announceIntervalMs?: number;
-  /** Load changes are announced at most this often, ms. Default 1000. */
-  announceDebounceMs?: number;
-  /** Fraction of time up, 0–1, for the offer. Default: share of the last 24 h this process has run. */
-  uptime?: () => number;
-  handshakeTimeoutMs?: number;
-  /**
-   * Offer spliced sessions (plain TCP data connections on the relay's own port, bytes copied
-   * between them) to clients that ask for them. Default true; without the relay's own listener
-   * (`start()` not called) sessions use RELAY_MESSAGEs.
-   */
-  splice?: boolean;
-  /** A spliced session whose two data connections did not both arrive by then ends (`data_timeout`), ms. Default 5000. */
-  dataConnectionTimeoutMs?: number;
-  counters?: Counters;
-}
-
-export interface RelaySessionInfo {
-  session_id: string;
-  peers: [string, string];
-}
-
-export interface RelayServer extends EventEmitter {
-  /** Binds the listener and announces the offer. */
-  start(opts?: { signal?: AbortSignal }): Promise<void>;
-  /** Ends every session and connection, withdraws nothing (the offer expires), clears every timer. */
-  stop(): Promise<void>;
-  /** Serves a control connection secured elsewhere (e.g. by a shared @dpc/direct listener). */
-  accept(conn: Connection): void;
-  readonly port: number;
-  /** The offer as it would be announced now. */
-  offer(): RelayOfferBody;
-  stats(): Record<string, number>;
-  on(event: 'session', fn: (s: RelaySessionInfo) => void): this;
-  on(event: 'session-end', fn: (s: RelaySessionInfo & { reason: DisconnectReason }) => void): this;
-  on(event: 'refused', fn: (e: { code: RefusalCode; nodeId: string }) => void): this;
-  on(event: 'error', fn: (err: Error) => void): this;
-}
 
 interface Client {
   conn: Connection;
@@ -150,9 +74,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   #server: Server | undefined;
   #port = 0;
   #sweep: NodeJS.Timeout | undefined;
-  #announceTimer: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-  #lastAnnounced = '';
+  #announcer: RelayAnnouncer | undefined;
   #stopping = false;
 
   constructor(o: RelayServerOptions) {
@@ -194,9 +116,15 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     this.#sweep = setInterval(() => this.#sweepSessions(), every);
     this.#sweep.unref();
     if (this.#o.directory) {
-      this.#announce();
-      this.#announceTimer = setInterval(() => this.#announce(true), this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS);
-      this.#announceTimer.unref();
+      this.#announcer = new RelayAnnouncer({
+        directory: this.#o.directory,
+        offer: () => this.offer(),
+        counters: this.#counters,
+        signal: this.#shutdown.signal,
+        intervalMs: this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS,
+        debounceMs: this.#o.announceDebounceMs ?? C.DEFAULT_ANNOUNCE_DEBOUNCE_MS,
+      });
+      this.#announcer.start();
     }
   }
 
@@ -214,46 +142,21 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       return;
     }
     socket.on('error', () => {});
-    // The first byte tells a data connection (preamble) from a control connection (TLS).
     this.#unbound.add(socket);
-    const ms = this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    const timer = setTimeout(() => socket.destroy(), ms);
-    const onReadable = () => {
-      const first = socket.read(1) as Buffer | null;
-      if (first === null) return;
-      socket.off('readable', onReadable);
-      clearTimeout(timer);
-      socket.unshift(first);
-      if (first[0] === DATA_MAGIC_FIRST_BYTE) {
-        void this.#onDataSocket(socket);
-        return;
-      }
-      this.#unbound.delete(socket);
-      this.#onControlSocket(socket);
-    };
-    socket.on('readable', onReadable);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      this.#unbound.delete(socket);
+    socket.once('close', () => this.#unbound.delete(socket));
+    sortConnection(socket, this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS, {
+      data: (sock) => void this.#onDataSocket(sock),
+      control: (sock) => {
+        this.#unbound.delete(sock);
+        this.#onControlSocket(sock);
+      },
     });
   }
 
   async #onDataSocket(socket: Socket): Promise<void> {
-    const pre = await readPreamble(socket, this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS);
-    const refuse = (why: string) => {
-      this.#counters.inc(`data_refused_${why}`);
-      socket.destroy();
-    };
-    if (!pre) return refuse('preamble');
-    const s = this.#sessions.get(pre.sessionId);
-    // A session that ended (a late connection) is as unknown as one that never was.
-    if (!s?.splice) return refuse('unknown');
-    const side = s.splice.sideOf(pre.token);
-    if (side < 0) return refuse('unknown');
-    if (!s.splice.attach(side as 0 | 1, socket)) return refuse('duplicate');
-    this.#counters.inc('data_connections');
-    socket.setNoDelay(true);
-    if (s.splice.ready) {
+    const timeoutMs = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;
+    const s = await bindDataConnection(socket, timeoutMs, (id) => this.#sessions.get(id), this.#counters);
+    if (s?.splice?.ready) {
       for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
       this.#startSplice(s, s.splice);
     }
@@ -634,23 +537,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   }
 
   #loadChanged(): void {
-    if (!this.#o.directory || this.#debounce || this.#stopping) return;
-    this.#debounce = setTimeout(() => {
-      this.#debounce = undefined;
-      this.#announce();
-    }, this.#o.announceDebounceMs ?? C.DEFAULT_ANNOUNCE_DEBOUNCE_MS);
-    this.#debounce.unref();
-  }
-
-  #announce(force = false): void {
-    const dir = this.#o.directory;
-    if (!dir || this.#stopping) return;
-    const body = this.offer();
-    const load = `${body.available}/${body.current_peers}`;
-    if (!force && load === this.#lastAnnounced) return;
-    this.#lastAnnounced = load;
-    this.#counters.inc('announces');
-    dir.announceRelay(body, { signal: this.#shutdown.signal }).catch(() => this.#counters.inc('announce_errors'));
+    if (!this.#stopping) this.#announcer?.loadChanged();
   }
 
   stats(): Record<string, number> {
@@ -668,8 +555,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     this.#stopping = true;
     this.#shutdown.abort();
     clearInterval(this.#sweep);
-    clearInterval(this.#announceTimer);
-    clearTimeout(this.#debounce);
+    this.#announcer?.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const s of [...this.#sessions.values()]) this.#endSession(s, 'stopping');
