@@ -4,59 +4,22 @@ import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { type Connection, Counters, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
 import { RelayConfigError } from './errors.js';
-import {
-  type DisconnectReason,
-  type RefusalCode,
-  type RelayMessage,
-  type RelayMessageOf,
-  type RelayMessageOut,
-  relayMessageSchema,
-} from './messages.js';
+import { type DisconnectReason, type RefusalCode, type RelayMessage, type RelayMessageOf, relayMessageSchema } from './messages.js';
 import { RelayAnnouncer } from './relay-announcer.js';
 import { bindDataConnection, sortConnection } from './relay-data.js';
 import type { RelayServer, RelayServerOptions } from './relay-server-options.js';
+import {
+  type Client,
+  FORWARD_HIGH_WATER,
+  type Pending,
+  pauseReading,
+  resumeReading,
+  type Session,
+  type Side,
+  sendTo,
+} from './relay-session.js';
 import { Splice } from './relay-splice.js';
 import { TokenBucket } from './token-bucket.js';
-
-interface Client {
-  conn: Connection;
-  nodeId: string;
-  rate: TokenBucket;
-  pending: Set<Pending>;
-  sessions: Set<Session>;
-  /** Reasons this connection's reading is paused (bandwidth debt, a slow receiver). */
-  pauses: number;
-  /** Forwards to this client not yet handed to its transport. */
-  inflight: number;
-  /** Senders paused because this client reads slowly. */
-  blocked: Set<Client>;
-}
-interface Pending {
-  key: string;
-  from: Client;
-  target: string;
-  id: number;
-  splice: boolean;
-  timer: NodeJS.Timeout;
-}
-interface Side {
-  client: Client;
-  id: number;
-  splice: boolean;
-}
-interface Session {
-  id: string;
-  a: Side;
-  b: Side;
-  started: number;
-  last: number;
-  bytes: number;
-  /** The data path of a spliced session (RELAY_MESSAGEs are refused on it). */
-  splice?: Splice;
-}
-
-/** Forwards queued to a slow receiver above which its senders are paused. */
-const FORWARD_HIGH_WATER = 8;
 
 class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #o: RelayServerOptions;
@@ -224,34 +187,9 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     conn.on('message', (m: unknown) => this.#onMessage(c, m));
   }
 
-  #send(c: Client, msg: RelayMessageOut): void {
-    if (c.conn.closed) return;
-    c.inflight++;
-    c.conn.send(msg).then(
-      () => this.#sent(c),
-      () => this.#sent(c),
-    );
-  }
-
-  #sent(c: Client): void {
-    c.inflight--;
-    if (c.inflight <= FORWARD_HIGH_WATER / 2 && c.blocked.size > 0) {
-      for (const s of c.blocked) this.#resume(s);
-      c.blocked.clear();
-    }
-  }
-
-  #pause(c: Client): void {
-    if (c.pauses++ === 0) c.conn.pause();
-  }
-
-  #resume(c: Client): void {
-    if (c.pauses > 0 && --c.pauses === 0) c.conn.resume();
-  }
-
   #refuse(c: Client, code: RefusalCode, reason: string, ref: { id?: number; session_id?: string } = {}): void {
     this.#counters.inc(`refused_${code}`);
-    this.#send(c, { type: 'RELAY_REFUSED', code, reason, ...ref });
+    sendTo(c, { type: 'RELAY_REFUSED', code, reason, ...ref });
     if (this.listenerCount('refused') > 0) this.emit('refused', { code, nodeId: c.nodeId });
   }
 
@@ -303,7 +241,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     }
     this.#reserved.set(c.nodeId, c);
     this.#counters.inc('reservations');
-    this.#send(c, { type: 'RELAY_RESERVED', id: m.id, ttl_ms: 0 });
+    sendTo(c, { type: 'RELAY_RESERVED', id: m.id, ttl_ms: 0 });
   }
 
   #onRegister(c: Client, m: RelayMessageOf<'RELAY_REGISTER'>): void {
@@ -364,9 +302,9 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const target = this.#reserved.get(m.target);
     if (target) {
       this.#counters.inc('incoming_notified');
-      this.#send(target, { type: 'RELAY_INCOMING', from: me });
+      sendTo(target, { type: 'RELAY_INCOMING', from: me });
     }
-    this.#send(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
+    sendTo(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
   }
 
   #dropPending(p: Pending): void {
@@ -391,7 +329,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       const sp = new Splice();
       s.splice = sp;
       const data_port = this.#o.publicPort ?? this.#port;
-      this.#send(a.client, {
+      sendTo(a.client, {
         type: 'RELAY_SESSION',
         id: a.id,
         session_id: s.id,
@@ -400,7 +338,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
         data_token: sp.tokens[0],
         data_port,
       });
-      this.#send(b.client, {
+      sendTo(b.client, {
         type: 'RELAY_SESSION',
         id: b.id,
         session_id: s.id,
@@ -417,8 +355,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       }, ms);
       sp.deadline.unref();
     } else {
-      this.#send(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
-      this.#send(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+      sendTo(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
+      sendTo(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
     }
     if (this.listenerCount('session') > 0) this.emit('session', { session_id: s.id, peers: [a.client.nodeId, b.client.nodeId] });
     this.#loadChanged();
@@ -453,7 +391,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     s.last = performance.now();
     this.#counters.inc('messages_forwarded');
     this.#counters.inc('bytes_forwarded', len);
-    this.#send(to, m);
+    sendTo(to, m);
     if (s.bytes > (this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES)) {
       this.#endSession(s, 'bytes');
       return;
@@ -462,16 +400,16 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const wait = this.#bandwidth.takeDebt(len);
     if (wait > 0) {
       this.#counters.inc('bandwidth_throttled');
-      this.#pause(c);
+      pauseReading(c);
       const t = setTimeout(() => {
         this.#timers.delete(t);
-        this.#resume(c);
+        resumeReading(c);
       }, wait);
       this.#timers.add(t);
     }
     if (to.inflight >= FORWARD_HIGH_WATER && !to.blocked.has(c)) {
       to.blocked.add(c);
-      this.#pause(c);
+      pauseReading(c);
     }
   }
 
@@ -487,7 +425,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     s.b.client.sessions.delete(s);
     this.#counters.inc(`sessions_closed_${reason}`);
     for (const side of [s.a, s.b]) {
-      if (side.client !== initiator) this.#send(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
+      if (side.client !== initiator) sendTo(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
     }
     if (s.splice) {
       for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
@@ -504,7 +442,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     if (this.#reserved.get(c.nodeId) === c) this.#reserved.delete(c.nodeId);
     for (const p of c.pending) this.#dropPending(p);
     for (const s of c.sessions) this.#endSession(s, 'peer_lost', c);
-    for (const b of c.blocked) this.#resume(b);
+    for (const b of c.blocked) resumeReading(b);
     c.blocked.clear();
   }
 
