@@ -56,3 +56,16 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Reserved links are pinged this often; a link whose ping fails is dropped and re-reserved. */
 export const DEFAULT_RESERVATION_KEEPALIVE_MS = 25_000;
+
+/** A spliced session whose two data connections have not both arrived after this is ended, ms. */
+export const DEFAULT_DATA_CONNECTION_TIMEOUT_MS = 5_000;
+/** A data connection's preamble: magic, the session id (16 ASCII bytes) and the side's token. */
+export const DATA_PREAMBLE_MAGIC = 'DPCS';
+export const DATA_SESSION_ID_BYTES = 16;
+export const DATA_TOKEN_BYTES = 32;
+export const DATA_PREAMBLE_BYTES = 4 + DATA_SESSION_ID_BYTES + DATA_TOKEN_BYTES;
+/**
+ * A data connection that ends before the relay told us why (over the control connection) waits
+ * this long for the reason (RELAY_DISCONNECT, or the control connection's loss), ms.
+ */
+export const SPLICE_CLOSE_GRACE_MS = 2_000;

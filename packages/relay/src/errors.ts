@@ -2,7 +2,7 @@ import { DpcError } from '@dpc/core';
 import type { DisconnectReason, RefusalCode } from './messages.js';
 
 /** Refusals worth trying another relay for. */
-const RETRYABLE: ReadonlySet<string> = new Set(['full', 'bandwidth', 'rate_limited', 'expired', 'stopping', 'replaced']);
+const RETRYABLE: ReadonlySet<string> = new Set(['full', 'bandwidth', 'rate_limited', 'expired', 'stopping', 'replaced', 'data_timeout']);
 
 /** A relay refused a request with a typed answer (`refusal` is the wire code). */
 export class RelayRefusedError extends DpcError {

@@ -33,7 +33,8 @@
 import { type DpcConfig, type Identity, type Strategy, secondsToMs } from '@dpc/core';
 import type { RelayDirectory, Signaller } from './directory.js';
 import { createRelayClient, type RelayClient, type RelayClientOptions } from './relay-client.js';
-import { createRelayServer, type RelayServer, type RelayServerOptions } from './relay-server.js';
+import { createRelayServer } from './relay-server.js';
+import type { RelayServer, RelayServerOptions } from './relay-server-options.js';
 import { volunteerRelayStrategy } from './strategy.js';
 
 export * from './constants.js';
@@ -51,7 +52,8 @@ export {
 } from './messages.js';
 export { createRelayClient, type RelayClient, type RelayClientOptions } from './relay-client.js';
 export { type RankOptions, rankRelays, type ScoreInput, scoreRelay } from './relay-score.js';
-export { createRelayServer, type RelayServer, type RelayServerOptions, type RelaySessionInfo } from './relay-server.js';
+export { createRelayServer } from './relay-server.js';
+export type { RelayServer, RelayServerOptions, RelaySessionInfo } from './relay-server-options.js';
 export { type RelayStrategyOptions, volunteerRelayStrategy } from './strategy.js';
 export { TokenBucket } from './token-bucket.js';
 

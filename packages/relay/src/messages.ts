@@ -12,6 +12,7 @@ import { type Infer, isNodeId, type Schema, SchemaError, s } from '@dpc/core';
  * - `replaced`: a newer registration for the same pair replaced this one
  * - `bad_request`: e.g. a registration for oneself
  * - `stopping`: the relay is shutting down
+ * - `data_timeout`: a spliced session's data connections did not both arrive in time
  */
 export const REFUSAL_CODES = [
   'full',
@@ -24,6 +25,7 @@ export const REFUSAL_CODES = [
   'replaced',
   'bad_request',
   'stopping',
+  'data_timeout',
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
@@ -59,6 +61,8 @@ export const relayMessageSchema = s.union('type', {
     target: nodeId,
     from: s.optional(nodeId),
     session_id: s.optional(sessionId),
+    /** The client can carry the session over a separate plain TCP data connection (spliced). */
+    splice: s.optional(s.boolean()),
   }),
   /** relay → client: registered, waiting for the target; `notified` when the target holds a reservation here. */
   RELAY_WAITING: s.object({ type: s.literal('RELAY_WAITING'), id: reqId, notified: s.boolean(), timeout_ms: s.int({ min: 0 }) }),
@@ -73,6 +77,13 @@ export const relayMessageSchema = s.union('type', {
     msgs_per_s: s.number({ min: 0 }),
     msg_burst: s.number({ min: 0 }),
     max_message_bytes: s.int({ min: 1 }),
+    /**
+     * Spliced session (both clients asked for it): open a plain TCP connection to the relay's
+     * `data_port` and send the preamble with this one-time token; the session's bytes flow
+     * there, not in RELAY_MESSAGEs.
+     */
+    data_token: s.optional(s.bytes({ length: 32 })),
+    data_port: s.optional(s.int({ min: 1, max: 65535 })),
   }),
   /** either way: opaque bytes of a session (the peers' own TLS records). */
   RELAY_MESSAGE: s.object({ type: s.literal('RELAY_MESSAGE'), session_id: sessionId, data: s.bytes({ max: MAX_WIRE_DATA_BYTES }) }),

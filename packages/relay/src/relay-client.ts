@@ -43,6 +43,11 @@ export interface RelayClientOptions {
   probeCount?: number;
   /** Admit or refuse a peer that wants to reach us through a relay. Default: everyone. */
   authorize?: (nodeId: string) => boolean;
+  /**
+   * Ask relays for spliced sessions (a plain TCP data connection per side, bytes copied by the
+   * relay) rather than RELAY_MESSAGEs inside the control connection. Default true.
+   */
+  splice?: boolean;
   counters?: Counters;
 }
 
@@ -218,14 +223,19 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     const link = await this.#link(relay, signal);
     link.refs++;
     try {
-      const grant = await link.register(target, signal, (w) => {
-        // Not reserved here: tell the target where we wait (the DHT's SIGNAL), when we can.
-        if (!w.notified && this.#o.signaller) {
-          this.#counters.inc('invites_sent');
-          const invite: RelayInvite = { type: 'relay-invite', relay };
-          this.#o.signaller.signal(target, invite, { signal }).catch(() => this.#counters.inc('invite_errors'));
-        }
-      });
+      const grant = await link.register(
+        target,
+        signal,
+        (w) => {
+          // Not reserved here: tell the target where we wait (the DHT's SIGNAL), when we can.
+          if (!w.notified && this.#o.signaller) {
+            this.#counters.inc('invites_sent');
+            const invite: RelayInvite = { type: 'relay-invite', relay };
+            this.#o.signaller.signal(target, invite, { signal }).catch(() => this.#counters.inc('invite_errors'));
+          }
+        },
+        this.#o.splice ?? true,
+      );
       const conn = await this.#secure(grant, 'connect', signal);
       this.#counters.inc(listedByPeer ? 'connected_via_reservation' : 'connected_via_directory');
       return conn;
@@ -246,12 +256,14 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       };
       const conn = role === 'connect' ? await secureConnect(stream, common) : await secureAccept(stream, common);
       stream.onPathClosed = (err) => conn.destroy(err);
+      this.#counters.inc('pathError' in stream ? 'spliced_connections' : 'message_connections');
       this.#conns.add(conn);
       conn.on('close', () => this.#conns.delete(conn));
       return conn;
     } catch (err) {
       stream.destroy();
-      throw err;
+      // A relay refusal or a path closed during the handshake says more than the broken handshake.
+      throw ('pathError' in stream && stream.pathError) || err;
     }
   }
 
@@ -289,7 +301,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     }
     link.refs++;
     link
-      .register(from, t.signal)
+      .register(from, t.signal, undefined, this.#o.splice ?? true)
       .then((grant) => this.#secure(grant, 'accept', t.signal))
       .then(
         (conn) => {

@@ -5,9 +5,10 @@ import type { RelayRef } from './directory.js';
 import { RelayPathClosedError, RelayRefusedError } from './errors.js';
 import { type RelayMessage, type RelayMessageOf, type RelayMessageOut, relayMessageSchema } from './messages.js';
 import { type RelayStream, type SessionLimits, RelayStream as Stream, type StreamLink } from './relay-stream.js';
+import { SpliceStream } from './splice-stream.js';
 
-/** A session the relay created, with its byte stream already open. */
-export type SessionGrant = RelayMessageOf<'RELAY_SESSION'> & { stream: RelayStream };
+/** A session the relay created, with its byte stream already open (spliced, or in RELAY_MESSAGEs). */
+export type SessionGrant = RelayMessageOf<'RELAY_SESSION'> & { stream: RelayStream | SpliceStream };
 
 interface PendingRequest {
   resolve: (m: RelayMessage) => void;
@@ -27,7 +28,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
   reserved = false;
   #keepalive: NodeJS.Timeout | undefined;
   readonly #requests = new Map<number, PendingRequest>();
-  readonly #streams = new Map<string, RelayStream>();
+  readonly #streams = new Map<string, RelayStream | SpliceStream>();
   readonly #readPaused = new Set<RelayStream>();
   #nextId = 1;
 
@@ -71,14 +72,23 @@ export class RelayLink extends EventEmitter implements StreamLink {
   }
 
   /** Registers for a session with `target`; resolves when the relay pairs us, rejects on refusal. */
-  async register(target: string, signal: AbortSignal, onWaiting?: (m: RelayMessageOf<'RELAY_WAITING'>) => void): Promise<SessionGrant> {
-    const m = await this.#request((id) => ({ type: 'RELAY_REGISTER', id, target }), signal, onWaiting);
+  async register(
+    target: string,
+    signal: AbortSignal,
+    onWaiting?: (m: RelayMessageOf<'RELAY_WAITING'>) => void,
+    splice = true,
+  ): Promise<SessionGrant> {
+    const m = await this.#request((id) => ({ type: 'RELAY_REGISTER', id, target, ...(splice && { splice }) }), signal, onWaiting);
     return m as SessionGrant;
   }
 
-  #openStream(grant: RelayMessageOf<'RELAY_SESSION'>): RelayStream {
+  #openStream(grant: RelayMessageOf<'RELAY_SESSION'>): RelayStream | SpliceStream {
     const limits: SessionLimits = grant;
-    const s = new Stream(this, grant.session_id, grant.peer, limits);
+    const { data_token, data_port } = grant;
+    const s =
+      data_token !== undefined && data_port !== undefined
+        ? new SpliceStream(this, this.relay, { session_id: grant.session_id, peer: grant.peer, data_port, data_token })
+        : new Stream(this, grant.session_id, grant.peer, limits);
     this.#streams.set(grant.session_id, s);
     this.refs++;
     return s;
@@ -92,10 +102,10 @@ export class RelayLink extends EventEmitter implements StreamLink {
     else if (before > 0 && this.#readPaused.size === 0) this.conn.resume();
   }
 
-  detach(stream: RelayStream): void {
+  detach(stream: RelayStream | SpliceStream): void {
     if (this.#streams.get(stream.sessionId) !== stream) return;
     this.#streams.delete(stream.sessionId);
-    this.setReadPaused(stream, false);
+    if (stream instanceof Stream) this.setReadPaused(stream, false);
     this.refs--;
     this.emit('idle-check');
   }
@@ -120,9 +130,11 @@ export class RelayLink extends EventEmitter implements StreamLink {
 
   #onMessage(m: RelayMessage): void {
     switch (m.type) {
-      case 'RELAY_MESSAGE':
-        this.#streams.get(m.session_id)?.deliver(m.data);
+      case 'RELAY_MESSAGE': {
+        const s = this.#streams.get(m.session_id);
+        if (s instanceof Stream) s.deliver(m.data);
         return;
+      }
       case 'RELAY_DISCONNECT': {
         const s = this.#streams.get(m.session_id);
         s?.remoteClosed(m.reason);
@@ -144,6 +156,8 @@ export class RelayLink extends EventEmitter implements StreamLink {
         return;
       case 'RELAY_REFUSED': {
         if (m.id !== undefined) this.#requests.get(m.id)?.reject(new RelayRefusedError(m.code, m.reason, this.relay.node_id));
+        const s = m.session_id === undefined ? undefined : this.#streams.get(m.session_id);
+        if (s instanceof SpliceStream) s.refused(m.code, m.reason);
         // A refusal on a session is followed by RELAY_DISCONNECT, which closes the stream.
         return;
       }

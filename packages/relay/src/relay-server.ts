@@ -1,125 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { type Connection, Counters, type Identity, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
+import { type Connection, Counters, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
-import type { RelayDirectory } from './directory.js';
 import { RelayConfigError } from './errors.js';
+import { type DisconnectReason, type RefusalCode, type RelayMessage, type RelayMessageOf, relayMessageSchema } from './messages.js';
+import { RelayAnnouncer } from './relay-announcer.js';
+import { bindDataConnection, sortConnection } from './relay-data.js';
+import type { RelayServer, RelayServerOptions } from './relay-server-options.js';
 import {
-  type DisconnectReason,
-  type RefusalCode,
-  type RelayMessage,
-  type RelayMessageOf,
-  type RelayMessageOut,
-  relayMessageSchema,
-} from './messages.js';
+  type Client,
+  FORWARD_HIGH_WATER,
+  type Pending,
+  pauseReading,
+  resumeReading,
+  type Session,
+  type Side,
+  sendTo,
+} from './relay-session.js';
+import { Splice } from './relay-splice.js';
 import { TokenBucket } from './token-bucket.js';
-
-export interface RelayServerOptions {
-  identity: Identity;
-  /** Address the relay listens on. Default '0.0.0.0'. */
-  host?: string;
-  /** TCP port; 0 picks a free one. Default 8889. */
-  port?: number;
-  /** Address announced in the offer. Default `host` when it is not a wildcard. */
-  publicIp?: string;
-  /** Port announced in the offer. Default the bound port. */
-  publicPort?: number;
-  /** Where the offer is announced (the DHT). Without one, nothing is announced. */
-  directory?: RelayDirectory;
-  /** Region announced in the offer (spec `[relay] region`). Default ''. */
-  region?: string;
-  /** Sessions at most (spec `[relay] max_peers`). Default 20. */
-  maxPeers?: number;
-  /** Bytes forwarded per second, relay-wide, in Mbit/s (spec `[relay] bandwidth_limit_mbps`). Default 50. */
-  bandwidthLimitMbps?: number;
-  /** RELAY_MESSAGEs per second per peer. Default 100 (spec). */
-  messagesPerSecond?: number;
-  /** Burst of the per-peer message bucket. Default 100. */
-  messageBurst?: number;
-  /** A waiting registration expires after this, ms. Default 10 000. */
-  registrationTimeoutMs?: number;
-  /** A session without traffic is closed after this, ms. Default 300 000. */
-  idleTimeoutMs?: number;
-  /** A session lasts at most this long, ms. Default 3 600 000. */
-  maxSessionDurationMs?: number;
-  /** A session carries at most this many bytes. Default 1 GiB. */
-  maxSessionBytes?: number;
-  /** Largest RELAY_MESSAGE payload, bytes. Default 65 536. */
-  maxMessageBytes?: number;
-  /** Control connections at most. Default 1024. */
-  maxConnections?: number;
-  /** Standing reservations at most. Default 256. */
-  maxReservations?: number;
-  /** Waiting registrations at most (relay-wide). Default 256. */
-  maxPending?: number;
-  /** Offer refresh period, ms. Default 600 000. */
-  announceIntervalMs?: number;
-  /** Load changes are announced at most this often, ms. Default 1000. */
-  announceDebounceMs?: number;
-  /** Fraction of time up, 0–1, for the offer. Default: share of the last 24 h this process has run. */
-  uptime?: () => number;
-  handshakeTimeoutMs?: number;
-  counters?: Counters;
-}
-
-export interface RelaySessionInfo {
-  session_id: string;
-  peers: [string, string];
-}
-
-export interface RelayServer extends EventEmitter {
-  /** Binds the listener and announces the offer. */
-  start(opts?: { signal?: AbortSignal }): Promise<void>;
-  /** Ends every session and connection, withdraws nothing (the offer expires), clears every timer. */
-  stop(): Promise<void>;
-  /** Serves a control connection secured elsewhere (e.g. by a shared @dpc/direct listener). */
-  accept(conn: Connection): void;
-  readonly port: number;
-  /** The offer as it would be announced now. */
-  offer(): RelayOfferBody;
-  stats(): Record<string, number>;
-  on(event: 'session', fn: (s: RelaySessionInfo) => void): this;
-  on(event: 'session-end', fn: (s: RelaySessionInfo & { reason: DisconnectReason }) => void): this;
-  on(event: 'refused', fn: (e: { code: RefusalCode; nodeId: string }) => void): this;
-  on(event: 'error', fn: (err: Error) => void): this;
-}
-
-interface Client {
-  conn: Connection;
-  nodeId: string;
-  rate: TokenBucket;
-  pending: Set<Pending>;
-  sessions: Set<Session>;
-  /** Reasons this connection's reading is paused (bandwidth debt, a slow receiver). */
-  pauses: number;
-  /** Forwards to this client not yet handed to its transport. */
-  inflight: number;
-  /** Senders paused because this client reads slowly. */
-  blocked: Set<Client>;
-}
-interface Pending {
-  key: string;
-  from: Client;
-  target: string;
-  id: number;
-  timer: NodeJS.Timeout;
-}
-interface Side {
-  client: Client;
-  id: number;
-}
-interface Session {
-  id: string;
-  a: Side;
-  b: Side;
-  started: number;
-  last: number;
-  bytes: number;
-}
-
-/** Forwards queued to a slow receiver above which its senders are paused. */
-const FORWARD_HIGH_WATER = 8;
 
 class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #o: RelayServerOptions;
@@ -131,13 +31,13 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #sessions = new Map<string, Session>();
   readonly #bandwidth: TokenBucket;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Sockets not yet known as control or data connections, and data connections not yet spliced. */
+  readonly #unbound = new Set<Socket>();
   readonly #startedAt = Date.now();
   #server: Server | undefined;
   #port = 0;
   #sweep: NodeJS.Timeout | undefined;
-  #announceTimer: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-  #lastAnnounced = '';
+  #announcer: RelayAnnouncer | undefined;
   #stopping = false;
 
   constructor(o: RelayServerOptions) {
@@ -179,9 +79,15 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     this.#sweep = setInterval(() => this.#sweepSessions(), every);
     this.#sweep.unref();
     if (this.#o.directory) {
-      this.#announce();
-      this.#announceTimer = setInterval(() => this.#announce(true), this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS);
-      this.#announceTimer.unref();
+      this.#announcer = new RelayAnnouncer({
+        directory: this.#o.directory,
+        offer: () => this.offer(),
+        counters: this.#counters,
+        signal: this.#shutdown.signal,
+        intervalMs: this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS,
+        debounceMs: this.#o.announceDebounceMs ?? C.DEFAULT_ANNOUNCE_DEBOUNCE_MS,
+      });
+      this.#announcer.start();
     }
   }
 
@@ -192,12 +98,57 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   }
 
   #onSocket(socket: Socket): void {
-    if (this.#stopping || this.#clients.size >= (this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS)) {
+    const max = this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS;
+    if (this.#stopping || this.#clients.size + this.#unbound.size >= max) {
       this.#counters.inc('connections_refused_overload');
       socket.destroy();
       return;
     }
     socket.on('error', () => {});
+    this.#unbound.add(socket);
+    socket.once('close', () => this.#unbound.delete(socket));
+    sortConnection(socket, this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS, {
+      data: (sock) => void this.#onDataSocket(sock),
+      control: (sock) => {
+        this.#unbound.delete(sock);
+        this.#onControlSocket(sock);
+      },
+    });
+  }
+
+  async #onDataSocket(socket: Socket): Promise<void> {
+    const timeoutMs = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;
+    const s = await bindDataConnection(socket, timeoutMs, (id) => this.#sessions.get(id), this.#counters);
+    if (s?.splice?.ready) {
+      for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
+      this.#startSplice(s, s.splice);
+    }
+  }
+
+  #startSplice(s: Session, sp: Splice): void {
+    const maxBytes = this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES;
+    this.#counters.inc('sessions_spliced');
+    sp.start({
+      onBytes: (n) => {
+        s.bytes += n;
+        s.last = performance.now();
+        if (s.bytes > maxBytes) {
+          this.#endSession(s, 'bytes');
+          return false;
+        }
+        this.#counters.inc('bytes_forwarded', n);
+        return true;
+      },
+      debtMs: (n) => {
+        const wait = this.#bandwidth.takeDebt(n);
+        if (wait > 0) this.#counters.inc('bandwidth_throttled');
+        return wait;
+      },
+      onClose: (reason) => this.#endSession(s, reason),
+    });
+  }
+
+  #onControlSocket(socket: Socket): void {
     const tier = isIPv6(socket.remoteAddress ?? '') && !socket.remoteAddress?.startsWith('::ffff:') ? 'ipv6_direct' : 'ipv4_direct';
     secureAccept(socket, {
       identity: this.#o.identity,
@@ -236,34 +187,9 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     conn.on('message', (m: unknown) => this.#onMessage(c, m));
   }
 
-  #send(c: Client, msg: RelayMessageOut): void {
-    if (c.conn.closed) return;
-    c.inflight++;
-    c.conn.send(msg).then(
-      () => this.#sent(c),
-      () => this.#sent(c),
-    );
-  }
-
-  #sent(c: Client): void {
-    c.inflight--;
-    if (c.inflight <= FORWARD_HIGH_WATER / 2 && c.blocked.size > 0) {
-      for (const s of c.blocked) this.#resume(s);
-      c.blocked.clear();
-    }
-  }
-
-  #pause(c: Client): void {
-    if (c.pauses++ === 0) c.conn.pause();
-  }
-
-  #resume(c: Client): void {
-    if (c.pauses > 0 && --c.pauses === 0) c.conn.resume();
-  }
-
   #refuse(c: Client, code: RefusalCode, reason: string, ref: { id?: number; session_id?: string } = {}): void {
     this.#counters.inc(`refused_${code}`);
-    this.#send(c, { type: 'RELAY_REFUSED', code, reason, ...ref });
+    sendTo(c, { type: 'RELAY_REFUSED', code, reason, ...ref });
     if (this.listenerCount('refused') > 0) this.emit('refused', { code, nodeId: c.nodeId });
   }
 
@@ -315,7 +241,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     }
     this.#reserved.set(c.nodeId, c);
     this.#counters.inc('reservations');
-    this.#send(c, { type: 'RELAY_RESERVED', id: m.id, ttl_ms: 0 });
+    sendTo(c, { type: 'RELAY_RESERVED', id: m.id, ttl_ms: 0 });
   }
 
   #onRegister(c: Client, m: RelayMessageOf<'RELAY_REGISTER'>): void {
@@ -345,7 +271,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const other = this.#pending.get(`${m.target}>${me}`);
     if (other) {
       this.#dropPending(other);
-      this.#openSession({ client: other.from, id: other.id }, { client: c, id: m.id });
+      this.#openSession({ client: other.from, id: other.id, splice: other.splice }, { client: c, id: m.id, splice: m.splice === true });
       return;
     }
     const key = `${me}>${m.target}`;
@@ -364,6 +290,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       from: c,
       target: m.target,
       id: m.id,
+      splice: m.splice === true,
       timer: setTimeout(() => {
         this.#dropPending(p);
         this.#refuse(c, 'expired', `${m.target} did not register within ${timeout} ms`, ref);
@@ -375,9 +302,9 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const target = this.#reserved.get(m.target);
     if (target) {
       this.#counters.inc('incoming_notified');
-      this.#send(target, { type: 'RELAY_INCOMING', from: me });
+      sendTo(target, { type: 'RELAY_INCOMING', from: me });
     }
-    this.#send(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
+    sendTo(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
   }
 
   #dropPending(p: Pending): void {
@@ -398,8 +325,39 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       msg_burst: this.#o.messageBurst ?? C.DEFAULT_MESSAGE_BURST,
       max_message_bytes: this.#o.maxMessageBytes ?? C.DEFAULT_MAX_MESSAGE_BYTES,
     };
-    this.#send(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
-    this.#send(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+    if (a.splice && b.splice && this.#server && this.#o.splice !== false) {
+      const sp = new Splice();
+      s.splice = sp;
+      const data_port = this.#o.publicPort ?? this.#port;
+      sendTo(a.client, {
+        type: 'RELAY_SESSION',
+        id: a.id,
+        session_id: s.id,
+        peer: b.client.nodeId,
+        ...limits,
+        data_token: sp.tokens[0],
+        data_port,
+      });
+      sendTo(b.client, {
+        type: 'RELAY_SESSION',
+        id: b.id,
+        session_id: s.id,
+        peer: a.client.nodeId,
+        ...limits,
+        data_token: sp.tokens[1],
+        data_port,
+      });
+      const ms = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;
+      sp.deadline = setTimeout(() => {
+        for (const side of [a, b])
+          this.#refuse(side.client, 'data_timeout', `data connections did not arrive within ${ms} ms`, { session_id: s.id });
+        this.#endSession(s, 'data_timeout');
+      }, ms);
+      sp.deadline.unref();
+    } else {
+      sendTo(a.client, { type: 'RELAY_SESSION', id: a.id, session_id: s.id, peer: b.client.nodeId, ...limits });
+      sendTo(b.client, { type: 'RELAY_SESSION', id: b.id, session_id: s.id, peer: a.client.nodeId, ...limits });
+    }
     if (this.listenerCount('session') > 0) this.emit('session', { session_id: s.id, peers: [a.client.nodeId, b.client.nodeId] });
     this.#loadChanged();
   }
@@ -413,6 +371,10 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const to = s.a.client === c ? s.b.client : s.b.client === c ? s.a.client : undefined;
     if (!to) {
       this.#refuse(c, 'identity', 'not your session', { session_id: m.session_id });
+      return;
+    }
+    if (s.splice) {
+      this.#refuseAndEnd(c, s, 'bad_request', 'a spliced session carries its bytes on the data connections');
       return;
     }
     const len = m.data.length;
@@ -429,7 +391,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     s.last = performance.now();
     this.#counters.inc('messages_forwarded');
     this.#counters.inc('bytes_forwarded', len);
-    this.#send(to, m);
+    sendTo(to, m);
     if (s.bytes > (this.#o.maxSessionBytes ?? C.DEFAULT_MAX_SESSION_BYTES)) {
       this.#endSession(s, 'bytes');
       return;
@@ -438,16 +400,16 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     const wait = this.#bandwidth.takeDebt(len);
     if (wait > 0) {
       this.#counters.inc('bandwidth_throttled');
-      this.#pause(c);
+      pauseReading(c);
       const t = setTimeout(() => {
         this.#timers.delete(t);
-        this.#resume(c);
+        resumeReading(c);
       }, wait);
       this.#timers.add(t);
     }
     if (to.inflight >= FORWARD_HIGH_WATER && !to.blocked.has(c)) {
       to.blocked.add(c);
-      this.#pause(c);
+      pauseReading(c);
     }
   }
 
@@ -463,7 +425,11 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     s.b.client.sessions.delete(s);
     this.#counters.inc(`sessions_closed_${reason}`);
     for (const side of [s.a, s.b]) {
-      if (side.client !== initiator) this.#send(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
+      if (side.client !== initiator) sendTo(side.client, { type: 'RELAY_DISCONNECT', session_id: s.id, reason });
+    }
+    if (s.splice) {
+      for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
+      s.splice.close(reason === 'end');
     }
     if (this.listenerCount('session-end') > 0) {
       this.emit('session-end', { session_id: s.id, peers: [s.a.client.nodeId, s.b.client.nodeId], reason });
@@ -476,7 +442,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     if (this.#reserved.get(c.nodeId) === c) this.#reserved.delete(c.nodeId);
     for (const p of c.pending) this.#dropPending(p);
     for (const s of c.sessions) this.#endSession(s, 'peer_lost', c);
-    for (const b of c.blocked) this.#resume(b);
+    for (const b of c.blocked) resumeReading(b);
     c.blocked.clear();
   }
 
@@ -509,23 +475,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   }
 
   #loadChanged(): void {
-    if (!this.#o.directory || this.#debounce || this.#stopping) return;
-    this.#debounce = setTimeout(() => {
-      this.#debounce = undefined;
-      this.#announce();
-    }, this.#o.announceDebounceMs ?? C.DEFAULT_ANNOUNCE_DEBOUNCE_MS);
-    this.#debounce.unref();
-  }
-
-  #announce(force = false): void {
-    const dir = this.#o.directory;
-    if (!dir || this.#stopping) return;
-    const body = this.offer();
-    const load = `${body.available}/${body.current_peers}`;
-    if (!force && load === this.#lastAnnounced) return;
-    this.#lastAnnounced = load;
-    this.#counters.inc('announces');
-    dir.announceRelay(body, { signal: this.#shutdown.signal }).catch(() => this.#counters.inc('announce_errors'));
+    if (!this.#stopping) this.#announcer?.loadChanged();
   }
 
   stats(): Record<string, number> {
@@ -543,11 +493,12 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     this.#stopping = true;
     this.#shutdown.abort();
     clearInterval(this.#sweep);
-    clearInterval(this.#announceTimer);
-    clearTimeout(this.#debounce);
+    this.#announcer?.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const s of [...this.#sessions.values()]) this.#endSession(s, 'stopping');
+    for (const sock of this.#unbound) sock.destroy();
+    this.#unbound.clear();
     for (const p of [...this.#pending.values()]) {
       this.#dropPending(p);
       this.#refuse(p.from, 'stopping', 'relay is stopping', { id: p.id });

@@ -107,3 +107,39 @@ export async function tappedListener(
 export const closeError = (conn: Connection): Promise<Error | undefined> =>
   conn.closed ? Promise.resolve(undefined) : new Promise((resolve) => conn.once('close', resolve));
 export const nextMessage = (conn: Connection): Promise<unknown> => once(conn, 'message').then(([m]) => m);
+
+/**
+ * A TCP proxy in front of a relay port that records every byte crossing it, both ways, and
+ * holds the sockets (to kill them). `target()` is read per connection.
+ */
+export async function tapProxy(target: () => number): Promise<{ port: number; seen: Buffer[]; sockets: Set<Socket>; server: Server }> {
+  const seen: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const hold = (s: Socket) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  };
+  const server = createServer((down) => {
+    const up = connect({ host: '127.0.0.1', port: target() });
+    hold(down);
+    hold(up);
+    down.on('data', (d: Buffer) => seen.push(Buffer.from(d)));
+    up.on('data', (d: Buffer) => seen.push(Buffer.from(d)));
+    down.pipe(up);
+    up.pipe(down);
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, seen, sockets, server };
+}
+
+/** A raw data connection to a relay: the preamble (magic, session id, token), then whatever the test writes. */
+export async function rawData(port: number, sessionId: string, token: Uint8Array, magic = 'DPCS'): Promise<Socket> {
+  const s = connect({ host: '127.0.0.1', port });
+  s.on('error', () => {});
+  await once(s, 'connect');
+  s.write(Buffer.concat([Buffer.from(magic, 'latin1'), Buffer.from(sessionId, 'latin1'), token]));
+  return s;
+}

@@ -311,7 +311,8 @@ describe('relay limits and identity, speaking the wire protocol directly', () =>
 
   it('a relayed stream coalesces writes into messages of up to max_message_bytes and stays under the message rate', async () => {
     const { server, ref } = await relay({ messagesPerSecond: 20, messageBurst: 20 });
-    const { alice, bob } = await pair(ref);
+    // The RELAY_MESSAGE path (spliced sessions carry no messages).
+    const { alice, bob } = await pair(ref, client({ splice: false }), client({ splice: false }));
     const n = 40;
     const payload = Buffer.alloc(16 * 1024, 9);
     let bytes = 0;
