@@ -1,11 +1,12 @@
-// Test helpers. `MemoryDirectory` and `MemorySignaller` stand in for @dpc/dht until the lead
-// wires the real DHT: they store and return REAL signed relay-offer records (createRecord /
+// Test helpers. `MemoryDirectory` and `MemorySignaller` stand in for @dpc/dht in these loopback
+// tests of the relay's own logic (dpc-node wires the real DHT; the lab tests use it): they store and return REAL signed relay-offer records (createRecord /
 // verifyRecord from @dpc/core), exactly what the DHT's findRelays/announceRelay exchange.
 import { EventEmitter, once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   type Connection,
   createRecord,
+  generateIdentity,
   type Identity,
   type RelayOfferBody,
   type SecureConnection,
@@ -14,7 +15,19 @@ import {
   secureConnect,
   verifyRecord,
 } from '@dpc/core';
-import { type RelayDirectory, type RelayMessage, relayMessageSchema, type Signaller } from '@dpc/relay';
+import {
+  createRelayClient,
+  createRelayServer,
+  type RelayClient,
+  type RelayClientOptions,
+  type RelayDirectory,
+  type RelayMessage,
+  type RelayRef,
+  type RelayServer,
+  type RelayServerOptions,
+  relayMessageSchema,
+  type Signaller,
+} from '@dpc/relay';
 
 export class MemoryDirectory {
   readonly #records = new Map<string, Buffer>();
@@ -142,4 +155,36 @@ export async function rawData(port: number, sessionId: string, token: Uint8Array
   await once(s, 'connect');
   s.write(Buffer.concat([Buffer.from(magic, 'latin1'), Buffer.from(sessionId, 'latin1'), token]));
   return s;
+}
+
+/** Things to undo after each test, newest first: `afterEach(runCleanups)` in each test file. */
+export const cleanups: Array<() => Promise<unknown> | unknown> = [];
+export async function runCleanups(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c();
+}
+
+/** A relay server on loopback, stopped after the test. */
+export async function relay(opts: Partial<RelayServerOptions> = {}): Promise<{ server: RelayServer; id: Identity; ref: RelayRef }> {
+  const id = opts.identity ?? generateIdentity();
+  const server = createRelayServer({ host: '127.0.0.1', port: 0, ...opts, identity: id });
+  await server.start();
+  cleanups.push(() => server.stop());
+  return { server, id, ref: { node_id: id.nodeId, ip: '127.0.0.1', port: server.port } };
+}
+
+/** A relay client with its own identity, stopped after the test. */
+export function client(opts: Partial<RelayClientOptions> = {}): RelayClient & { id: Identity } {
+  const id = opts.identity ?? generateIdentity();
+  const c = createRelayClient({ relayTimeoutMs: 10_000, ...opts, identity: id });
+  cleanups.push(() => c.stop());
+  return Object.assign(c, { id });
+}
+
+/** Alice reaches Bob, who holds a reservation at the relay; both ends of the relayed path. */
+export async function pair(ref: RelayRef, a = client(), b = client()): Promise<{ alice: Connection; bob: Connection }> {
+  await b.reserve({ relays: [ref] });
+  const inbound = once(b, 'incoming') as Promise<[Connection]>;
+  const alice = await a.connect(b.id.nodeId, { relays: [ref], signal: AbortSignal.timeout(10_000) });
+  const [bob] = await inbound;
+  return { alice, bob };
 }

@@ -1,45 +1,11 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { type Connection, generateIdentity, type Identity } from '@dpc/core';
-import {
-  createRelayClient,
-  createRelayServer,
-  type RelayClient,
-  type RelayClientOptions,
-  type RelayRef,
-  type RelayServer,
-  type RelayServerOptions,
-} from '@dpc/relay';
+import { generateIdentity } from '@dpc/core';
+import type { RelayServerOptions } from '@dpc/relay';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeError, nextMessage, nextOf, rawClient, rawData, tapProxy } from './helpers.js';
+import { cleanups, client, closeError, nextMessage, nextOf, pair, rawClient, rawData, relay, runCleanups, tapProxy } from './helpers.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function relay(opts: Partial<RelayServerOptions> = {}): Promise<{ server: RelayServer; id: Identity; ref: RelayRef }> {
-  const id = opts.identity ?? generateIdentity();
-  const server = createRelayServer({ host: '127.0.0.1', port: 0, ...opts, identity: id });
-  await server.start();
-  cleanups.push(() => server.stop());
-  return { server, id, ref: { node_id: id.nodeId, ip: '127.0.0.1', port: server.port } };
-}
-
-function client(opts: Partial<RelayClientOptions> = {}): RelayClient & { id: Identity } {
-  const id = opts.identity ?? generateIdentity();
-  const c = createRelayClient({ relayTimeoutMs: 10_000, ...opts, identity: id });
-  cleanups.push(() => c.stop());
-  return Object.assign(c, { id });
-}
-
-async function pair(ref: RelayRef, a = client(), b = client()): Promise<{ alice: Connection; bob: Connection }> {
-  await b.reserve({ relays: [ref] });
-  const inbound = once(b, 'incoming') as Promise<[Connection]>;
-  const alice = await a.connect(b.id.nodeId, { relays: [ref], signal: AbortSignal.timeout(10_000) });
-  const [bob] = await inbound;
-  return { alice, bob };
-}
+afterEach(runCleanups);
 
 const marker = 'PLAINTEXT-MARKER-7f3a9c';
 
