@@ -5,7 +5,7 @@ import { ConnectionClosedError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frames.js';
 import type { ConnectionFrame } from './messages.js';
 import type { Schema } from './schema.js';
-import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+import { abortable, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 import type { Connection, TierName } from './tiers.js';
 
 /** Bytes queued in the transport above which send() waits for 'drain' before writing. */
@@ -169,23 +169,7 @@ export class SecureConnection extends EventEmitter implements Connection {
         () => this.#clearDrainWait(wait),
       );
     }
-    const shared = this.#drainWait;
-    if (!signal) return shared;
-    if (signal.aborted) return Promise.reject(toAbortError(signal));
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(toAbortError(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      shared.then(
-        () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
+    return abortable(this.#drainWait, signal);
   }
 
   #clearDrainWait(wait: Promise<void>): void {

@@ -81,7 +81,7 @@ export {
   secureConnect,
   type TlsVersion,
 } from './secure-channel.js';
-export { raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 export {
   type Applicability,
   type Connection,

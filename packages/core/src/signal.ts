@@ -36,6 +36,29 @@ export function timeoutSignal(ms: number, what: string, parent?: AbortSignal): {
   };
 }
 
+/**
+ * Waits for `promise`, rejecting early with the signal's typed error when it aborts (the
+ * promise itself goes on; only the wait stops). No listener is left behind either way.
+ */
+export function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(toAbortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(toAbortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Sleeps `ms`, rejecting early when the signal aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

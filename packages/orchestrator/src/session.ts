@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type Connection, type Counters, isDpcError, type TierName, throwIfAborted, tierPriority, toAbortError } from '@dpc/core';
+import {
+  abortable,
+  type Connection,
+  type Counters,
+  isDpcError,
+  type TierName,
+  throwIfAborted,
+  tierPriority,
+  toAbortError,
+} from '@dpc/core';
 import { DEFAULT_MAX_UNACKED, MAX_REORDER, PATH_LINGER_MS } from './constants.js';
 import { SessionClosedError } from './errors.js';
 import { type SessionFrame, sessionFrameSchema } from './messages.js';
@@ -135,22 +144,7 @@ export class Session extends EventEmitter implements PeerSession {
     const cur = this.#current;
     if (cur && !cur.conn.closed) this.#write(cur, { k: 'm', e: this.#epoch, n, b: body });
     else this.emit('need-path');
-    if (!opts.signal) return acked;
-    const signal = opts.signal;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(toAbortError(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      acked.then(
-        () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        (e) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      );
-    });
+    return abortable(acked, opts.signal);
   }
 
   async close(): Promise<void> {

@@ -74,15 +74,15 @@ export function scriptedTier(
   return s;
 }
 
-export async function makeNode(
-  directory: RecordDirectory,
-  opts: {
-    strategies?: (id: Identity) => Strategy[];
-    config?: (c: DpcConfig) => void;
-    hub?: () => boolean;
-    upgradeIntervalMs?: number;
-  } = {},
-): Promise<TestNode> {
+/** How a test node differs from the default: its tiers, config, Hub state, upgrade period. */
+export interface NodeOptions {
+  strategies?: (id: Identity) => Strategy[];
+  config?: (c: DpcConfig) => void;
+  hub?: () => boolean;
+  upgradeIntervalMs?: number;
+}
+
+export async function makeNode(directory: RecordDirectory, opts: NodeOptions = {}): Promise<TestNode> {
   const identity = generateIdentity();
   const config = defaultConfig();
   config.connection.race_stagger = 0.05;

@@ -1,23 +1,16 @@
 import { once } from 'node:events';
-import { type Connection, type DpcConfig, type Identity, type Strategy, TIERS, type TierName } from '@dpc/core';
+import { type Connection, type DpcConfig, TIERS, type TierName } from '@dpc/core';
 import { ipv4DirectStrategy } from '@dpc/direct';
 import { type ConnectEvent, type ConnectFailedError, TIER_TIMEOUT_KEY, type TierOutcome } from '@dpc/orchestrator';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeNode, RecordDirectory, scriptedTier, type TestNode } from './helpers.js';
+import { makeNode, type NodeOptions, RecordDirectory, scriptedTier, type TestNode } from './helpers.js';
 
 const nodes: TestNode[] = [];
 afterEach(async () => {
   for (const n of nodes.splice(0)) await n.stop();
 });
 
-async function pair(
-  opts: {
-    strategies?: (id: Identity) => Strategy[];
-    config?: (c: DpcConfig) => void;
-    hub?: () => boolean;
-    upgradeIntervalMs?: number;
-  } = {},
-) {
+async function pair(opts: NodeOptions = {}) {
   const dir = new RecordDirectory();
   const a = await makeNode(dir, opts);
   const b = await makeNode(dir);
