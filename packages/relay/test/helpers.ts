@@ -188,3 +188,24 @@ export async function pair(ref: RelayRef, a = client(), b = client()): Promise<{
   const [bob] = await inbound;
   return { alice, bob };
 }
+
+/**
+ * Two raw clients (wire protocol by hand) registered for each other at a fresh relay; resolves
+ * with both RELAY_SESSION grants. `ids` are the two RELAY_REGISTER request ids.
+ */
+export async function rawPair(opts: Partial<RelayServerOptions> = {}, how: { splice?: boolean; ids?: [number, number] } = {}) {
+  const r = await relay(opts);
+  const [ia, ib] = [generateIdentity(), generateIdentity()];
+  const a = await rawClient(ia, r.id, r.server.port);
+  const b = await rawClient(ib, r.id, r.server.port);
+  cleanups.push(() => Promise.all([a.close(), b.close()]));
+  const sa = nextOf(a, 'RELAY_SESSION');
+  const sb = nextOf(b, 'RELAY_SESSION');
+  const [idA, idB] = how.ids ?? [1, 2];
+  const splice = how.splice ? { splice: true } : {};
+  await a.send({ type: 'RELAY_REGISTER', id: idA, target: ib.nodeId, ...splice });
+  await nextOf(a, 'RELAY_WAITING');
+  await b.send({ type: 'RELAY_REGISTER', id: idB, target: ia.nodeId, ...splice });
+  const [ga, gb] = await Promise.all([sa, sb]);
+  return { ...r, a, b, ia, ib, ga, gb };
+}

@@ -3,11 +3,34 @@ import type { Socket } from 'node:net';
 import { generateIdentity } from '@dpc/core';
 import type { RelayServerOptions } from '@dpc/relay';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanups, client, closeError, nextMessage, nextOf, pair, rawClient, rawData, relay, runCleanups, tapProxy } from './helpers.js';
+import {
+  cleanups,
+  client,
+  closeError,
+  nextMessage,
+  nextOf,
+  pair,
+  rawClient,
+  rawData,
+  rawPair as rawPairAt,
+  relay,
+  runCleanups,
+  tapProxy,
+} from './helpers.js';
 
 afterEach(runCleanups);
 
 const marker = 'PLAINTEXT-MARKER-7f3a9c';
+
+/** A relay behind a recording proxy that it announces as its data port, so control and data connections both cross it. */
+async function tappedRelay() {
+  let relayPort = 0;
+  const tap = await tapProxy(() => relayPort);
+  cleanups.push(() => tap.server.close());
+  const r = await relay({ publicPort: tap.port });
+  relayPort = r.server.port;
+  return { tap, ...r };
+}
 
 describe('spliced relay sessions (plain TCP data connections)', () => {
   it('are the default: the bytes go over the data connections, none in RELAY_MESSAGEs; a close is clean on both ends', async () => {
@@ -49,12 +72,7 @@ describe('spliced relay sessions (plain TCP data connections)', () => {
   });
 
   it('the relay handles only ciphertext: no plaintext in any byte of the control or data connections', async () => {
-    let relayPort = 0;
-    const tap = await tapProxy(() => relayPort);
-    cleanups.push(() => tap.server.close());
-    // The relay announces the proxy as its data port, so the data connections cross it too.
-    const { server, ref } = await relay({ publicPort: tap.port });
-    relayPort = server.port;
+    const { tap, server, ref } = await tappedRelay();
     const { alice, bob } = await pair({ ...ref, port: tap.port });
     const got: unknown[] = [];
     bob.on('message', (m) => got.push(m));
@@ -68,11 +86,7 @@ describe('spliced relay sessions (plain TCP data connections)', () => {
   });
 
   it('killing the relay (control and data connections) closes both relayed connections with a typed error', async () => {
-    let relayPort = 0;
-    const tap = await tapProxy(() => relayPort);
-    cleanups.push(() => tap.server.close());
-    const { server, ref } = await relay({ publicPort: tap.port });
-    relayPort = server.port;
+    const { tap, server, ref } = await tappedRelay();
     const { alice, bob } = await pair({ ...ref, port: tap.port });
     expect(server.stats().sessions_spliced).toBe(1);
     const closing = [closeError(alice), closeError(bob)];
@@ -94,21 +108,11 @@ describe('spliced relay sessions (plain TCP data connections)', () => {
 
 describe('spliced sessions, speaking the wire protocol directly', () => {
   async function rawPair(opts: Partial<RelayServerOptions> = {}) {
-    const r = await relay(opts);
-    const [ia, ib] = [generateIdentity(), generateIdentity()];
-    const a = await rawClient(ia, r.id, r.server.port);
-    const b = await rawClient(ib, r.id, r.server.port);
-    cleanups.push(() => Promise.all([a.close(), b.close()]));
-    const sa = nextOf(a, 'RELAY_SESSION');
-    const sb = nextOf(b, 'RELAY_SESSION');
-    await a.send({ type: 'RELAY_REGISTER', id: 1, target: ib.nodeId, splice: true });
-    await nextOf(a, 'RELAY_WAITING');
-    await b.send({ type: 'RELAY_REGISTER', id: 2, target: ia.nodeId, splice: true });
-    const [ga, gb] = await Promise.all([sa, sb]);
+    const { ga, gb, ...r } = await rawPairAt(opts, { splice: true, ids: [1, 2] });
     expect(ga.data_port).toBe(r.server.port);
     expect(ga.data_token).toHaveLength(32);
     expect(Buffer.from(ga.data_token as Uint8Array).equals(Buffer.from(gb.data_token as Uint8Array))).toBe(false);
-    return { ...r, a, b, sid: ga.session_id, ta: ga.data_token as Uint8Array, tb: gb.data_token as Uint8Array };
+    return { ...r, sid: ga.session_id, ta: ga.data_token as Uint8Array, tb: gb.data_token as Uint8Array };
   }
   const track = (s: Socket) => {
     cleanups.push(() => s.destroy());

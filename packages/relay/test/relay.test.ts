@@ -12,6 +12,7 @@ import {
   nextOf,
   pair,
   rawClient,
+  rawPair as rawPairAt,
   relay,
   runCleanups,
   tappedListener,
@@ -254,20 +255,10 @@ describe('reservations survive a NAT that forgets its mapping', () => {
 
 describe('relay limits and identity, speaking the wire protocol directly', () => {
   async function rawPair(opts: Partial<RelayServerOptions> = {}) {
-    const r = await relay(opts);
-    const [ia, ib] = [generateIdentity(), generateIdentity()];
-    const a = await rawClient(ia, r.id, r.server.port);
-    const b = await rawClient(ib, r.id, r.server.port);
-    cleanups.push(() => Promise.all([a.close(), b.close()]));
-    const sa = nextOf(a, 'RELAY_SESSION');
-    const sb = nextOf(b, 'RELAY_SESSION');
-    await a.send({ type: 'RELAY_REGISTER', id: 1, target: ib.nodeId });
-    await nextOf(a, 'RELAY_WAITING');
-    await b.send({ type: 'RELAY_REGISTER', id: 7, target: ia.nodeId });
-    const [ga, gb] = await Promise.all([sa, sb]);
-    expect(ga).toMatchObject({ id: 1, peer: ib.nodeId, session_id: gb.session_id });
-    expect(gb).toMatchObject({ id: 7, peer: ia.nodeId });
-    return { ...r, a, b, ia, ib, sid: ga.session_id };
+    const { ga, gb, ...r } = await rawPairAt(opts, { ids: [1, 7] });
+    expect(ga).toMatchObject({ id: 1, peer: r.ib.nodeId, session_id: gb.session_id });
+    expect(gb).toMatchObject({ id: 7, peer: r.ia.nodeId });
+    return { ...r, sid: ga.session_id };
   }
   const data = (sid: string, n: number) => ({ type: 'RELAY_MESSAGE', session_id: sid, data: new Uint8Array(n).fill(7) });
 
