@@ -83,6 +83,17 @@ export {
 } from './secure-channel.js';
 export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 export {
+  type EndpointPart,
+  EndpointPartOwnedError,
+  EndpointParts,
+  type EndpointPartsOptions,
+  type StartedTier,
+  type TierContext,
+  type TierDht,
+  type TierLogger,
+  type TierPlugin,
+} from './tier-context.js';
+export {
   type Applicability,
   type Connection,
   type NetworkState,
