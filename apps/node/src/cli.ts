@@ -44,7 +44,8 @@ Prints the node id, creating the Ed25519 identity in the data directory on first
 Runs a node until SIGINT or SIGTERM, then shuts down cleanly. Roles come from the config:
 a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay.
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
-time), message (sender, text), upgraded, path-lost, error. The WebSocket API ([api]) needs the token
+time), message (sender, text), upgraded, path-lost, error, tier-not-installed (an optional tier
+package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
 --allow-loopback   announce and dial loopback addresses (single-machine tests and demos)`,
   send: `Usage: dpc-node send --config FILE --to PEER_ID [--data-dir DIR] [--json] [--tier T] [--timeout S] TEXT
@@ -167,13 +168,16 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
       `path to ${e.peerId} over ${e.tier} lost${e.error ? `: ${e.error.message}` : ''}`,
     ),
   );
-  node.on('relay', (e) =>
+  node.on('tier-event', (e) =>
     emit(
-      'relay',
-      e,
-      `relay ${e.kind}${e.peers ? ` ${e.peers.join(' <-> ')}` : ''}${e.code ? ` (${e.code})` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+      e.event,
+      { tier: e.tier, ...e.fields },
+      `${e.tier} ${e.event}${Object.entries(e.fields)
+        .map(([k, v]) => ` ${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+        .join('')}`,
     ),
   );
+  node.on('tier-not-installed', (e) => emit('tier-not-installed', e, `tier ${e.tier} not installed (${e.package}): running without it`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -44,7 +44,7 @@ export async function runDemo(opts: { json: boolean; logLevel: LogLevel }): Prom
   const hasV6 = localAddresses().ipv6.includes('::1');
   try {
     say('dpc demo: a small dpc network on this machine (loopback addresses only)\n');
-    const installed = (await loadTierPlugins(logger)).map((p) => p.name);
+    const installed = (await loadTierPlugins()).plugins.map((p) => p.name);
     const mk = async (name: string, seed: string | undefined, mutate?: (c: DpcConfig) => void) => {
       const n = new DpcNode({
         dataDir: join(base, name),
@@ -121,7 +121,7 @@ export async function runDemo(opts: { json: boolean; logLevel: LogLevel }): Prom
     if (installed.includes('volunteer_relay'))
       await exchange(dave, erin, ['volunteer_relay'], 'tier 5: through the volunteer relay, end-to-end TLS');
     await exchange(erin, alice, undefined, 'racing: best tier wins');
-    const skipped = ['hub_webrtc', 'udp_hole_punch', 'volunteer_relay', 'gossip'].filter((t) => !installed.includes(t));
+    const skipped = (['hub_webrtc', 'udp_hole_punch', 'volunteer_relay', 'gossip'] as const).filter((t) => !installed.includes(t));
     if (skipped.length) say(`\n  not installed in this build (simply not offered): ${skipped.join(', ')}`);
 
     const stats: Record<string, OrchestratorStats> = Object.fromEntries(

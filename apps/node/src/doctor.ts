@@ -60,12 +60,13 @@ export async function runDoctor(opts: {
         relays.length > 0,
       ]);
     }
-    const installed = new Set(node.strategies.map((s) => s.name));
+    const installed = new Set(node.installedTiers());
     for (const t of TIERS) {
       const enabled = tierEnabled(cfg.connection, t);
+      const missing = node.missingTiers.find((m) => m.tier === t);
       rows.push([
         `tier ${TIERS.indexOf(t) + 1} ${t}`,
-        `${installed.has(t) ? 'installed' : 'not installed'}, ${enabled ? 'enabled' : 'disabled'}`,
+        `${installed.has(t) ? 'installed' : missing ? `not installed (${missing.package})` : 'not installed'}, ${enabled ? 'enabled' : 'disabled'}`,
         installed.has(t) && enabled,
       ]);
     }

@@ -4,17 +4,22 @@ import {
   type Connection,
   Counters,
   type DpcConfig,
+  EndpointParts,
   emptyEndpointBody,
   type Identity,
   loadOrCreateIdentity,
+  type NetworkState,
   type Strategy,
+  type TierContext,
+  type TierDht,
   type TierName,
+  type TierPlugin,
 } from '@dpc/core';
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
 import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
 import type { Logger } from './log.js';
-import { loadTierPlugins, type TierPlugin } from './plugins.js';
+import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
 
 /** What the app sends as an application message. */
 export interface ChatMessage {
@@ -29,17 +34,12 @@ export interface NodeEvents {
   message: [{ from: string; text: string; tier: TierName }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
-  /** Volunteer relay activity: sessions opened and ended, refusals. */
-  relay: [
-    {
-      kind: 'session' | 'session-end' | 'refused';
-      session_id?: string;
-      peers?: [string, string];
-      reason?: string;
-      code?: string;
-      nodeId?: string;
-    },
-  ];
+  /** An event a tier plugin reports for the user (e.g. tier 5's `relay`: session, session-end, refused). */
+  'tier-event': [{ tier: TierName; event: string; fields: Record<string, unknown> }];
+  /** An optional tier package is not installed: the node runs without that tier. */
+  'tier-not-installed': [{ tier: TierName; package: string }];
+  /** A tier reported a change of what the node knows about its network (merged state). */
+  network: [NetworkState];
   error: [{ error: Error; context: string }];
 }
 
@@ -51,9 +51,16 @@ export interface DpcNodeOptions {
   allowLoopback?: boolean;
   /** DHT bind address. Default 0.0.0.0. */
   dhtHost?: string;
-  /** Only these tier plugins (tests, demo). Default: every installed one. */
+  /** Only these tier plugins (tests, demo). Default: every installed one of `tierPackages`. */
   plugins?: TierPlugin[];
+  /** The optional tier packages to look for. Default TIER_PACKAGES. */
+  tierPackages?: readonly TierPackage[];
+  /** Quiet time before a changed endpoint record is re-signed and re-announced, ms. Default 200. */
+  endpointDebounceMs?: number;
 }
+
+/** Inbound connections a tier may hand over before the orchestrator exists (during start). */
+const MAX_EARLY_INBOUND = 64;
 
 /** A dpc node: identity, DHT, direct listener, installed tiers and the orchestrator. */
 export class DpcNode extends EventEmitter<NodeEvents> {
@@ -64,8 +71,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   listener!: DirectListener;
   orchestrator!: ConnectionOrchestrator;
   strategies: Strategy[] = [];
-  plugins: Array<{ name: string; stop(): Promise<void> }> = [];
+  plugins: Array<{ name: TierName; stop(): Promise<void> }> = [];
+  /** Optional tier packages found absent at start. */
+  missingTiers: LoadedTiers['missing'] = [];
   readonly #shutdown = new AbortController();
+  /** What tiers report about the network; the orchestrator's applicability checks read it. */
+  readonly #network: NetworkState = { hubConnected: false };
+  #parts: EndpointParts | undefined;
+  #early: Connection[] = [];
 
   constructor(opts: DpcNodeOptions) {
     super();
@@ -112,29 +125,50 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       else log.debug('dht', { ...e });
     });
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
-    this.dht.setEndpointBody({ ...emptyEndpointBody(), ...this.listener.endpointBody({ allowLoopback }) });
+    // Each part of the endpoint record has one owner: the node its direct addresses, the DHT
+    // signal_via, each tier plugin what it sets through its context.
+    const parts = new EndpointParts({
+      initial: { ...emptyEndpointBody(), ...this.listener.endpointBody({ allowLoopback }) },
+      onChange: (body) => this.dht.setEndpointBody(body), // the DHT re-signs and re-announces a changed body
+      ...(this.opts.endpointDebounceMs !== undefined && { debounceMs: this.opts.endpointDebounceMs }),
+    });
+    this.#parts = parts;
+    parts.claim('node', 'ipv6', 'ipv4_local', 'ipv4_external');
+    parts.claim('dht', 'signal_via');
+    this.dht.setEndpointBody(parts.body());
     if (config.dht.seed_nodes.length > 0) log.info('joining the DHT', { seeds: config.dht.seed_nodes });
     else log.info('no [dht] seed_nodes: running as a bootstrap node (others list this node as their seed)');
     await this.dht.start(opts);
     await this.#learnExternalAddress(log);
+    parts.flush();
 
-    const plugins = this.opts.plugins ?? (await loadTierPlugins(log));
-    for (const p of plugins) {
-      const started = await p.start({ node: this, log });
+    const loaded: LoadedTiers = this.opts.plugins
+      ? { plugins: this.opts.plugins, missing: [], broken: [] }
+      : await loadTierPlugins(this.opts.tierPackages);
+    for (const m of loaded.missing) {
+      log.info(`tier ${m.tier} not installed (${m.package}): running without it`);
+      this.emit('tier-not-installed', m);
+    }
+    this.missingTiers = loaded.missing;
+    for (const b of loaded.broken) log.warn(`tier ${b.tier} failed to load (${b.package}): running without it`, { error: b.error });
+    for (const p of loaded.plugins) {
+      const started = await p.start(this.#tierContext(p.name, log.child({ tier: p.name })));
       if (started.strategy) this.strategies.push(started.strategy);
       this.plugins.push({ name: p.name, stop: started.stop });
       log.info(`tier ${p.name} ready`, started.info ?? {});
     }
+    parts.flush();
 
     this.orchestrator = createOrchestrator({
       localNodeId: this.identity.nodeId,
       directory: this.dht,
       config,
       strategies: this.strategies,
-      network: () => ({ hubConnected: false }),
+      network: () => ({ ...this.#network }),
       counters: this.counters,
     });
     this.listener.on('connection', (c) => this.acceptConnection(c));
+    for (const c of this.#early.splice(0)) this.acceptConnection(c);
     this.orchestrator.on('connect', (e) => this.emit('connected', e));
     this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
     this.orchestrator.on('path-lost', (e) => this.emit('path-lost', e));
@@ -154,7 +188,47 @@ export class DpcNode extends EventEmitter<NodeEvents> {
 
   /** Hands an inbound connection of any tier to the orchestrator. */
   acceptConnection(conn: Connection): void {
-    this.orchestrator.accept(conn);
+    if (this.orchestrator) this.orchestrator.accept(conn);
+    else if (this.#early.length < MAX_EARLY_INBOUND && !this.#shutdown.signal.aborted) this.#early.push(conn);
+    else void conn.close('node not ready');
+  }
+
+  /** Tiers this node runs: the built-in direct ones and every started plugin. */
+  installedTiers(): TierName[] {
+    return [...new Set<TierName>([...this.strategies.map((s) => s.name), ...this.plugins.map((p) => p.name)])];
+  }
+
+  /** What tier plugin `name` sees of this node. */
+  #tierContext(name: TierName, log: Logger): TierContext {
+    const dht = this.dht;
+    const parts = this.#parts as EndpointParts;
+    const directory: TierDht = {
+      findPeer: (nodeId, o) => dht.findPeer(nodeId, o),
+      findRelays: (o) => dht.findRelays(o),
+      announceRelay: (offer, o) => dht.announceRelay(offer, o),
+      signal: (nodeId, payload, o) => dht.signal(nodeId, payload, o),
+      on: (event, fn) => dht.on(event, fn),
+      off: (event, fn) => dht.off(event, fn),
+      discoverEndpoint: (o) => dht.discoverEndpoint(o),
+      endpointBody: () => dht.endpointBody(),
+    };
+    return {
+      name,
+      identity: this.identity,
+      config: this.opts.config,
+      dht: directory,
+      counters: this.counters,
+      log,
+      allowLoopback: this.opts.allowLoopback ?? false,
+      signal: this.#shutdown.signal,
+      accept: (conn) => this.acceptConnection(conn),
+      setEndpointPart: (part, value) => void parts.set(name, part, value),
+      reportNetwork: (partial) => {
+        Object.assign(this.#network, partial);
+        this.emit('network', { ...this.#network });
+      },
+      emit: (event, fields) => this.emit('tier-event', { tier: name, event, fields }),
+    };
   }
 
   /**
@@ -181,7 +255,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         log.debug('external address discovery failed', { error: err });
       }
     }
-    if (ip) this.dht.setEndpointBody({ ...this.dht.endpointBody(), ipv4_external: [{ ip, port }] });
+    if (ip) this.#parts?.set('node', 'ipv4_external', [{ ip, port }]);
   }
 
   /** Connects (best tier), sends one chat message and waits for its acknowledgement. */
@@ -206,6 +280,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.#shutdown.abort();
     await this.orchestrator?.stop().catch(() => {});
     for (const p of this.plugins.splice(0).reverse()) await p.stop().catch(() => {});
+    this.#parts?.close();
+    for (const c of this.#early.splice(0)) await c.close('node stopping').catch(() => {});
     await this.listener?.stop().catch(() => {});
     await this.dht?.stop().catch(() => {});
   }

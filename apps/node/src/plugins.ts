@@ -1,36 +1,50 @@
-import type { Strategy } from '@dpc/core';
-import type { Logger } from './log.js';
-import type { DpcNode } from './node.js';
+import type { TierName, TierPlugin } from '@dpc/core';
 
 /**
- * A tier package the app wires in when it is installed. Tier packages are optional: an absent
- * one is simply not offered to the orchestrator.
+ * An optional tier package: the tier it brings, its npm name and how to import it. An
+ * installed tier package exports its `TierPlugin` as `tierPlugin`.
  */
-export interface TierPlugin {
-  name: string;
-  start(ctx: { node: DpcNode; log: Logger }): Promise<{ strategy?: Strategy; stop(): Promise<void>; info?: Record<string, unknown> }>;
+export interface TierPackage {
+  tier: TierName;
+  package: string;
+  import(): Promise<unknown>;
 }
 
-/** Loads every installed optional tier package. */
-export async function loadTierPlugins(log: Logger): Promise<TierPlugin[]> {
-  const plugins: TierPlugin[] = [];
-  for (const load of OPTIONAL_TIERS) {
-    try {
-      const p = await load();
-      if (p) plugins.push(p);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ERR_MODULE_NOT_FOUND') log.debug('optional tier not installed', { error: err });
-      else log.warn('optional tier failed to load', { error: err });
-    }
-  }
-  return plugins;
-}
-
-/** Loaders of the optional tier packages (filled as tier packages land). */
-export const OPTIONAL_TIERS: Array<() => Promise<TierPlugin | undefined>> = [
-  async () => {
-    await import('@dpc/relay'); // throws ERR_MODULE_NOT_FOUND when the tier is not installed
-    return (await import('./relay-plugin.js')).relayPlugin;
-  },
+/** The optional tier packages this app knows (filled as tier packages land). */
+export const TIER_PACKAGES: readonly TierPackage[] = [
+  { tier: 'volunteer_relay', package: '@dpc/relay', import: () => import('@dpc/relay') },
 ];
+
+export interface LoadedTiers {
+  plugins: TierPlugin[];
+  /** Tier packages that are not installed. */
+  missing: Array<{ tier: TierName; package: string }>;
+  /** Tier packages that are installed but failed to load (a missing dependency, no `tierPlugin`). */
+  broken: Array<{ tier: TierName; package: string; error: Error }>;
+}
+
+/** Imports every installed tier package and takes its plugin. Never throws. */
+export async function loadTierPlugins(packages: readonly TierPackage[] = TIER_PACKAGES): Promise<LoadedTiers> {
+  const out: LoadedTiers = { plugins: [], missing: [], broken: [] };
+  for (const p of packages) {
+    let mod: unknown;
+    try {
+      mod = await p.import();
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      // Only the package itself being absent is "not installed"; a dependency missing inside it is a broken install.
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${p.package}'`)) out.missing.push({ tier: p.tier, package: p.package });
+      else out.broken.push({ tier: p.tier, package: p.package, error: e });
+      continue;
+    }
+    const plugin = (mod as { tierPlugin?: TierPlugin }).tierPlugin;
+    if (plugin && plugin.name === p.tier && typeof plugin.start === 'function') out.plugins.push(plugin);
+    else
+      out.broken.push({
+        tier: p.tier,
+        package: p.package,
+        error: Object.assign(new Error(`${p.package} exports no tierPlugin for ${p.tier}`), { code: 'DPC_TIER_PLUGIN_INVALID' }),
+      });
+  }
+  return out;
+}

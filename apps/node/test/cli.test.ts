@@ -1,6 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,8 +23,8 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-async function run(args: string[], timeoutMs = 60_000): Promise<Run> {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function run(args: string[], timeoutMs = 60_000, bin = BIN): Promise<Run> {
+  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d) => (stdout += d));
@@ -36,8 +36,8 @@ async function run(args: string[], timeoutMs = 60_000): Promise<Run> {
 }
 
 /** A long-running `dpc-node start --json`, with its JSON events as they come. */
-function startNode(args: string[]) {
-  const p = spawn(process.execPath, [BIN, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function startNode(args: string[], bin = BIN) {
+  const p = spawn(process.execPath, [bin, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   procs.push(p);
   const events: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
@@ -276,6 +276,51 @@ describe('dpc-node', () => {
     const tiers = summary.exchanges.map((e: { tier: string }) => e.tier);
     expect(tiers).toContain('ipv4_direct');
     expect(tiers).toContain('volunteer_relay');
+  });
+});
+
+/**
+ * dpc-node installed without @dpc/relay: a copy of the built app in a temp folder whose
+ * node_modules holds every dependency except the tier 5 package. Returns the copy's bin.
+ */
+async function installWithoutRelay(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'dpc-norelay-'));
+  const app = new URL('..', import.meta.url).pathname;
+  const modules = join(app, '..', '..', 'node_modules');
+  await mkdir(join(root, 'node_modules', '@dpc'), { recursive: true });
+  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/orchestrator', 'ws']) {
+    await symlink(await realpath(join(modules, dep)), join(root, 'node_modules', dep), 'dir');
+  }
+  await cp(join(app, 'dist'), join(root, 'app', 'dist'), { recursive: true });
+  await cp(join(app, 'package.json'), join(root, 'app', 'package.json'));
+  return join(root, 'app', 'dist', 'bin.js');
+}
+
+describe('dpc-node without an optional tier package', () => {
+  it('runs, says tier 5 is not installed (log, --json event, doctor), and sends over direct', async () => {
+    const bin = await installWithoutRelay();
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed));
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')], bin);
+    expect(await bob.next('tier-not-installed')).toMatchObject({ tier: 'volunteer_relay', package: '@dpc/relay' });
+    const bobId = String((await bob.next('listening')).nodeId);
+    const sent = await run(
+      ['send', '--config', ini, '--data-dir', join(root, 'alice'), '--allow-loopback', '--json', '--to', bobId, 'no relay here'],
+      60_000,
+      bin,
+    );
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stderr).toContain('tier volunteer_relay not installed (@dpc/relay)');
+    expect(JSON.parse(sent.stdout.trim().split('\n').pop() as string)).toMatchObject({ event: 'delivered', tier: 'ipv4_direct' });
+    expect(await bob.next('message')).toMatchObject({ text: 'no relay here', tier: 'ipv4_direct' });
+    const doctor = await run(['doctor', '--config', ini, '--data-dir', join(root, 'd'), '--allow-loopback', '--json'], 60_000, bin);
+    expect(doctor.code).toBe(0);
+    const checks = JSON.parse(doctor.stdout).checks as Array<{ name: string; value: string; ok: boolean | null }>;
+    expect(checks.find((c) => c.name === 'tier 5 volunteer_relay')).toMatchObject({
+      ok: false,
+      value: expect.stringContaining('not installed (@dpc/relay)'),
+    });
+    expect(checks.find((c) => c.name === 'tier 2 ipv4_direct')).toMatchObject({ ok: true });
   });
 });
 

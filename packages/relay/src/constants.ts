@@ -69,3 +69,8 @@ export const DATA_PREAMBLE_BYTES = 4 + DATA_SESSION_ID_BYTES + DATA_TOKEN_BYTES;
  * this long for the reason (RELAY_DISCONNECT, or the control connection's loss), ms.
  */
 export const SPLICE_CLOSE_GRACE_MS = 2_000;
+
+/** Relays listed in this node's endpoint record at most (the record schema's bound). */
+export const MAX_LISTED_RELAYS = 4;
+/** Deadline of the first reservation attempt when the node starts, ms. */
+export const DEFAULT_RESERVE_TIMEOUT_MS = 30_000;

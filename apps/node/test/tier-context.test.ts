@@ -1,0 +1,215 @@
+// Tier plugins see the node only through their TierContext. Real nodes in one process: DHT over
+// UDP, direct TCP and the real @dpc/relay plugin on loopback; the test plugins below are
+// scripted tiers (no tier 3 or 4 package exists yet) that use the context as a real one would.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Applicability,
+  type DpcConfig,
+  defaultConfig,
+  isDpcError,
+  type NetworkState,
+  type SignedRecord,
+  type Strategy,
+  type TierContext,
+  TierNotApplicableError,
+  type TierPlugin,
+} from '@dpc/core';
+import { DpcNode } from '@dpc/node';
+import { tierPlugin as relayPlugin } from '@dpc/relay';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const nodes: DpcNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0).reverse()) await n.stop();
+});
+
+function config(seed?: string, mutate?: (c: DpcConfig) => void): DpcConfig {
+  const c = defaultConfig();
+  c.p2p.listen_port = 0;
+  c.p2p.listen_host = '127.0.0.1';
+  c.dht.port = 0;
+  c.dht.seed_nodes = seed ? [seed] : [];
+  c.dht.bootstrap_timeout = 5;
+  c.dht.lookup_timeout = 5;
+  c.api.enabled = false;
+  mutate?.(c);
+  return c;
+}
+
+async function node(
+  seed: string | undefined,
+  extra: Partial<ConstructorParameters<typeof DpcNode>[0]> = {},
+  mutate?: (c: DpcConfig) => void,
+) {
+  const n = new DpcNode({
+    dataDir: await mkdtemp(join(tmpdir(), 'dpc-ctx-')),
+    config: config(seed, mutate),
+    logger: quiet,
+    allowLoopback: true,
+    dhtHost: '127.0.0.1',
+    plugins: [],
+    endpointDebounceMs: 50,
+    ...extra,
+  });
+  await n.start({ signal: AbortSignal.timeout(20_000) });
+  nodes.push(n);
+  return n;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A scripted tier: hands its context to the test and offers a strategy that records the network state it is shown. */
+function scripted(name: 'hub_webrtc' | 'udp_hole_punch') {
+  const seen: NetworkState[] = [];
+  let ctx: TierContext | undefined;
+  let stopped = false;
+  const strategy: Strategy = {
+    name,
+    priority: name === 'hub_webrtc' ? 3 : 4,
+    isApplicable(_peer: SignedRecord<'endpoint'>, network: NetworkState): Applicability {
+      seen.push({ ...network });
+      return { applicable: false, reason: 'scripted tier never connects' };
+    },
+    connect: async () => {
+      throw new TierNotApplicableError(name, 'scripted tier never connects');
+    },
+  };
+  const plugin: TierPlugin = {
+    name,
+    async start(c) {
+      ctx = c;
+      return { strategy, stop: async () => void (stopped = true) };
+    },
+  };
+  return { plugin, seen, ctx: () => ctx as TierContext, stopped: () => stopped };
+}
+
+describe('TierContext: what a tier plugin sees of dpc-node', () => {
+  it('a part set by a plugin is re-signed and re-announced; parts owned by another are refused with a typed error', async () => {
+    const boot = await node(undefined);
+    const seed = `127.0.0.1:${boot.dht.address?.port}`;
+    const hub = scripted('hub_webrtc');
+    const punch = scripted('udp_hole_punch');
+    const bob = await node(seed, { plugins: [hub.plugin, punch.plugin] });
+    const alice = await node(seed);
+    const first = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
+    expect(first.body.hub).toBeNull();
+
+    hub.ctx().setEndpointPart('hub', 'wss://hub.example/dpc');
+    punch.ctx().setEndpointPart('nat_type', 'cone');
+    const owned = (f: () => void) => {
+      try {
+        f();
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    expect(
+      isDpcError(
+        owned(() => punch.ctx().setEndpointPart('hub', null)),
+        'DPC_ENDPOINT_PART_OWNED',
+      ),
+    ).toBe(true);
+    expect(owned(() => hub.ctx().setEndpointPart('ipv4_local', []))).toMatchObject({ code: 'DPC_ENDPOINT_PART_OWNED', owner: 'node' });
+    expect(owned(() => hub.ctx().setEndpointPart('signal_via', []))).toMatchObject({ owner: 'dht' });
+
+    const updated = await until('the re-announced record', async () => {
+      const r = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
+      return r.body.hub === 'wss://hub.example/dpc' && r.body.nat_type === 'cone' ? r : undefined;
+    });
+    expect(updated.seq).toBeGreaterThan(first.seq);
+    expect(updated.body.ipv4_local).toEqual(first.body.ipv4_local); // the node's parts are untouched
+  });
+
+  it('reportNetwork reaches the orchestrator: tier 3 reports the Hub up, and the hybrid rule then skips tier 5', async () => {
+    const boot = await node(undefined);
+    const seed = `127.0.0.1:${boot.dht.address?.port}`;
+    const hub = scripted('hub_webrtc');
+    const alice = await node(seed, { plugins: [hub.plugin, relayPlugin] });
+    const bob = await node(seed);
+    const reported: NetworkState[] = [];
+    alice.on('network', (n) => reported.push(n));
+
+    // Before: no Hub, so tier 3 is skipped without asking the strategy.
+    expect(await alice.send(bob.nodeId, 'before', { tiers: ['hub_webrtc', 'ipv4_direct'] })).toMatchObject({ tier: 'ipv4_direct' });
+    expect(hub.seen).toEqual([]);
+
+    hub.ctx().reportNetwork({ hubConnected: true, natType: 'cone' });
+    expect(reported.at(-1)).toMatchObject({ hubConnected: true, natType: 'cone' });
+    const err = await alice.send(bob.nodeId, 'over a relay?', { tiers: ['hub_webrtc', 'volunteer_relay'] }).catch((e: unknown) => e);
+    expect(hub.seen.at(-1)).toMatchObject({ hubConnected: true, natType: 'cone' });
+    expect(err).toMatchObject({ code: 'DPC_CONNECT_FAILED' });
+    const outcomes = (err as { tiers: Array<{ tier: string; result: string; reason?: string }> }).tiers;
+    expect(outcomes.find((t) => t.tier === 'volunteer_relay')).toMatchObject({ result: 'skipped', reason: expect.stringMatching(/hub/) });
+  });
+
+  it('the relay plugin lists its reservation in the endpoint record through its context, and tier 5 reaches the node', async () => {
+    const boot = await node(undefined);
+    const seed = `127.0.0.1:${boot.dht.address?.port}`;
+    const relay = await node(seed, { plugins: [relayPlugin] }, (c) => {
+      c.relay.volunteer = true;
+      c.relay.port = 0;
+      c.relay.region = 'test';
+    });
+    const events: Array<{ event: string; fields: Record<string, unknown> }> = [];
+    relay.on('tier-event', (e) => events.push(e));
+    const bob = await node(seed, { plugins: [relayPlugin] }, (c) => {
+      c.relay.reserve = 'always';
+    });
+    const alice = await node(seed, { plugins: [relayPlugin] });
+    const rec = await until('bob listing the relay', async () => {
+      const r = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
+      return r.body.relays.some((x) => x.node_id === relay.nodeId) ? r : undefined;
+    });
+    expect(rec.body.relays[0]).toMatchObject({ node_id: relay.nodeId, ip: '127.0.0.1' });
+    expect(await alice.send(bob.nodeId, 'through the relay', { tiers: ['volunteer_relay'] })).toMatchObject({ tier: 'volunteer_relay' });
+    expect(events.some((e) => e.event === 'relay' && e.fields.kind === 'session')).toBe(true);
+    expect(bob.installedTiers()).toContain('volunteer_relay');
+  });
+
+  it('an absent tier package is reported as not installed, and the node runs and sends over direct', async () => {
+    const absent = '@dpc/webrtc-hub';
+    const boot = await node(undefined);
+    const seed = `127.0.0.1:${boot.dht.address?.port}`;
+    const missing: Array<{ tier: string; package: string }> = [];
+    const alice = new DpcNode({
+      dataDir: await mkdtemp(join(tmpdir(), 'dpc-ctx-')),
+      config: config(seed),
+      logger: quiet,
+      allowLoopback: true,
+      dhtHost: '127.0.0.1',
+      // A real dynamic import of a package that is not installed: ERR_MODULE_NOT_FOUND.
+      tierPackages: [{ tier: 'hub_webrtc', package: absent, import: () => import(absent) }],
+    });
+    alice.on('tier-not-installed', (e) => missing.push(e));
+    await alice.start({ signal: AbortSignal.timeout(20_000) });
+    nodes.push(alice);
+    const bob = await node(seed);
+    expect(missing).toEqual([{ tier: 'hub_webrtc', package: absent }]);
+    expect(alice.missingTiers).toEqual(missing);
+    expect(alice.installedTiers()).not.toContain('hub_webrtc');
+    expect(await alice.send(bob.nodeId, 'no hub tier here')).toMatchObject({ tier: 'ipv4_direct' });
+  });
+
+  it('a plugin is stopped when the node stops, and its context signal aborts', async () => {
+    const hub = scripted('hub_webrtc');
+    const n = await node(undefined, { plugins: [hub.plugin] });
+    const signal = hub.ctx().signal;
+    expect(signal.aborted).toBe(false);
+    await n.stop();
+    expect(signal.aborted).toBe(true);
+    expect(hub.stopped()).toBe(true);
+  });
+});

@@ -1,0 +1,79 @@
+import { isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { DEFAULT_RESERVE_TIMEOUT_MS, MAX_LISTED_RELAYS } from './constants.js';
+import { relayFromConfig } from './from-config.js';
+
+/** This host's IPv4 addresses, loopback included. */
+function hostIPv4(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((a) => (a && isIPv4(a.address) ? [a.address] : []));
+}
+
+/**
+ * Tier 5 as a node plugin, through its `TierContext` only: the client (strategy, standing
+ * reservations listed in the endpoint record's `relays` part, inbound relayed connections
+ * handed to `ctx.accept`) and, with `[relay] volunteer = true`, the relay server announcing
+ * its offer in the DHT. Events for the user: `relay` with `kind` session, session-end, refused.
+ */
+export function relayTier(): TierPlugin {
+  return {
+    name: 'volunteer_relay',
+    async start(ctx: TierContext) {
+      const { config, log, allowLoopback } = ctx;
+      const external = ctx.dht.endpointBody().ipv4_external[0]?.ip;
+      const local = hostIPv4().find((ip) => allowLoopback || !ip.startsWith('127.'));
+      const publicIp = config.relay.public_ip || external || (allowLoopback ? '127.0.0.1' : local);
+      const parts = relayFromConfig(config, ctx.identity, {
+        directory: ctx.dht,
+        signaller: ctx.dht,
+        counters: ctx.counters,
+        port: config.relay.port,
+        reservationKeepaliveMs: secondsToMs(config.relay.keepalive),
+        ...(publicIp && { publicIp }),
+      });
+      const server = parts.server;
+      if (server) {
+        server.on('session', (e) => ctx.emit('relay', { kind: 'session', session_id: e.session_id, peers: e.peers }));
+        server.on('session-end', (e) =>
+          ctx.emit('relay', { kind: 'session-end', session_id: e.session_id, peers: e.peers, reason: e.reason }),
+        );
+        server.on('refused', (e) => ctx.emit('relay', { kind: 'refused', code: e.code, nodeId: e.nodeId }));
+        server.on('error', (err) => log.warn('relay server error', { error: err }));
+        await server.start();
+        log.info('volunteering as a relay', {
+          ip: publicIp,
+          port: server.port,
+          max_peers: config.relay.max_peers,
+          region: config.relay.region,
+        });
+      }
+      const client = parts.client;
+      if (client) {
+        client.on('incoming', (conn) => ctx.accept(conn));
+        client.on('reservations', (relays) => {
+          ctx.setEndpointPart('relays', relays.slice(0, MAX_LISTED_RELAYS));
+          log.info('relay reservations', { relays: relays.map((r) => `${r.ip}:${r.port}`) });
+        });
+        const behindNat = external !== undefined && !hostIPv4().includes(external);
+        const mode = config.relay.reserve;
+        if (mode === 'always' || (mode === 'auto' && behindNat)) {
+          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(DEFAULT_RESERVE_TIMEOUT_MS)]);
+          client.reserve({ signal }).catch((err: Error) => log.warn('no relay reservation yet', { error: err }));
+        }
+      }
+      return {
+        ...(parts.strategy && { strategy: parts.strategy }),
+        info: { client: client !== undefined, server: server !== undefined },
+        async stop() {
+          await client?.stop();
+          await server?.stop();
+        },
+      };
+    },
+  };
+}
+
+/** The plugin the node app loads when @dpc/relay is installed. */
+export const tierPlugin: TierPlugin = relayTier();
