@@ -5,6 +5,7 @@ import {
   DialError,
   type Identity,
   isDpcError,
+  PeerIdentityMismatchError,
   type SecureConnection,
   type SignedRecord,
   secureAccept,
@@ -236,7 +237,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
         },
         this.#o.splice ?? true,
       );
-      const conn = await this.#secure(grant, 'connect', signal);
+      const conn = await this.#secure(grant, target, 'connect', signal);
       this.#counters.inc(listedByPeer ? 'connected_via_reservation' : 'connected_via_directory');
       return conn;
     } finally {
@@ -244,13 +245,23 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     }
   }
 
-  async #secure(grant: SessionGrant, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
+  /**
+   * Runs the end-to-end TLS handshake over a granted session. The peer must prove `expected`
+   * (the node we asked for), whatever the relay says the session's peer is: a relay that pairs
+   * us with another node gets a typed refusal, never a connection.
+   */
+  async #secure(grant: SessionGrant, expected: string, role: 'connect' | 'accept', signal: AbortSignal): Promise<SecureConnection> {
     const stream = grant.stream;
+    if (grant.peer !== expected) {
+      stream.destroy();
+      this.#counters.inc('session_wrong_peer');
+      throw new PeerIdentityMismatchError(expected, grant.peer);
+    }
     try {
       const common = {
         identity: this.#o.identity,
         tier: 'volunteer_relay' as const,
-        expectedNodeId: grant.peer,
+        expectedNodeId: expected,
         signal,
         handshakeTimeoutMs: this.#handshakeMs,
       };
@@ -302,7 +313,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     link.refs++;
     link
       .register(from, t.signal, undefined, this.#o.splice ?? true)
-      .then((grant) => this.#secure(grant, 'accept', t.signal))
+      .then((grant) => this.#secure(grant, from, 'accept', t.signal))
       .then(
         (conn) => {
           this.#counters.inc('incoming_connections');
