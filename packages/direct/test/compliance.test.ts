@@ -5,7 +5,7 @@ import { createRecord, type EndpointBody, emptyEndpointBody, generateIdentity, t
 import { strategyCompliance } from '@dpc/core/compliance';
 import { createDirectListener, ipv4DirectStrategy, ipv6DirectStrategy } from '@dpc/direct';
 
-const TIMEOUT_MS = 600;
+const TIMEOUT_MS = 1000;
 const record = (who: Identity, body: Partial<EndpointBody>) =>
   createRecord(who, { kind: 'endpoint', body: { ...emptyEndpointBody(), ...body } });
 

@@ -53,8 +53,12 @@ export function relayTier(): TierPlugin {
       if (client) {
         client.on('incoming', (conn) => ctx.accept(conn));
         client.on('reservations', (relays) => {
-          ctx.setEndpointPart('relays', relays.slice(0, MAX_LISTED_RELAYS));
-          log.info('relay reservations', { relays: relays.map((r) => `${r.ip}:${r.port}`) });
+          try {
+            ctx.setEndpointPart('relays', relays.slice(0, MAX_LISTED_RELAYS));
+            log.info('relay reservations', { relays: relays.map((r) => `${r.ip}:${r.port}`) });
+          } catch (err) {
+            log.warn('relay reservations not listed in the endpoint record', { error: err });
+          }
         });
         const behindNat = external !== undefined && !hostIPv4().includes(external);
         const mode = config.relay.reserve;

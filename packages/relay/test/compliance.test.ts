@@ -22,7 +22,7 @@ import {
   volunteerRelayStrategy,
 } from '@dpc/relay';
 
-const TIMEOUT_MS = 1500;
+const TIMEOUT_MS = 2000;
 const record = (who: Identity, body: Partial<EndpointBody>) =>
   createRecord(who, { kind: 'endpoint', body: { ...emptyEndpointBody(), ...body } });
 
