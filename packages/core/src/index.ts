@@ -38,6 +38,7 @@ export {
 } from './config.js';
 export { SecureConnection } from './connection.js';
 export { Counters } from './counters.js';
+export type { DeferredDelivery, DeferredItem, DeferredRecipient } from './deferred.js';
 export * from './errors.js';
 export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type FrameDecoderOptions } from './frames.js';
 export {
@@ -55,6 +56,7 @@ export {
   rawPublicKey,
   verifySignature,
 } from './identity.js';
+export { KvBatcher, type KvOp, type KvStore, memoryKvStore } from './kv-store.js';
 export {
   type CreateRecordOptions,
   createRecord,
