@@ -39,7 +39,9 @@ export interface ApiServer {
  * The local WebSocket API. Connect to `ws://127.0.0.1:<port>/?token=<token>` (or send the token
  * as `Authorization: Bearer <token>`). Requests are JSON `{ id, method, params }`; replies
  * `{ id, result }` or `{ id, error: { code, message } }`; events `{ event, data }` after `subscribe`.
- * Methods: `id`, `stats`, `sessions`, `send { to, text }`, `subscribe { events? }`.
+ * Methods: `id`, `stats`, `sessions`, `send { to, text, wait? }` (`wait: 'accepted'` answers once the
+ * message is durably in the outbox; default 'delivered': once the peer acknowledged it),
+ * `subscribe { events? }`.
  */
 export async function startApi(node: DpcNode, opts: { host: string; port: number; token: string; logger: Logger }): Promise<ApiServer> {
   const expected = Buffer.from(opts.token);
@@ -114,15 +116,19 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
         case 'sessions':
           return node.orchestrator
             .sessions()
-            .map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, unacked: s.unacked }));
+            .map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, deferred: s.deferred, unacked: s.unacked }));
         case 'send': {
           const to = params.to;
           const text = params.text;
           if (!isNodeId(to)) throw Object.assign(new Error('params.to must be a node id'), { code: 'DPC_API_BAD_REQUEST' });
           if (typeof text !== 'string' || text.length > 16_000)
             throw Object.assign(new Error('params.text must be a string of at most 16000 characters'), { code: 'DPC_API_BAD_REQUEST' });
-          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000) });
-          return { delivered: true, ...r };
+          const wait = params.wait ?? 'delivered';
+          if (wait !== 'accepted' && wait !== 'delivered')
+            throw Object.assign(new Error("params.wait must be 'accepted' or 'delivered'"), { code: 'DPC_API_BAD_REQUEST' });
+          // 'accepted': answered once the message is in the outbox (durable), before delivery.
+          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000), wait });
+          return wait === 'accepted' ? { accepted: true, ...r } : { accepted: true, delivered: true, ...r };
         }
         case 'subscribe': {
           const wanted = (

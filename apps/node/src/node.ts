@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { isIPv4 } from 'node:net';
+import { join } from 'node:path';
 import {
+  abortable,
   type Connection,
   Counters,
   type DpcConfig,
   emptyEndpointBody,
   type Identity,
+  type KvStore,
   loadOrCreateIdentity,
   type Strategy,
   type TierName,
@@ -13,6 +16,7 @@ import {
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
 import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
+import { openStore } from '@dpc/store';
 import type { Logger } from './log.js';
 import { loadTierPlugins, type TierPlugin } from './plugins.js';
 
@@ -27,6 +31,8 @@ export interface NodeEvents {
   listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
   connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
   message: [{ from: string; text: string; tier: TierName }];
+  /** Messages found in the outbox at start, resent to these peers. */
+  resumed: [{ peers: string[] }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
   /** Volunteer relay activity: sessions opened and ended, refusals. */
@@ -63,6 +69,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   dht!: Dht;
   listener!: DirectListener;
   orchestrator!: ConnectionOrchestrator;
+  /** `<data-dir>/store`: session outboxes and receiver state (LevelDB; held by one process). */
+  store: KvStore | undefined;
   strategies: Strategy[] = [];
   plugins: Array<{ name: string; stop(): Promise<void> }> = [];
   readonly #shutdown = new AbortController();
@@ -90,6 +98,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const { config, logger } = this.opts;
     const allowLoopback = this.opts.allowLoopback ?? false;
     this.identity = await loadOrCreateIdentity(this.opts.dataDir);
+    // First, so a second process on the same data directory fails before binding anything.
+    this.store = await openStore(join(this.opts.dataDir, 'store'));
     const log = logger.child({ node: this.identity.nodeId.slice(9, 17) });
     const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters });
     this.listener = direct.listener;
@@ -133,6 +143,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       strategies: this.strategies,
       network: () => ({ hubConnected: false }),
       counters: this.counters,
+      store: this.store,
     });
     this.listener.on('connection', (c) => this.acceptConnection(c));
     this.orchestrator.on('connect', (e) => this.emit('connected', e));
@@ -144,6 +155,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     });
     if (config.dht.seed_nodes.length > 0 || this.dht.contacts().length > 0) {
       await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
+    }
+    const resumed = await this.orchestrator.resume(opts);
+    if (resumed.length > 0) {
+      log.info('resending unacknowledged messages from the outbox', { peers: resumed.length });
+      this.emit('resumed', { peers: resumed });
     }
     this.emit('listening', {
       nodeId: this.identity.nodeId,
@@ -184,22 +200,40 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     if (ip) this.dht.setEndpointBody({ ...this.dht.endpointBody(), ipv4_external: [{ ip, port }] });
   }
 
-  /** Connects (best tier), sends one chat message and waits for its acknowledgement. */
+  /**
+   * Connects (best tier) and sends one chat message. It is written to the outbox in the data
+   * directory before `onAccepted` is called (it survives a crash from then on); the promise
+   * resolves when the peer acknowledged it, unless `wait` is 'accepted'.
+   */
   async send(
     peerId: string,
     text: string,
-    opts: { signal?: AbortSignal; tiers?: TierName[] } = {},
-  ): Promise<{ tier: TierName; connectMs: number; deliveredMs: number; remoteAddress?: string }> {
+    opts: { signal?: AbortSignal; tiers?: TierName[]; wait?: 'accepted' | 'delivered'; onAccepted?: (seq: number) => void } = {},
+  ): Promise<{ tier: TierName; connectMs: number; deliveredMs?: number; seq: number; remoteAddress?: string }> {
     const t0 = performance.now();
-    const session: PeerSession = await this.orchestrator.connect(peerId, {
-      ...(opts.signal && { signal: opts.signal }),
-      ...(opts.tiers && { tiers: opts.tiers }),
-    });
+    // A peer with a session already (connected or not) gets the message queued at once: the
+    // session reconnects by itself. A new peer is reached first, so a wrong id fails clearly.
+    const existing = opts.tiers ? undefined : this.orchestrator.session(peerId);
+    const session: PeerSession =
+      existing && !existing.closed
+        ? existing
+        : await this.orchestrator.connect(peerId, {
+            ...(opts.signal && { signal: opts.signal }),
+            ...(opts.tiers && { tiers: opts.tiers }),
+          });
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
-    await session.send(msg, opts.signal ? { signal: opts.signal } : {});
+    const q = await session.queue(msg, opts.signal ? { signal: opts.signal } : {});
+    opts.onAccepted?.(q.seq);
+    if (opts.wait !== 'accepted') await abortable(q.delivered, opts.signal);
     const remoteAddress = session.remoteAddress;
-    return { tier: session.tier as TierName, connectMs, deliveredMs: performance.now() - t0, ...(remoteAddress && { remoteAddress }) };
+    return {
+      tier: session.tier as TierName,
+      connectMs,
+      seq: q.seq,
+      ...(opts.wait !== 'accepted' && { deliveredMs: performance.now() - t0 }),
+      ...(remoteAddress && { remoteAddress }),
+    };
   }
 
   async stop(): Promise<void> {
@@ -208,6 +242,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     for (const p of this.plugins.splice(0).reverse()) await p.stop().catch(() => {});
     await this.listener?.stop().catch(() => {});
     await this.dht?.stop().catch(() => {});
+    await this.store?.close().catch(() => {});
+    this.store = undefined;
   }
 }
 
