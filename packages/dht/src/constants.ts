@@ -2,6 +2,8 @@
 
 /** `[dht] port`: UDP port of the DHT. */
 export const DEFAULT_DHT_PORT = 8889;
+/** `[dht] host`: 'dual' binds IPv6 and IPv4 on one socket (IPv4 only where the host has no IPv6). */
+export const DEFAULT_DHT_HOST = 'dual';
 /** `[dht] k`: bucket size and replication factor. */
 export const DEFAULT_K = 20;
 /** `[dht] alpha`: lookup parallelism. */
@@ -38,6 +40,8 @@ export const DEFAULT_SIGNAL_VIA_COUNT = 2;
 /** Expired-record and registration sweep period. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
+/** Longest prefix a protocol sharing the DHT's UDP socket may register. */
+export const MAX_PROTOCOL_PREFIX_BYTES = 8;
 /** Hard bound of every datagram sent: stays under the path MTU (no IP fragmentation). */
 export const MAX_DATAGRAM_BYTES = 1200;
 /** Largest signal payload (encoded) a node sends or forwards. */
