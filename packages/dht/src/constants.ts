@@ -48,8 +48,15 @@ export const MAX_DATAGRAM_BYTES = 1200;
 export const MAX_SIGNAL_PAYLOAD_BYTES = 600;
 /** A signal older than this (or this far in the future) is refused as a replay. */
 export const SIGNAL_MAX_AGE_MS = 120_000;
-/** Bound of the signal replay cache. */
-export const MAX_SEEN_SIGNALS = 4096;
+/**
+ * Memory bound of the signal replay cache (`signalReplayCacheBytes`). It remembers every signal
+ * until it turns stale; new signals are rate-limited to capacity / 241 s (entries live ≤ 240 s, plus a
+ * one-second burst): at the default 16 384 entries, 68 per second.
+ */
+export const DEFAULT_SIGNAL_REPLAY_CACHE_BYTES = 2 * 1024 * 1024;
+/** Bytes one remembered signal costs (key string, set and expiry-bucket slots), an upper estimate. */
+export const SIGNAL_REPLAY_ENTRY_BYTES = 128;
+
 /** A REGISTER timestamp may be this far from our clock. */
 export const REGISTER_MAX_SKEW_MS = 300_000;
 

@@ -4,8 +4,9 @@ import * as C from './constants.js';
 import { fitAnswer, type Request, type ResponseBody } from './messages.js';
 import type { NodeContext } from './node-context.js';
 import { RateLimiter } from './rate-limit.js';
+import { ReplayGuard } from './replay-guard.js';
 import type { Peer } from './rpc.js';
-import { openSignalEnvelope, ReplayGuard, registerPayload } from './signalling.js';
+import { openSignalEnvelope, registerPayload } from './signalling.js';
 import type { WriteTokens } from './write-tokens.js';
 
 /** The requests a DHT node answers: PING, DISCOVER, FIND_NODE/FIND_VALUE, STORE, REGISTER, SIGNAL. */
@@ -13,7 +14,7 @@ export class RequestHandler {
   readonly #c: NodeContext;
   readonly #tokens: WriteTokens;
   readonly #learn: (id: Uint8Array, from: Peer) => void;
-  readonly #replay = new ReplayGuard();
+  readonly #replay: ReplayGuard;
   readonly #forwardLimiter = new RateLimiter({ perSecond: C.DEFAULT_SIGNAL_FORWARD_PER_SEC, burst: C.DEFAULT_SIGNAL_FORWARD_PER_SEC });
 
   /** `learn` is told of every requester (it may enter the routing table once it answers a PING). */
@@ -21,6 +22,7 @@ export class RequestHandler {
     this.#c = ctx;
     this.#tokens = tokens;
     this.#learn = learn;
+    this.#replay = new ReplayGuard({ maxBytes: ctx.o.signalReplayCacheBytes ?? C.DEFAULT_SIGNAL_REPLAY_CACHE_BYTES });
   }
 
   handle(msg: Request, from: Peer): ResponseBody | null | Promise<ResponseBody | null> {
@@ -78,7 +80,7 @@ export class RequestHandler {
         c.counters.inc('signals.duplicate');
         return { t: 'ok' };
       }
-      if (bad) return this.#refuse(bad, `signal_${bad}`);
+      if (bad) return this.#refuse(bad, `signal_${bad}`); // rejects.signal_stale, rejects.signal_rate_limited
       c.counters.inc('signals.received');
       c.emitSignal({ from: opened.from, publicKey: opened.publicKey, payload: opened.payload, via: from });
       return { t: 'ok' };

@@ -66,6 +66,12 @@ export interface DhtOptions {
   rateLimit?: { perSecond?: number; burst?: number };
   /** Storage bounds. Defaults: 10 000 records, 256 per source host, 64 relay offers per key. */
   storage?: { maxRecords?: number; maxRecordsPerHost?: number; maxOffersPerKey?: number };
+  /**
+   * Memory bound of the signal replay cache, in bytes. Every signal is remembered until it turns
+   * stale (120 s), and new signals beyond capacity / 241 s per second are refused
+   * (`rejects.signal_rate_limited`), so the bound always suffices. Default 2 MiB (16 384 signals, 68/s).
+   */
+  signalReplayCacheBytes?: number;
   /** Registrations held as a forwarder. Default 1024. */
   maxRegistrations?: number;
   /** Counters to share with the rest of the node. Default: a new set. */
