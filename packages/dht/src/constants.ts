@@ -62,10 +62,17 @@ export const REGISTER_MAX_SKEW_MS = 300_000;
 
 /** Records stored by one node, all keys together. */
 export const DEFAULT_MAX_RECORDS = 10_000;
-/** Records stored on behalf of one source host. */
+/** Records stored on behalf of one source: its /24 (IPv4) or /64 (IPv6), or ip:port when exempt. */
 export const DEFAULT_MAX_RECORDS_PER_HOST = 256;
 /** Relay offers held under one relay index key. */
 export const DEFAULT_MAX_OFFERS_PER_KEY = 64;
+/** Records under one key from one source (/24 or /64): 64 fake relay offers from one place hold 4 slots. */
+export const DEFAULT_MAX_RECORDS_PER_KEY_PER_SOURCE = 4;
+/**
+ * Longest a stored record is kept, whatever expiry it claims: the default record TTL plus 10 min
+ * of slack (publishers republish every 30 min). An offer "expiring in 9999" is gone after this.
+ */
+export const DEFAULT_MAX_RECORD_TTL_MS = 3_600_000 + 600_000;
 /** Registrations (nodes behind NAT whose mapping we keep) held by one forwarder. */
 export const DEFAULT_MAX_REGISTRATIONS = 1024;
 /** Signals forwarded per second to one registered node. */

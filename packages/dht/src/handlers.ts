@@ -1,5 +1,5 @@
 import { nodeIdFromPublicKey, nodeIdOfKademliaId, verifySignature } from '@dpc/core';
-import { hostKey } from './address.js';
+import { subnetKey } from './address.js';
 import * as C from './constants.js';
 import { fitAnswer, type Request, type ResponseBody } from './messages.js';
 import type { NodeContext } from './node-context.js';
@@ -50,8 +50,11 @@ export class RequestHandler {
       }
       case 'store': {
         if (!this.#tokens.valid(msg.tk, from.host)) return this.#refuse('bad_token');
-        const r = c.store.put(msg.k, msg.r, hostKey(from.host, from.port, c.policy));
-        return r.ok ? { t: 'ok' } : this.#refuse(r.reason);
+        const r = c.store.put(msg.k, msg.r, subnetKey(from.host, from.port, c.policy));
+        if (!r.ok) return this.#refuse(r.reason); // rejects.host_quota, rejects.source_key_quota, rejects.key_full, …
+        if (r.capped) c.counters.inc('store.expiry_capped');
+        if (r.evicted) c.counters.inc(`store.evicted_${r.evicted}`); // store.evicted_key, store.evicted_storage
+        return { t: 'ok' };
       }
       case 'register': {
         if (!this.#tokens.valid(msg.tk, from.host)) return this.#refuse('bad_token');

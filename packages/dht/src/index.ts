@@ -25,7 +25,7 @@
 import { createDht as create } from './dht.js';
 import type { Dht, DhtOptions } from './types.js';
 
-export { isLoopback, isPrivate, normalizeIp, subnetKey } from './address.js';
+export { hostKey, isLoopback, isPrivate, normalizeIp, subnetKey } from './address.js';
 export { dhtOptionsFromConfig, parseSeed } from './config.js';
 export * as constants from './constants.js';
 export { commonPrefixLength, compareDistance, xorDistance } from './distance.js';

@@ -62,10 +62,21 @@ export interface DhtOptions {
   allowLoopback?: boolean;
   /** Same for private (RFC 1918, ULA) addresses. Default false. */
   allowPrivate?: boolean;
-  /** Per-host datagram rate limit. Default 50/s, burst 100. */
+  /** Per-host datagram rate limit (a host is an IPv4 address or an IPv6 /64). Default 50/s, burst 100. */
   rateLimit?: { perSecond?: number; burst?: number };
-  /** Storage bounds. Defaults: 10 000 records, 256 per source host, 64 relay offers per key. */
-  storage?: { maxRecords?: number; maxRecordsPerHost?: number; maxOffersPerKey?: number };
+  /**
+   * Storage bounds against squatting. Defaults: 10 000 records, 256 per source (its /24 or /64),
+   * 64 per key, 4 per key from one source, one per publisher per key, and no record kept more than
+   * 70 min after it was stored (`maxTtlMs` per kind), whatever expiry it claims. A full key or
+   * store evicts the oldest record of the most represented source, never by expiry.
+   */
+  storage?: {
+    maxRecords?: number;
+    maxRecordsPerHost?: number;
+    maxOffersPerKey?: number;
+    maxRecordsPerKeyPerSource?: number;
+    maxTtlMs?: { endpoint?: number; 'relay-offer'?: number };
+  };
   /**
    * Memory bound of the signal replay cache, in bytes. Every signal is remembered until it turns
    * stale (120 s), and new signals beyond capacity / 241 s per second are refused
