@@ -1,13 +1,6 @@
-import { EventEmitter, setMaxListeners } from 'node:events';
-import {
-  Counters,
-  type EndpointBody,
-  emptyEndpointBody,
-  kademliaIdOf,
-  nodeIdOfKademliaId,
-  type SignedRecord,
-  timeoutSignal,
-} from '@dpc/core';
+import { EventEmitter } from 'node:events';
+import { Counters, type EndpointBody, emptyEndpointBody, kademliaIdOf, nodeIdOfKademliaId, type SignedRecord } from '@dpc/core';
+import { deadline } from './abort-fanout.js';
 import type { AddressPolicy } from './address.js';
 import { Announcer } from './announce.js';
 import * as C from './constants.js';
@@ -73,7 +66,6 @@ class DhtNode extends EventEmitter<DhtEvents> {
   constructor(o: DhtOptions) {
     super();
     this.#o = o;
-    setMaxListeners(10_000, this.#shutdown.signal);
     this.nodeId = o.identity.nodeId;
     this.kademliaId = o.identity.kademliaId;
     const k = o.k ?? C.DEFAULT_K;
@@ -154,8 +146,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     );
     if (seeds.length === 0 && extra.length === 0) return;
     const ms = this.#o.bootstrapTimeoutMs ?? C.DEFAULT_BOOTSTRAP_TIMEOUT_MS;
-    const t = timeoutSignal(ms, 'DHT bootstrap', this.#signal(opts.signal));
-    setMaxListeners(10_000, t.signal);
+    const t = deadline(ms, 'DHT bootstrap', this.#signal(opts.signal));
     try {
       const answers = await Promise.all(
         [...seeds.map((p) => ({ p, retries: 100 })), ...extra.map((c) => ({ p: { host: c.host, port: c.port }, retries: 1 }))].map(
@@ -364,8 +355,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   async #withTimeout<T>(opts: OpOptions, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#state !== 'running') throw new DhtNotRunningError(what);
-    const t = timeoutSignal(this.#o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, what, this.#signal(opts.signal));
-    setMaxListeners(10_000, t.signal);
+    const t = deadline(this.#o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, what, this.#signal(opts.signal));
     try {
       return await fn(t.signal);
     } finally {

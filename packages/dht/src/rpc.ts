@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { type Counters, sleep, throwIfAborted, toAbortError } from '@dpc/core';
+import { type Counters, throwIfAborted, toAbortError } from '@dpc/core';
+import { onAbort, sleepUnless } from './abort-fanout.js';
 import { type AddressPolicy, hostKey, normalizeIp } from './address.js';
 import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RPC_RETRIES, DEFAULT_RPC_TIMEOUT_MS, MAX_DATAGRAM_BYTES } from './constants.js';
 import { DhtNotRunningError, RpcRemoteError, RpcTimeoutError } from './errors.js';
@@ -65,7 +66,7 @@ export class Rpc {
         return await this.#once(to, body, opts.timeoutMs ?? this.#o.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS, opts.signal);
       } catch (err) {
         if ((err as { code?: string }).code !== 'DPC_DHT_RPC_TIMEOUT' || attempt >= retries) throw err;
-        await sleep(backoff * 2 ** attempt, opts.signal);
+        await sleepUnless(backoff * 2 ** attempt, opts.signal, toAbortError);
       }
     }
   }
@@ -83,20 +84,20 @@ export class Rpc {
     } while (this.#pending.has(key));
     const bytes = encodeDatagram({ ...body, x, id: this.#o.localId } as Request);
     return new Promise<Reply>((resolve, reject) => {
+      let off = () => {};
       const timer = setTimeout(() => {
         this.#o.counters.inc('timeouts');
         done(new RpcTimeoutError(body.t, peerString(to), timeoutMs));
       }, timeoutMs);
-      const onAbort = () => done(toAbortError(signal as AbortSignal));
       const done = (r: Reply | Error) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        off();
         this.#pending.delete(key);
         if (r instanceof Error) reject(r);
         else if (r.msg.t === 'err') reject(new RpcRemoteError(body.t, peerString(to), r.msg.c));
         else resolve(r);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) off = onAbort(signal, () => done(toAbortError(signal)));
       this.#pending.set(key, { type: body.t, done });
       this.#o.counters.inc(`rpc_out.${body.t}`);
       this.#o.send(bytes, to).catch((err: Error) => done(err));
