@@ -13,7 +13,12 @@ async function silentPeers(n: number): Promise<{ peers: DhtPeer[]; close: () => 
       return s;
     }),
   );
-  return { peers: sockets.map((s) => ({ host: '127.0.0.1', port: s.address().port })), close: () => sockets.forEach((s) => s.close()) };
+  return {
+    peers: sockets.map((s) => ({ host: '127.0.0.1', port: s.address().port })),
+    close: () => {
+      for (const s of sockets) s.close();
+    },
+  };
 }
 
 describe('listeners on shared abort signals', () => {
