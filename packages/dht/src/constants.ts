@@ -56,6 +56,8 @@ export const SIGNAL_MAX_AGE_MS = 120_000;
 export const DEFAULT_SIGNAL_REPLAY_CACHE_BYTES = 2 * 1024 * 1024;
 /** Bytes one remembered signal costs (key string, set and expiry-bucket slots), an upper estimate. */
 export const SIGNAL_REPLAY_ENTRY_BYTES = 128;
+/** Share of the new-signal rate one source (/24 or /64 of the delivering hop) may use. */
+export const SIGNAL_SOURCE_SHARE = 0.25;
 
 /** A REGISTER timestamp may be this far from our clock. */
 export const REGISTER_MAX_SKEW_MS = 300_000;

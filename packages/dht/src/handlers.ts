@@ -77,13 +77,14 @@ export class RequestHandler {
     if (typeof opened === 'string') return this.#refuse(opened === 'malformed' ? 'bad_record' : 'bad_signature', `signal_${opened}`);
     if (!opened.to.equals(msg.to)) return this.#refuse('bad_signature', 'signal_wrong_target');
     if (opened.to.equals(c.kademliaId)) {
-      const bad = this.#replay.check(opened);
+      const bad = this.#replay.check(opened, subnetKey(from.host, from.port, c.policy));
       // A retransmission of a signal we delivered (its answer was lost or late): ack it again, once delivered is enough.
       if (bad === 'replay') {
         c.counters.inc('signals.duplicate');
         return { t: 'ok' };
       }
-      if (bad) return this.#refuse(bad, `signal_${bad}`); // rejects.signal_stale, rejects.signal_rate_limited
+      // rejects.signal_stale, rejects.signal_rate_limited, rejects.signal_source_rate_limited
+      if (bad) return this.#refuse(bad === 'source_rate_limited' ? 'rate_limited' : bad, `signal_${bad}`);
       c.counters.inc('signals.received');
       c.emitSignal({ from: opened.from, publicKey: opened.publicKey, payload: opened.payload, via: from });
       return { t: 'ok' };

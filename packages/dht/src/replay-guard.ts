@@ -1,4 +1,5 @@
-import { DEFAULT_SIGNAL_REPLAY_CACHE_BYTES, SIGNAL_MAX_AGE_MS, SIGNAL_REPLAY_ENTRY_BYTES } from './constants.js';
+import { DEFAULT_SIGNAL_REPLAY_CACHE_BYTES, SIGNAL_MAX_AGE_MS, SIGNAL_REPLAY_ENTRY_BYTES, SIGNAL_SOURCE_SHARE } from './constants.js';
+import { RateLimiter } from './rate-limit.js';
 
 export interface ReplayGuardOptions {
   /** Memory bound of the cache of seen signals. Default 2 MiB. */
@@ -10,7 +11,7 @@ export interface ReplayGuardOptions {
 }
 
 /** What the guard says about a signal: deliver it (null), or why not. */
-export type ReplayVerdict = 'stale' | 'replay' | 'rate_limited' | null;
+export type ReplayVerdict = 'stale' | 'replay' | 'rate_limited' | 'source_rate_limited' | null;
 
 /**
  * Replay and freshness check of the signals addressed to this node. A signal is fresh while
@@ -18,7 +19,9 @@ export type ReplayVerdict = 'stale' | 'replay' | 'rate_limited' | null;
  * stale by itself: the cache covers the whole window, and no remembered signal is ever evicted
  * early. The memory bound holds because of a rate limit on new signals: entries live at most
  * 2 × maxAgeMs, so at `perSecond` = capacity / (2 × maxAgeMs in s + 1), with a burst of one
- * second's worth, the cache cannot overflow. A flood beyond that rate is refused ('rate_limited'), never remembered in part.
+ * second's worth, the cache cannot overflow. A flood beyond that rate is refused ('rate_limited'),
+ * never remembered in part; and one source (the /24 or /64 that delivers it) gets at most a
+ * quarter of that rate ('source_rate_limited'), so a flood from one place leaves room for others.
  */
 export class ReplayGuard {
   readonly #seen = new Set<string>();
@@ -29,6 +32,7 @@ export class ReplayGuard {
   readonly #perSecond: number;
   readonly #burst: number;
   readonly #now: () => number;
+  readonly #perSource: RateLimiter;
   #tokens: number;
   #at: number;
 
@@ -42,6 +46,8 @@ export class ReplayGuard {
     this.#tokens = burst;
     this.#burst = burst;
     this.#at = this.#now();
+    const share = Math.max(1, this.#perSecond * SIGNAL_SOURCE_SHARE);
+    this.#perSource = new RateLimiter({ perSecond: share, burst: share, now: this.#now });
   }
 
   /** New signals accepted per second at most (what keeps the cache under its bound). */
@@ -64,7 +70,7 @@ export class ReplayGuard {
    * returns null. A 'replay' is also what a retransmission of a delivered signal looks like (its
    * answer was lost or late), so the recipient acknowledges it again without delivering it twice.
    */
-  check(sig: { from: string; nonce: string; ts: number }): ReplayVerdict {
+  check(sig: { from: string; nonce: string; ts: number }, source?: string): ReplayVerdict {
     const now = this.#now();
     if (Math.abs(now - sig.ts) > this.#maxAgeMs) return 'stale';
     const key = replayKey(sig.from, sig.nonce);
@@ -73,6 +79,7 @@ export class ReplayGuard {
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#at) * this.#perSecond) / 1000);
     this.#at = now;
     if (this.#tokens < 1 || this.#seen.size >= this.#capacity) return 'rate_limited';
+    if (source !== undefined && !this.#perSource.take(source)) return 'source_rate_limited';
     this.#tokens -= 1;
     this.#seen.add(key);
     const second = Math.ceil((sig.ts + this.#maxAgeMs) / 1000);

@@ -90,4 +90,17 @@ describe('signalling state', () => {
     expect(refused).toBeGreaterThan(accepted);
     expect(accepted).toBeGreaterThan(600 * 2); // ≈ 512 / 241 per second for 600 s
   });
+
+  it('one source gets a quarter of the new-signal rate; the others still get through', () => {
+    const from = generateIdentity().nodeId;
+    const now = 1_000_000;
+    const guard = new ReplayGuard({ now: () => now });
+    let n = 0;
+    const sig = () => ({ from, nonce: (n++).toString(16).padStart(16, '0'), ts: now });
+    const flood = Array.from({ length: 100 }, () => guard.check(sig(), '203.0.113.0/24'));
+    expect(flood.filter((v) => v === null)).toHaveLength(16);
+    expect(flood.filter((v) => v === 'source_rate_limited')).toHaveLength(84);
+    expect(guard.check(sig(), '198.51.100.0/24')).toBeNull();
+    expect(guard.check(sig())).toBeNull();
+  });
 });
