@@ -169,7 +169,7 @@ export interface UdpProtocolOptions {
 export interface UdpProtocol {
   readonly name: string;
   readonly prefix: Buffer;
-  /** Sends one datagram from the DHT's socket (the same port and NAT mapping). */
+  /** Sends one datagram from the DHT's socket (the same port and NAT mapping); it may not start with a DHT byte. */
   send(msg: Uint8Array, to: DhtPeer): Promise<void>;
   /** Unregisters: datagrams with this prefix are dropped again (`rejects.unmatched`). Idempotent. */
   close(): void;

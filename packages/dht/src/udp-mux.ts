@@ -71,13 +71,18 @@ export class UdpMux {
   async #open(type: 'udp4' | 'udp6', port: number, host: string, ipv6Only: boolean): Promise<DhtPeer> {
     const socket = createSocket(type === 'udp6' ? { type, ipv6Only } : { type });
     socket.on('message', (buf, rinfo) => this.#onMessage(buf, rinfo));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     socket.on('error', () => this.#counters.inc('socket_errors'));
     this.#socket = socket;
     this.#mapV4 = type === 'udp6' && !ipv6Only;
@@ -150,6 +155,9 @@ export class UdpMux {
       prefix: Buffer.from(prefix),
       send: (bytes, to) => {
         if (!open) return Promise.reject(new DhtNotRunningError(`send (protocol ${opts.name} closed)`));
+        const b = bytes[0];
+        if (b === undefined || isDhtFirstByte(b))
+          return Promise.reject(new ProtocolPrefixError(`protocol ${opts.name} may not send a datagram starting with a DHT byte`));
         this.#counters.inc(`udp.out.${opts.name}`);
         return this.send(bytes, to);
       },

@@ -96,6 +96,14 @@ describe('dual-stack and bind addresses', () => {
     await expect(d.sendRaw(Buffer.from([1]), '::1', 9)).rejects.toMatchObject({ code: 'DPC_DHT_ADDRESS_FAMILY' });
   });
 
+  it('a port already in use fails start() instead of falling back to IPv4 only', async () => {
+    const first = await node({ host: undefined });
+    const second = createDht({ ...TESTNET_DHT_DEFAULTS, host: undefined, port: portOf(first), identity: generateIdentity() });
+    await expect(second.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await second.stop();
+    expect((await (await node({ host: '127.0.0.1' })).ping({ host: '127.0.0.1', port: portOf(first) })).nodeId).toBe(first.nodeId);
+  });
+
   it('dhtOptionsFromConfig defaults to dual-stack', () => {
     expect(dhtOptionsFromConfig(defaultConfig(), generateIdentity()).host).toBe('dual');
   });

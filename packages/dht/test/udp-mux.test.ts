@@ -138,6 +138,12 @@ describe('the DHT UDP socket shared with other protocols', () => {
       );
     }
     await expect(a.sendRaw(Buffer.from([0x81, 0]), '127.0.0.1', 9)).rejects.toMatchObject({ code: 'DPC_DHT_PROTOCOL_PREFIX' });
+    const h = a.registerProtocol({ name: 'other', prefix: 0x09, onMessage: () => undefined });
+    await expect(h.send(Buffer.from([0xde, 0, 0]), { host: '127.0.0.1', port: 9 })).rejects.toMatchObject({
+      code: 'DPC_DHT_PROTOCOL_PREFIX',
+    });
+    await expect(h.send(Buffer.alloc(0), { host: '127.0.0.1', port: 9 })).rejects.toMatchObject({ code: 'DPC_DHT_PROTOCOL_PREFIX' });
+    h.close();
     const p = await peer();
     await p.send(Buffer.from('\x02PRB1'), portOf(a));
     await p.send(Buffer.from('\x02UDX1'), portOf(a));
