@@ -91,6 +91,19 @@ export class FrameMalformedError extends DpcError {
     super('DPC_FRAME_MALFORMED', message, options);
   }
 }
+/** Which bound of an untrusted decode was hit (see `DecodeLimits`). */
+export type DecodeLimit = 'length' | 'depth' | 'elements';
+/**
+ * Untrusted MessagePack refused before decoding: a declared length beyond the bytes left
+ * (`length`), nesting deeper than `maxDepth` (`depth`), more than `maxElements` values (`elements`).
+ */
+export class DecodeLimitError extends DpcError {
+  readonly limit: DecodeLimit;
+  constructor(limit: DecodeLimit, message: string) {
+    super('DPC_DECODE_LIMIT', `MessagePack refused (${limit}): ${message}`);
+    this.limit = limit;
+  }
+}
 export class FrameTruncatedError extends DpcError {
   constructor(buffered: number) {
     super('DPC_FRAME_TRUNCATED', `stream ended inside a frame (${buffered} bytes buffered)`);
