@@ -132,9 +132,16 @@ export class HandshakeTimeoutError extends DpcError {
     super('DPC_HANDSHAKE_TIMEOUT', `secure handshake did not complete within ${ms} ms`, { retryable: true });
   }
 }
+/** The peer speaks TLS, but only 1.2 or older (its hello offered no 1.3, or it said protocol_version). */
 export class TlsDowngradeError extends DpcError {
   constructor(message: string, options?: DpcErrorOptions) {
     super('DPC_TLS_DOWNGRADE', message, options);
+  }
+}
+/** The peer's first bytes are not a TLS handshake at all (random bytes, HTTP, junk records). */
+export class NotTlsError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_HANDSHAKE_NOT_TLS', message, options);
   }
 }
 export class HandshakeError extends DpcError {
