@@ -80,3 +80,38 @@ export function measureCost(fn: () => unknown): Cost {
   void result;
   return { ms, heapBytes };
 }
+
+/** What a batch of inputs cost one decoder: total time, the largest heap growth of one call, the error codes seen. */
+export interface BatchCost {
+  ms: number;
+  bytes: number;
+  maxHeapBytes: number;
+  codes: Set<string>;
+}
+
+/**
+ * Feeds every input to `decode` `rounds` times and measures. A throw is recorded by its `code`
+ * (`untyped: <name>` when it has none), so a test can check that only typed errors came out.
+ */
+export function batchCost(decode: (bytes: Buffer) => unknown, inputs: readonly Buffer[], rounds = 3): BatchCost {
+  const codes = new Set<string>();
+  let maxHeapBytes = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    for (const input of inputs) {
+      bytes += input.length;
+      const { heapBytes } = measureCost(() => {
+        try {
+          return decode(input);
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          codes.add(typeof code === 'string' ? code : `untyped: ${(err as Error)?.name}`);
+          return undefined;
+        }
+      });
+      if (heapBytes > maxHeapBytes) maxHeapBytes = heapBytes;
+    }
+  }
+  return { ms: performance.now() - t0, bytes, maxHeapBytes, codes };
+}
