@@ -20,10 +20,10 @@ export interface DecodeLimits {
   maxElements?: number;
 }
 
-// Extensions accepted: type 0 (undefined, as msgpackr writes it) and type -1 (timestamp of 4, 8
-// or 12 bytes, or msgpackr's 1-byte invalid date). msgpackr also knows records, bundled strings, Error, RegExp, Set, BigInt and
-// typed-array extensions that read further values or jump around the buffer: plain MessagePack
-// peers never send them, so they are refused.
+// Extensions accepted: type 0 (undefined, as msgpackr writes it) and type -1 (timestamp of 4,
+// 8 or 12 bytes, or msgpackr's 1-byte invalid date). msgpackr also knows records, bundled
+// strings, Error, RegExp, Set, BigInt and typed-array extensions that read further values or
+// jump around the buffer: plain MessagePack peers never send them, so they are refused.
 const EXT_UNDEFINED = 0x00;
 const EXT_TIMESTAMP = 0xff;
 

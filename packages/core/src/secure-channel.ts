@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { DecodeLimits } from './bounded-decode.js';
 import { createSelfSignedCertificate } from './certificate.js';
 import { SecureConnection } from './connection.js';
 import type { Counters } from './counters.js';
@@ -35,6 +36,8 @@ export interface SecureChannelOptions {
   signal?: AbortSignal;
   /** Largest frame in either direction. Default 1 MiB. */
   maxFrameBytes?: number;
+  /** Bounds of each received frame's MessagePack. Default: depth 64, 100,000 values. */
+  decodeLimits?: DecodeLimits;
   /** Validates every application message received. */
   messageSchema?: Schema<unknown>;
   counters?: Counters;
@@ -108,6 +111,7 @@ async function guarded<T>(
   const decoder = new FrameDecoder<ConnectionFrame>({
     schema: connectionFrameSchema,
     ...(opts.maxFrameBytes !== undefined && { maxFrameBytes: opts.maxFrameBytes }),
+    ...(opts.decodeLimits && { decodeLimits: opts.decodeLimits }),
     ...(opts.counters && { counters: opts.counters }),
   });
   let cleanup = () => {};

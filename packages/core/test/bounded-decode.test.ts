@@ -1,4 +1,13 @@
-import { checkMessagePack, DEFAULT_DECODE_MAX_DEPTH, DEFAULT_DECODE_MAX_ELEMENTS, decodeUntrusted, encode } from '@dpc/core';
+import { once } from 'node:events';
+import {
+  checkMessagePack,
+  DEFAULT_DECODE_MAX_DEPTH,
+  DEFAULT_DECODE_MAX_ELEMENTS,
+  decodeUntrusted,
+  encode,
+  encodeFrame,
+  FrameDecoder,
+} from '@dpc/core';
 import { hostileMessagePack, measureCost } from '@dpc/core/testing';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
@@ -146,6 +155,18 @@ describe('bounded untrusted decode', () => {
         codeOf(() => decodeUntrusted(Buffer.from(bytes))),
         what,
       ).toBe('DPC_FRAME_MALFORMED');
+  });
+
+  it('a FrameDecoder applies its decodeLimits to every frame', async () => {
+    const d = new FrameDecoder({ decodeLimits: { maxDepth: 2 } });
+    const got: unknown[] = [];
+    d.on('data', (v) => got.push(v));
+    const failed = once(d, 'error');
+    d.write(encodeFrame([[1]]));
+    d.write(encodeFrame([[[1]]]));
+    const [err] = await failed;
+    expect(got).toEqual([[[1]]]);
+    expect(err).toMatchObject({ code: 'DPC_DECODE_LIMIT', limit: 'depth' });
   });
 
   it('checkMessagePack is the same walk without the decode', () => {
