@@ -13,6 +13,9 @@ const MAX_CLIENTS = 16;
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Bytes queued to a slow client before events to it are dropped (counted). */
 const MAX_CLIENT_BUFFER = 1024 * 1024;
+/** Events a client may subscribe to; `subscribe` without a list takes DEFAULT_EVENTS. */
+const API_EVENTS = ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'relay', 'error'] as const;
+const DEFAULT_EVENTS: readonly string[] = ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error'];
 
 /** The API token in the data directory (created on first use, mode 0600). */
 export async function loadApiToken(dataDir: string): Promise<string> {
@@ -64,10 +67,24 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
       cb(true);
     },
   });
+  // Errors of the listening socket itself (after it is bound) are logged, never thrown.
+  const onServerError = (err: Error) => {
+    node.counters.inc('api_server_errors');
+    opts.logger.warn('WebSocket API server error', { error: err.message });
+  };
   await once(wss, 'listening');
+  wss.on('error', onServerError);
   const port = (wss.address() as { port: number }).port;
 
   wss.on('connection', (ws) => {
+    // A frame over MAX_MESSAGE_BYTES, invalid UTF-8 in a text frame, a protocol violation or a
+    // reset: ws emits 'error' (which, unheard, would end the process) and starts a close with
+    // the matching status (1009, 1007, 1002); a client that does not answer it is cut after 1 s.
+    ws.on('error', (err: Error & { code?: string }) => {
+      node.counters.inc('api_socket_errors');
+      node.counters.inc(`api_socket_errors_${err.code ?? 'other'}`);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    });
     const subscriptions = new Set<keyof NodeEvents>();
     const listeners: Array<[keyof NodeEvents, (...a: unknown[]) => void]> = [];
     const push = (event: string, data: unknown) => {
@@ -131,9 +148,10 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
           return wait === 'accepted' ? { accepted: true, ...r } : { accepted: true, delivered: true, ...r };
         }
         case 'subscribe': {
-          const wanted = (
-            Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error']
-          ) as Array<keyof NodeEvents>;
+          // Only the node's own events: a list of arbitrary names would add a listener for each.
+          const wanted = (Array.isArray(params.events) ? params.events : DEFAULT_EVENTS).filter((e): e is keyof NodeEvents =>
+            (API_EVENTS as readonly unknown[]).includes(e),
+          );
           for (const ev of wanted) {
             if (subscriptions.has(ev)) continue;
             subscriptions.add(ev);

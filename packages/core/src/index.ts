@@ -22,8 +22,16 @@
  * ```
  */
 
+export {
+  checkMessagePack,
+  DEFAULT_DECODE_MAX_DEPTH,
+  DEFAULT_DECODE_MAX_ELEMENTS,
+  type DecodeLimits,
+  decode,
+  decodeUntrusted,
+} from './bounded-decode.js';
 export { createSelfSignedCertificate } from './certificate.js';
-export { canonicalize, decode, encode, encodeCanonical } from './codec.js';
+export { canonicalize, encode, encodeCanonical } from './codec.js';
 export {
   CONFIG_SCHEMA,
   type ConfigSection,

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { decode, encodeCanonical } from './codec.js';
+import { decodeUntrusted } from './bounded-decode.js';
+import { encodeCanonical } from './codec.js';
 import {
   DpcError,
   RecordExpiredError,
@@ -170,11 +171,11 @@ export function verifyRecord(bytes: Uint8Array, opts: VerifyRecordOptions = {}):
   let signature: Uint8Array;
   let fields: unknown[];
   try {
-    const env = decode(bytes);
+    const env = decodeUntrusted(bytes);
     if (!Array.isArray(env) || env.length !== 3 || env[0] !== RECORD_VERSION) throw new RecordMalformedError('not a record envelope');
     payload = s.bytes({ max })(env[1], 'payload');
     signature = s.bytes({ length: 64 })(env[2], 'signature');
-    const inner = decode(payload);
+    const inner = decodeUntrusted(payload);
     if (!Array.isArray(inner) || inner.length !== 8) throw new RecordMalformedError('record payload is not an 8-field array');
     fields = inner;
   } catch (err) {

@@ -155,6 +155,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       tier,
       signal: this.#shutdown.signal,
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      // handshake_errors_<code>, frame_errors_<code> (DPC_DECODE_LIMIT: a MessagePack bomb)
+      counters: this.#counters,
     }).then(
       (conn) => this.accept(conn),
       () => {
