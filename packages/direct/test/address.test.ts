@@ -1,5 +1,5 @@
 import { emptyEndpointBody } from '@dpc/core';
-import { ipv4Candidates, ipv6Candidates, isGlobalIPv6, isLoopback, localEndpointBody, sameSubnet } from '@dpc/direct';
+import { ipv4Candidates, ipv6Candidates, isGlobalIPv6, isLoopback, localEndpointBody, sameExternalIPv4, sameSubnet } from '@dpc/direct';
 import { describe, expect, it } from 'vitest';
 
 describe('address selection (pure)', () => {
@@ -62,15 +62,105 @@ describe('address selection (pure)', () => {
     expect(ipv6Candidates(peer, { allowLoopback: true }).map((c) => c.ip)).toEqual(['2001:db8::7', '::1']);
   });
 
-  it('tier 2 dials the local address on a shared subnet, then the external one', () => {
+  it('tier 2 dials the local address on a shared subnet behind the same NAT, then the external one', () => {
     const sameLan = { ipv4: [{ ip: '192.168.1.5', prefix: 24 }], ipv6: [] };
-    expect(ipv4Candidates(peer, sameLan).map((c) => `${c.kind} ${c.ip}:${c.port}`)).toEqual([
+    expect(ipv4Candidates(peer, sameLan, { ownExternalIPv4: ['203.0.113.9'] }).map((c) => `${c.kind} ${c.ip}:${c.port}`)).toEqual([
       'local 192.168.1.20:8888',
       'external 203.0.113.9:40000',
     ]);
     const otherLan = { ipv4: [{ ip: '192.168.7.5', prefix: 24 }], ipv6: [] };
-    expect(ipv4Candidates(peer, otherLan).map((c) => c.kind)).toEqual(['external']);
+    expect(ipv4Candidates(peer, otherLan, { ownExternalIPv4: ['203.0.113.9'] }).map((c) => c.kind)).toEqual(['external']);
     expect(ipv4Candidates(peer, otherLan, { allowLoopback: true }).map((c) => c.kind)).toEqual(['loopback', 'external']);
+  });
+
+  // Real cases: who is behind which NAT, as DISCOVER_ENDPOINT or `external_address` reports it.
+  const home = (local: string, prefix: number, external: string | undefined, port = 8888) => ({
+    ...emptyEndpointBody(),
+    ipv4_local: [{ ip: local, port, prefix }],
+    ipv4_external: external ? [{ ip: external, port }] : [],
+  });
+  it.each([
+    // [case, our interface, our external, peer record, candidate kinds]
+    [
+      'two flats behind one home router',
+      '192.168.1.5/24',
+      ['198.51.100.7'],
+      home('192.168.1.20', 24, '198.51.100.7'),
+      ['local', 'external'],
+    ],
+    [
+      'two homes on 192.168.1.0/24 behind different routers',
+      '192.168.1.5/24',
+      ['198.51.100.7'],
+      home('192.168.1.20', 24, '203.0.113.50'),
+      ['external'],
+    ],
+    [
+      'two homes with the same 192.168.0.1 on one subnet',
+      '192.168.0.2/24',
+      ['198.51.100.7'],
+      home('192.168.0.2', 24, '203.0.113.50'),
+      ['external'],
+    ],
+    [
+      'our external address unknown (no DHT peer answered)',
+      '192.168.1.5/24',
+      undefined,
+      home('192.168.1.20', 24, '203.0.113.50'),
+      ['external'],
+    ],
+    [
+      'our external address unknown, even behind what may be one router',
+      '10.0.0.5/24',
+      [],
+      home('10.0.0.6', 24, '198.51.100.7'),
+      ['external'],
+    ],
+    ['peer announces no external address', '192.168.1.5/24', ['198.51.100.7'], home('192.168.1.20', 24, undefined), []],
+    [
+      'same NAT but no shared subnet (a guest network)',
+      '192.168.2.5/24',
+      ['198.51.100.7'],
+      home('192.168.1.20', 24, '198.51.100.7'),
+      ['external'],
+    ],
+    [
+      'same NAT, office /16 against a /24',
+      '172.16.4.9/16',
+      ['198.51.100.7'],
+      home('172.16.200.1', 24, '198.51.100.7'),
+      ['local', 'external'],
+    ],
+    [
+      'public hosts in one data centre (local is external)',
+      '198.51.100.10/24',
+      ['198.51.100.10'],
+      home('198.51.100.11', 24, '198.51.100.11'),
+      ['external'],
+    ],
+    [
+      'LAN-only network: the DHT reports LAN addresses as external',
+      '10.1.0.5/16',
+      ['10.1.0.5'],
+      home('10.1.0.9', 16, '10.1.0.9'),
+      ['external'],
+    ],
+  ] as const)('tier 2: %s', (_case, iface, ownExternal, record, kinds) => {
+    const [ip, prefix] = iface.split('/') as [string, string];
+    const local = { ipv4: [{ ip, prefix: Number(prefix) }], ipv6: [] };
+    const opts = ownExternal ? { ownExternalIPv4: [...ownExternal] } : {};
+    expect(ipv4Candidates(record, local, opts).map((c) => c.kind)).toEqual(kinds);
+  });
+
+  it.each([
+    [['198.51.100.7'], ['198.51.100.7'], true],
+    [['198.51.100.7'], ['198.51.100.8'], false],
+    [['198.51.100.7', '203.0.113.1'], ['203.0.113.1'], true],
+    [undefined, ['198.51.100.7'], false],
+    [[], ['198.51.100.7'], false],
+    [['198.51.100.7'], [], false],
+  ])('sameExternalIPv4(%j, %j) = %s', (ours, theirs, want) => {
+    expect(sameExternalIPv4(ours, { ipv4_external: theirs.map((ip) => ({ ip, port: 1 })) })).toBe(want);
   });
 
   it('describes this node’s own addresses without loopback unless allowed', () => {

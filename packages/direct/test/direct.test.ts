@@ -93,6 +93,28 @@ describe('@dpc/direct over real TCP on loopback', () => {
     await conn.close();
   });
 
+  it('tier 2 dials a LAN address on a shared subnet only behind the same NAT (network state or option)', () => {
+    const lan = () => ({ ipv4: [{ ip: '192.168.1.5', prefix: 24 }], ipv6: [] });
+    const stranger = record({
+      ipv4_local: [{ ip: '192.168.1.20', port: 8888, prefix: 24 }],
+      ipv4_external: [{ ip: '203.0.113.50', port: 8888 }],
+    });
+    const flatmate = record({
+      ipv4_local: [{ ip: '192.168.1.20', port: 8888, prefix: 24 }],
+      ipv4_external: [{ ip: '198.51.100.7', port: 8888 }],
+    });
+    const unknown = ipv4DirectStrategy({ identity: alice, localAddresses: lan });
+    expect(unknown.candidates(flatmate).map((c) => c.kind)).toEqual(['external']);
+    const known = ipv4DirectStrategy({ identity: alice, localAddresses: lan, externalIPv4: () => ['198.51.100.7'] });
+    expect(known.candidates(stranger).map((c) => c.kind)).toEqual(['external']);
+    expect(known.candidates(flatmate).map((c) => `${c.kind} ${c.ip}`)).toEqual(['local 192.168.1.20', 'external 198.51.100.7']);
+    // the network state handed to connect() wins over the option
+    const net = { hubConnected: false, localIPv4: lan().ipv4, externalIPv4: ['203.0.113.50'] };
+    const viaState = ipv4DirectStrategy({ identity: alice, externalIPv4: () => ['198.51.100.7'] });
+    expect(viaState.candidates(stranger, net).map((c) => c.kind)).toEqual(['local', 'external']);
+    expect(viaState.candidates(flatmate, net).map((c) => c.kind)).toEqual(['external']);
+  });
+
   it('a tier that does not apply says so without waiting', async () => {
     const tier1 = ipv6DirectStrategy({ identity: alice, timeoutMs: 60_000 });
     const tier2 = ipv4DirectStrategy({ identity: alice, timeoutMs: 60_000 });
