@@ -91,7 +91,9 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const allowLoopback = this.opts.allowLoopback ?? false;
     this.identity = await loadOrCreateIdentity(this.opts.dataDir);
     const log = logger.child({ node: this.identity.nodeId.slice(9, 17) });
-    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters });
+    // Tier 2 dials a peer's LAN address only when our external IPv4 (learned below) equals the peer's.
+    const externalIPv4 = () => this.dht?.endpointBody().ipv4_external.map((e) => e.ip);
+    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters, externalIPv4 });
     this.listener = direct.listener;
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
