@@ -199,6 +199,17 @@ describe('dpc-node', () => {
     expect(failed.error.tiers.find((t: { tier: string }) => t.tier === 'ipv4_direct')).toMatchObject({ result: 'failed' });
   });
 
+  it('a volunteer relay with a private public_ip does not volunteer, says why, and the node runs', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed, '[relay]\nvolunteer = true\nport = 0\npublic_ip = 192.168.1.10'));
+    const node = startNode(['--config', ini, '--data-dir', join(root, 'v')]);
+    await node.next('listening');
+    expect(node.stderr()).toContain('not volunteering as a relay');
+    expect(node.stderr()).toContain('192.168.1.10 is private');
+    expect(node.stderr()).not.toMatch(/INFO\s+volunteering as a relay/);
+    expect(node.stderr()).toMatch(/tier volunteer_relay ready .*client=true server=false/);
+  });
+
   it('doctor reports what the node can do, as a table or JSON', async () => {
     const { root, seed } = await bootstrapNode();
     const ini = join(root, 'd.ini');
