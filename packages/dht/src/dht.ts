@@ -3,6 +3,7 @@ import {
   Counters,
   type EndpointBody,
   emptyEndpointBody,
+  isRecordExpired,
   kademliaIdOf,
   nodeIdOfKademliaId,
   type SignedRecord,
@@ -228,7 +229,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
       const res = await this.#queries.lookupValues(key, false, signal);
       const byNode = new Map<string, SignedRecord<'relay-offer'>>();
       for (const r of [...this.#store.get(key), ...res.values] as SignedRecord<'relay-offer'>[]) {
-        if (r.kind !== 'relay-offer' || r.expiresAt <= Date.now()) continue;
+        if (r.kind !== 'relay-offer' || isRecordExpired(r)) continue;
         const old = byNode.get(r.nodeId);
         if (!old || r.seq > old.seq) byNode.set(r.nodeId, r);
       }

@@ -1,4 +1,4 @@
-import { isDpcError, kademliaIdOf, type SignedRecord, verifyRecord } from '@dpc/core';
+import { isDpcError, kademliaIdOf, recordLiveUntil, type SignedRecord, verifyRecord } from '@dpc/core';
 import { DEFAULT_MAX_OFFERS_PER_KEY, DEFAULT_MAX_RECORDS, DEFAULT_MAX_RECORDS_PER_HOST } from './constants.js';
 import { relayIndexKeys } from './relay-index.js';
 
@@ -18,6 +18,8 @@ export interface RecordStoreOptions {
 interface Entry {
   record: SignedRecord;
   host: string;
+  /** Our clock: the record's lifetime counted from when we got it (see recordLiveUntil in core). */
+  liveUntil: number;
 }
 
 /** True when a verified record may live under `key`: its subject's id, or its relay index keys. */
@@ -30,7 +32,9 @@ export function keyMatchesRecord(key: Uint8Array, record: SignedRecord): boolean
 /**
  * Signed records held by this node, bounded: records in total, records per source host, offers
  * per key, bytes per record. Only verified records are stored; a newer seq replaces an older
- * one; expired ones are never returned and are swept.
+ * one; expired ones are never returned and are swept. Expiry is judged on our clock: a record
+ * lives its signed lifetime from when it arrived, never past expiresAt plus the tolerated clock
+ * skew (core's recordLiveUntil), so an issuer whose clock is behind is not refused.
  */
 export class RecordStore {
   readonly #byKey = new Map<string, Map<string, Entry>>();
@@ -57,8 +61,9 @@ export class RecordStore {
   /** Verifies and stores `bytes` under `key` on behalf of `host` (see address.hostKey). */
   put(key: Uint8Array, bytes: Uint8Array, host: string): StoreResult {
     let record: SignedRecord;
+    const now = this.#now();
     try {
-      record = verifyRecord(bytes, { now: this.#now(), ...(this.#maxBytes === undefined ? {} : { maxBytes: this.#maxBytes }) });
+      record = verifyRecord(bytes, { now, ...(this.#maxBytes === undefined ? {} : { maxBytes: this.#maxBytes }) });
     } catch (err) {
       return { ok: false, reason: 'bad_record', detail: isDpcError(err) ? err.code : String(err) };
     }
@@ -72,6 +77,7 @@ export class RecordStore {
       }
       if (record.seq === old.record.seq) return { ok: true, replaced: false };
     }
+    const liveUntil = recordLiveUntil(record, now);
     if (!old && (this.#perHost.get(host) ?? 0) >= this.#maxPerHost) return { ok: false, reason: 'host_quota' };
     if (!old && this.#count >= this.#maxRecords) {
       this.sweep();
@@ -84,12 +90,12 @@ export class RecordStore {
     if (!old && slot.size >= this.#maxPerKey) {
       // Make room by dropping the offer that expires first, if the new one outlives it.
       let victim: [string, Entry] | undefined;
-      for (const e of slot) if (!victim || e[1].record.expiresAt < victim[1].record.expiresAt) victim = e;
-      if (!victim || victim[1].record.expiresAt >= record.expiresAt) return { ok: false, reason: 'key_full' };
+      for (const e of slot) if (!victim || e[1].liveUntil < victim[1].liveUntil) victim = e;
+      if (!victim || victim[1].liveUntil >= liveUntil) return { ok: false, reason: 'key_full' };
       this.#delete(k, slot, victim[0], victim[1]);
     }
     if (old) this.#delete(k, slot, record.nodeId, old);
-    slot.set(record.nodeId, { record, host });
+    slot.set(record.nodeId, { record, host, liveUntil });
     this.#perHost.set(host, (this.#perHost.get(host) ?? 0) + 1);
     this.#count++;
     if (slot.size > 0 && !this.#byKey.has(k)) this.#byKey.set(k, slot);
@@ -102,7 +108,7 @@ export class RecordStore {
     if (!slot) return [];
     const now = this.#now();
     const out: SignedRecord[] = [];
-    for (const e of slot.values()) if (e.record.expiresAt > now) out.push(e.record);
+    for (const e of slot.values()) if (e.liveUntil > now) out.push(e.record);
     return out.sort((a, b) => b.issuedAt - a.issuedAt);
   }
 
@@ -112,7 +118,7 @@ export class RecordStore {
     let n = 0;
     for (const [k, slot] of this.#byKey) {
       for (const [id, e] of slot) {
-        if (e.record.expiresAt <= now) {
+        if (e.liveUntil <= now) {
           this.#delete(k, slot, id, e);
           n++;
         }
