@@ -7,6 +7,7 @@ import {
   emptyEndpointBody,
   type Identity,
   loadOrCreateIdentity,
+  openSequenceStore,
   type Strategy,
   type TierName,
 } from '@dpc/core';
@@ -101,6 +102,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       ...dhtOptionsFromConfig(config, this.identity),
       host: this.opts.dhtHost ?? '0.0.0.0',
       dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
+      sequence: openSequenceStore(this.opts.dataDir).next, // record seq survives restarts and a clock set back
       allowLoopback,
       allowPrivate: allowLoopback,
       counters: this.counters,
