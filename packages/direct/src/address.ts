@@ -148,6 +148,53 @@ function dedupe(c: Candidate[]): Candidate[] {
     .slice(0, MAX_CANDIDATES);
 }
 
+/** A listening socket as bound: its address, family, and whether an IPv6 socket takes IPv6 only. */
+export interface BoundSocket {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  ipv6Only?: boolean;
+}
+
+function sameIPv6(a: string, b: string): boolean {
+  const x = ipv6Groups(a);
+  const y = ipv6Groups(b);
+  return x !== undefined && y !== undefined && x.every((g, i) => g === y[i]);
+}
+
+/** True when a TCP connection to `ip` reaches one of the bound sockets (a wildcard of its family, or `ip` itself). */
+export function listensOn(ip: string, bound: readonly BoundSocket[]): boolean {
+  if (isIPv4(ip)) {
+    return bound.some((b) =>
+      b.family === 'IPv4'
+        ? b.address === '0.0.0.0' || b.address === ip
+        : (b.address === '::' && !b.ipv6Only) || sameIPv6(b.address, `::ffff:${ip}`),
+    );
+  }
+  if (!isIPv6(ip)) return false;
+  return bound.some((b) => b.family === 'IPv6' && (b.address === '::' || sameIPv6(b.address, ip)));
+}
+
+/** Of this node's addresses, those a connection to would reach one of the bound sockets. */
+export function listenedAddresses(local: LocalAddresses, bound: readonly BoundSocket[]): LocalAddresses {
+  return { ipv4: local.ipv4.filter((a) => listensOn(a.ip, bound)), ipv6: local.ipv6.filter((ip) => listensOn(ip, bound)) };
+}
+
+/**
+ * True when `external` (an IPv4 address peers see for us: our public address, or a NAT's with a
+ * port forward) can reach the bound sockets: it is one of them, or an IPv4-capable socket is
+ * bound to something other than loopback (a wildcard, or the LAN address a forward points at).
+ * A listener on 127.0.0.1 only is reachable from nowhere else, whatever the NAT forwards.
+ */
+export function acceptsExternal(external: string, bound: readonly BoundSocket[]): boolean {
+  if (!isIPv4(external)) return false;
+  if (listensOn(external, bound)) return true;
+  return bound.some((b) =>
+    b.family === 'IPv4'
+      ? !isLoopback(b.address)
+      : (b.address === '::' && !b.ipv6Only) || (b.address.startsWith('::ffff:') && !isLoopback(b.address)),
+  );
+}
+
 /**
  * The part of an endpoint record that describes this node's own addresses for tiers 1–2:
  * global IPv6 and local IPv4 with prefix (loopback only with allowLoopback).

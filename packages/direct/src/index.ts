@@ -30,6 +30,8 @@ import { createDirectListener, type DirectListener, type DirectListenerOptions }
 import { type DirectStrategyOptions, ipv4DirectStrategy, ipv6DirectStrategy } from './strategy.js';
 
 export {
+  acceptsExternal,
+  type BoundSocket,
   type Candidate,
   type Ipv4CandidateOptions,
   ipv4Candidates,
@@ -37,6 +39,8 @@ export {
   isGlobalIPv6,
   isLoopback,
   type LocalAddresses,
+  listenedAddresses,
+  listensOn,
   localAddresses,
   localEndpointBody,
   sameExternalIPv4,

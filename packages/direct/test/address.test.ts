@@ -1,5 +1,17 @@
 import { emptyEndpointBody } from '@dpc/core';
-import { ipv4Candidates, ipv6Candidates, isGlobalIPv6, isLoopback, localEndpointBody, sameExternalIPv4, sameSubnet } from '@dpc/direct';
+import {
+  acceptsExternal,
+  type BoundSocket,
+  ipv4Candidates,
+  ipv6Candidates,
+  isGlobalIPv6,
+  isLoopback,
+  listenedAddresses,
+  listensOn,
+  localEndpointBody,
+  sameExternalIPv4,
+  sameSubnet,
+} from '@dpc/direct';
 import { describe, expect, it } from 'vitest';
 
 describe('address selection (pure)', () => {
@@ -176,5 +188,72 @@ describe('address selection (pure)', () => {
       ipv4_local: [{ ip: '10.0.0.2', port: 9000, prefix: 24 }],
     });
     expect(localEndpointBody(9000, { addresses, allowLoopback: true }).ipv4_local).toHaveLength(2);
+  });
+
+  // Sockets as the listener binds them for each `[p2p] listen_host`.
+  const v4any: BoundSocket = { address: '0.0.0.0', family: 'IPv4' };
+  const v6any: BoundSocket = { address: '::', family: 'IPv6', ipv6Only: true };
+  const BIND: Record<string, BoundSocket[]> = {
+    dual: [v4any, v6any],
+    '0.0.0.0': [v4any],
+    '127.0.0.1': [{ address: '127.0.0.1', family: 'IPv4' }],
+    '192.168.1.5': [{ address: '192.168.1.5', family: 'IPv4' }],
+    '::': [{ address: '::', family: 'IPv6', ipv6Only: false }],
+    '::1': [{ address: '::1', family: 'IPv6', ipv6Only: false }],
+    '2001:db8::5': [{ address: '2001:db8::5', family: 'IPv6', ipv6Only: false }],
+    none: [],
+  };
+  it.each([
+    // [listen_host, address, reached]
+    ['dual', '192.168.1.5', true],
+    ['dual', '2001:db8::5', true],
+    ['0.0.0.0', '192.168.1.5', true],
+    ['0.0.0.0', '2001:db8::5', false],
+    ['127.0.0.1', '127.0.0.1', true],
+    ['127.0.0.1', '192.168.1.5', false],
+    ['192.168.1.5', '192.168.1.5', true],
+    ['192.168.1.5', '10.0.0.2', false],
+    ['::', '192.168.1.5', true],
+    ['::', '2001:db8::5', true],
+    ['::1', '::1', true],
+    ['::1', '2001:db8::5', false],
+    ['::1', '127.0.0.1', false],
+    ['2001:db8::5', '2001:0db8:0:0:0:0:0:5', true],
+    ['2001:db8::5', '2001:db8::6', false],
+    ['none', '127.0.0.1', false],
+  ])('listen_host %s listens on %s: %s', (host, ip, want) => {
+    expect(listensOn(ip, BIND[host] as BoundSocket[])).toBe(want);
+  });
+
+  it.each([
+    // [listen_host, external IPv4 learned or configured, announce it]
+    ['dual', '198.51.100.7', true],
+    ['0.0.0.0', '198.51.100.7', true],
+    ['192.168.1.5', '198.51.100.7', true], // a port forward to the LAN address we bind
+    ['127.0.0.1', '198.51.100.7', false], // nothing outside this machine reaches a loopback bind
+    ['127.0.0.1', '127.0.0.1', true],
+    ['::', '198.51.100.7', true],
+    ['::1', '198.51.100.7', false],
+    ['2001:db8::5', '198.51.100.7', false],
+    ['dual', '2001:db8::7', false],
+  ])('listen_host %s accepts the external address %s: %s', (host, ip, want) => {
+    expect(acceptsExternal(ip, BIND[host] as BoundSocket[])).toBe(want);
+  });
+
+  it('announces only the addresses the sockets listen on', () => {
+    const addresses = {
+      ipv6: ['::1', 'fe80::2', '2001:db8::2'],
+      ipv4: [
+        { ip: '127.0.0.1', prefix: 8 },
+        { ip: '10.0.0.2', prefix: 24 },
+      ],
+    };
+    const body = (host: string, allowLoopback = false) =>
+      localEndpointBody(9000, { allowLoopback, addresses: listenedAddresses(addresses, BIND[host] as BoundSocket[]) });
+    expect(body('dual')).toEqual({ ipv6: [{ ip: '2001:db8::2', port: 9000 }], ipv4_local: [{ ip: '10.0.0.2', port: 9000, prefix: 24 }] });
+    expect(body('0.0.0.0')).toEqual({ ipv6: [], ipv4_local: [{ ip: '10.0.0.2', port: 9000, prefix: 24 }] });
+    expect(body('127.0.0.1')).toEqual({ ipv6: [], ipv4_local: [] });
+    expect(body('127.0.0.1', true)).toEqual({ ipv6: [], ipv4_local: [{ ip: '127.0.0.1', port: 9000, prefix: 8 }] });
+    expect(body('::1', true)).toEqual({ ipv6: [{ ip: '::1', port: 9000 }], ipv4_local: [] });
   });
 });
