@@ -185,6 +185,13 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         log.debug('external address discovery failed', { error: err });
       }
     }
+    if (ip && !this.listener.acceptsExternal(ip)) {
+      log.warn('not announcing the external address: the listener cannot be reached through it', {
+        external: ip,
+        listening: this.listener.addresses(),
+      });
+      ip = undefined;
+    }
     if (ip) this.dht.setEndpointBody({ ...this.dht.endpointBody(), ipv4_external: [{ ip, port }] });
   }
 
