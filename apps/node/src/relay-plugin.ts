@@ -36,7 +36,7 @@ export const relayPlugin: TierPlugin = {
         ? relay.publicAddressProblem(publicIp, { allowLoopback })
         : 'no external address learned from the DHT, no local IPv4 address and no [relay] public_ip';
     if (problem) {
-      log.warn('not volunteering as a relay: no public address to announce', {
+      log.warn('relay offer withheld: no public address to announce', {
         ip: publicIp,
         reason: problem,
         hint: 'set [relay] public_ip to an address reachable from the internet, or volunteer from a host that has one',
