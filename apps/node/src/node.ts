@@ -10,6 +10,7 @@ import {
   type Identity,
   type KvStore,
   loadOrCreateIdentity,
+  openSequenceStore,
   type Strategy,
   type TierName,
 } from '@dpc/core';
@@ -101,7 +102,9 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     // First, so a second process on the same data directory fails before binding anything.
     this.store = await openStore(join(this.opts.dataDir, 'store'));
     const log = logger.child({ node: this.identity.nodeId.slice(9, 17) });
-    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters });
+    // Tier 2 dials a peer's LAN address only when our external IPv4 (learned below) equals the peer's.
+    const externalIPv4 = () => this.dht?.endpointBody().ipv4_external.map((e) => e.ip);
+    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters, externalIPv4 });
     this.listener = direct.listener;
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
@@ -109,6 +112,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       ...dhtOptionsFromConfig(config, this.identity),
       host: this.opts.dhtHost ?? '0.0.0.0',
       dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
+      sequence: openSequenceStore(this.opts.dataDir).next, // record seq survives restarts and a clock set back
       allowLoopback,
       allowPrivate: allowLoopback,
       counters: this.counters,
@@ -196,6 +200,13 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       } catch (err) {
         log.debug('external address discovery failed', { error: err });
       }
+    }
+    if (ip && !this.listener.acceptsExternal(ip)) {
+      log.warn('not announcing the external address: the listener cannot be reached through it', {
+        external: ip,
+        listening: this.listener.addresses(),
+      });
+      ip = undefined;
     }
     if (ip) this.dht.setEndpointBody({ ...this.dht.endpointBody(), ipv4_external: [{ ip, port }] });
   }

@@ -24,9 +24,26 @@ export const relayPlugin: TierPlugin = {
       port: config.relay.port,
       reservationKeepaliveMs: secondsToMs(config.relay.keepalive),
       ...(publicIp && { publicIp }),
+      allowLoopback,
     });
-    if (parts.server) {
-      const server = parts.server;
+    // A relay offer is read by nodes anywhere: a private, CGNAT, link-local or loopback address in
+    // it leads them nowhere. The server refuses such an address (RelayPublicAddressError); then
+    // this node does not volunteer, says why, and keeps the rest of tier 5 (the client).
+    let server = parts.server;
+    const problem = !server
+      ? undefined
+      : publicIp
+        ? relay.publicAddressProblem(publicIp, { allowLoopback })
+        : 'no external address learned from the DHT, no local IPv4 address and no [relay] public_ip';
+    if (problem) {
+      log.warn('relay offer withheld: no public address to announce', {
+        ip: publicIp,
+        reason: problem,
+        hint: 'set [relay] public_ip to an address reachable from the internet, or volunteer from a host that has one',
+      });
+      server = undefined;
+    }
+    if (server) {
       server.on('session', (e) => node.emit('relay', { kind: 'session', session_id: e.session_id, peers: e.peers }));
       server.on('session-end', (e) =>
         node.emit('relay', { kind: 'session-end', session_id: e.session_id, peers: e.peers, reason: e.reason }),
@@ -36,7 +53,7 @@ export const relayPlugin: TierPlugin = {
       await server.start();
       log.info('volunteering as a relay', {
         ip: publicIp,
-        port: parts.server.port,
+        port: server.port,
         max_peers: config.relay.max_peers,
         region: config.relay.region,
       });
@@ -56,10 +73,10 @@ export const relayPlugin: TierPlugin = {
     }
     return {
       ...(parts.strategy && { strategy: parts.strategy }),
-      info: { client: client !== undefined, server: parts.server !== undefined },
+      info: { client: client !== undefined, server: server !== undefined },
       async stop() {
         await client?.stop();
-        await parts.server?.stop();
+        await server?.stop();
       },
     };
   },

@@ -111,6 +111,17 @@ describe('dpc-node', () => {
     expect(failed.error.tiers.find((t: { tier: string }) => t.tier === 'ipv4_direct')).toMatchObject({ result: 'failed' });
   });
 
+  it('a volunteer relay with a private public_ip does not volunteer, says why, and the node runs', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed, '[relay]\nvolunteer = true\nport = 0\npublic_ip = 192.168.1.10'));
+    const node = startNode(['--config', ini, '--data-dir', join(root, 'v')]);
+    await node.next('listening');
+    expect(node.stderr()).toContain('relay offer withheld: no public address to announce');
+    expect(node.stderr()).toContain('192.168.1.10 is private');
+    expect(node.stderr()).not.toMatch(/volunteering as a relay/); // what the lab waits for
+    expect(node.stderr()).toMatch(/tier volunteer_relay ready .*client=true server=false/);
+  });
+
   it('doctor reports what the node can do, as a table or JSON', async () => {
     const { root, seed } = await bootstrapNode();
     const ini = join(root, 'd.ini');

@@ -68,16 +68,20 @@ export { KvBatcher, type KvOp, type KvStore, memoryKvStore } from './kv-store.js
 export {
   type CreateRecordOptions,
   createRecord,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
   DEFAULT_MAX_RECORD_BYTES,
+  DEFAULT_MAX_RECORD_TTL_MS,
   type Endpoint,
   type EndpointBody,
   emptyEndpointBody,
   endpointBodySchema,
   endpointSchema,
+  isRecordExpired,
   type RecordBody,
   type RecordKind,
   type RelayOfferBody,
   recordBodySchemas,
+  recordLiveUntil,
   relayOfferBodySchema,
   type SignedRecord,
   type VerifyRecordOptions,
@@ -91,6 +95,14 @@ export {
   secureConnect,
   type TlsVersion,
 } from './secure-channel.js';
+export {
+  nextSequence,
+  openSequenceStore,
+  SEQUENCE_FILE,
+  type SequenceStore,
+  SequenceStoreError,
+  type SequenceStoreOptions,
+} from './sequence.js';
 export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 export {
   type Applicability,

@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { Counters, type EndpointBody, emptyEndpointBody, kademliaIdOf, nodeIdOfKademliaId, type SignedRecord } from '@dpc/core';
+import {
+  Counters,
+  type EndpointBody,
+  emptyEndpointBody,
+  isRecordExpired,
+  kademliaIdOf,
+  nodeIdOfKademliaId,
+  type SignedRecord,
+} from '@dpc/core';
 import { deadline } from './abort-fanout.js';
 import type { AddressPolicy } from './address.js';
 import { Announcer } from './announce.js';
@@ -233,7 +241,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
       const res = await this.#queries.lookupValues(key, false, signal);
       const byNode = new Map<string, SignedRecord<'relay-offer'>>();
       for (const r of [...this.#store.get(key), ...res.values] as SignedRecord<'relay-offer'>[]) {
-        if (r.kind !== 'relay-offer' || r.expiresAt <= Date.now()) continue;
+        if (r.kind !== 'relay-offer' || isRecordExpired(r)) continue;
         const old = byNode.get(r.nodeId);
         if (!old || r.seq > old.seq) byNode.set(r.nodeId, r);
       }

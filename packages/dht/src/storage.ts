@@ -1,4 +1,4 @@
-import { isDpcError, kademliaIdOf, type RecordKind, type SignedRecord, verifyRecord } from '@dpc/core';
+import { isDpcError, kademliaIdOf, type RecordKind, recordLiveUntil, type SignedRecord, verifyRecord } from '@dpc/core';
 import {
   DEFAULT_MAX_OFFERS_PER_KEY,
   DEFAULT_MAX_RECORD_TTL_MS,
@@ -41,7 +41,7 @@ interface Entry {
   key: string;
   record: SignedRecord;
   source: string;
-  /** min(record.expiresAt, stored + cap of its kind). */
+  /** Our clock: the record's lifetime from when it arrived (core's recordLiveUntil), capped per kind. */
   expiresAt: number;
   /** When this publisher's record first arrived under this key (kept across newer seqs). */
   since: number;
@@ -145,7 +145,7 @@ export class RecordStore {
       if (victim) this.#delete(victim);
     }
     const cap = now + this.#maxTtl[record.kind];
-    const entry: Entry = { key: k, record, source, expiresAt: Math.min(record.expiresAt, cap), since: old?.since ?? now };
+    const entry: Entry = { key: k, record, source, expiresAt: Math.min(recordLiveUntil(record, now), cap), since: old?.since ?? now };
     if (old) this.#delete(old);
     let slot = this.#byKey.get(k);
     if (!slot) {

@@ -48,6 +48,12 @@ export interface DhtOptions {
   retryBackoffMs?: number;
   /** Lifetime of the records this node signs. Default 3 600 000. */
   recordTtlMs?: number;
+  /**
+   * Sequence numbers of the records this node signs; each call must return more than the last
+   * (e.g. `openSequenceStore(dataDir).next` from @dpc/core, which survives restarts and a clock
+   * set back). Default the clock in ms (kept increasing within one run).
+   */
+  sequence?: () => number;
   /** Re-REGISTER period with the signal_via nodes (NAT keepalive). Default 20 000. */
   keepaliveIntervalMs?: number;
   /** How long this node, as a forwarder, keeps a registration. Default 65 000. */

@@ -39,7 +39,7 @@ import { volunteerRelayStrategy } from './strategy.js';
 
 export * from './constants.js';
 export type { RelayDirectory, RelayRef, Signaller } from './directory.js';
-export { NoRelayError, RelayConfigError, RelayPathClosedError, RelayRefusedError } from './errors.js';
+export { NoRelayError, RelayConfigError, RelayPathClosedError, RelayPublicAddressError, RelayRefusedError } from './errors.js';
 export {
   DISCONNECT_REASONS,
   type DisconnectReason,
@@ -50,6 +50,7 @@ export {
   relayInviteSchema,
   relayMessageSchema,
 } from './messages.js';
+export { isPublicAddress, type PublicAddressPolicy, publicAddressProblem } from './public-address.js';
 export { createRelayClient, type RelayClient, type RelayClientOptions } from './relay-client.js';
 export { type RankOptions, rankRelays, type ScoreInput, scoreRelay } from './relay-score.js';
 export { createRelayServer } from './relay-server.js';
