@@ -13,6 +13,21 @@ const MAX_CLIENTS = 16;
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Bytes queued to a slow client before events to it are dropped (counted). */
 const MAX_CLIENT_BUFFER = 1024 * 1024;
+/** Events a client may subscribe to; `subscribe` without a list takes DEFAULT_EVENTS. */
+const API_EVENTS = [
+  'listening',
+  'connected',
+  'message',
+  'resumed',
+  'upgraded',
+  'path-lost',
+  'tier-event',
+  'tier-not-installed',
+  'network',
+  'error',
+  'relay',
+] as const;
+const DEFAULT_EVENTS: readonly string[] = ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error'];
 
 /** The API token in the data directory (created on first use, mode 0600). */
 export async function loadApiToken(dataDir: string): Promise<string> {
@@ -39,7 +54,9 @@ export interface ApiServer {
  * The local WebSocket API. Connect to `ws://127.0.0.1:<port>/?token=<token>` (or send the token
  * as `Authorization: Bearer <token>`). Requests are JSON `{ id, method, params }`; replies
  * `{ id, result }` or `{ id, error: { code, message } }`; events `{ event, data }` after `subscribe`.
- * Methods: `id`, `stats`, `sessions`, `send { to, text }`, `subscribe { events? }`.
+ * Methods: `id`, `stats`, `sessions`, `send { to, text, wait? }` (`wait: 'accepted'` answers once the
+ * message is durably in the outbox; default 'delivered': once the peer acknowledged it),
+ * `subscribe { events? }`.
  */
 export async function startApi(node: DpcNode, opts: { host: string; port: number; token: string; logger: Logger }): Promise<ApiServer> {
   const expected = Buffer.from(opts.token);
@@ -62,11 +79,25 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
       cb(true);
     },
   });
+  // Errors of the listening socket itself (after it is bound) are logged, never thrown.
+  const onServerError = (err: Error) => {
+    node.counters.inc('api_server_errors');
+    opts.logger.warn('WebSocket API server error', { error: err.message });
+  };
   await once(wss, 'listening');
+  wss.on('error', onServerError);
   const port = (wss.address() as { port: number }).port;
 
   wss.on('connection', (ws) => {
-    const subscriptions = new Set<keyof NodeEvents>();
+    // A frame over MAX_MESSAGE_BYTES, invalid UTF-8 in a text frame, a protocol violation or a
+    // reset: ws emits 'error' (which, unheard, would end the process) and starts a close with
+    // the matching status (1009, 1007, 1002); a client that does not answer it is cut after 1 s.
+    ws.on('error', (err: Error & { code?: string }) => {
+      node.counters.inc('api_socket_errors');
+      node.counters.inc(`api_socket_errors_${err.code ?? 'other'}`);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    });
+    const subscriptions = new Set<string>();
     const listeners: Array<[keyof NodeEvents, (...a: unknown[]) => void]> = [];
     const push = (event: string, data: unknown) => {
       if (ws.readyState !== WebSocket.OPEN) return;
@@ -114,24 +145,37 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
         case 'sessions':
           return node.orchestrator
             .sessions()
-            .map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, unacked: s.unacked }));
+            .map((s) => ({ peerId: s.peerId, tier: s.tier ?? null, connected: s.connected, deferred: s.deferred, unacked: s.unacked }));
         case 'send': {
           const to = params.to;
           const text = params.text;
           if (!isNodeId(to)) throw Object.assign(new Error('params.to must be a node id'), { code: 'DPC_API_BAD_REQUEST' });
           if (typeof text !== 'string' || text.length > 16_000)
             throw Object.assign(new Error('params.text must be a string of at most 16000 characters'), { code: 'DPC_API_BAD_REQUEST' });
-          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000) });
-          return { delivered: true, ...r };
+          const wait = params.wait ?? 'delivered';
+          if (wait !== 'accepted' && wait !== 'delivered')
+            throw Object.assign(new Error("params.wait must be 'accepted' or 'delivered'"), { code: 'DPC_API_BAD_REQUEST' });
+          // 'accepted': answered once the message is in the outbox (durable), before delivery.
+          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000), wait });
+          return wait === 'accepted' ? { accepted: true, ...r } : { accepted: true, delivered: true, ...r };
         }
         case 'subscribe': {
-          const wanted = (
-            Array.isArray(params.events) ? params.events : ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error']
-          ) as Array<keyof NodeEvents>;
-          for (const ev of wanted) {
-            if (subscriptions.has(ev)) continue;
-            subscriptions.add(ev);
-            const fn = (data: unknown) => push(ev, data);
+          // Only the node's own events: a list of arbitrary names would add a listener for each.
+          const wanted = (Array.isArray(params.events) ? params.events : DEFAULT_EVENTS).filter((e): e is (typeof API_EVENTS)[number] =>
+            (API_EVENTS as readonly unknown[]).includes(e),
+          );
+          for (const name of wanted) {
+            if (subscriptions.has(name)) continue;
+            subscriptions.add(name);
+            // 'relay': tier 5's own events (a `tier-event` named relay), shaped as `start --json` prints them.
+            const ev: keyof NodeEvents = name === 'relay' ? 'tier-event' : name;
+            const fn =
+              name === 'relay'
+                ? (data: unknown) => {
+                    const e = data as NodeEvents['tier-event'][0];
+                    if (e.event === 'relay') push('relay', { tier: e.tier, ...e.fields });
+                  }
+                : (data: unknown) => push(name, data);
             listeners.push([ev, fn]);
             node.on(ev, fn as never);
           }

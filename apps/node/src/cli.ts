@@ -44,15 +44,17 @@ Prints the node id, creating the Ed25519 identity in the data directory on first
 Runs a node until SIGINT or SIGTERM, then shuts down cleanly. Roles come from the config:
 a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay.
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
-time), message (sender, text), upgraded, path-lost, error, tier-not-installed (an optional tier
+time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
 --allow-loopback   announce and dial loopback addresses (single-machine tests and demos)`,
   send: `Usage: dpc-node send --config FILE --to PEER_ID [--data-dir DIR] [--json] [--tier T] [--timeout S] TEXT
 
 Starts a node, connects to PEER_ID through the orchestrator, sends TEXT, waits for the
-acknowledgement and prints the tier, time to connect and delivery. Exit status 0 only when
-the message was delivered.
+acknowledgement and prints the tier, time to connect and delivery. The message is written to
+the outbox in the data directory first, so a later start of this node resends it if it was not
+confirmed. Exit status: 0 delivered, 75 accepted but not yet confirmed (queued), 1 failed,
+2 usage or config error.
 --tier T       only try this tier (repeatable): ${TIERS.join(', ')}
 --timeout S    give up after S seconds (default: [connection] total_timeout)
 --linger S     keep the session open S seconds after delivery, printing its events`,
@@ -68,6 +70,9 @@ summary. Needs nothing configured; exits 0 when every exchange succeeded.`,
 };
 
 export class UsageError extends Error {}
+
+/** `send` exit status: accepted into the outbox but not yet confirmed (EX_TEMPFAIL). */
+export const EXIT_QUEUED = 75;
 
 async function readConfig(file: string | undefined, logger: Logger, required: boolean): Promise<DpcConfig> {
   if (!file) {
@@ -168,6 +173,7 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
       `path to ${e.peerId} over ${e.tier} lost${e.error ? `: ${e.error.message}` : ''}`,
     ),
   );
+  node.on('resumed', (e) => emit('resumed', e, `resending unacknowledged messages to ${e.peers.join(', ')}`));
   node.on('tier-event', (e) =>
     emit(
       e.event,
@@ -203,10 +209,17 @@ async function runSend(
   opts: { to: string; text: string; json: boolean; logger: Logger; timeoutMs: number; lingerMs: number; tiers?: TierName[] },
 ): Promise<number> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
+  let accepted: number | undefined;
   try {
     await node.start({ signal });
     opts.logger.info('looking up peer and connecting', { to: opts.to });
-    const r = await node.send(opts.to, opts.text, { signal, ...(opts.tiers && { tiers: opts.tiers }) });
+    const r = await node.send(opts.to, opts.text, {
+      signal,
+      ...(opts.tiers && { tiers: opts.tiers }),
+      onAccepted: (seq) => {
+        accepted = seq;
+      },
+    });
     out(
       opts.json,
       {
@@ -214,10 +227,10 @@ async function runSend(
         to: opts.to,
         tier: r.tier,
         connect_ms: Math.round(r.connectMs),
-        delivered_ms: Math.round(r.deliveredMs),
+        delivered_ms: Math.round(r.deliveredMs ?? 0),
         ...(r.remoteAddress && { remote_address: r.remoteAddress }),
       },
-      `delivered to ${opts.to} via ${r.tier} (connected in ${Math.round(r.connectMs)} ms, acknowledged after ${Math.round(r.deliveredMs)} ms)`,
+      `delivered to ${opts.to} via ${r.tier} (connected in ${Math.round(r.connectMs)} ms, acknowledged after ${Math.round(r.deliveredMs ?? 0)} ms)`,
     );
     if (opts.lingerMs > 0) {
       // Keep the session open (for scripts watching what happens to a live path).
@@ -238,6 +251,16 @@ async function runSend(
     return 0;
   } catch (err) {
     const e = err as Error & { code?: string; tiers?: unknown };
+    if (accepted !== undefined) {
+      // In the outbox: the next start of this node (same data directory) sends it again.
+      const session = node.orchestrator?.session(opts.to);
+      out(
+        opts.json,
+        { event: 'queued', to: opts.to, seq: accepted, tier: session?.tier ?? null, reason: e.message },
+        `queued for ${opts.to}, not yet confirmed (${e.message}); it stays in the outbox of ${node.opts.dataDir} and is sent again when the node runs`,
+      );
+      return EXIT_QUEUED;
+    }
     out(
       opts.json,
       { event: 'failed', to: opts.to, error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}) } },

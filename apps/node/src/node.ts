@@ -1,14 +1,18 @@
 import { EventEmitter } from 'node:events';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
+import { join } from 'node:path';
 import {
+  abortable,
   type Connection,
   Counters,
   type DpcConfig,
   EndpointParts,
   emptyEndpointBody,
   type Identity,
+  type KvStore,
   loadOrCreateIdentity,
   type NetworkState,
+  openSequenceStore,
   type Strategy,
   type TierContext,
   type TierDht,
@@ -18,6 +22,7 @@ import {
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
 import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
+import { openStore } from '@dpc/store';
 import type { Logger } from './log.js';
 import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
 
@@ -32,6 +37,8 @@ export interface NodeEvents {
   listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
   connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
   message: [{ from: string; text: string; tier: TierName }];
+  /** Messages found in the outbox at start, resent to these peers. */
+  resumed: [{ peers: string[] }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
   /** An event a tier plugin reports for the user (e.g. tier 5's `relay`: session, session-end, refused). */
@@ -49,7 +56,7 @@ export interface DpcNodeOptions {
   logger: Logger;
   /** Allow loopback addresses in records and dials (local demos and tests). */
   allowLoopback?: boolean;
-  /** DHT bind address. Default 0.0.0.0. */
+  /** DHT bind address ('dual' or an IP address). Default `[dht] host` of the config ('dual'). */
   dhtHost?: string;
   /** Only these tier plugins (tests, demo). Default: every installed one of `tierPackages`. */
   plugins?: TierPlugin[];
@@ -57,6 +64,11 @@ export interface DpcNodeOptions {
   tierPackages?: readonly TierPackage[];
   /** Quiet time before a changed endpoint record is re-signed and re-announced, ms. Default 200. */
   endpointDebounceMs?: number;
+}
+
+/** `host:port`, with an IPv6 host in brackets (`[::]:8889`). */
+export function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Inbound connections a tier may hand over before the orchestrator exists (during start). */
@@ -70,6 +82,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   dht!: Dht;
   listener!: DirectListener;
   orchestrator!: ConnectionOrchestrator;
+  /** `<data-dir>/store`: session outboxes and receiver state (LevelDB; held by one process). */
+  store: KvStore | undefined;
   strategies: Strategy[] = [];
   plugins: Array<{ name: TierName; stop(): Promise<void> }> = [];
   /** Optional tier packages found absent at start. */
@@ -103,15 +117,20 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const { config, logger } = this.opts;
     const allowLoopback = this.opts.allowLoopback ?? false;
     this.identity = await loadOrCreateIdentity(this.opts.dataDir);
+    // First, so a second process on the same data directory fails before binding anything.
+    this.store = await openStore(join(this.opts.dataDir, 'store'));
     const log = logger.child({ node: this.identity.nodeId.slice(9, 17) });
-    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters });
+    // Tier 2 dials a peer's LAN address only when our external IPv4 (learned below) equals the peer's.
+    const externalIPv4 = () => (this.#parts?.body() ?? this.dht?.endpointBody())?.ipv4_external.map((e) => e.ip);
+    const direct = directFromConfig(config, this.identity, { allowLoopback, counters: this.counters, externalIPv4 });
     this.listener = direct.listener;
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
-      host: this.opts.dhtHost ?? '0.0.0.0',
+      ...(this.opts.dhtHost !== undefined && { host: this.opts.dhtHost }), // else [dht] host
       dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
+      sequence: openSequenceStore(this.opts.dataDir).next, // record seq survives restarts and a clock set back
       allowLoopback,
       allowPrivate: allowLoopback,
       counters: this.counters,
@@ -166,6 +185,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       strategies: this.strategies,
       network: () => ({ ...this.#network }),
       counters: this.counters,
+      store: this.store,
     });
     this.listener.on('connection', (c) => this.acceptConnection(c));
     for (const c of this.#early.splice(0)) this.acceptConnection(c);
@@ -179,10 +199,15 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     if (config.dht.seed_nodes.length > 0 || this.dht.contacts().length > 0) {
       await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
     }
+    const resumed = await this.orchestrator.resume(opts);
+    if (resumed.length > 0) {
+      log.info('resending unacknowledged messages from the outbox', { peers: resumed.length });
+      this.emit('resumed', { peers: resumed });
+    }
     this.emit('listening', {
       nodeId: this.identity.nodeId,
       tcp: this.listener.addresses(),
-      dht: this.dht.address ? `${this.dht.address.host}:${this.dht.address.port}` : null,
+      dht: this.dht.address ? hostPort(this.dht.address.host, this.dht.address.port) : null,
     });
   }
 
@@ -255,25 +280,50 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         log.debug('external address discovery failed', { error: err });
       }
     }
+    if (ip && !this.listener.acceptsExternal(ip)) {
+      log.warn('not announcing the external address: the listener cannot be reached through it', {
+        external: ip,
+        listening: this.listener.addresses(),
+      });
+      ip = undefined;
+    }
     if (ip) this.#parts?.set('node', 'ipv4_external', [{ ip, port }]);
   }
 
-  /** Connects (best tier), sends one chat message and waits for its acknowledgement. */
+  /**
+   * Connects (best tier) and sends one chat message. It is written to the outbox in the data
+   * directory before `onAccepted` is called (it survives a crash from then on); the promise
+   * resolves when the peer acknowledged it, unless `wait` is 'accepted'.
+   */
   async send(
     peerId: string,
     text: string,
-    opts: { signal?: AbortSignal; tiers?: TierName[] } = {},
-  ): Promise<{ tier: TierName; connectMs: number; deliveredMs: number; remoteAddress?: string }> {
+    opts: { signal?: AbortSignal; tiers?: TierName[]; wait?: 'accepted' | 'delivered'; onAccepted?: (seq: number) => void } = {},
+  ): Promise<{ tier: TierName; connectMs: number; deliveredMs?: number; seq: number; remoteAddress?: string }> {
     const t0 = performance.now();
-    const session: PeerSession = await this.orchestrator.connect(peerId, {
-      ...(opts.signal && { signal: opts.signal }),
-      ...(opts.tiers && { tiers: opts.tiers }),
-    });
+    // A peer with a session already (connected or not) gets the message queued at once: the
+    // session reconnects by itself. A new peer is reached first, so a wrong id fails clearly.
+    const existing = opts.tiers ? undefined : this.orchestrator.session(peerId);
+    const session: PeerSession =
+      existing && !existing.closed
+        ? existing
+        : await this.orchestrator.connect(peerId, {
+            ...(opts.signal && { signal: opts.signal }),
+            ...(opts.tiers && { tiers: opts.tiers }),
+          });
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
-    await session.send(msg, opts.signal ? { signal: opts.signal } : {});
+    const q = await session.queue(msg, opts.signal ? { signal: opts.signal } : {});
+    opts.onAccepted?.(q.seq);
+    if (opts.wait !== 'accepted') await abortable(q.delivered, opts.signal);
     const remoteAddress = session.remoteAddress;
-    return { tier: session.tier as TierName, connectMs, deliveredMs: performance.now() - t0, ...(remoteAddress && { remoteAddress }) };
+    return {
+      tier: session.tier as TierName,
+      connectMs,
+      seq: q.seq,
+      ...(opts.wait !== 'accepted' && { deliveredMs: performance.now() - t0 }),
+      ...(remoteAddress && { remoteAddress }),
+    };
   }
 
   async stop(): Promise<void> {
@@ -284,6 +334,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     for (const c of this.#early.splice(0)) await c.close('node stopping').catch(() => {});
     await this.listener?.stop().catch(() => {});
     await this.dht?.stop().catch(() => {});
+    await this.store?.close().catch(() => {});
+    this.store = undefined;
   }
 }
 

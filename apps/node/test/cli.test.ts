@@ -1,98 +1,10 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdir, mkdtemp, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-
-const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
-const procs: ChildProcessWithoutNullStreams[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.exitCode === null) {
-      p.kill('SIGKILL');
-      await once(p, 'exit');
-    }
-  }
-});
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-async function run(args: string[], timeoutMs = 60_000, bin = BIN): Promise<Run> {
-  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  p.stdout.on('data', (d) => (stdout += d));
-  p.stderr.on('data', (d) => (stderr += d));
-  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  const [code] = await once(p, 'exit');
-  clearTimeout(t);
-  return { code: code as number | null, stdout, stderr };
-}
-
-/** A long-running `dpc-node start --json`, with its JSON events as they come. */
-function startNode(args: string[], bin = BIN) {
-  const p = spawn(process.execPath, [bin, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  procs.push(p);
-  const events: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  let stderr = '';
-  p.stderr.on('data', (d) => (stderr += d));
-  createInterface({ input: p.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line));
-    } catch {
-      events.push({ event: 'unparsed', line });
-    }
-    for (const w of waiters.splice(0)) w();
-  });
-  const next = async (event: string, pred: (e: Record<string, unknown>) => boolean = () => true, ms = 30_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = events.find((e) => e.event === event && pred(e));
-      if (hit) return hit;
-      if (Date.now() > deadline || p.exitCode !== null)
-        throw new Error(`no ${event} event; stderr: ${stderr}; events: ${JSON.stringify(events)}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  return { p, events, next, stderr: () => stderr };
-}
-
-/** A bootstrap node in a fresh folder; its DHT address is the seed for the others. */
-async function bootstrapNode(): Promise<{ root: string; seed: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
-  const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
-  const seed = String((await boot.next('listening')).dht).replace('0.0.0.0', '127.0.0.1');
-  return { root, seed };
-}
-
-async function config(dir: string, body: string): Promise<string> {
-  const file = join(dir, 'node.ini');
-  await writeFile(file, body);
-  return file;
-}
-const baseIni = (seed?: string, extra = '') => `[p2p]
-listen_port = 0
-listen_host = 127.0.0.1
-[dht]
-port = 0
-${seed ? `seed_nodes = ${seed}` : ''}
-bootstrap_timeout = 5
-lookup_timeout = 5
-[api]
-enabled = false
-[connection]
-total_timeout = 20
-${extra}`;
+import { baseIni, bootstrapNode, config, run, seedFrom, startNode } from './harness.js';
 
 describe('dpc-node', () => {
   it('id creates the identity once and prints the same node id afterwards', async () => {
@@ -134,7 +46,7 @@ describe('dpc-node', () => {
     const dirs = { boot: join(root, 'boot'), bob: join(root, 'bob'), alice: join(root, 'alice') };
     const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', dirs.boot]);
     const bootEv = await boot.next('listening');
-    const seed = String(bootEv.dht).replace('0.0.0.0', '127.0.0.1');
+    const seed = seedFrom(bootEv.dht);
     const bobIni = join(root, 'bob.ini');
     await writeFile(bobIni, baseIni(seed));
     const bob = startNode(['--config', bobIni, '--data-dir', dirs.bob]);
@@ -197,6 +109,17 @@ describe('dpc-node', () => {
       'gossip',
     ]);
     expect(failed.error.tiers.find((t: { tier: string }) => t.tier === 'ipv4_direct')).toMatchObject({ result: 'failed' });
+  });
+
+  it('a volunteer relay with a private public_ip does not volunteer, says why, and the node runs', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed, '[relay]\nvolunteer = true\nport = 0\npublic_ip = 192.168.1.10'));
+    const node = startNode(['--config', ini, '--data-dir', join(root, 'v')]);
+    await node.next('listening');
+    expect(node.stderr()).toContain('relay offer withheld: no public address to announce');
+    expect(node.stderr()).toContain('192.168.1.10 is private');
+    expect(node.stderr()).not.toMatch(/volunteering as a relay/); // what the lab waits for
+    expect(node.stderr()).toMatch(/tier volunteer_relay ready .*client=true server=false/);
   });
 
   it('doctor reports what the node can do, as a table or JSON', async () => {
@@ -288,7 +211,7 @@ async function installWithoutRelay(): Promise<string> {
   const app = new URL('..', import.meta.url).pathname;
   const modules = join(app, '..', '..', 'node_modules');
   await mkdir(join(root, 'node_modules', '@dpc'), { recursive: true });
-  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/orchestrator', 'ws']) {
+  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/orchestrator', '@dpc/store', 'ws']) {
     await symlink(await realpath(join(modules, dep)), join(root, 'node_modules', dep), 'dir');
   }
   await cp(join(app, 'dist'), join(root, 'app', 'dist'), { recursive: true });

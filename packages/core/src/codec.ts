@@ -43,8 +43,11 @@ export function encodeCanonical(value: unknown): Buffer {
   return packr.pack(canonicalize(value));
 }
 
-/** Decodes one MessagePack value; any failure becomes a FrameMalformedError. */
-export function decode(bytes: Uint8Array): unknown {
+/**
+ * msgpackr's decoder with the stack's options and no bounds: only for bytes already checked by
+ * `checkMessagePack` (see bounded-decode.ts). Any failure becomes a FrameMalformedError.
+ */
+export function unpackUnchecked(bytes: Uint8Array): unknown {
   try {
     return packr.unpack(bytes);
   } catch (err) {

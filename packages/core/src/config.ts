@@ -106,6 +106,11 @@ export const CONFIG_SCHEMA = {
   },
   dht: {
     port: port(8889, 'UDP port of the DHT'),
+    host: {
+      kind: { t: 'host' },
+      default: 'dual',
+      doc: "'dual' (IPv6 and IPv4 on one socket) or one address to bind (127.0.0.1 = loopback only; an IPv6 address = IPv6 only)",
+    } as KeySpec<string>,
     k: int(20, 'bucket size', 1, 256),
     alpha: int(3, 'lookup parallelism', 1, 64),
     bootstrap_timeout: secs(10, 'deadline for joining via the seeds'),

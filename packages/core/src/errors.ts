@@ -91,6 +91,19 @@ export class FrameMalformedError extends DpcError {
     super('DPC_FRAME_MALFORMED', message, options);
   }
 }
+/** Which bound of an untrusted decode was hit (see `DecodeLimits`). */
+export type DecodeLimit = 'length' | 'depth' | 'elements';
+/**
+ * Untrusted MessagePack refused before decoding: a declared length beyond the bytes left
+ * (`length`), nesting deeper than `maxDepth` (`depth`), more than `maxElements` values (`elements`).
+ */
+export class DecodeLimitError extends DpcError {
+  readonly limit: DecodeLimit;
+  constructor(limit: DecodeLimit, message: string) {
+    super('DPC_DECODE_LIMIT', `MessagePack refused (${limit}): ${message}`);
+    this.limit = limit;
+  }
+}
 export class FrameTruncatedError extends DpcError {
   constructor(buffered: number) {
     super('DPC_FRAME_TRUNCATED', `stream ended inside a frame (${buffered} bytes buffered)`);
@@ -119,9 +132,16 @@ export class HandshakeTimeoutError extends DpcError {
     super('DPC_HANDSHAKE_TIMEOUT', `secure handshake did not complete within ${ms} ms`, { retryable: true });
   }
 }
+/** The peer speaks TLS, but only 1.2 or older (its hello offered no 1.3, or it said protocol_version). */
 export class TlsDowngradeError extends DpcError {
   constructor(message: string, options?: DpcErrorOptions) {
     super('DPC_TLS_DOWNGRADE', message, options);
+  }
+}
+/** The peer's first bytes are not a TLS handshake at all (random bytes, HTTP, junk records). */
+export class NotTlsError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_HANDSHAKE_NOT_TLS', message, options);
   }
 }
 export class HandshakeError extends DpcError {

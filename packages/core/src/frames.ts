@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { decode, encodeWithHeaderSpace } from './codec.js';
+import { type DecodeLimits, decodeUntrusted } from './bounded-decode.js';
+import { encodeWithHeaderSpace } from './codec.js';
 import type { Counters } from './counters.js';
 import { DpcError, FrameMalformedError, FrameTooLargeError, FrameTruncatedError } from './errors.js';
 import type { Schema } from './schema.js';
@@ -21,6 +22,8 @@ export function encodeFrame(value: unknown, maxFrameBytes = DEFAULT_MAX_FRAME_BY
 export interface FrameDecoderOptions<T> {
   /** Largest frame accepted (default 1 MiB). The length is checked before any allocation. */
   maxFrameBytes?: number;
+  /** Bounds of each frame's MessagePack (default: depth 64, 100,000 values; see `DecodeLimits`). */
+  decodeLimits?: DecodeLimits;
   /** Validates each decoded value before it is passed on. */
   schema?: Schema<T>;
   /** Counts `frames_in`, and `frame_errors_<code>` on each rejected frame. */
@@ -37,6 +40,7 @@ export class FrameDecoder<T = unknown> extends Transform {
   readonly #max: number;
   readonly #schema: Schema<T> | undefined;
   readonly #counters: Counters | undefined;
+  readonly #limits: DecodeLimits | undefined;
   #chunks: Buffer[] = [];
   #buffered = 0;
 
@@ -45,6 +49,7 @@ export class FrameDecoder<T = unknown> extends Transform {
     this.#max = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#schema = opts.schema;
     this.#counters = opts.counters;
+    this.#limits = opts.decodeLimits;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -75,7 +80,7 @@ export class FrameDecoder<T = unknown> extends Transform {
       if (len === 0) throw new FrameMalformedError('empty frame');
       if (this.#buffered < HEADER_BYTES + len) return;
       const frame = this.#take(HEADER_BYTES + len).subarray(HEADER_BYTES);
-      let value: unknown = decode(frame);
+      let value: unknown = decodeUntrusted(frame, this.#limits);
       if (value === null || value === undefined) throw new FrameMalformedError('nil frame');
       if (this.#schema) {
         try {

@@ -22,8 +22,16 @@
  * ```
  */
 
+export {
+  checkMessagePack,
+  DEFAULT_DECODE_MAX_DEPTH,
+  DEFAULT_DECODE_MAX_ELEMENTS,
+  type DecodeLimits,
+  decode,
+  decodeUntrusted,
+} from './bounded-decode.js';
 export { createSelfSignedCertificate } from './certificate.js';
-export { canonicalize, decode, encode, encodeCanonical } from './codec.js';
+export { canonicalize, encode, encodeCanonical } from './codec.js';
 export {
   CONFIG_SCHEMA,
   type ConfigSection,
@@ -38,6 +46,7 @@ export {
 } from './config.js';
 export { SecureConnection } from './connection.js';
 export { Counters } from './counters.js';
+export type { DeferredDelivery, DeferredItem, DeferredRecipient } from './deferred.js';
 export * from './errors.js';
 export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type FrameDecoderOptions } from './frames.js';
 export {
@@ -55,19 +64,24 @@ export {
   rawPublicKey,
   verifySignature,
 } from './identity.js';
+export { KvBatcher, type KvOp, type KvStore, memoryKvStore } from './kv-store.js';
 export {
   type CreateRecordOptions,
   createRecord,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
   DEFAULT_MAX_RECORD_BYTES,
+  DEFAULT_MAX_RECORD_TTL_MS,
   type Endpoint,
   type EndpointBody,
   emptyEndpointBody,
   endpointBodySchema,
   endpointSchema,
+  isRecordExpired,
   type RecordBody,
   type RecordKind,
   type RelayOfferBody,
   recordBodySchemas,
+  recordLiveUntil,
   relayOfferBodySchema,
   type SignedRecord,
   type VerifyRecordOptions,
@@ -81,6 +95,14 @@ export {
   secureConnect,
   type TlsVersion,
 } from './secure-channel.js';
+export {
+  nextSequence,
+  openSequenceStore,
+  SEQUENCE_FILE,
+  type SequenceStore,
+  SequenceStoreError,
+  type SequenceStoreOptions,
+} from './sequence.js';
 export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 export {
   type EndpointPart,

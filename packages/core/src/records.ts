@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { decode, encodeCanonical } from './codec.js';
+import { decodeUntrusted } from './bounded-decode.js';
+import { encodeCanonical } from './codec.js';
 import {
   DpcError,
   RecordExpiredError,
@@ -14,6 +15,16 @@ import { type Infer, type Schema, s } from './schema.js';
 
 /** Largest encoded record accepted by default: fits a DHT datagram under the path MTU. */
 export const DEFAULT_MAX_RECORD_BYTES = 1000;
+/**
+ * How far the issuer's clock may be off from ours, both ways, ms: a record may be issued this far
+ * in the future, and still counts as live this long after its `expiresAt`. Two hours, so a node
+ * whose clock is an hour behind publishes records (ttl 1 h, republished every 30 min) that the
+ * rest of the network keeps. A correctly timed record that has expired can be replayed for as
+ * long; seq still keeps a newer record from being replaced by it.
+ */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 2 * 3_600_000;
+/** A receiver keeps a record at most this long after it got it, whatever its signed lifetime, ms. */
+export const DEFAULT_MAX_RECORD_TTL_MS = 24 * 3_600_000;
 const RECORD_VERSION = 1;
 const SIGN_CONTEXT = Buffer.from('dpc-record-v1\0');
 
@@ -100,7 +111,10 @@ export interface SignedRecord<K extends RecordKind = RecordKind> {
 export interface CreateRecordOptions<K extends RecordKind> {
   kind: K;
   body: RecordBody<K>;
-  /** Default: the current time in ms (monotonic across restarts as long as the clock is). */
+  /**
+   * Default: the current time in ms, which goes back when the clock does. A long-lived node keeps
+   * its seq in its data directory instead (`openSequenceStore(dataDir).next()`).
+   */
   seq?: number;
   /** Lifetime in ms. Default 1 hour. */
   ttlMs?: number;
@@ -143,7 +157,11 @@ export interface VerifyRecordOptions {
   expectedPublicKey?: Uint8Array;
   /** Reject unless of this kind. */
   kind?: RecordKind;
-  /** Tolerated clock skew for issuedAt in the future, ms (default 5 minutes). */
+  /**
+   * Tolerated difference between the issuer's clock and ours, ms, both ways: issuedAt may lie this
+   * far in the future, and the record is refused as expired only this long after expiresAt.
+   * Default DEFAULT_MAX_CLOCK_SKEW_MS (2 hours); 0 judges expiry by our clock alone.
+   */
   maxClockSkewMs?: number;
 }
 
@@ -170,11 +188,11 @@ export function verifyRecord(bytes: Uint8Array, opts: VerifyRecordOptions = {}):
   let signature: Uint8Array;
   let fields: unknown[];
   try {
-    const env = decode(bytes);
+    const env = decodeUntrusted(bytes);
     if (!Array.isArray(env) || env.length !== 3 || env[0] !== RECORD_VERSION) throw new RecordMalformedError('not a record envelope');
     payload = s.bytes({ max })(env[1], 'payload');
     signature = s.bytes({ length: 64 })(env[2], 'signature');
-    const inner = decode(payload);
+    const inner = decodeUntrusted(payload);
     if (!Array.isArray(inner) || inner.length !== 8) throw new RecordMalformedError('record payload is not an 8-field array');
     fields = inner;
   } catch (err) {
@@ -199,8 +217,9 @@ export function verifyRecord(bytes: Uint8Array, opts: VerifyRecordOptions = {}):
   if (!verifySignature(header.publicKey, Buffer.concat([SIGN_CONTEXT, payload]), signature)) {
     throw new RecordSignatureError();
   }
-  if (header.expiresAt <= now) throw new RecordExpiredError(header.expiresAt, now);
-  if (header.issuedAt > now + (opts.maxClockSkewMs ?? 300_000)) {
+  const skew = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+  if (header.expiresAt + skew <= now) throw new RecordExpiredError(header.expiresAt, now);
+  if (header.issuedAt > now + skew) {
     throw new RecordMalformedError(`record issued in the future (${new Date(header.issuedAt).toISOString()})`);
   }
   if (opts.kind !== undefined && header.kind !== opts.kind) {
@@ -225,6 +244,34 @@ export function verifyRecord(bytes: Uint8Array, opts: VerifyRecordOptions = {}):
     body: body as RecordBody<RecordKind>,
     encoded: Buffer.from(bytes),
   };
+}
+
+/**
+ * True when a verified record no longer counts as live at `now` (ours): its expiresAt lies more
+ * than the tolerated clock skew behind us.
+ */
+export function isRecordExpired(
+  record: Pick<SignedRecord, 'expiresAt'>,
+  now: number = Date.now(),
+  maxClockSkewMs: number = DEFAULT_MAX_CLOCK_SKEW_MS,
+): boolean {
+  return record.expiresAt + maxClockSkewMs <= now;
+}
+
+/**
+ * Until when (our clock, ms) a receiver keeps a record it got at `receivedAt`: its signed
+ * lifetime (expiresAt - issuedAt, at most `maxTtlMs`) counted from when we got it, and never
+ * past expiresAt plus the tolerated clock skew. A record from a correctly timed issuer, stored
+ * as it is published, lives until its expiresAt; one from an issuer whose clock is an hour behind
+ * lives its full ttl too, instead of arriving already expired.
+ */
+export function recordLiveUntil(
+  record: Pick<SignedRecord, 'issuedAt' | 'expiresAt'>,
+  receivedAt: number,
+  opts: { maxClockSkewMs?: number; maxTtlMs?: number } = {},
+): number {
+  const lifetime = Math.max(0, Math.min(record.expiresAt - record.issuedAt, opts.maxTtlMs ?? DEFAULT_MAX_RECORD_TTL_MS));
+  return Math.min(receivedAt + lifetime, record.expiresAt + (opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS));
 }
 
 /** An empty endpoint body, to fill in. */

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { DecodeLimits } from './bounded-decode.js';
 import { createSelfSignedCertificate } from './certificate.js';
 import { SecureConnection } from './connection.js';
 import type { Counters } from './counters.js';
@@ -7,6 +8,7 @@ import {
   DpcError,
   HandshakeError,
   HandshakeTimeoutError,
+  NotTlsError,
   PeerIdentityMismatchError,
   PeerRejectedError,
   TlsDowngradeError,
@@ -34,6 +36,8 @@ export interface SecureChannelOptions {
   signal?: AbortSignal;
   /** Largest frame in either direction. Default 1 MiB. */
   maxFrameBytes?: number;
+  /** Bounds of each received frame's MessagePack. Default: depth 64, 100,000 values. */
+  decodeLimits?: DecodeLimits;
   /** Validates every application message received. */
   messageSchema?: Schema<unknown>;
   counters?: Counters;
@@ -68,15 +72,20 @@ function secureContextFor(
   return ctx;
 }
 
-const VERSION_ERROR = /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|WRONG_VERSION|VERSION_TOO_LOW|TLSV1_ALERT_PROTOCOL/;
+// Only a peer that really speaks TLS ≤ 1.2 is a downgrade: OpenSSL parsed its ClientHello or
+// ServerHello and found no TLS 1.3 in it, or it sent a protocol_version alert. Bytes that are no
+// TLS at all (random, HTTP, a record header with junk) fail earlier, with other reasons.
+const DOWNGRADE = /UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_SSL_VERSION/;
+const NOT_TLS =
+  /WRONG_VERSION_NUMBER|HTTPS?_(PROXY_)?REQUEST|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LENGTH_MISMATCH|ENCRYPTED_LENGTH_TOO_LONG|WRONG_SSL_VERSION|UNEXPECTED_MESSAGE|UNEXPECTED_RECORD|LENGTH_MISMATCH|BAD_PACKET_LENGTH|LENGTH_TOO_SHORT|BAD_RECORD_TYPE|RECORD_TOO_SMALL/;
 
 function classifyTlsError(err: unknown): DpcError {
   if (err instanceof DpcError) return err;
-  const code = String((err as { code?: unknown }).code ?? '');
   const msg = String((err as Error)?.message ?? err);
-  if (VERSION_ERROR.test(code) || VERSION_ERROR.test(msg.toUpperCase().replace(/ /g, '_'))) {
-    return new TlsDowngradeError(`peer does not speak TLS 1.3: ${msg}`, { cause: err });
-  }
+  const reason = `${String((err as { code?: unknown }).code ?? '')} ${msg.toUpperCase().replace(/ /g, '_')}`;
+  // Alerts are what the peer says about our bytes: never "not TLS".
+  if (DOWNGRADE.test(reason)) return new TlsDowngradeError(`peer does not speak TLS 1.3: ${msg}`, { cause: err });
+  if (!/ALERT/.test(reason) && NOT_TLS.test(reason)) return new NotTlsError(`peer's bytes are not TLS: ${msg}`, { cause: err });
   return new HandshakeError(`secure handshake failed: ${msg}`, { cause: err });
 }
 
@@ -102,6 +111,7 @@ async function guarded<T>(
   const decoder = new FrameDecoder<ConnectionFrame>({
     schema: connectionFrameSchema,
     ...(opts.maxFrameBytes !== undefined && { maxFrameBytes: opts.maxFrameBytes }),
+    ...(opts.decodeLimits && { decodeLimits: opts.decodeLimits }),
     ...(opts.counters && { counters: opts.counters }),
   });
   let cleanup = () => {};

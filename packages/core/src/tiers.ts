@@ -43,6 +43,11 @@ export interface NetworkState {
   /** This node's own addresses and NAT type, when known. */
   localIPv6?: string[];
   localIPv4?: Array<{ ip: string; prefix: number }>;
+  /**
+   * This node's external IPv4 addresses as peers see them (learned from the DHT or configured);
+   * tier 2 dials a peer's LAN address only when one equals the peer's. Undefined: unknown.
+   */
+  externalIPv4?: string[];
   natType?: 'none' | 'cone' | 'symmetric' | 'blocked' | 'unknown';
 }
 

@@ -44,7 +44,7 @@ describe('config', () => {
       cleanup_interval: 600,
       priority: 'normal',
     });
-    expect(c.dht).toMatchObject({ port: 8889, k: 20, alpha: 3, seed_nodes: [] });
+    expect(c.dht).toMatchObject({ port: 8889, host: 'dual', k: 20, alpha: 3, seed_nodes: [] });
     expect(c.hub).toEqual({ url: '', auto_connect: true });
   });
 
@@ -67,6 +67,8 @@ describe('config', () => {
       { env: {} },
     );
     expect(config.p2p).toMatchObject({ listen_host: '0.0.0.0', listen_port: 9000 });
+    expect(parseConfig('[dht]\nhost = 127.0.0.1\n', { env: {} }).config.dht.host).toBe('127.0.0.1');
+    expect(parseConfig('[dht]\nhost = ::1\n', { env: {} }).config.dht.host).toBe('::1');
     expect(config.dht.seed_nodes).toEqual(['198.51.100.1:8889', '198.51.100.2:8889']);
     expect(config.relay.bandwidth_limit_mbps).toBe(12.5);
     expect(config.relay.volunteer).toBe(true);
@@ -90,6 +92,7 @@ describe('config', () => {
     ['[connection]\nenable_ipv4 = maybe\n', 'enable_ipv4'],
     ['[gossip]\npriority = urgent\n', 'priority'],
     ['[dht]\nk = 2.5\n', 'k'],
+    ['[dht]\nhost = localhost\n', 'host'],
     ['[connection]\nrelay_timeout = -1\n', 'relay_timeout'],
   ])('rejects garbage %j', (text, key) => {
     expect(() => parseConfig(text, { env: {}, file: 'x.ini' })).toThrow(expect.objectContaining({ code: 'DPC_CONFIG', key }));

@@ -100,7 +100,7 @@ describe('frames', () => {
         chunks.push(bytes.subarray(pos));
         const before = process.memoryUsage().arrayBuffers;
         const { error } = await run(chunks, { maxFrameBytes: 4096 });
-        if (error) expect((error as { code?: string }).code).toMatch(/^DPC_FRAME_|^DPC_SCHEMA/);
+        if (error) expect((error as { code?: string }).code).toMatch(/^DPC_FRAME_|^DPC_SCHEMA|^DPC_DECODE_LIMIT$/);
         expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
       }),
       { numRuns: 1500 },
@@ -113,8 +113,11 @@ describe('frames', () => {
       const body = Buffer.from([tag, 0xff, 0xff, 0xff, 0xff, 0x01]);
       const head = Buffer.alloc(4);
       head.writeUInt32BE(body.length);
-      const { error } = await run([head, body]);
-      expect(error).toMatchObject({ code: 'DPC_FRAME_MALFORMED' });
+      const counters = new Counters();
+      const { error } = await run([head, body], { counters });
+      // Refused by the bound on declared lengths, before msgpackr allocates anything.
+      expect(error).toMatchObject({ code: 'DPC_DECODE_LIMIT', limit: 'length' });
+      expect(counters.get('frame_errors_DPC_DECODE_LIMIT')).toBe(1);
     }
     void encode;
   });

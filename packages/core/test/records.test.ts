@@ -1,4 +1,15 @@
-import { createRecord, decode, emptyEndpointBody, encodeCanonical, generateIdentity, type RelayOfferBody, verifyRecord } from '@dpc/core';
+import {
+  createRecord,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  decode,
+  emptyEndpointBody,
+  encodeCanonical,
+  generateIdentity,
+  isRecordExpired,
+  type RelayOfferBody,
+  recordLiveUntil,
+  verifyRecord,
+} from '@dpc/core';
 import { describe, expect, it } from 'vitest';
 
 const alice = generateIdentity();
@@ -52,9 +63,43 @@ describe('signed records', () => {
     expect(() => verifyRecord(flipped)).toThrow(expect.objectContaining({ code: 'DPC_RECORD_BAD_SIGNATURE' }));
   });
 
-  it('rejects an expired record', () => {
+  it('rejects an expired record (judged by our clock alone with maxClockSkewMs 0)', () => {
     const rec = createRecord(alice, { kind: 'endpoint', body, now: Date.now() - 10_000, ttlMs: 5_000 });
-    expect(() => verifyRecord(rec.encoded)).toThrow(expect.objectContaining({ code: 'DPC_RECORD_EXPIRED' }));
+    expect(() => verifyRecord(rec.encoded, { maxClockSkewMs: 0 })).toThrow(expect.objectContaining({ code: 'DPC_RECORD_EXPIRED' }));
+  });
+
+  it('rejects a record expired for longer than the tolerated clock skew (default two hours)', () => {
+    const now = Date.now();
+    const rec = createRecord(alice, { kind: 'endpoint', body, now: now - DEFAULT_MAX_CLOCK_SKEW_MS - 10_000, ttlMs: 5_000 });
+    expect(() => verifyRecord(rec.encoded, { now })).toThrow(expect.objectContaining({ code: 'DPC_RECORD_EXPIRED' }));
+    expect(isRecordExpired(rec, now)).toBe(true);
+  });
+
+  it('accepts a record from a clock an hour behind, or an hour ahead; refuses one three hours ahead', () => {
+    const now = Date.now();
+    const hour = 3_600_000;
+    const behind = createRecord(alice, { kind: 'endpoint', body, now: now - hour, ttlMs: hour });
+    expect(verifyRecord(behind.encoded, { now }).seq).toBe(behind.seq);
+    expect(isRecordExpired(behind, now)).toBe(false);
+    const ahead = createRecord(alice, { kind: 'endpoint', body, now: now + hour, ttlMs: hour });
+    expect(verifyRecord(ahead.encoded, { now }).seq).toBe(ahead.seq);
+    const far = createRecord(alice, { kind: 'endpoint', body, now: now + 3 * hour, ttlMs: hour });
+    expect(() => verifyRecord(far.encoded, { now })).toThrow(expect.objectContaining({ code: 'DPC_RECORD_MALFORMED' }));
+  });
+
+  const H = 3_600_000;
+  const T = 1_750_000_000_000;
+  it.each([
+    // [case, issuedAt, expiresAt, receivedAt, live until]
+    ['correct clock, stored as published: until expiresAt', T, T + H, T, T + H],
+    ['correct clock, stored 10 min later: still until expiresAt + skew at most', T, T + H, T + H / 6, T + H + H / 6],
+    ['issuer an hour behind: its full hour from arrival', T - H, T, T, T + H],
+    ['issuer three hours behind: capped at expiresAt + 2 h', T - 3 * H, T - 2 * H, T, T],
+    ['issuer an hour ahead: its hour from arrival, not two', T + H, T + 2 * H, T, T + H],
+    ['a lifetime of ten years is capped at 24 h', T, T + 87_600 * H, T, T + 24 * H],
+    ['expiresAt before issuedAt: no lifetime', T, T - 1, T, T],
+  ])('recordLiveUntil: %s', (_case, issuedAt, expiresAt, receivedAt, want) => {
+    expect(recordLiveUntil({ issuedAt, expiresAt }, receivedAt)).toBe(want);
   });
 
   it('rejects an oversized record before decoding it', () => {

@@ -1,7 +1,9 @@
+import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { Duplex } from 'node:stream';
-import { type Connection, Counters, generateIdentity, type Identity, secureAccept, secureConnect } from '@dpc/core';
+import { createSecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type Connection, Counters, createSelfSignedCertificate, generateIdentity, secureAccept, secureConnect } from '@dpc/core';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const alice = generateIdentity();
@@ -201,8 +203,6 @@ describe('secure channel (TLS 1.3 over any Duplex)', () => {
   });
 });
 
-export type { Identity };
-
 describe('self-signed certificate', () => {
   it('is valid DER every time (a serial with illegal padding once failed 1 in ~500 contexts)', async () => {
     const { createSelfSignedCertificate } = await import('@dpc/core');
@@ -246,5 +246,82 @@ describe('send under backpressure', () => {
     process.off('warning', onWarning);
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
     await ca.close();
+  });
+});
+
+describe('what counts as a TLS downgrade', () => {
+  /** Runs secureAccept against a raw TCP client that sends `bytes`, and the reverse. */
+  async function against(bytes: Buffer) {
+    const counters = new Counters();
+    const [c1, s1] = await tcpPair();
+    c1.on('error', () => {});
+    c1.write(bytes);
+    const accepted = await secureAccept(s1, { identity: bob, tier: 'ipv4_direct', counters, handshakeTimeoutMs: 3000 }).catch((e) => e);
+    c1.destroy();
+    const [c2, s2] = await tcpPair();
+    s2.on('error', () => {});
+    s2.once('data', () => s2.write(bytes));
+    const connected = await secureConnect(c2, {
+      identity: alice,
+      tier: 'ipv4_direct',
+      expectedNodeId: bob.nodeId,
+      counters,
+      handshakeTimeoutMs: 3000,
+    }).catch((e) => e);
+    s2.destroy();
+    return { codes: [accepted.code, connected.code] as string[], counters };
+  }
+
+  it('random bytes, HTTP and junk records are counted as not TLS, never as a downgrade', async () => {
+    const inputs = [
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.alloc(600),
+      Buffer.alloc(600, 0xff),
+      Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40]), randomBytes(64)]),
+      // random, but not starting like a TLS record (0x14–0x18) or an SSLv2 hello (high bit set),
+      // which OpenSSL would wait to read in full
+      ...Array.from({ length: 8 }, () => {
+        const b = randomBytes(1 + randomInt(1500));
+        b[0] = 0x19 + randomInt(0x80 - 0x19);
+        return b;
+      }),
+    ];
+    for (const bytes of inputs) {
+      const { codes, counters } = await against(bytes);
+      for (const code of codes) expect(code, bytes.subarray(0, 8).toString('hex')).toBe('DPC_HANDSHAKE_NOT_TLS');
+      expect(counters.get('handshake_errors_DPC_HANDSHAKE_NOT_TLS')).toBe(2);
+      expect(counters.get('handshake_errors_DPC_TLS_DOWNGRADE')).toBe(0);
+    }
+  });
+
+  it('a real TLS 1.2 server (its alert, or its ServerHello replayed) is a downgrade', async () => {
+    const ctx12 = createSecureContext({
+      key: bob.privateKeyPem,
+      cert: createSelfSignedCertificate(bob),
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+    });
+    // a TLS 1.2-only server answers our 1.3-only hello with a protocol_version alert
+    const counters = new Counters();
+    const [c, s] = await tcpPair();
+    new TLSSocket(s, { isServer: true, secureContext: ctx12 }).on('error', () => {});
+    await expect(
+      secureConnect(c, { identity: alice, tier: 'ipv4_direct', expectedNodeId: bob.nodeId, counters, handshakeTimeoutMs: 3000 }),
+    ).rejects.toMatchObject({ code: 'DPC_TLS_DOWNGRADE' });
+    expect(counters.get('handshake_errors_DPC_TLS_DOWNGRADE')).toBe(1);
+
+    // the ServerHello flight a TLS 1.2 server sends a 1.2 client, recorded by a TCP proxy
+    const [c0, s0] = await tcpPair();
+    const [c1, s1] = await tcpPair();
+    new TLSSocket(s1, { isServer: true, secureContext: ctx12 }).on('error', () => {});
+    s0.on('data', (d) => c1.write(d));
+    const flight = once(c1, 'data');
+    tlsConnect({ socket: c0, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', rejectUnauthorized: false }).on('error', () => {});
+    const [serverHello] = (await flight) as [Buffer];
+    expect(serverHello.subarray(0, 3).toString('hex')).toBe('160303'); // a TLS 1.2 handshake record
+    expect(serverHello[5]).toBe(0x02); // ServerHello
+    const { codes } = await against(serverHello);
+    expect(codes[1]).toBe('DPC_TLS_DOWNGRADE');
+    for (const sock of [c0, s0, c1, s1]) sock.destroy();
   });
 });

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 
-// Address rules for abuse limits: which "host" a datagram comes from (rate limit, storage
-// quota) and which subnet a contact is in (at most 2 per /24 or /64 per bucket).
+// Address rules for abuse limits: which "host" a datagram comes from (rate limit: IPv4 address or
+// IPv6 /64) and which subnet a sender or contact is in (storage quotas, and at most 2 contacts per
+// /24 or /64 per bucket).
 
 /** Which address classes are exempted from the per-host and per-subnet rules. */
 export interface AddressPolicy {
@@ -66,10 +67,14 @@ export function isPrivate(ip: string): boolean {
 const exempt = (ip: string, policy: AddressPolicy): boolean =>
   (policy.allowLoopback && isLoopback(ip)) || (policy.allowPrivate && isPrivate(ip));
 
-/** The key the rate limiter and the storage quota count by: the IP, or ip:port when exempt. */
+/**
+ * The key the per-host rate limit counts by: the IPv4 address, the IPv6 /64 (one host commonly
+ * holds a whole /64, so a per-address key would give it 2^64 buckets), or ip:port when exempt.
+ */
 export function hostKey(ip: string, port: number, policy: AddressPolicy): string {
   const a = normalizeIp(ip);
-  return exempt(a, policy) ? `${a}:${port}` : a;
+  if (exempt(a, policy)) return `${a}:${port}`;
+  return isIP(a) === 6 ? subnetKey(a, port, policy) : a;
 }
 
 /** The subnet of an address for the bucket diversity rule: /24 for IPv4, /64 for IPv6. */

@@ -129,7 +129,7 @@ export class Announcer {
   }
 
   #nextSeq(): number {
-    this.#seq = Math.max(Date.now(), this.#seq + 1);
+    this.#seq = Math.max(this.#c.o.sequence?.() ?? Date.now(), this.#seq + 1);
     return this.#seq;
   }
 }

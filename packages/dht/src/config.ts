@@ -17,6 +17,7 @@ export function dhtOptionsFromConfig(config: DpcConfig, identity: Identity): Dht
   return {
     identity,
     port: d.port,
+    host: d.host,
     k: d.k,
     alpha: d.alpha,
     seeds: d.seed_nodes.map(parseSeed),

@@ -2,6 +2,8 @@
 
 /** `[dht] port`: UDP port of the DHT. */
 export const DEFAULT_DHT_PORT = 8889;
+/** `[dht] host`: 'dual' binds IPv6 and IPv4 on one socket (IPv4 only where the host has no IPv6). */
+export const DEFAULT_DHT_HOST = 'dual';
 /** `[dht] k`: bucket size and replication factor. */
 export const DEFAULT_K = 20;
 /** `[dht] alpha`: lookup parallelism. */
@@ -38,23 +40,41 @@ export const DEFAULT_SIGNAL_VIA_COUNT = 2;
 /** Expired-record and registration sweep period. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
+/** Longest prefix a protocol sharing the DHT's UDP socket may register. */
+export const MAX_PROTOCOL_PREFIX_BYTES = 8;
 /** Hard bound of every datagram sent: stays under the path MTU (no IP fragmentation). */
 export const MAX_DATAGRAM_BYTES = 1200;
 /** Largest signal payload (encoded) a node sends or forwards. */
 export const MAX_SIGNAL_PAYLOAD_BYTES = 600;
 /** A signal older than this (or this far in the future) is refused as a replay. */
 export const SIGNAL_MAX_AGE_MS = 120_000;
-/** Bound of the signal replay cache. */
-export const MAX_SEEN_SIGNALS = 4096;
+/**
+ * Memory bound of the signal replay cache (`signalReplayCacheBytes`). It remembers every signal
+ * until it turns stale; new signals are rate-limited to capacity / 241 s (entries live ≤ 240 s, plus a
+ * one-second burst): at the default 16 384 entries, 68 per second.
+ */
+export const DEFAULT_SIGNAL_REPLAY_CACHE_BYTES = 2 * 1024 * 1024;
+/** Bytes one remembered signal costs (key string, set and expiry-bucket slots), an upper estimate. */
+export const SIGNAL_REPLAY_ENTRY_BYTES = 128;
+/** Share of the new-signal rate one source (/24 or /64 of the delivering hop) may use. */
+export const SIGNAL_SOURCE_SHARE = 0.25;
+
 /** A REGISTER timestamp may be this far from our clock. */
 export const REGISTER_MAX_SKEW_MS = 300_000;
 
 /** Records stored by one node, all keys together. */
 export const DEFAULT_MAX_RECORDS = 10_000;
-/** Records stored on behalf of one source host. */
+/** Records stored on behalf of one source: its /24 (IPv4) or /64 (IPv6), or ip:port when exempt. */
 export const DEFAULT_MAX_RECORDS_PER_HOST = 256;
 /** Relay offers held under one relay index key. */
 export const DEFAULT_MAX_OFFERS_PER_KEY = 64;
+/** Records under one key from one source (/24 or /64): 64 fake relay offers from one place hold 4 slots. */
+export const DEFAULT_MAX_RECORDS_PER_KEY_PER_SOURCE = 4;
+/**
+ * Longest a stored record is kept, whatever expiry it claims: the default record TTL plus 10 min
+ * of slack (publishers republish every 30 min). An offer "expiring in 9999" is gone after this.
+ */
+export const DEFAULT_MAX_RECORD_TTL_MS = 3_600_000 + 600_000;
 /** Registrations (nodes behind NAT whose mapping we keep) held by one forwarder. */
 export const DEFAULT_MAX_REGISTRATIONS = 1024;
 /** Signals forwarded per second to one registered node. */

@@ -1,20 +1,28 @@
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import {
   Counters,
   type EndpointBody,
   emptyEndpointBody,
+  isRecordExpired,
   kademliaIdOf,
   nodeIdOfKademliaId,
   type SignedRecord,
-  timeoutSignal,
 } from '@dpc/core';
+import { deadline } from './abort-fanout.js';
 import type { AddressPolicy } from './address.js';
 import { Announcer } from './announce.js';
 import * as C from './constants.js';
 import { ContactUpkeep } from './contact-upkeep.js';
 import { loadContacts, saveContacts } from './contacts-file.js';
 import { type EndpointSample, majorityVote } from './endpoint-vote.js';
-import { BootstrapError, DhtNotRunningError, EndpointDiscoveryError, PeerNotFoundError, SignalDeliveryError } from './errors.js';
+import {
+  BootstrapError,
+  DhtNotRunningError,
+  EndpointDiscoveryError,
+  PeerNotFoundError,
+  ProtocolPrefixError,
+  SignalDeliveryError,
+} from './errors.js';
 import { RequestHandler } from './handlers.js';
 import type { NodeContext } from './node-context.js';
 import { Queries } from './queries.js';
@@ -34,7 +42,10 @@ import type {
   DiscoveredEndpoint,
   OpOptions,
   RelayOfferInput,
+  UdpProtocol,
+  UdpProtocolOptions,
 } from './types.js';
+import { isDhtFirstByte, UdpMux } from './udp-mux.js';
 import { WriteTokens } from './write-tokens.js';
 
 /**
@@ -50,6 +61,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
   readonly #store: RecordStore;
   readonly #table: RoutingTable;
   readonly #rpc: Rpc;
+  readonly #mux: UdpMux;
   readonly #registrations: Registrations;
   readonly #shutdown = new AbortController();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -62,7 +74,6 @@ class DhtNode extends EventEmitter<DhtEvents> {
   constructor(o: DhtOptions) {
     super();
     this.#o = o;
-    setMaxListeners(10_000, this.#shutdown.signal);
     this.nodeId = o.identity.nodeId;
     this.kademliaId = o.identity.kademliaId;
     const k = o.k ?? C.DEFAULT_K;
@@ -77,7 +88,9 @@ class DhtNode extends EventEmitter<DhtEvents> {
       onBucketFull: (oldest, candidate) => this.#upkeep.evict(oldest, candidate),
     });
     let handler: RequestHandler | undefined;
+    this.#mux = new UdpMux(this.#counters, (buf, from) => this.#rpc.onDatagram(buf, from));
     this.#rpc = new Rpc({
+      send: (bytes, to) => this.#mux.send(bytes, to),
       localId: this.kademliaId,
       counters: this.#counters,
       policy,
@@ -125,7 +138,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
   async start(opts: OpOptions = {}): Promise<void> {
     if (this.#state !== 'new') throw new DhtNotRunningError('start (a DHT node starts once)');
     this.#state = 'running';
-    this.#address = await this.#rpc.bind(this.#o.port ?? C.DEFAULT_DHT_PORT, this.#o.host ?? '0.0.0.0');
+    this.#address = await this.#mux.bind(this.#o.port ?? C.DEFAULT_DHT_PORT, this.#o.host ?? C.DEFAULT_DHT_HOST);
     this.#every(this.#o.sweepIntervalMs ?? C.DEFAULT_SWEEP_INTERVAL_MS, () => {
       this.#store.sweep();
       this.#registrations.sweep();
@@ -141,8 +154,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     );
     if (seeds.length === 0 && extra.length === 0) return;
     const ms = this.#o.bootstrapTimeoutMs ?? C.DEFAULT_BOOTSTRAP_TIMEOUT_MS;
-    const t = timeoutSignal(ms, 'DHT bootstrap', this.#signal(opts.signal));
-    setMaxListeners(10_000, t.signal);
+    const t = deadline(ms, 'DHT bootstrap', this.#signal(opts.signal));
     try {
       const answers = await Promise.all(
         [...seeds.map((p) => ({ p, retries: 100 })), ...extra.map((c) => ({ p: { host: c.host, port: c.port }, retries: 1 }))].map(
@@ -188,7 +200,8 @@ class DhtNode extends EventEmitter<DhtEvents> {
     this.#shutdown.abort(new DhtNotRunningError('stopped'));
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
-    await this.#rpc.close();
+    this.#rpc.close();
+    await this.#mux.close();
     if (wasRunning && this.#o.dataDir && this.#table.size > 0) {
       const contacts = this.#table.toArray().map((c) => ({ id: Buffer.from(c.id).toString('hex'), host: c.host, port: c.port }));
       await saveContacts(this.#o.dataDir, contacts).catch(() => this.#counters.inc('errors.save_contacts'));
@@ -228,7 +241,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
       const res = await this.#queries.lookupValues(key, false, signal);
       const byNode = new Map<string, SignedRecord<'relay-offer'>>();
       for (const r of [...this.#store.get(key), ...res.values] as SignedRecord<'relay-offer'>[]) {
-        if (r.kind !== 'relay-offer' || r.expiresAt <= Date.now()) continue;
+        if (r.kind !== 'relay-offer' || isRecordExpired(r)) continue;
         const old = byNode.get(r.nodeId);
         if (!old || r.seq > old.seq) byNode.set(r.nodeId, r);
       }
@@ -305,6 +318,23 @@ class DhtNode extends EventEmitter<DhtEvents> {
     return this.#table.toArray().map((c) => ({ nodeId: nodeIdOfKademliaId(c.id), host: c.host, port: c.port }));
   }
 
+  registerProtocol(opts: UdpProtocolOptions): UdpProtocol {
+    if (this.#state === 'stopped') throw new DhtNotRunningError('registerProtocol');
+    return this.#mux.register(opts);
+  }
+
+  async sendRaw(msg: Uint8Array, host: string, port: number): Promise<void> {
+    const first = msg[0];
+    if (first === undefined || isDhtFirstByte(first)) {
+      throw new ProtocolPrefixError(
+        `a raw datagram must start with a byte the DHT does not use (got ${first === undefined ? 'none' : `0x${first.toString(16)}`})`,
+      );
+    }
+    if (this.#state !== 'running') throw new DhtNotRunningError('sendRaw');
+    this.#counters.inc('udp.out.raw');
+    return this.#mux.send(msg, { host, port });
+  }
+
   stats(): DhtStats {
     const all = this.#counters.snapshot();
     const pick = (prefix: string) =>
@@ -316,6 +346,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     return {
       nodeId: this.nodeId,
       address: this.#address,
+      udp: { ...this.#mux.families, protocols: this.#mux.protocols },
       routingTableSize: this.#table.size,
       storedRecords: this.#store.size,
       registrations: this.#registrations.size,
@@ -332,8 +363,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
 
   async #withTimeout<T>(opts: OpOptions, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#state !== 'running') throw new DhtNotRunningError(what);
-    const t = timeoutSignal(this.#o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, what, this.#signal(opts.signal));
-    setMaxListeners(10_000, t.signal);
+    const t = deadline(this.#o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, what, this.#signal(opts.signal));
     try {
       return await fn(t.signal);
     } finally {

@@ -69,3 +69,18 @@ export class EndpointDiscoveryError extends DpcError {
     super('DPC_DHT_DISCOVERY_FAILED', message, { retryable: true, ...options });
   }
 }
+
+/** registerProtocol() was given a prefix the DHT owns, a bad one, or one that overlaps another protocol's. */
+export class ProtocolPrefixError extends DpcError {
+  constructor(message: string) {
+    super('DPC_DHT_PROTOCOL_PREFIX', message);
+  }
+}
+
+/** A datagram to an address family the DHT's socket is not bound to (e.g. IPv6 with `host = 127.0.0.1`). */
+export class AddressFamilyError extends DpcError {
+  constructor(host: string, families: { ipv4: boolean; ipv6: boolean }) {
+    const bound = [families.ipv4 && 'IPv4', families.ipv6 && 'IPv6'].filter(Boolean).join(' and ') || 'nothing';
+    super('DPC_DHT_ADDRESS_FAMILY', `cannot send to ${host}: the DHT socket is bound to ${bound} only`);
+  }
+}

@@ -1,11 +1,12 @@
 import { nodeIdFromPublicKey, nodeIdOfKademliaId, verifySignature } from '@dpc/core';
-import { hostKey } from './address.js';
+import { subnetKey } from './address.js';
 import * as C from './constants.js';
 import { fitAnswer, type Request, type ResponseBody } from './messages.js';
 import type { NodeContext } from './node-context.js';
 import { RateLimiter } from './rate-limit.js';
+import { ReplayGuard } from './replay-guard.js';
 import type { Peer } from './rpc.js';
-import { openSignalEnvelope, ReplayGuard, registerPayload } from './signalling.js';
+import { openSignalEnvelope, registerPayload } from './signalling.js';
 import type { WriteTokens } from './write-tokens.js';
 
 /** The requests a DHT node answers: PING, DISCOVER, FIND_NODE/FIND_VALUE, STORE, REGISTER, SIGNAL. */
@@ -13,7 +14,7 @@ export class RequestHandler {
   readonly #c: NodeContext;
   readonly #tokens: WriteTokens;
   readonly #learn: (id: Uint8Array, from: Peer) => void;
-  readonly #replay = new ReplayGuard();
+  readonly #replay: ReplayGuard;
   readonly #forwardLimiter = new RateLimiter({ perSecond: C.DEFAULT_SIGNAL_FORWARD_PER_SEC, burst: C.DEFAULT_SIGNAL_FORWARD_PER_SEC });
 
   /** `learn` is told of every requester (it may enter the routing table once it answers a PING). */
@@ -21,6 +22,7 @@ export class RequestHandler {
     this.#c = ctx;
     this.#tokens = tokens;
     this.#learn = learn;
+    this.#replay = new ReplayGuard({ maxBytes: ctx.o.signalReplayCacheBytes ?? C.DEFAULT_SIGNAL_REPLAY_CACHE_BYTES });
   }
 
   handle(msg: Request, from: Peer): ResponseBody | null | Promise<ResponseBody | null> {
@@ -48,8 +50,11 @@ export class RequestHandler {
       }
       case 'store': {
         if (!this.#tokens.valid(msg.tk, from.host)) return this.#refuse('bad_token');
-        const r = c.store.put(msg.k, msg.r, hostKey(from.host, from.port, c.policy));
-        return r.ok ? { t: 'ok' } : this.#refuse(r.reason);
+        const r = c.store.put(msg.k, msg.r, subnetKey(from.host, from.port, c.policy));
+        if (!r.ok) return this.#refuse(r.reason); // rejects.host_quota, rejects.source_key_quota, rejects.key_full, …
+        if (r.capped) c.counters.inc('store.expiry_capped');
+        if (r.evicted) c.counters.inc(`store.evicted_${r.evicted}`); // store.evicted_key, store.evicted_storage
+        return { t: 'ok' };
       }
       case 'register': {
         if (!this.#tokens.valid(msg.tk, from.host)) return this.#refuse('bad_token');
@@ -72,13 +77,14 @@ export class RequestHandler {
     if (typeof opened === 'string') return this.#refuse(opened === 'malformed' ? 'bad_record' : 'bad_signature', `signal_${opened}`);
     if (!opened.to.equals(msg.to)) return this.#refuse('bad_signature', 'signal_wrong_target');
     if (opened.to.equals(c.kademliaId)) {
-      const bad = this.#replay.check(opened);
+      const bad = this.#replay.check(opened, subnetKey(from.host, from.port, c.policy));
       // A retransmission of a signal we delivered (its answer was lost or late): ack it again, once delivered is enough.
       if (bad === 'replay') {
         c.counters.inc('signals.duplicate');
         return { t: 'ok' };
       }
-      if (bad) return this.#refuse(bad, `signal_${bad}`);
+      // rejects.signal_stale, rejects.signal_rate_limited, rejects.signal_source_rate_limited
+      if (bad) return this.#refuse(bad === 'source_rate_limited' ? 'rate_limited' : bad, `signal_${bad}`);
       c.counters.inc('signals.received');
       c.emitSignal({ from: opened.from, publicKey: opened.publicKey, payload: opened.payload, via: from });
       return { t: 'ok' };

@@ -25,17 +25,19 @@
 import { createDht as create } from './dht.js';
 import type { Dht, DhtOptions } from './types.js';
 
-export { isLoopback, isPrivate, normalizeIp, subnetKey } from './address.js';
+export { hostKey, isLoopback, isPrivate, normalizeIp, subnetKey } from './address.js';
 export { dhtOptionsFromConfig, parseSeed } from './config.js';
 export * as constants from './constants.js';
 export { commonPrefixLength, compareDistance, xorDistance } from './distance.js';
 export { type EndpointSample, majorityVote, type VoteResult } from './endpoint-vote.js';
 export {
+  AddressFamilyError,
   BootstrapError,
   DatagramTooLargeError,
   DhtNotRunningError,
   EndpointDiscoveryError,
   PeerNotFoundError,
+  ProtocolPrefixError,
   RpcRemoteError,
   RpcTimeoutError,
   SignalDeliveryError,
@@ -56,7 +58,10 @@ export type {
   OpOptions,
   RelayOfferInput,
   SignalEvent,
+  UdpProtocol,
+  UdpProtocolOptions,
 } from './types.js';
+export { isDhtFirstByte } from './udp-mux.js';
 
 /** Creates a DHT node; call `start()` to bind and bootstrap. */
 export function createDht(options: DhtOptions): Dht {

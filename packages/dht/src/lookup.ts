@@ -1,5 +1,5 @@
-import { setMaxListeners } from 'node:events';
 import { toAbortError } from '@dpc/core';
+import { onAbort as subscribe } from './abort-fanout.js';
 import { compareDistance } from './distance.js';
 import type { WireContact } from './messages.js';
 
@@ -47,7 +47,6 @@ interface Candidate<V> {
 export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>> {
   return new Promise((resolve, reject) => {
     const inner = new AbortController();
-    setMaxListeners(10_000, inner.signal);
     const seen = new Set<string>();
     const list: Candidate<V>[] = [];
     const values: V[] = [];
@@ -73,7 +72,7 @@ export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>
     const finish = (err?: Error) => {
       if (finished) return;
       finished = true;
-      o.signal.removeEventListener('abort', onAbort);
+      off();
       inner.abort();
       if (err) return reject(err);
       const closest = list
@@ -83,6 +82,7 @@ export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>
       resolve({ closest, values, rpcs, responded });
     };
     const onAbort = () => finish(toAbortError(o.signal));
+    let off = () => {};
     const pump = () => {
       if (finished) return;
       if (o.stopWhenFound && values.length > 0) return finish();
@@ -119,7 +119,7 @@ export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>
     };
 
     if (o.signal.aborted) return onAbort();
-    o.signal.addEventListener('abort', onAbort, { once: true });
+    off = subscribe(o.signal, onAbort);
     for (const p of o.start) add(p);
     pump();
   });

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { decode, encode, type Infer, type Schema, SchemaError, s } from '@dpc/core';
+import { decodeUntrusted, encode, type Infer, type Schema, SchemaError, s } from '@dpc/core';
 import { MAX_DATAGRAM_BYTES } from './constants.js';
 import { DatagramTooLargeError } from './errors.js';
 
@@ -107,7 +107,7 @@ export function contactsToWire(list: readonly WireContact[]): Array<[Uint8Array,
  */
 export function decodeDatagram(bytes: Uint8Array): { kind: 'request'; msg: Request } | { kind: 'response'; msg: Response } {
   if (bytes.length > MAX_DATAGRAM_BYTES) throw new DatagramTooLargeError(bytes.length, MAX_DATAGRAM_BYTES);
-  const raw = decode(bytes) as { t?: unknown } | null;
+  const raw = decodeUntrusted(bytes) as { t?: unknown } | null;
   const t = typeof raw === 'object' && raw !== null ? raw.t : undefined;
   if (typeof t === 'string' && isRequestType(t)) return { kind: 'request', msg: requestSchema(raw) };
   return { kind: 'response', msg: responseSchema(raw) };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type SignedRecord, timeoutSignal, verifyRecord } from '@dpc/core';
+import { type SignedRecord, verifyRecord } from '@dpc/core';
+import { deadline } from './abort-fanout.js';
 import * as C from './constants.js';
 import { randomIdInBucket } from './distance.js';
 import { iterativeLookup, type LookupReply, type LookupResult } from './lookup.js';
@@ -144,7 +145,7 @@ export class Queries {
     const targets = [...(afterJoin ? [] : [c.kademliaId]), ...buckets.map((i) => randomIdInBucket(c.kademliaId, i, randomBytes(16)))];
     for (const target of targets) {
       if (signal.aborted) return;
-      const t = timeoutSignal(c.o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, 'bucket refresh', signal);
+      const t = deadline(c.o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, 'bucket refresh', signal);
       await this.lookupNodes(target, t.signal, afterJoin ? c.alpha : c.k).catch(() => undefined);
       t.clear();
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { type Counters, sleep, throwIfAborted, toAbortError } from '@dpc/core';
+import { type Counters, throwIfAborted, toAbortError } from '@dpc/core';
+import { onAbort, sleepUnless } from './abort-fanout.js';
 import { type AddressPolicy, hostKey, normalizeIp } from './address.js';
 import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RPC_RETRIES, DEFAULT_RPC_TIMEOUT_MS, MAX_DATAGRAM_BYTES } from './constants.js';
 import { DhtNotRunningError, RpcRemoteError, RpcTimeoutError } from './errors.js';
@@ -35,6 +35,8 @@ export interface RpcOptions {
   rpcRetries?: number;
   retryBackoffMs?: number;
   maxPending?: number;
+  /** Sends one datagram (the DHT's shared UDP socket). */
+  send: (bytes: Uint8Array, to: Peer) => Promise<void>;
   /** Answers a request; null sends nothing. Must not throw (errors are counted anyway). */
   onRequest: (msg: Request, from: Peer) => ResponseBody | null | Promise<ResponseBody | null>;
 }
@@ -42,39 +44,17 @@ export interface RpcOptions {
 const peerString = (p: Peer): string => (isIP(p.host) === 6 ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`);
 
 /**
- * The request/response layer over one UDP socket: transaction ids, matching of responses by
- * (txid, address), timeouts, retries with backoff, per-host rate limit, and counting of every
- * datagram dropped. The socket handler never throws.
+ * The request/response layer over the DHT's UDP socket (`udp-mux.ts` hands it the DHT's
+ * datagrams): transaction ids, matching of responses by (txid, address), timeouts, retries with
+ * backoff, per-host rate limit, and counting of every datagram dropped. `onDatagram` never throws.
  */
 export class Rpc {
   readonly #o: RpcOptions;
   readonly #pending = new Map<string, { type: string; done: (r: Reply | Error) => void }>();
-  #socket: Socket | undefined;
   #closed = false;
 
   constructor(opts: RpcOptions) {
     this.#o = opts;
-  }
-
-  async bind(port: number, host: string): Promise<Peer> {
-    const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
-    this.#socket = socket;
-    socket.on('message', (buf, rinfo) => this.#onMessage(buf, rinfo));
-    socket.on('error', () => this.#o.counters.inc('socket_errors'));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return this.address();
-  }
-
-  address(): Peer {
-    if (!this.#socket) throw new DhtNotRunningError('address');
-    const a = this.#socket.address();
-    return { host: a.address, port: a.port };
   }
 
   /** Sends a request and waits for its matched response; remote `err` answers reject. */
@@ -86,15 +66,14 @@ export class Rpc {
         return await this.#once(to, body, opts.timeoutMs ?? this.#o.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS, opts.signal);
       } catch (err) {
         if ((err as { code?: string }).code !== 'DPC_DHT_RPC_TIMEOUT' || attempt >= retries) throw err;
-        await sleep(backoff * 2 ** attempt, opts.signal);
+        await sleepUnless(backoff * 2 ** attempt, opts.signal, toAbortError);
       }
     }
   }
 
   #once(to: Peer, body: RequestBody, timeoutMs: number, signal: AbortSignal | undefined): Promise<Reply> {
     throwIfAborted(signal);
-    const socket = this.#socket;
-    if (!socket || this.#closed) throw new DhtNotRunningError(body.t);
+    if (this.#closed) throw new DhtNotRunningError(body.t);
     if (this.#pending.size >= (this.#o.maxPending ?? 8192)) throw new RpcTimeoutError(body.t, peerString(to), 0);
     const host = normalizeIp(to.host);
     let x: Buffer;
@@ -105,31 +84,29 @@ export class Rpc {
     } while (this.#pending.has(key));
     const bytes = encodeDatagram({ ...body, x, id: this.#o.localId } as Request);
     return new Promise<Reply>((resolve, reject) => {
+      let off = () => {};
       const timer = setTimeout(() => {
         this.#o.counters.inc('timeouts');
         done(new RpcTimeoutError(body.t, peerString(to), timeoutMs));
       }, timeoutMs);
-      const onAbort = () => done(toAbortError(signal as AbortSignal));
       const done = (r: Reply | Error) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        off();
         this.#pending.delete(key);
         if (r instanceof Error) reject(r);
         else if (r.msg.t === 'err') reject(new RpcRemoteError(body.t, peerString(to), r.msg.c));
         else resolve(r);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) off = onAbort(signal, () => done(toAbortError(signal)));
       this.#pending.set(key, { type: body.t, done });
       this.#o.counters.inc(`rpc_out.${body.t}`);
-      socket.send(bytes, to.port, to.host, (err) => {
-        if (err) done(err);
-      });
+      this.#o.send(bytes, to).catch((err: Error) => done(err));
     });
   }
 
   /** Sends a datagram that expects no answer (responses). */
   #send(to: Peer, msg: ResponseBody & { x: Uint8Array; id: Uint8Array }): void {
-    if (this.#closed || !this.#socket) return;
+    if (this.#closed) return;
     let bytes: Buffer;
     try {
       bytes = encodeDatagram(msg);
@@ -137,15 +114,13 @@ export class Rpc {
       this.#o.counters.inc('errors.oversized_response');
       return;
     }
-    this.#socket.send(bytes, to.port, to.host, (err) => {
-      if (err) this.#o.counters.inc('socket_errors');
-    });
+    this.#o.send(bytes, to).catch(() => undefined);
   }
 
-  #onMessage(buf: Buffer, rinfo: RemoteInfo): undefined {
+  /** One datagram for the DHT (its first byte is a MessagePack map header), from `from` (normalized). */
+  onDatagram(buf: Buffer, from: Peer): undefined {
     const c = this.#o.counters;
     try {
-      const from: Peer = { host: normalizeIp(rinfo.address), port: rinfo.port };
       if (!this.#o.limiter.take(hostKey(from.host, from.port, this.#o.policy))) {
         c.inc('rejects.rate_limited');
         return;
@@ -183,12 +158,10 @@ export class Rpc {
     }
   }
 
-  /** Closes the socket; every pending request rejects with DhtNotRunningError. */
-  async close(): Promise<void> {
+  /** Stops: every pending request rejects with DhtNotRunningError, nothing more is sent. */
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const p of [...this.#pending.values()]) p.done(new DhtNotRunningError(p.type));
-    const socket = this.#socket;
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 }

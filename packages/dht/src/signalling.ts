@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { decode, encodeCanonical, type Identity, nodeIdFromPublicKey, s, verifySignature } from '@dpc/core';
-import { MAX_SEEN_SIGNALS, MAX_SIGNAL_PAYLOAD_BYTES, SIGNAL_MAX_AGE_MS } from './constants.js';
+import { MAX_SIGNAL_PAYLOAD_BYTES } from './constants.js';
 import type { Peer } from './rpc.js';
 
 // Signalling to nodes behind NAT. A node registers (signed REGISTER) with a few DHT nodes and
@@ -63,32 +63,6 @@ export function openSignalEnvelope(bytes: Uint8Array): OpenedSignal | 'malformed
     nonce: Buffer.from(fields[4] as Uint8Array).toString('hex'),
     payload: fields[5],
   };
-}
-
-/** Replay and freshness check of signals addressed to this node, bounded. */
-export class ReplayGuard {
-  readonly #seen = new Map<string, number>();
-  readonly #max: number;
-  readonly #maxAgeMs: number;
-
-  constructor(max = MAX_SEEN_SIGNALS, maxAgeMs = SIGNAL_MAX_AGE_MS) {
-    this.#max = max;
-    this.#maxAgeMs = maxAgeMs;
-  }
-
-  /**
-   * 'stale' when too old or too far ahead, 'replay' when seen, else records it and returns null.
-   * A 'replay' is also what a retransmission of a delivered signal looks like (its answer was
-   * lost or late), so the recipient acknowledges it again without delivering it twice.
-   */
-  check(sig: OpenedSignal, now = Date.now()): 'stale' | 'replay' | null {
-    if (Math.abs(now - sig.ts) > this.#maxAgeMs) return 'stale';
-    const key = `${sig.from}|${sig.nonce}`;
-    if (this.#seen.has(key)) return 'replay';
-    if (this.#seen.size >= this.#max) this.#seen.delete(this.#seen.keys().next().value as string);
-    this.#seen.set(key, sig.ts);
-    return null;
-  }
 }
 
 /** The bytes a node signs to register with the forwarder `forwarderId` at time `ts`. */

@@ -13,7 +13,11 @@ export interface DhtOptions {
   identity: Identity;
   /** UDP port. Default 8889 (`[dht] port`); 0 picks a free port. */
   port?: number;
-  /** Bind address. Default '0.0.0.0' (an IPv6 address binds a udp6 socket). */
+  /**
+   * Bind address (`[dht] host`). Default 'dual': one socket on `::` that also receives IPv4
+   * (IPV6_V6ONLY off), falling back to IPv4 only on a host without IPv6. An IPv4 address binds
+   * that address only (IPv4); an IPv6 address binds that address only (IPv6, `::` = any IPv6).
+   */
   host?: string;
   /** Bootstrap nodes (`[dht] seed_nodes`). Default none: this node is a bootstrap node. */
   seeds?: DhtPeer[];
@@ -44,6 +48,12 @@ export interface DhtOptions {
   retryBackoffMs?: number;
   /** Lifetime of the records this node signs. Default 3 600 000. */
   recordTtlMs?: number;
+  /**
+   * Sequence numbers of the records this node signs; each call must return more than the last
+   * (e.g. `openSequenceStore(dataDir).next` from @dpc/core, which survives restarts and a clock
+   * set back). Default the clock in ms (kept increasing within one run).
+   */
+  sequence?: () => number;
   /** Re-REGISTER period with the signal_via nodes (NAT keepalive). Default 20 000. */
   keepaliveIntervalMs?: number;
   /** How long this node, as a forwarder, keeps a registration. Default 65 000. */
@@ -58,10 +68,27 @@ export interface DhtOptions {
   allowLoopback?: boolean;
   /** Same for private (RFC 1918, ULA) addresses. Default false. */
   allowPrivate?: boolean;
-  /** Per-host datagram rate limit. Default 50/s, burst 100. */
+  /** Per-host datagram rate limit (a host is an IPv4 address or an IPv6 /64). Default 50/s, burst 100. */
   rateLimit?: { perSecond?: number; burst?: number };
-  /** Storage bounds. Defaults: 10 000 records, 256 per source host, 64 relay offers per key. */
-  storage?: { maxRecords?: number; maxRecordsPerHost?: number; maxOffersPerKey?: number };
+  /**
+   * Storage bounds against squatting. Defaults: 10 000 records, 256 per source (its /24 or /64),
+   * 64 per key, 4 per key from one source, one per publisher per key, and no record kept more than
+   * 70 min after it was stored (`maxTtlMs` per kind), whatever expiry it claims. A full key or
+   * store evicts the oldest record of the most represented source, never by expiry.
+   */
+  storage?: {
+    maxRecords?: number;
+    maxRecordsPerHost?: number;
+    maxOffersPerKey?: number;
+    maxRecordsPerKeyPerSource?: number;
+    maxTtlMs?: { endpoint?: number; 'relay-offer'?: number };
+  };
+  /**
+   * Memory bound of the signal replay cache, in bytes. Every signal is remembered until it turns
+   * stale (120 s), and new signals beyond capacity / 241 s per second are refused
+   * (`rejects.signal_rate_limited`), so the bound always suffices. Default 2 MiB (16 384 signals, 68/s).
+   */
+  signalReplayCacheBytes?: number;
   /** Registrations held as a forwarder. Default 1024. */
   maxRegistrations?: number;
   /** Counters to share with the rest of the node. Default: a new set. */
@@ -116,6 +143,8 @@ export interface DiscoveredEndpoint {
 export interface DhtStats {
   nodeId: string;
   address: DhtPeer | null;
+  /** The address families the socket is bound to, and the protocols sharing it. */
+  udp: { ipv4: boolean; ipv6: boolean; protocols: Array<{ name: string; prefix: string }> };
   routingTableSize: number;
   storedRecords: number;
   registrations: number;
@@ -125,6 +154,33 @@ export interface DhtStats {
   counters: Record<string, number>;
 }
 
+/**
+ * A protocol sharing the DHT's UDP socket (and so its NAT mapping): hole punching, a UDX stream.
+ * Its datagrams start with `prefix`, whose first byte must not be one the DHT uses (0x80–0x8f,
+ * 0xde, 0xdf: MessagePack map headers).
+ */
+export interface UdpProtocolOptions {
+  /** Short name for counters (`udp.in.<name>`, `udp.out.<name>`, `udp.handler_errors.<name>`): [a-z0-9_-], ≤ 32. */
+  name: string;
+  /** One byte, or 1–8 bytes (a magic); may not overlap another registered protocol's prefix. */
+  prefix: number | Uint8Array;
+  /**
+   * Called with every datagram starting with `prefix` (the prefix included) and its source (an
+   * IPv4-mapped address is given as plain IPv4). A throw or a rejection is counted, nothing more.
+   */
+  onMessage: (msg: Buffer, from: DhtPeer) => void | Promise<void>;
+}
+
+/** A registered protocol: send from the DHT's socket, close to unregister. */
+export interface UdpProtocol {
+  readonly name: string;
+  readonly prefix: Buffer;
+  /** Sends one datagram from the DHT's socket (the same port and NAT mapping); it may not start with a DHT byte. */
+  send(msg: Uint8Array, to: DhtPeer): Promise<void>;
+  /** Unregisters: datagrams with this prefix are dropped again (`rejects.unmatched`). Idempotent. */
+  close(): void;
+}
+
 /** Body of a relay offer without node_id (filled in from the identity). */
 export type RelayOfferInput = Omit<RelayOfferBody, 'node_id'>;
 
@@ -132,7 +188,7 @@ export type RelayOfferInput = Omit<RelayOfferBody, 'node_id'>;
 export interface Dht {
   readonly nodeId: string;
   readonly kademliaId: Buffer;
-  /** The bound UDP address (after start). */
+  /** The bound UDP address (after start); `::` for the default dual-stack socket. */
   readonly address: DhtPeer | null;
   start(opts?: OpOptions): Promise<void>;
   stop(): Promise<void>;
@@ -148,6 +204,14 @@ export interface Dht {
   ping(peer: DhtPeer, opts?: OpOptions): Promise<{ nodeId: string; rttMs: number }>;
   contacts(): Array<DhtPeer & { nodeId: string }>;
   stats(): DhtStats;
+  /**
+   * Shares the DHT's UDP socket with another protocol. Register before or after start(); the
+   * registration ends with `close()` or stop(). The reflexive address of this very socket (the
+   * mapping a tier punches from) is what discoverEndpoint() measures.
+   */
+  registerProtocol(opts: UdpProtocolOptions): UdpProtocol;
+  /** Sends one raw datagram from the DHT's socket. Its first byte must not be a DHT byte (0x80–0x8f, 0xde, 0xdf). */
+  sendRaw(msg: Uint8Array, host: string, port: number): Promise<void>;
   on<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;
   once<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;
   off<E extends keyof DhtEvents>(event: E, listener: (...args: DhtEvents[E]) => void): this;

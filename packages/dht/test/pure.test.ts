@@ -4,6 +4,7 @@ import {
   compareDistance,
   dhtOptionsFromConfig,
   exceedsSubnetLimit,
+  hostKey,
   isLoopback,
   isPrivate,
   majorityVote,
@@ -108,6 +109,17 @@ describe('rate limiter', () => {
     expect(takes('a', 20)).toBe(1);
   });
 
+  it('keys a host by its IPv4 address or its IPv6 /64', () => {
+    const rl = new RateLimiter({ perSecond: 1, burst: 3, now: () => 0 });
+    const v6 = ['2001:db8:1:2::5', '2001:db8:1:2:ffff::9', '2001:db8:1:2:1:2:3:4', '2001:db8:1:2::77'];
+    expect(v6.map((ip, i) => rl.take(hostKey(ip, 1000 + i, strict)))).toEqual([true, true, true, false]);
+    expect(rl.take(hostKey('2001:db8:1:3::1', 1, strict))).toBe(true);
+    expect(hostKey('203.0.113.7', 1, strict)).toBe('203.0.113.7');
+    expect(hostKey('203.0.113.8', 1, strict)).toBe('203.0.113.8');
+    expect(hostKey('::ffff:203.0.113.7', 1, strict)).toBe('203.0.113.7');
+    expect(hostKey('::1', 5, relaxed)).toBe('::1:5');
+  });
+
   it('tracks a bounded number of hosts', () => {
     const rl = new RateLimiter({ perSecond: 1, burst: 1, maxKeys: 100 });
     for (let i = 0; i < 1000; i++) rl.take(`10.0.${i >> 8}.${i & 255}`);
@@ -168,16 +180,102 @@ describe('record storage', () => {
     expect(store.size).toBe(0);
   });
 
-  it('bounds records per source host, in total, and offers per key', () => {
+  it('bounds records per source, in total, and offers per key', () => {
     const store = new RecordStore({ maxRecordsPerHost: 2, maxRecords: 3, maxOffersPerKey: 2 });
     const global = relayIndexKey();
     expect(store.put(global, offer().encoded, 'h1').ok).toBe(true);
     expect(store.put(global, offer().encoded, 'h1').ok).toBe(true);
     expect(store.put(relayIndexKey('us-west'), offer().encoded, 'h1')).toMatchObject({ reason: 'host_quota' });
-    // Key full: a new offer replaces the one expiring first only if it lives longer.
     expect(store.put(relayIndexKey('us-west'), offer().encoded, 'h2').ok).toBe(true);
-    expect(store.put(relayIndexKey('eu'), offer(generateIdentity(), 'eu').encoded, 'h3')).toMatchObject({ reason: 'storage_full' });
+    // Store full: a newcomer evicts the oldest record of the source holding the most (h1 holds 2)…
+    expect(store.put(relayIndexKey('eu'), offer(generateIdentity(), 'eu').encoded, 'h3')).toEqual({
+      ok: true,
+      replaced: false,
+      evicted: 'storage',
+    });
+    expect([store.countFrom('h1'), store.countFrom('h2'), store.countFrom('h3')]).toEqual([1, 1, 1]);
+    // …and once every source holds an even share, the store is full.
+    expect(store.put(relayIndexKey('eu'), offer(generateIdentity(), 'eu').encoded, 'h4')).toMatchObject({ reason: 'storage_full' });
     expect(store.size).toBe(3);
+  });
+
+  it('squatting: 64 fake relay offers expiring in 9999 from several identities do not push out the real relay', () => {
+    let now = Date.now();
+    const store = new RecordStore({ now: () => now });
+    const key = relayIndexKey();
+    const real = offer();
+    expect(store.put(key, real.encoded, '198.51.100.0/24')).toEqual({ ok: true, replaced: false });
+    const year9999 = Date.UTC(9999, 0, 1) - now;
+    const fakes = Array.from({ length: 64 }, (_, i) => {
+      const id = generateIdentity();
+      return createRecord(id, {
+        kind: 'relay-offer',
+        body: { ...offer().body, node_id: id.nodeId, ip: `203.0.113.${i}` },
+        ttlMs: year9999,
+      });
+    });
+    // From one place: 4 slots of the key, whatever the number of identities.
+    const one = fakes.map((f) => {
+      now++;
+      return store.put(key, f.encoded, '203.0.113.0/24');
+    });
+    expect(one.filter((r) => r.ok)).toHaveLength(4);
+    expect(one.filter((r) => !r.ok && r.reason === 'source_key_quota')).toHaveLength(60);
+    expect(one.filter((r) => r.ok && r.capped)).toHaveLength(4);
+    // From 16 places: the key fills up (64), yet the real relay stays and comes first.
+    const many = fakes.map((f, i) => {
+      now++;
+      return store.put(key, f.encoded, `192.0.${i % 16}.0/24`);
+    });
+    expect(many.filter((r) => !r.ok && r.reason === 'key_full').length).toBeGreaterThan(0);
+    expect(store.get(key)).toHaveLength(64);
+    expect(store.get(key)[0]?.nodeId).toBe(real.nodeId);
+    // A relay from a new place gets a slot from the most represented source, never from the real one.
+    const newcomer = offer();
+    expect(store.put(key, newcomer.encoded, '100.64.0.0/24')).toMatchObject({ ok: true, evicted: 'key' });
+    expect(store.get(key).map((r) => r.nodeId)).toEqual(expect.arrayContaining([real.nodeId, newcomer.nodeId]));
+    expect(
+      store
+        .get(key)
+        .slice(0, 2)
+        .map((r) => r.nodeId),
+    ).toEqual([real.nodeId, expect.any(String)]);
+    // The claimed expiry is not trusted: 70 minutes after they were stored the fakes are gone.
+    expect(store.get(key).filter((r) => r.expiresAt > Date.UTC(9000, 0, 1)).length).toBeGreaterThan(50);
+    now += 71 * 60_000;
+    expect(store.get(key)).toEqual([]);
+    store.sweep();
+    expect(store.size).toBe(0);
+  });
+
+  it('squatting: 10 000 records from one source do not fill the storage', () => {
+    const store = new RecordStore();
+    let stored = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const id = generateIdentity();
+      const r = store.put(kademliaIdOf(id.nodeId), createRecord(id, { kind: 'endpoint', body }).encoded, '203.0.113.0/24');
+      if (r.ok) stored++;
+      else expect(r.reason).toBe('host_quota');
+    }
+    expect(stored).toBe(256);
+    expect(store.put(aliceKey, createRecord(alice, { kind: 'endpoint', body }).encoded, '198.51.100.0/24')).toMatchObject({ ok: true });
+  });
+
+  it('a full store takes a newcomer from the most represented source', () => {
+    const store = new RecordStore({ maxRecords: 1000 });
+    const put = (source: string) => {
+      const id = generateIdentity();
+      return store.put(kademliaIdOf(id.nodeId), createRecord(id, { kind: 'endpoint', body }).encoded, source);
+    };
+    for (const s of ['a', 'b', 'c']) for (let i = 0; i < 256; i++) expect(put(s).ok).toBe(true);
+    // The fourth source finds 232 free slots, then takes from the others until the shares are even.
+    const d = Array.from({ length: 256 }, () => put('d'));
+    expect(d.filter((r) => r.ok && r.evicted === 'storage')).toHaveLength(18);
+    expect(d.filter((r) => !r.ok && r.reason === 'storage_full')).toHaveLength(6);
+    expect(['a', 'b', 'c', 'd'].map((s) => store.countFrom(s))).toEqual([250, 250, 250, 250]);
+    expect(put('e')).toMatchObject({ ok: true, evicted: 'storage' });
+    expect(store.countFrom('e')).toBe(1);
+    expect(store.size).toBe(1000);
   });
 
   it('stores relay offers only under their index keys', () => {

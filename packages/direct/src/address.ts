@@ -7,7 +7,7 @@ import { MAX_CANDIDATES } from './constants.js';
 export interface Candidate {
   ip: string;
   port: number;
-  /** Why it was chosen: 'global-ipv6', 'local' (shared subnet), 'external', 'loopback'. */
+  /** Why it was chosen: 'global-ipv6', 'local' (shared subnet behind the same NAT), 'external', 'loopback'. */
   kind: 'global-ipv6' | 'local' | 'external' | 'loopback';
 }
 
@@ -87,17 +87,45 @@ export function ipv6Candidates(peer: EndpointBody, opts: { allowLoopback?: boole
 }
 
 /**
- * Tier 2 candidates: the peer's local IPv4 addresses that share a subnet with one of ours
- * first, then its external addresses (public IP or port forward). Loopback only with
+ * True when this node and the peer sit behind one NAT: one of our external IPv4 addresses
+ * equals one the peer announces. Only then is the peer's local address worth dialing: two homes
+ * both on 192.168.1.0/24 share a subnet but not a LAN. Unknown on either side (no external
+ * address learned or announced) counts as not proven, so false. Behind carrier-grade NAT two
+ * homes can share an external address too; the dial then reaches nobody, or someone who fails
+ * the TLS node-id check, and the external candidate is raced beside it.
+ */
+export function sameExternalIPv4(ownExternal: readonly string[] | undefined, peer: Pick<EndpointBody, 'ipv4_external'>): boolean {
+  if (!ownExternal?.length) return false;
+  return peer.ipv4_external.some((e) => isIPv4(e.ip) && ownExternal.includes(e.ip));
+}
+
+/** Options of {@link ipv4Candidates}. */
+export interface Ipv4CandidateOptions {
+  /** Dial loopback addresses (tests only). Default false. */
+  allowLoopback?: boolean;
+  /**
+   * This node's external IPv4 addresses (learned from DHT peers or `[p2p] external_address`).
+   * The peer's local addresses are dialed only when one of these equals one of its external
+   * addresses; unknown (undefined or empty) means they are never dialed. Default unknown.
+   */
+  ownExternalIPv4?: readonly string[] | undefined;
+}
+
+/**
+ * Tier 2 candidates: the peer's local IPv4 addresses that share a subnet with one of ours,
+ * when both nodes are behind the same NAT (equal external IPv4, see {@link sameExternalIPv4}),
+ * first; then its external addresses (public IP or port forward). Loopback only with
  * allowLoopback.
  */
-export function ipv4Candidates(peer: EndpointBody, local: LocalAddresses, opts: { allowLoopback?: boolean } = {}): Candidate[] {
+export function ipv4Candidates(peer: EndpointBody, local: LocalAddresses, opts: Ipv4CandidateOptions = {}): Candidate[] {
   const out: Candidate[] = [];
+  const sameNat = sameExternalIPv4(opts.ownExternalIPv4, peer);
   for (const e of peer.ipv4_local) {
     if (isLoopback(e.ip)) {
       if (opts.allowLoopback) out.push({ ip: e.ip, port: e.port, kind: 'loopback' });
       continue;
     }
+    if (!sameNat) continue;
     const shared = local.ipv4.some((mine) => !isLoopback(mine.ip) && sameSubnet(mine.ip, e.ip, Math.min(mine.prefix, e.prefix)));
     if (shared) out.push({ ip: e.ip, port: e.port, kind: 'local' });
   }
@@ -118,6 +146,53 @@ function dedupe(c: Candidate[]): Candidate[] {
       return true;
     })
     .slice(0, MAX_CANDIDATES);
+}
+
+/** A listening socket as bound: its address, family, and whether an IPv6 socket takes IPv6 only. */
+export interface BoundSocket {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  ipv6Only?: boolean;
+}
+
+function sameIPv6(a: string, b: string): boolean {
+  const x = ipv6Groups(a);
+  const y = ipv6Groups(b);
+  return x !== undefined && y !== undefined && x.every((g, i) => g === y[i]);
+}
+
+/** True when a TCP connection to `ip` reaches one of the bound sockets (a wildcard of its family, or `ip` itself). */
+export function listensOn(ip: string, bound: readonly BoundSocket[]): boolean {
+  if (isIPv4(ip)) {
+    return bound.some((b) =>
+      b.family === 'IPv4'
+        ? b.address === '0.0.0.0' || b.address === ip
+        : (b.address === '::' && !b.ipv6Only) || sameIPv6(b.address, `::ffff:${ip}`),
+    );
+  }
+  if (!isIPv6(ip)) return false;
+  return bound.some((b) => b.family === 'IPv6' && (b.address === '::' || sameIPv6(b.address, ip)));
+}
+
+/** Of this node's addresses, those a connection to would reach one of the bound sockets. */
+export function listenedAddresses(local: LocalAddresses, bound: readonly BoundSocket[]): LocalAddresses {
+  return { ipv4: local.ipv4.filter((a) => listensOn(a.ip, bound)), ipv6: local.ipv6.filter((ip) => listensOn(ip, bound)) };
+}
+
+/**
+ * True when `external` (an IPv4 address peers see for us: our public address, or a NAT's with a
+ * port forward) can reach the bound sockets: it is one of them, or an IPv4-capable socket is
+ * bound to something other than loopback (a wildcard, or the LAN address a forward points at).
+ * A listener on 127.0.0.1 only is reachable from nowhere else, whatever the NAT forwards.
+ */
+export function acceptsExternal(external: string, bound: readonly BoundSocket[]): boolean {
+  if (!isIPv4(external)) return false;
+  if (listensOn(external, bound)) return true;
+  return bound.some((b) =>
+    b.family === 'IPv4'
+      ? !isLoopback(b.address)
+      : (b.address === '::' && !b.ipv6Only) || (b.address.startsWith('::ffff:') && !isLoopback(b.address)),
+  );
 }
 
 /**

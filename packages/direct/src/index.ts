@@ -1,7 +1,7 @@
 /**
  * @dpc/direct — tiers 1 and 2 of dpc: a dual-stack TCP listener, and strategies that dial a
- * peer's global IPv6 addresses (tier 1) or its local (shared subnet) and external IPv4
- * addresses (tier 2), several candidates raced with a short stagger, each secured with TLS 1.3.
+ * peer's global IPv6 addresses (tier 1) or its local (behind our NAT, on a shared subnet) and
+ * external IPv4 addresses (tier 2), several candidates raced with a short stagger, each secured with TLS 1.3.
  *
  * @example
  * ```ts
@@ -30,14 +30,20 @@ import { createDirectListener, type DirectListener, type DirectListenerOptions }
 import { type DirectStrategyOptions, ipv4DirectStrategy, ipv6DirectStrategy } from './strategy.js';
 
 export {
+  acceptsExternal,
+  type BoundSocket,
   type Candidate,
+  type Ipv4CandidateOptions,
   ipv4Candidates,
   ipv6Candidates,
   isGlobalIPv6,
   isLoopback,
   type LocalAddresses,
+  listenedAddresses,
+  listensOn,
   localAddresses,
   localEndpointBody,
+  sameExternalIPv4,
   sameSubnet,
 } from './address.js';
 export * from './constants.js';

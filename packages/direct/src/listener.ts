@@ -10,7 +10,7 @@ import {
   secureAccept,
   throwIfAborted,
 } from '@dpc/core';
-import { type LocalAddresses, localEndpointBody } from './address.js';
+import { acceptsExternal, type BoundSocket, type LocalAddresses, listenedAddresses, localAddresses, localEndpointBody } from './address.js';
 import { DEFAULT_LISTEN_PORT, DEFAULT_MAX_INBOUND_CONNECTIONS, DEFAULT_MAX_PENDING_HANDSHAKES } from './constants.js';
 
 export class ListenError extends DpcError {
@@ -48,8 +48,16 @@ export interface DirectListener extends EventEmitter {
   readonly port: number;
   /** Bound addresses, e.g. ['0.0.0.0:8888', '[::]:8888']. */
   addresses(): string[];
-  /** Tier 1–2 part of this node's endpoint record (global IPv6, local IPv4 with prefix). */
+  /** The sockets as bound (address, family, IPv6-only); empty before start(). */
+  bound(): BoundSocket[];
+  /**
+   * Tier 1–2 part of this node's endpoint record (global IPv6, local IPv4 with prefix): only
+   * addresses the bound sockets listen on (`listen_host = 127.0.0.1` announces no LAN address,
+   * an IPv4-only bind no IPv6). `addresses` defaults to the interfaces' addresses.
+   */
   endpointBody(opts?: { allowLoopback?: boolean; addresses?: LocalAddresses }): ReturnType<typeof localEndpointBody>;
+  /** Whether an external IPv4 address (public, or a NAT's with a port forward) can reach the bound sockets. */
+  acceptsExternal(ip: string): boolean;
   stats(): Record<string, number>;
   on(event: 'connection', listener: (conn: Connection) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
@@ -59,6 +67,7 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
   readonly #opts: DirectListenerOptions;
   readonly #counters: Counters;
   readonly #servers: Server[] = [];
+  readonly #bound: BoundSocket[] = [];
   readonly #conns = new Set<SecureConnection>();
   readonly #shutdown = new AbortController();
   #pending = 0;
@@ -114,7 +123,9 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
       });
     });
     this.#servers.push(server);
-    this.#port = (server.address() as { port: number }).port;
+    const a = server.address() as { address: string; family: string; port: number };
+    this.#bound.push({ address: a.address, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4', ipv6Only });
+    this.#port = a.port;
   }
 
   #onSocket(socket: Socket): void {
@@ -164,8 +175,17 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
     });
   }
 
+  bound(): BoundSocket[] {
+    return this.#bound.map((b) => ({ ...b }));
+  }
+
   endpointBody(opts: { allowLoopback?: boolean; addresses?: LocalAddresses } = {}) {
-    return localEndpointBody(this.#port, opts);
+    const addresses = listenedAddresses(opts.addresses ?? localAddresses(), this.#bound);
+    return localEndpointBody(this.#port, { ...opts, addresses });
+  }
+
+  acceptsExternal(ip: string): boolean {
+    return acceptsExternal(ip, this.#bound);
   }
 
   stats(): Record<string, number> {
@@ -174,6 +194,7 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
 
   async stop(): Promise<void> {
     this.#shutdown.abort();
+    this.#bound.length = 0;
     const closing = this.#servers.splice(0).map((s) => {
       const p = once(s, 'close');
       s.close();

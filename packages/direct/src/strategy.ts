@@ -37,6 +37,12 @@ export interface DirectStrategyOptions {
   handshakeTimeoutMs?: number;
   /** Dial loopback addresses (tests only). Default false. */
   allowLoopback?: boolean;
+  /**
+   * This node's external IPv4 addresses, when the network state passed to connect() carries
+   * none. Tier 2 dials a peer's local address only when one of them equals the peer's external
+   * address (same NAT). Default: unknown, so only external (and, in tests, loopback) addresses.
+   */
+  externalIPv4?: () => string[] | undefined;
   /** This node's addresses; default read from the interfaces at each attempt. */
   localAddresses?: () => LocalAddresses;
   counters?: Counters;
@@ -56,7 +62,8 @@ class DirectStrategy implements Strategy {
   candidates(peer: SignedRecord<'endpoint'>, network?: NetworkState): Candidate[] {
     const allowLoopback = this.#opts.allowLoopback ?? false;
     if (this.name === 'ipv6_direct') return ipv6Candidates(peer.body, { allowLoopback });
-    return ipv4Candidates(peer.body, this.#local(network), { allowLoopback });
+    const ownExternalIPv4 = network?.externalIPv4 ?? this.#opts.externalIPv4?.();
+    return ipv4Candidates(peer.body, this.#local(network), { allowLoopback, ownExternalIPv4 });
   }
 
   #local(network?: NetworkState): LocalAddresses {
@@ -78,7 +85,7 @@ class DirectStrategy implements Strategy {
       reason:
         this.name === 'ipv6_direct'
           ? 'peer announces no global IPv6 address (2000::/3)'
-          : 'peer has no IPv4 address on a shared subnet and no external IPv4 address',
+          : 'peer has no external IPv4 address, and no local one behind our NAT (same external IPv4) on a shared subnet',
     };
   }
 
@@ -124,11 +131,15 @@ function describe(err: unknown): string {
 }
 
 /** Tier 1: direct TLS over TCP to the peer's global IPv6 addresses. */
-export function ipv6DirectStrategy(opts: DirectStrategyOptions): Strategy & { candidates(peer: SignedRecord<'endpoint'>): Candidate[] } {
+export function ipv6DirectStrategy(
+  opts: DirectStrategyOptions,
+): Strategy & { candidates(peer: SignedRecord<'endpoint'>, network?: NetworkState): Candidate[] } {
   return new DirectStrategy('ipv6_direct', opts);
 }
 
-/** Tier 2: direct TLS over TCP to the peer's local IPv4 address (shared subnet) or external one. */
-export function ipv4DirectStrategy(opts: DirectStrategyOptions): Strategy & { candidates(peer: SignedRecord<'endpoint'>): Candidate[] } {
+/** Tier 2: direct TLS over TCP to the peer's local IPv4 address (same NAT, shared subnet) or external one. */
+export function ipv4DirectStrategy(
+  opts: DirectStrategyOptions,
+): Strategy & { candidates(peer: SignedRecord<'endpoint'>, network?: NetworkState): Candidate[] } {
   return new DirectStrategy('ipv4_direct', opts);
 }

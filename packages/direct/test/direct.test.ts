@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { type Connection, Counters, createRecord, type EndpointBody, emptyEndpointBody, generateIdentity } from '@dpc/core';
 import { createDirectListener, type DirectListener, ipv4DirectStrategy, ipv6DirectStrategy } from '@dpc/direct';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -39,6 +40,20 @@ async function closedPort(): Promise<number> {
   s.close();
   await once(s, 'close');
   return port;
+}
+
+/** This host's non-loopback IPv4 addresses, as the interfaces report them. */
+const hostIPv4 = () =>
+  Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a?.family === 'IPv4' && !a.internal)
+    .map((a) => ({ ip: a?.address as string, prefix: Number(a?.cidr?.split('/')[1] ?? 32) }));
+
+/** A plain TCP connect; rejects with the socket error (ECONNREFUSED when nothing listens there). */
+async function tcpConnect(host: string, port: number): Promise<Socket> {
+  const s = connect({ host, port });
+  await Promise.race([once(s, 'connect'), once(s, 'error').then(([e]) => Promise.reject(e))]);
+  return s;
 }
 
 const record = (body: Partial<EndpointBody>, who = bob) =>
@@ -91,6 +106,59 @@ describe('@dpc/direct over real TCP on loopback', () => {
     const conn = await tier2.connect(rec, { signal: AbortSignal.timeout(5000) });
     expect(conn.remoteNodeId).toBe(bob.nodeId);
     await conn.close();
+  });
+
+  it('tier 2 dials a LAN address on a shared subnet only behind the same NAT (network state or option)', () => {
+    const lan = () => ({ ipv4: [{ ip: '192.168.1.5', prefix: 24 }], ipv6: [] });
+    const stranger = record({
+      ipv4_local: [{ ip: '192.168.1.20', port: 8888, prefix: 24 }],
+      ipv4_external: [{ ip: '203.0.113.50', port: 8888 }],
+    });
+    const flatmate = record({
+      ipv4_local: [{ ip: '192.168.1.20', port: 8888, prefix: 24 }],
+      ipv4_external: [{ ip: '198.51.100.7', port: 8888 }],
+    });
+    const unknown = ipv4DirectStrategy({ identity: alice, localAddresses: lan });
+    expect(unknown.candidates(flatmate).map((c) => c.kind)).toEqual(['external']);
+    const known = ipv4DirectStrategy({ identity: alice, localAddresses: lan, externalIPv4: () => ['198.51.100.7'] });
+    expect(known.candidates(stranger).map((c) => c.kind)).toEqual(['external']);
+    expect(known.candidates(flatmate).map((c) => `${c.kind} ${c.ip}`)).toEqual(['local 192.168.1.20', 'external 198.51.100.7']);
+    // the network state handed to connect() wins over the option
+    const net = { hubConnected: false, localIPv4: lan().ipv4, externalIPv4: ['203.0.113.50'] };
+    const viaState = ipv4DirectStrategy({ identity: alice, externalIPv4: () => ['198.51.100.7'] });
+    expect(viaState.candidates(stranger, net).map((c) => c.kind)).toEqual(['local', 'external']);
+    expect(viaState.candidates(flatmate, net).map((c) => c.kind)).toEqual(['external']);
+  });
+
+  it('listen_host 127.0.0.1 binds loopback only and announces no address it does not listen on', async () => {
+    const l = await listen(bob, '127.0.0.1');
+    expect(l.addresses()).toEqual([`127.0.0.1:${l.port}`]);
+    expect(l.bound()).toEqual([{ address: '127.0.0.1', family: 'IPv4', ipv6Only: false }]);
+    const addresses = { ipv4: [{ ip: '127.0.0.1', prefix: 8 }, ...hostIPv4()], ipv6: ['::1', '2001:db8::9'] };
+    expect(l.endpointBody({ addresses })).toEqual({ ipv6: [], ipv4_local: [] });
+    expect(l.endpointBody({ addresses, allowLoopback: true })).toEqual({
+      ipv6: [],
+      ipv4_local: [{ ip: '127.0.0.1', port: l.port, prefix: 8 }],
+    });
+    expect(l.acceptsExternal('198.51.100.7')).toBe(false);
+    // Nothing answers on this host's other addresses, on either family.
+    for (const a of hostIPv4()) await expect(tcpConnect(a.ip, l.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(tcpConnect('::1', l.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    (await tcpConnect('127.0.0.1', l.port)).destroy();
+  });
+
+  it('an IPv4-only bind announces no IPv6 address; dual announces both; ::1 only ::1', async () => {
+    const addresses = { ipv4: [{ ip: '127.0.0.1', prefix: 8 }, ...hostIPv4()], ipv6: ['::1', '2001:db8::9'] };
+    const v4 = await listen(bob, '0.0.0.0');
+    expect(v4.endpointBody({ addresses }).ipv6).toEqual([]);
+    expect(v4.endpointBody({ addresses }).ipv4_local).toEqual(hostIPv4().map((a) => ({ ...a, port: v4.port })));
+    expect(v4.acceptsExternal('198.51.100.7')).toBe(true);
+    await expect(tcpConnect('::1', v4.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    const dual = await listen(bob, 'dual');
+    expect(dual.endpointBody({ addresses }).ipv6).toEqual([{ ip: '2001:db8::9', port: dual.port }]);
+    const v6 = await listen(bob, '::1');
+    expect(v6.endpointBody({ addresses, allowLoopback: true })).toEqual({ ipv6: [{ ip: '::1', port: v6.port }], ipv4_local: [] });
+    await expect(tcpConnect('127.0.0.1', v6.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('a tier that does not apply says so without waiting', async () => {

@@ -62,3 +62,17 @@ export class OrchestratorStateError extends DpcError {
     super('DPC_ORCHESTRATOR_STATE', message);
   }
 }
+
+/** The session store failed; the message is still sent but would not survive a restart. */
+export class SessionStoreError extends DpcError {
+  constructor(message: string, cause?: unknown) {
+    super('DPC_SESSION_STORE', message, { cause });
+  }
+}
+
+/** A tier returned a connection to another peer, or tagged with another tier, than it was asked for. */
+export class WrongPeerError extends DpcError {
+  constructor(message: string) {
+    super('DPC_WRONG_PEER', message);
+  }
+}

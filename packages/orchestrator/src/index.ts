@@ -31,7 +31,9 @@ export {
   OrchestratorStateError,
   PeerLookupError,
   SessionClosedError,
+  SessionStoreError,
   type TierOutcome,
+  WrongPeerError,
 } from './errors.js';
 export { type SessionFrame, sessionFrameSchema } from './messages.js';
 export {
@@ -42,5 +44,5 @@ export {
   type PeerDirectory,
 } from './orchestrator.js';
 export { planTiers, TIER_ENABLE_KEY, TIER_TIMEOUT_KEY, type TierPlan, tierEnabled, tierTimeoutMs } from './plan.js';
-export { type PeerSession, preferConnection } from './session.js';
+export { type DeferredPort, type PeerSession, preferConnection, type Queued } from './session.js';
 export { type OrchestratorStats, percentile, type TierStats } from './stats.js';

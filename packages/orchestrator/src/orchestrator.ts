@@ -2,7 +2,12 @@ import { EventEmitter } from 'node:events';
 import {
   type Connection,
   Counters,
+  type DeferredDelivery,
+  type DeferredItem,
   type DpcConfig,
+  KvBatcher,
+  type KvStore,
+  memoryKvStore,
   type NetworkState,
   type SignedRecord,
   type Strategy,
@@ -14,11 +19,19 @@ import {
   tierPriority,
   timeoutSignal,
 } from '@dpc/core';
-import { DEFAULT_MAX_SESSIONS, DEFAULT_UPGRADE_INTERVAL_MS, RECONNECT_BACKOFF_MS } from './constants.js';
+import {
+  DEFAULT_MAX_REORDER_TOTAL_BYTES,
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_UPGRADE_FROM_PRIORITY,
+  DEFAULT_UPGRADE_INTERVAL_MS,
+  MAX_RESUMED_SESSIONS,
+  RECONNECT_BACKOFF_MS,
+} from './constants.js';
 import { ConnectFailedError, OrchestratorStateError, PeerLookupError, type TierOutcome } from './errors.js';
 import { planTiers } from './plan.js';
 import { type RunResult, runRacing, runSequential } from './run-tiers.js';
 import { type PeerSession, Session } from './session.js';
+import { peersWithOutbox } from './session-state.js';
 import { type OrchestratorStats, StatsRecorder } from './stats.js';
 
 /** Where peers' endpoint records come from (the DHT implements it). */
@@ -36,12 +49,33 @@ export interface OrchestratorOptions {
   strategies: readonly Strategy[];
   /** Current network state (Hub connected? own addresses). Default: no Hub. */
   network?: () => NetworkState;
-  /** Background upgrade attempts period for relay/gossip sessions, ms. Default 30 000. */
+  /**
+   * Tier 6: a deferred path (store-and-forward). Used when no live tier connects within
+   * `[connection] gossip_timeout`, or when the peer's record cannot be found but its key is
+   * known. Default none.
+   */
+  deferred?: DeferredDelivery;
+  /**
+   * Where sessions keep their outbox and receiver state. A disk store (`@dpc/store`) makes
+   * messages survive restarts of either side. Default: in memory.
+   */
+  store?: KvStore;
+  /** Background upgrade attempts period for sessions on a worse tier, ms. Default 30 000. */
   upgradeIntervalMs?: number;
-  /** Sessions kept at most. Default 4096. */
+  /**
+   * A session whose tier has this priority or a worse one keeps trying the better eligible tiers
+   * in the background, and racing keeps better attempts running after such a tier won.
+   * Default 3 (tiers 3–6: WebRTC, hole punching, relay, gossip).
+   */
+  upgradeFromPriority?: number;
+  /** Sessions kept in memory at most; idle ones are evicted, least recently used first. Default 4096. */
   maxSessions?: number;
   /** Unacknowledged messages per session. Default 1024. */
   maxUnacked?: number;
+  /** Bytes of out-of-order messages held per session. Default 8 MiB. */
+  maxReorderBytes?: number;
+  /** Bytes of out-of-order messages held across sessions. Default 64 MiB. */
+  maxReorderTotalBytes?: number;
   counters?: Counters;
 }
 
@@ -57,6 +91,11 @@ export interface ConnectionOrchestrator extends EventEmitter {
   connect(peerId: string, opts?: { signal?: AbortSignal; tiers?: readonly TierName[] }): Promise<PeerSession>;
   /** Hands over an inbound connection from any tier; it joins (or starts) that peer's session. */
   accept(conn: Connection): PeerSession | undefined;
+  /**
+   * Resumes the sessions that have messages in the store's outbox (after a restart): they are
+   * reconnected and resent. Returns their peer ids.
+   */
+  resume(opts?: { signal?: AbortSignal }): Promise<string[]>;
   session(peerId: string): PeerSession | undefined;
   sessions(): PeerSession[];
   stats(): OrchestratorStats;
@@ -76,46 +115,99 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
   readonly #stats = new StatsRecorder();
   readonly #shutdown = new AbortController();
   readonly #counters: Counters;
-  readonly #restoring = new Set<Session>();
+  readonly #batcher: KvBatcher;
+  readonly #reorderBudget: { used: number; max: number };
+  /** Sessions with a maintenance loop running (reconnect, upgrade). */
+  readonly #maintained = new Set<Session>();
+  readonly #kicked = new Set<Session>();
+  readonly #onDeferredMessage = (e: { from: string; publicKey: Buffer; item: DeferredItem }) => this.#deferredMessage(e);
+  readonly #onDeferredReceipt = (e: { from: string; ids: string[] }) => this.#deferredReceipt(e);
 
   constructor(opts: OrchestratorOptions) {
     super();
     this.#opts = opts;
     this.#counters = opts.counters ?? new Counters();
+    this.#batcher = new KvBatcher(opts.store ?? memoryKvStore());
+    this.#reorderBudget = { used: 0, max: opts.maxReorderTotalBytes ?? DEFAULT_MAX_REORDER_TOTAL_BYTES };
+    opts.deferred?.on('message', this.#onDeferredMessage);
+    opts.deferred?.on('receipt', this.#onDeferredReceipt);
   }
 
   #network(): NetworkState {
     return this.#opts.network?.() ?? { hubConnected: false };
   }
 
+  get #upgradeFrom(): number {
+    return this.#opts.upgradeFromPriority ?? DEFAULT_UPGRADE_FROM_PRIORITY;
+  }
+
+  /** The peer's session, created when needed (evicting idle ones, least recently used first). */
   #session(peerId: string): Session {
-    let s = this.#sessions.get(peerId);
-    if (s && !s.closed) return s;
-    if (this.#sessions.size >= (this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS)) {
-      throw new OrchestratorStateError(`session limit of ${this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS} reached`);
+    const existing = this.#sessions.get(peerId);
+    if (existing && !existing.closed) {
+      // Map order is recency order.
+      this.#sessions.delete(peerId);
+      this.#sessions.set(peerId, existing);
+      return existing;
     }
-    s = new Session(peerId, this.#opts.localNodeId, {
+    const max = this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (this.#sessions.size >= max) this.#evictIdle(this.#sessions.size - max + 1);
+    if (this.#sessions.size >= max) {
+      throw new OrchestratorStateError(`session limit of ${max} reached (no idle session to evict)`);
+    }
+    const session = new Session(peerId, this.#opts.localNodeId, {
       counters: this.#counters,
+      batcher: this.#batcher,
+      reorderBudget: this.#reorderBudget,
       ...(this.#opts.maxUnacked !== undefined && { maxUnacked: this.#opts.maxUnacked }),
+      ...(this.#opts.maxReorderBytes !== undefined && { maxReorderBytes: this.#opts.maxReorderBytes }),
     });
-    const session = s;
     this.#sessions.set(peerId, session);
+    const deferred = this.#opts.deferred;
+    if (deferred) {
+      session.setDeferred({
+        submit: (item) => {
+          const publicKey = session.publicKey;
+          if (!publicKey) return Promise.reject(new Error(`no public key known for ${peerId}`));
+          return deferred.submit({ nodeId: peerId, publicKey }, item, { signal: this.#shutdown.signal });
+        },
+        receipt: (ids) => {
+          const publicKey = session.publicKey;
+          if (!publicKey) return Promise.reject(new Error(`no public key known for ${peerId}`));
+          return deferred.receipt({ nodeId: peerId, publicKey }, ids, { signal: this.#shutdown.signal });
+        },
+      });
+    }
     session.on('message', (body: unknown, meta: { tier: TierName }) => this.emit('message', { peerId, body, tier: meta.tier }));
     session.on('path', (e: { tier: TierName; previous: TierName | undefined }) => {
       if (e.previous && e.tier !== e.previous) {
         this.#stats.upgrades++;
         this.emit('upgrade', { peerId, from: e.previous, to: e.tier });
       }
+      this.#maintain(session);
     });
     session.on('path-lost', (e: { tier: TierName; error?: Error }) => {
       this.emit('path-lost', { peerId, ...e });
-      this.#restore(session);
+      this.#maintain(session);
     });
-    session.on('need-path', () => this.#restore(session));
+    session.on('need-path', () => this.#maintain(session));
     session.on('close', () => {
       if (this.#sessions.get(peerId) === session) this.#sessions.delete(peerId);
     });
     return session;
+  }
+
+  /** Closes up to `n` idle sessions, least recently used first. Their state stays in the store. */
+  #evictIdle(n: number): void {
+    let left = n;
+    for (const s of this.#sessions.values()) {
+      if (left <= 0) break;
+      if (!s.idle || this.#maintained.has(s)) continue;
+      left--;
+      this.#sessions.delete(s.peerId);
+      this.#counters.inc('sessions_evicted');
+      void s.close();
+    }
   }
 
   session(peerId: string): PeerSession | undefined {
@@ -149,6 +241,20 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     return s;
   }
 
+  async resume(opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    throwIfAborted(opts.signal);
+    const peers = await peersWithOutbox(
+      this.#batcher.store,
+      Math.min(MAX_RESUMED_SESSIONS, this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS),
+    );
+    for (const peerId of peers) {
+      const s = this.#session(peerId);
+      await s.ready;
+      this.#maintain(s);
+    }
+    return peers;
+  }
+
   connect(peerId: string, opts: { signal?: AbortSignal; tiers?: readonly TierName[] } = {}): Promise<PeerSession> {
     if (this.#shutdown.signal.aborted) return Promise.reject(new OrchestratorStateError('orchestrator is stopped'));
     const existing = this.#sessions.get(peerId);
@@ -162,27 +268,63 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     return p;
   }
 
+  /** Tier 6 may be used for this connect. */
+  #deferredAllowed(tiers: readonly TierName[] | undefined): boolean {
+    return (
+      this.#opts.deferred !== undefined &&
+      this.#opts.config.connection.enable_gossip &&
+      this.#opts.config.gossip.enabled &&
+      (!tiers || tiers.includes('gossip'))
+    );
+  }
+
+  /** Moves the session to the deferred path and reports it as this connect's result. */
+  #defer(session: Session, t0: number, outcomes: TierOutcome[]): PeerSession {
+    session.activateDeferred();
+    this.#stats.ok++;
+    this.#stats.used('gossip');
+    this.#stats.success('gossip', performance.now() - t0);
+    const all = [
+      ...outcomes.filter((o) => o.tier !== 'gossip'),
+      { tier: 'gossip', result: 'connected', afterMs: performance.now() - t0 } as TierOutcome,
+    ];
+    this.emit('connect', { peerId: session.peerId, tier: 'gossip', ms: performance.now() - t0, outcomes: all } satisfies ConnectEvent);
+    this.#maintain(session);
+    return session;
+  }
+
   async #connect(peerId: string, opts: { signal?: AbortSignal; tiers?: readonly TierName[] }): Promise<PeerSession> {
     const cfg = this.#opts.config.connection;
     const signals = [this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])];
     const deadline = timeoutSignal(secondsToMs(cfg.total_timeout), `connect to ${peerId}`, AbortSignal.any(signals));
     const t0 = performance.now();
+    const deferredOk = this.#deferredAllowed(opts.tiers);
     this.#stats.total++;
     try {
       let record: SignedRecord<'endpoint'>;
       try {
         record = await this.#opts.directory.findPeer(peerId, { signal: deadline.signal });
       } catch (err) {
+        if (deferredOk && !opts.signal?.aborted) {
+          // An offline peer's record may have expired: its key (from earlier) is enough for tier 6.
+          const session = this.#session(peerId);
+          await session.ready;
+          if (session.publicKey) return this.#defer(session, t0, []);
+        }
         throw new PeerLookupError(peerId, err);
       }
+      if (record.nodeId !== peerId) throw new PeerLookupError(peerId, new Error(`the directory returned ${record.nodeId}'s record`));
       const network = this.#network();
-      const plan = planTiers(this.#opts.strategies, cfg, record, network, opts.tiers ? new Set(opts.tiers) : undefined);
+      const only = opts.tiers ? new Set(opts.tiers) : undefined;
+      const plan = planTiers(this.#opts.strategies, cfg, record, network, only, deferredOk);
       for (const o of plan.skipped) this.#stats.failure(o.tier, `skipped: ${o.result === 'skipped' ? o.reason : ''}`);
       const run = {
         config: cfg,
         peer: record,
         network,
         signal: deadline.signal,
+        upgradeFromPriority: this.#upgradeFrom,
+        counters: this.#counters,
         onAttempt: (tier: TierName) => this.#stats.attempt(tier),
         onOutcome: (o: TierOutcome) => {
           if (o.result === 'connected') this.#stats.success(o.tier, o.afterMs);
@@ -190,28 +332,56 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           else if (o.result === 'failed') this.#stats.failure(o.tier, o.code ?? 'failed');
         },
       };
-      const result: RunResult =
+      const live: Promise<RunResult> =
         cfg.mode === 'sequential'
-          ? await runSequential(plan.eligible, run)
-          : await runRacing(plan.eligible, { ...run, staggerMs: secondsToMs(cfg.race_stagger), graceMs: secondsToMs(cfg.race_grace) });
+          ? runSequential(plan.eligible, run)
+          : runRacing(plan.eligible, { ...run, staggerMs: secondsToMs(cfg.race_stagger), graceMs: secondsToMs(cfg.race_grace) });
+      let result: RunResult | undefined;
+      if (deferredOk) {
+        // Tier 6 never beats a live tier that is still within its time: it is taken only after
+        // gossip_timeout with no live connection, or when every live tier has given up.
+        const wait = timeoutSignal(secondsToMs(cfg.gossip_timeout), 'gossip_timeout', deadline.signal);
+        result = await Promise.race([
+          live,
+          new Promise<undefined>((r) => wait.signal.addEventListener('abort', () => r(undefined), { once: true })),
+        ]);
+        wait.clear();
+        if (!result && !opts.signal?.aborted && !this.#shutdown.signal.aborted) {
+          const session = this.#session(peerId);
+          session.rememberKey(record.publicKey);
+          await session.ready;
+          // The live attempt goes on in the background; a connection it makes takes over.
+          void live.then((r) => {
+            if (r.conn) this.#adopt(session, r);
+          });
+          return this.#defer(session, t0, plan.skipped);
+        }
+      }
+      result ??= await live;
       const outcomes = [...plan.skipped, ...result.outcomes].sort((a, b) => TIERS.indexOf(a.tier) - TIERS.indexOf(b.tier));
       if (!result.conn) {
         throwIfAborted(opts.signal);
+        if (deferredOk) {
+          const session = this.#session(peerId);
+          session.rememberKey(record.publicKey);
+          await session.ready;
+          return this.#defer(session, t0, outcomes);
+        }
         throw new ConnectFailedError(peerId, outcomes);
       }
-      const session = this.#session(peerId);
-      session.attach(result.conn, this.#opts.localNodeId);
+      let session: Session;
+      try {
+        session = this.#session(peerId);
+      } catch (err) {
+        void result.conn.close('session limit');
+        for (const p of result.pending ?? []) void p.then((c) => c?.close('session limit'));
+        throw err;
+      }
+      this.#adopt(session, result);
       this.#stats.ok++;
       this.#stats.used(result.conn.tier);
       const ev: ConnectEvent = { peerId, tier: result.conn.tier, ms: performance.now() - t0, outcomes };
       this.emit('connect', ev);
-      for (const pending of result.pending ?? []) {
-        pending.then(
-          (conn) => conn && session.attach(conn, this.#opts.localNodeId),
-          () => {},
-        );
-      }
-      if (cfg.mode !== 'sequential' && tierPriority(result.conn.tier) >= 5) this.#keepUpgrading(session, plan.eligible);
       return session;
     } catch (err) {
       this.#stats.failed++;
@@ -222,53 +392,104 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     }
   }
 
-  /** While a session rides tier 5 or 6, periodically try the better tiers in the background. */
-  #keepUpgrading(session: Session, eligible: readonly Strategy[]): void {
-    const better = eligible.filter((s) => s.priority < 5);
-    if (better.length === 0) return;
-    const interval = this.#opts.upgradeIntervalMs ?? DEFAULT_UPGRADE_INTERVAL_MS;
-    const loop = async () => {
-      const signal = this.#shutdown.signal;
-      while (!session.closed && !signal.aborted) {
-        await sleep(interval, signal).catch(() => {});
-        const tier = session.tier;
-        if (session.closed || signal.aborted || (tier && TIERS.indexOf(tier) < 4)) return;
-        await this.connect(session.peerId, { tiers: better.map((s) => s.name), signal }).catch(() => {});
-      }
-    };
-    void loop();
+  /** Attaches a run's connection and the better attempts still running (upgrades). */
+  #adopt(session: Session, result: RunResult): void {
+    if (!result.conn) return;
+    session.attach(result.conn, this.#opts.localNodeId);
+    for (const pending of result.pending ?? []) {
+      pending.then(
+        (conn) => conn && session.attach(conn, this.#opts.localNodeId),
+        () => {},
+      );
+    }
   }
 
-  /** A session lost its path (or has messages and none): reconnect with backoff. */
-  #restore(session: Session): void {
-    if (session.closed || this.#shutdown.signal.aborted || session.connected) return;
-    if (this.#restoring.has(session)) return;
-    this.#restoring.add(session);
+  /**
+   * One background loop per session, ended when the session closes or has nothing left to do:
+   * without a live path and with messages unacknowledged it reconnects with backoff (and falls
+   * back to the deferred path); on a tier of priority ≥ upgradeFromPriority it tries the better
+   * eligible tiers every upgradeIntervalMs.
+   */
+  #maintain(session: Session): void {
+    if (session.closed || this.#shutdown.signal.aborted) return;
+    if (this.#maintained.has(session)) {
+      this.#kicked.add(session); // looked at again when the running loop ends
+      return;
+    }
+    this.#maintained.add(session);
+    const signal = this.#shutdown.signal;
+    const interval = this.#opts.upgradeIntervalMs ?? DEFAULT_UPGRADE_INTERVAL_MS;
     const loop = async () => {
       let delay: number = RECONNECT_BACKOFF_MS[0];
-      try {
-        while (!session.closed && !session.connected && !this.#shutdown.signal.aborted) {
-          if (session.unacked === 0) return; // nothing to deliver: reconnect lazily on next send
+      while (!session.closed && !signal.aborted) {
+        if (!session.connected) {
+          // Nothing to deliver: reconnect lazily on the next send (a deferred session still
+          // tries its live tiers once per send, so it moves up when the peer is back).
+          if (session.unacked === 0 && !session.deferred) return;
+          const wasDeferred = session.deferred;
           try {
-            await this.connect(session.peerId, { signal: this.#shutdown.signal });
-            if (session.connected) return;
+            await this.connect(session.peerId, { signal });
           } catch {
-            // retried below
+            this.#counters.inc('session_reconnect_failures');
           }
-          await sleep(delay, this.#shutdown.signal).catch(() => {});
+          if (session.connected) {
+            delay = RECONNECT_BACKOFF_MS[0];
+            continue;
+          }
+          if (session.unacked === 0) return;
+          // Deferred already: keep trying live tiers at the upgrade pace, not the backoff one.
+          await sleep(wasDeferred && session.deferred ? interval : delay, signal).catch(() => {});
           delay = Math.min(delay * 2, RECONNECT_BACKOFF_MS[1]);
+          continue;
         }
-      } finally {
-        this.#restoring.delete(session);
+        const tier = session.tier;
+        if (!tier || tierPriority(tier) < this.#upgradeFrom) return;
+        await sleep(interval, signal).catch(() => {});
+        const now = session.tier;
+        if (session.closed || signal.aborted || !session.connected || !now || tierPriority(now) < this.#upgradeFrom) continue;
+        const better = this.#opts.strategies.filter((s) => s.priority < tierPriority(now)).map((s) => s.name);
+        if (better.length === 0) return;
+        await this.connect(session.peerId, { tiers: better, signal }).catch(() => this.#counters.inc('session_upgrade_failures'));
       }
     };
-    void loop();
+    void loop().finally(() => {
+      this.#maintained.delete(session);
+      if (this.#kicked.delete(session)) this.#maintain(session);
+    });
+  }
+
+  #deferredMessage(e: { from: string; publicKey: Buffer; item: DeferredItem }): void {
+    if (this.#shutdown.signal.aborted) return;
+    let s: Session;
+    try {
+      s = this.#session(e.from);
+    } catch {
+      this.#counters.inc('deferred_refused_session_limit');
+      return; // not taken, so not receipted: the deferred path keeps it
+    }
+    s.rememberKey(e.publicKey);
+    s.onDeferred(e.item);
+  }
+
+  #deferredReceipt(e: { from: string; ids: string[] }): void {
+    if (this.#shutdown.signal.aborted) return;
+    let s: Session;
+    try {
+      s = this.#session(e.from);
+    } catch {
+      this.#counters.inc('deferred_refused_session_limit');
+      return;
+    }
+    void s.ready.then(() => s.onReceipt(e.ids));
   }
 
   async stop(): Promise<void> {
     this.#shutdown.abort(new OrchestratorStateError('orchestrator stopped'));
+    this.#opts.deferred?.off('message', this.#onDeferredMessage);
+    this.#opts.deferred?.off('receipt', this.#onDeferredReceipt);
     await Promise.all([...this.#sessions.values()].map((s) => s.close()));
     this.#sessions.clear();
+    await this.#batcher.drain().catch(() => {});
   }
 }
 

@@ -43,6 +43,7 @@ export function planTiers(
   peer: SignedRecord<'endpoint'>,
   network: NetworkState,
   only?: ReadonlySet<TierName>,
+  deferredInstalled = false,
 ): TierPlan {
   const byTier = new Map(strategies.map((s) => [s.name, s]));
   const eligible: Strategy[] = [];
@@ -53,6 +54,8 @@ export function planTiers(
       skipped.push({ tier, result: 'skipped', reason: 'disabled', detail: `${TIER_ENABLE_KEY[tier]} = false` });
       continue;
     }
+    // Tier 6 is a deferred path, not a Strategy: the orchestrator hands it what a live tier cannot.
+    if (tier === 'gossip' && deferredInstalled) continue;
     const s = byTier.get(tier);
     if (!s) {
       skipped.push({ tier, result: 'skipped', reason: 'not installed' });

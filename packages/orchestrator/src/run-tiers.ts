@@ -1,5 +1,6 @@
 import {
   type Connection,
+  type Counters,
   type DpcConfig,
   isDpcError,
   type NetworkState,
@@ -9,7 +10,7 @@ import {
   timeoutSignal,
   toAbortError,
 } from '@dpc/core';
-import type { TierOutcome } from './errors.js';
+import { type TierOutcome, WrongPeerError } from './errors.js';
 import { tierTimeoutMs } from './plan.js';
 
 export interface RunOptions {
@@ -17,6 +18,9 @@ export interface RunOptions {
   peer: SignedRecord<'endpoint'>;
   network: NetworkState;
   signal: AbortSignal;
+  /** Racing: a winner of this priority or worse leaves better attempts running (upgrades). */
+  upgradeFromPriority?: number;
+  counters?: Counters;
   onAttempt?: (tier: TierName) => void;
   onOutcome?: (o: TierOutcome) => void;
 }
@@ -28,6 +32,21 @@ export interface RunResult {
   pending?: Array<Promise<Connection | undefined>>;
 }
 
+/**
+ * The orchestrator's own check of what a tier returned (as js-libp2p's upgrader does centrally):
+ * the connection is to the peer that was asked for and carries the strategy's tier.
+ */
+function checked(conn: Connection, s: Strategy, opts: RunOptions): Connection {
+  let problem: string | undefined;
+  if (conn.remoteNodeId !== opts.peer.nodeId) problem = `reached ${conn.remoteNodeId} instead of ${opts.peer.nodeId}`;
+  else if (!conn.remotePublicKey?.equals?.(opts.peer.publicKey)) problem = `the peer's key does not match its record`;
+  else if (conn.tier !== s.name) problem = `returned a ${conn.tier} connection`;
+  if (!problem) return conn;
+  opts.counters?.inc('tier_wrong_connection');
+  void conn.close('wrong peer or tier');
+  throw new WrongPeerError(`${s.name} ${problem}`);
+}
+
 /** One tier attempt under its own deadline; never rejects. */
 async function attempt(s: Strategy, opts: RunOptions, signal: AbortSignal): Promise<{ conn?: Connection; outcome: TierOutcome }> {
   const ms = tierTimeoutMs(opts.config, s.name);
@@ -35,7 +54,7 @@ async function attempt(s: Strategy, opts: RunOptions, signal: AbortSignal): Prom
   const t0 = performance.now();
   opts.onAttempt?.(s.name);
   try {
-    const conn = await s.connect(opts.peer, { signal: t.signal, network: opts.network });
+    const conn = checked(await s.connect(opts.peer, { signal: t.signal, network: opts.network }), s, opts);
     const outcome: TierOutcome = { tier: s.name, result: 'connected', afterMs: performance.now() - t0 };
     opts.onOutcome?.(outcome);
     return { conn, outcome };
@@ -79,7 +98,7 @@ export async function runSequential(eligible: readonly Strategy[], opts: RunOpti
  * Racing mode (Happy Eyeballs across tiers): tier i starts `staggerMs` after tier i-1, or at
  * once when every started tier has failed. The best tier that succeeds wins; after a success,
  * better tiers still running get `graceMs` to beat it. Worse attempts are cancelled. When the
- * winner is tier 5 or 6, better attempts still running are handed back as `pending` (the
+ * winner's priority is `upgradeFromPriority` or worse, better attempts still running are handed back as `pending` (the
  * session moves up if one succeeds) instead of being cancelled.
  */
 export function runRacing(eligible: readonly Strategy[], opts: RunOptions & { staggerMs: number; graceMs: number }): Promise<RunResult> {
@@ -104,7 +123,7 @@ export function runRacing(eligible: readonly Strategy[], opts: RunOptions & { st
       clearTimeout(staggerTimer);
       clearTimeout(graceTimer);
       opts.signal.removeEventListener('abort', onAbort);
-      const keepBetter = best >= 0 && (eligible[best]?.priority ?? 0) >= 5;
+      const keepBetter = best >= 0 && (eligible[best]?.priority ?? 0) >= (opts.upgradeFromPriority ?? Number.POSITIVE_INFINITY);
       const pending: Array<Promise<Connection | undefined>> = [];
       eligible.forEach((s, i) => {
         if (i === best) return;

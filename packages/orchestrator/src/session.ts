@@ -4,26 +4,61 @@ import {
   abortable,
   type Connection,
   type Counters,
+  type DeferredItem,
+  encode,
   isDpcError,
+  KvBatcher,
+  type KvOp,
+  memoryKvStore,
   type TierName,
   throwIfAborted,
   tierPriority,
   toAbortError,
 } from '@dpc/core';
-import { DEFAULT_MAX_UNACKED, MAX_REORDER, PATH_LINGER_MS } from './constants.js';
-import { SessionClosedError } from './errors.js';
+import {
+  DEFAULT_MAX_REORDER_BYTES,
+  DEFAULT_MAX_UNACKED,
+  MAX_ACK_SELECTIVE,
+  MAX_REORDER,
+  PATH_LINGER_MS,
+  RX_EPOCHS_KEPT,
+} from './constants.js';
+import { SessionClosedError, SessionStoreError } from './errors.js';
 import { type SessionFrame, sessionFrameSchema } from './messages.js';
+import { del, keys, type LoadedState, loadSessionState, put, putRaw } from './session-state.js';
+
+type DataFrame = Extract<SessionFrame, { k: 'm' }>;
+type AckFrame = Extract<SessionFrame, { k: 'a' }>;
 
 interface Pending {
   body: unknown;
   waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+  /** Handed to the deferred path (once is enough: it is durable there). */
+  submitted: boolean;
+}
+
+/** A message accepted by `queue()`: durably in the outbox, delivery still to come. */
+export interface Queued {
+  /** Its number in this session (the receiver delivers in this order). */
+  seq: number;
+  /** Resolves when the peer acknowledged it (over any path, live or deferred). */
+  delivered: Promise<void>;
+}
+
+/** Receipts and items of the deferred path (tier 6) for one peer. */
+export interface DeferredPort {
+  submit(item: DeferredItem): Promise<void>;
+  receipt(ids: string[]): Promise<void>;
 }
 
 export interface PeerSession extends EventEmitter {
   readonly peerId: string;
-  /** Tier of the current path, or undefined while there is none. */
+  /** Tier of the current path: a live tier, `gossip` while deferred, or undefined. */
   readonly tier: TierName | undefined;
+  /** A live path is up. */
   readonly connected: boolean;
+  /** No live path: messages go to the deferred path (tier 6) while live tiers are retried. */
+  readonly deferred: boolean;
   /** Transport address of the current path, when it has one (direct tiers). */
   readonly remoteAddress: string | undefined;
   readonly closed: boolean;
@@ -31,13 +66,15 @@ export interface PeerSession extends EventEmitter {
   readonly unacked: number;
   /**
    * Sends one application message; resolves when the peer acknowledged it. Messages are
-   * numbered and kept until acknowledged: if the path fails or a better one is found they are
-   * resent on the new path, and the receiver drops duplicates. Aborting stops the wait (the
-   * message may still be delivered).
+   * numbered, written to the outbox (durable with a disk store) and kept until acknowledged:
+   * if the path fails, a better one is found or either side restarts, they are resent and the
+   * receiver drops duplicates. Aborting stops the wait (the message may still be delivered).
    */
   send(body: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Like send(), but resolves as soon as the message is durably accepted. */
+  queue(body: unknown, opts?: { signal?: AbortSignal }): Promise<Queued>;
   close(): Promise<void>;
-  on(event: 'message', listener: (body: unknown, meta: { tier: TierName; seq: number }) => void): this;
+  on(event: 'message', listener: (body: unknown, meta: { tier: TierName; seq: number; epoch: string }) => void): this;
   on(event: 'path', listener: (e: { tier: TierName; previous: TierName | undefined }) => void): this;
   on(event: 'path-lost', listener: (e: { tier: TierName; error?: Error }) => void): this;
   on(event: 'close', listener: () => void): this;
@@ -56,33 +93,105 @@ interface Path {
   initiator: string;
 }
 
+/** What the receiver knows of one epoch (one sender incarnation) of the peer. */
+interface RxEpoch {
+  e: string;
+  next: number;
+  /** Stored out-of-order messages by number, with their encoded size. */
+  ooo: Map<number, { body: unknown; bytes: number }>;
+}
+
+export interface SessionOptions {
+  maxUnacked?: number;
+  /** Bytes of out-of-order messages held per session. */
+  maxReorderBytes?: number;
+  counters?: Counters;
+  /** Where the outbox and receiver state live (shared by all sessions). Default: in memory. */
+  batcher?: KvBatcher;
+  /** Shared budget of reorder bytes across sessions. */
+  reorderBudget?: { used: number; max: number };
+}
+
+const itemId = (epoch: string, seq: number): string => `${epoch}:${seq}`;
+
+/**
+ * One peer's message stream over whatever paths come and go. Sender: numbers messages within
+ * an epoch that survives restarts (kept in the store with the outbox), so after a crash the
+ * same numbers are resent. Every data frame carries the sender's lowest unacknowledged number,
+ * so a receiver that lost its state learns where to start instead of waiting forever.
+ * Receiver: delivers in order, stores out-of-order messages before acknowledging them
+ * selectively, and keeps per-epoch state in the store, so duplicates are dropped across its own
+ * restarts.
+ */
 export class Session extends EventEmitter implements PeerSession {
   readonly peerId: string;
   readonly #localId: string;
-  readonly #epoch = randomBytes(8).toString('hex');
+  #epoch = randomBytes(8).toString('hex');
   readonly #maxUnacked: number;
+  readonly #maxReorderBytes: number;
   readonly #counters: Counters | undefined;
+  readonly #batcher: KvBatcher;
+  readonly #budget: { used: number; max: number };
   #nextSeq = 1;
   readonly #pending = new Map<number, Pending>();
-  readonly #room: Array<() => void> = [];
+  readonly #room = new Set<() => void>();
   #current: Path | undefined;
   readonly #paths = new Set<Path>();
-  // receiving side
-  #peerEpoch: string | undefined;
-  #recvNext = 1;
-  readonly #reorder = new Map<number, unknown>();
+  readonly #rx = new Map<string, RxEpoch>();
+  #reorderBytes = 0;
+  #ackTimer: NodeJS.Immediate | undefined;
+  readonly #ackDue = new Map<Path, Set<string>>();
+  #deferred: DeferredPort | undefined;
+  #deferredActive = false;
+  #publicKey: Buffer | undefined;
+  readonly ready: Promise<void>;
+  /** Last time a message or path came or went (LRU eviction). */
+  lastActive = Date.now();
   closed = false;
 
-  constructor(peerId: string, localId: string, opts: { maxUnacked?: number; counters?: Counters } = {}) {
+  constructor(peerId: string, localId: string, opts: SessionOptions = {}) {
     super();
     this.peerId = peerId;
     this.#localId = localId;
     this.#maxUnacked = opts.maxUnacked ?? DEFAULT_MAX_UNACKED;
+    this.#maxReorderBytes = opts.maxReorderBytes ?? DEFAULT_MAX_REORDER_BYTES;
     this.#counters = opts.counters;
+    this.#batcher = opts.batcher ?? new KvBatcher(memoryKvStore());
+    this.#budget = opts.reorderBudget ?? { used: 0, max: Number.POSITIVE_INFINITY };
+    this.ready = loadSessionState(this.#batcher.store, peerId).then(
+      (s) => this.#restore(s),
+      (err: unknown) => {
+        this.#counters?.inc('session_store_errors');
+        this.emit('store-error', err);
+      },
+    );
+  }
+
+  #restore(s: LoadedState): void {
+    if (s.tx) {
+      this.#epoch = s.tx.e;
+      this.#nextSeq = s.tx.n;
+    }
+    for (const m of s.outbox) {
+      if (m.seq >= this.#nextSeq) this.#nextSeq = m.seq + 1;
+      this.#pending.set(m.seq, { body: m.body, waiters: [], submitted: false });
+    }
+    for (const r of s.rx.slice(-RX_EPOCHS_KEPT)) this.#rx.set(r.e, { e: r.e, next: r.next, ooo: new Map() });
+    for (const q of s.ooo) {
+      const st = this.#rx.get(q.e);
+      if (!st || q.seq < st.next) continue;
+      st.ooo.set(q.seq, { body: q.body, bytes: q.bytes });
+      this.#reorderBytes += q.bytes;
+      this.#budget.used += q.bytes;
+    }
+    if (s.publicKey) this.#publicKey = s.publicKey;
+    // Whatever arrived out of order and is now contiguous (it cannot be: kept for safety).
+    if (this.#pending.size > 0) this.emit('need-path');
   }
 
   get tier(): TierName | undefined {
-    return this.#current?.conn.tier;
+    if (this.#current) return this.#current.conn.tier;
+    return this.#deferredActive ? 'gossip' : undefined;
   }
 
   get remoteAddress(): string | undefined {
@@ -93,8 +202,45 @@ export class Session extends EventEmitter implements PeerSession {
     return this.#current !== undefined && !this.#current.conn.closed;
   }
 
+  get deferred(): boolean {
+    return this.#deferredActive && !this.connected;
+  }
+
   get unacked(): number {
     return this.#pending.size;
+  }
+
+  /** The peer's public key, when known (a connection proved it, or the store had it). */
+  get publicKey(): Buffer | undefined {
+    return this.#publicKey;
+  }
+
+  /** The session can be dropped from memory: no path, nothing to deliver, nothing buffered. */
+  get idle(): boolean {
+    return !this.connected && this.#pending.size === 0 && this.#reorderBytes === 0 && this.#paths.size === 0;
+  }
+
+  rememberKey(publicKey: Buffer): void {
+    if (this.#publicKey?.equals(publicKey)) return;
+    this.#publicKey = publicKey;
+    void this.#batcher.write([putRaw(keys.key(this.peerId), publicKey)]).catch(() => this.#counters?.inc('session_store_errors'));
+  }
+
+  /** Connects the deferred path; `activate` starts using it for what is unacknowledged. */
+  setDeferred(port: DeferredPort | undefined): void {
+    this.#deferred = port;
+    if (!port) this.#deferredActive = false;
+  }
+
+  /** Use the deferred path until a live path attaches. Returns false when there is none. */
+  activateDeferred(): boolean {
+    if (!this.#deferred || this.closed) return false;
+    if (!this.#deferredActive) {
+      this.#deferredActive = true;
+      if (!this.connected) this.emit('path', { tier: 'gossip', previous: undefined });
+    }
+    this.#submitPending();
+    return true;
   }
 
   /** Adds a path. Returns true when it became the current one. */
@@ -103,6 +249,8 @@ export class Session extends EventEmitter implements PeerSession {
       void conn.close('session closed');
       return false;
     }
+    this.lastActive = Date.now();
+    this.rememberKey(conn.remotePublicKey);
     const path: Path = { conn, initiator };
     this.#paths.add(path);
     conn.on('message', (m) => this.#onFrame(path, m));
@@ -118,47 +266,97 @@ export class Session extends EventEmitter implements PeerSession {
     }
     this.#current = path;
     if (cur) this.#linger(cur);
-    this.emit('path', { tier: conn.tier, previous: cur?.conn.tier });
-    this.#resend();
+    const previous = cur?.conn.tier ?? (this.#deferredActive ? 'gossip' : undefined);
+    this.#deferredActive = false;
+    this.emit('path', { tier: conn.tier, previous });
+    void this.ready.then(() => this.#resend());
     return true;
   }
 
   async send(body: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const q = await this.queue(body, opts);
+    return abortable(q.delivered, opts.signal);
+  }
+
+  async queue(body: unknown, opts: { signal?: AbortSignal } = {}): Promise<Queued> {
     throwIfAborted(opts.signal);
     if (this.closed) throw new SessionClosedError();
+    await this.ready;
     while (this.#pending.size >= this.#maxUnacked) {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(toAbortError(opts.signal as AbortSignal));
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        this.#room.push(() => {
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolve();
-        });
-      });
+      await this.#waitForRoom(opts.signal);
       if (this.closed) throw new SessionClosedError();
     }
+    this.lastActive = Date.now();
     const n = this.#nextSeq++;
-    const acked = new Promise<void>((resolve, reject) => {
-      this.#pending.set(n, { body, waiters: [{ resolve, reject }] });
+    let entry!: Pending;
+    const delivered = new Promise<void>((resolve, reject) => {
+      entry = { body, waiters: [{ resolve, reject }], submitted: false };
     });
-    const cur = this.#current;
-    if (cur && !cur.conn.closed) this.#write(cur, { k: 'm', e: this.#epoch, n, b: body });
-    else this.emit('need-path');
-    return abortable(acked, opts.signal);
+    delivered.catch(() => {}); // a caller of queue() may never await delivery
+    this.#pending.set(n, entry);
+    let stored: Error | undefined;
+    try {
+      await this.#batcher.write([put(keys.outbox(this.peerId, n), body), put(keys.tx(this.peerId), { e: this.#epoch, n: this.#nextSeq })]);
+    } catch (err) {
+      // Still sent (a gap in the numbering would stall the receiver), but not durable.
+      this.#counters?.inc('session_store_errors');
+      stored = new SessionStoreError(`message ${n} to ${this.peerId} is not durable`, err);
+    }
+    if (!this.#pending.has(n)) {
+      // Acknowledged already (or the session closed meanwhile).
+    } else {
+      const cur = this.#current;
+      if (cur && !cur.conn.closed) this.#write(cur, this.#dataFrame(n, body));
+      else {
+        if (this.#deferredActive) this.#submitPending();
+        this.emit('need-path'); // live tiers are retried even while the deferred path carries it
+      }
+    }
+    if (stored) throw stored;
+    return { seq: n, delivered };
+  }
+
+  #waitForRoom(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#room.delete(done);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#room.delete(done);
+        reject(toAbortError(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#room.add(done);
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearImmediate(this.#ackTimer);
     const err = new SessionClosedError(`session with ${this.peerId} closed with ${this.#pending.size} message(s) unacknowledged`);
     for (const p of this.#pending.values()) for (const w of p.waiters) w.reject(err);
     this.#pending.clear();
-    for (const r of this.#room.splice(0)) r();
+    for (const r of [...this.#room]) r();
+    this.#budget.used -= this.#reorderBytes;
+    this.#reorderBytes = 0;
+    for (const st of this.#rx.values()) st.ooo.clear();
     const paths = [...this.#paths];
     this.#paths.clear();
     this.#current = undefined;
     await Promise.all(paths.map((p) => p.conn.close('session closed').catch(() => {})));
     this.emit('close');
+  }
+
+  #dataFrame(n: number, body: unknown): DataFrame {
+    return { k: 'm', e: this.#epoch, n, l: this.#lowestUnacked(), b: body };
+  }
+
+  #lowestUnacked(): number {
+    for (const n of this.#pending.keys()) return n;
+    return this.#nextSeq;
   }
 
   #write(path: Path, frame: SessionFrame): void {
@@ -170,12 +368,72 @@ export class Session extends EventEmitter implements PeerSession {
 
   #resend(): void {
     const cur = this.#current;
-    if (!cur) return;
-    for (const [n, p] of this.#pending) this.#write(cur, { k: 'm', e: this.#epoch, n, b: p.body });
+    if (!cur || cur.conn.closed || this.closed) return;
+    for (const [n, p] of this.#pending) this.#write(cur, this.#dataFrame(n, p.body));
     if (this.#pending.size > 0) this.#counters?.inc('session_resent', this.#pending.size);
   }
 
+  #submitPending(): void {
+    const port = this.#deferred;
+    if (!port || this.closed) return;
+    for (const [n, p] of this.#pending) {
+      if (p.submitted) continue;
+      p.submitted = true;
+      port.submit({ id: itemId(this.#epoch, n), body: this.#dataFrame(n, p.body) }).then(
+        () => this.#counters?.inc('session_deferred_submitted'),
+        () => {
+          p.submitted = false; // submitted again on the next activation
+          this.#counters?.inc('session_deferred_submit_errors');
+        },
+      );
+    }
+  }
+
+  /** Acknowledges exactly these numbers of our epoch (cumulative `upTo`, plus a selective list). */
+  #acknowledge(epoch: string, upTo: number, selective: readonly number[]): void {
+    if (epoch !== this.#epoch) return;
+    const done: number[] = [];
+    for (const n of this.#pending.keys()) {
+      if (n > upTo) break;
+      done.push(n);
+    }
+    for (const n of selective) if (n > upTo && this.#pending.has(n)) done.push(n);
+    if (done.length === 0) return;
+    this.lastActive = Date.now();
+    for (const n of done) {
+      const p = this.#pending.get(n);
+      this.#pending.delete(n);
+      for (const w of p?.waiters ?? []) w.resolve();
+    }
+    void this.#batcher.write(done.map((n) => del(keys.outbox(this.peerId, n)))).catch(() => this.#counters?.inc('session_store_errors'));
+    for (const r of [...this.#room]) {
+      if (this.#pending.size >= this.#maxUnacked) break;
+      r();
+    }
+  }
+
+  /** A receipt from the deferred path: ids are `<epoch>:<seq>`. */
+  onReceipt(ids: readonly string[]): void {
+    const bySeq: number[] = [];
+    for (const id of ids) {
+      const i = id.lastIndexOf(':');
+      if (id.slice(0, i) !== this.#epoch) continue;
+      const n = Number(id.slice(i + 1));
+      if (Number.isSafeInteger(n)) bySeq.push(n);
+    }
+    this.#acknowledge(this.#epoch, 0, bySeq);
+  }
+
+  /** An item that came over the deferred path. */
+  onDeferred(item: DeferredItem): void {
+    this.#receive(undefined, item.body, item.id);
+  }
+
   #onFrame(path: Path, raw: unknown): void {
+    this.#receive(path, raw, undefined);
+  }
+
+  #receive(path: Path | undefined, raw: unknown, deferredId: string | undefined): void {
     let f: SessionFrame;
     try {
       f = sessionFrameSchema(raw);
@@ -184,41 +442,130 @@ export class Session extends EventEmitter implements PeerSession {
       return;
     }
     if (f.k === 'a') {
-      if (f.e !== this.#epoch) return;
-      for (const [n, p] of this.#pending) {
-        if (n > f.n) break;
-        this.#pending.delete(n);
-        for (const w of p.waiters) w.resolve();
-      }
-      while (this.#room.length > 0 && this.#pending.size < this.#maxUnacked) this.#room.shift()?.();
+      this.#acknowledge(f.e, f.n, f.s ?? []);
       return;
     }
-    if (f.e !== this.#peerEpoch) {
-      // The peer started a new session (e.g. after a restart): numbering starts again.
-      this.#peerEpoch = f.e;
-      this.#recvNext = 1;
-      this.#reorder.clear();
-    }
-    if (f.n < this.#recvNext) {
-      this.#counters?.inc('session_duplicates_dropped');
-    } else if (f.n === this.#recvNext) {
-      this.#deliver(f.b, path.conn.tier);
-      while (this.#reorder.has(this.#recvNext)) {
-        const b = this.#reorder.get(this.#recvNext);
-        this.#reorder.delete(this.#recvNext);
-        this.#deliver(b, path.conn.tier);
-      }
-    } else if (this.#reorder.size < MAX_REORDER) {
-      this.#reorder.set(f.n, f.b);
-    } else {
-      this.#counters?.inc('session_reorder_overflow');
-    }
-    this.#write(path, { k: 'a', e: f.e, n: this.#recvNext - 1 });
+    if (this.closed) return;
+    this.lastActive = Date.now();
+    void this.ready.then(() => this.#onData(path, f as DataFrame, deferredId));
   }
 
-  #deliver(body: unknown, tier: TierName): void {
-    const seq = this.#recvNext++;
-    this.emit('message', body, { tier, seq });
+  #rxEpoch(e: string): RxEpoch {
+    let st = this.#rx.get(e);
+    if (st) {
+      // Most recently used last (the oldest epoch is forgotten first).
+      this.#rx.delete(e);
+      this.#rx.set(e, st);
+      return st;
+    }
+    st = { e, next: 1, ooo: new Map() };
+    this.#rx.set(e, st);
+    while (this.#rx.size > RX_EPOCHS_KEPT) {
+      const oldest = this.#rx.values().next().value as RxEpoch;
+      this.#forgetOoo(oldest, Number.POSITIVE_INFINITY);
+      this.#rx.delete(oldest.e);
+    }
+    return st;
+  }
+
+  /** Drops stored out-of-order messages below `below`; returns the delete ops. */
+  #forgetOoo(st: RxEpoch, below: number): KvOp[] {
+    const ops: KvOp[] = [];
+    for (const [n, m] of st.ooo) {
+      if (n >= below) continue;
+      st.ooo.delete(n);
+      this.#reorderBytes -= m.bytes;
+      this.#budget.used -= m.bytes;
+      ops.push(del(keys.ooo(this.peerId, st.e, n)));
+    }
+    return ops;
+  }
+
+  #rxStateOp(): KvOp {
+    return put(
+      keys.rx(this.peerId),
+      [...this.#rx.values()].map((r) => ({ e: r.e, next: r.next })),
+    );
+  }
+
+  #onData(path: Path | undefined, f: DataFrame, deferredId: string | undefined): void {
+    if (this.closed) return;
+    const st = this.#rxEpoch(f.e);
+    const ops: KvOp[] = [];
+    if (f.l > st.next) {
+      // Everything below l was acknowledged to the sender, so this receiver delivered it before
+      // it lost its state (a restart without a store): start from l instead of waiting forever.
+      this.#counters?.inc('session_receiver_resync');
+      ops.push(...this.#forgetOoo(st, f.l));
+      st.next = f.l;
+    }
+    const tier: TierName = path?.conn.tier ?? 'gossip';
+    const deliveries: unknown[] = [];
+    if (f.n < st.next || st.ooo.has(f.n)) {
+      this.#counters?.inc('session_duplicates_dropped');
+    } else if (f.n === st.next) {
+      deliveries.push(f.b);
+      st.next++;
+      for (let m = st.ooo.get(st.next); m !== undefined; m = st.ooo.get(st.next)) {
+        deliveries.push(m.body);
+        ops.push(...this.#forgetOoo(st, st.next + 1));
+        st.next++;
+      }
+    } else {
+      const bytes = encode(f.b).length;
+      if (
+        st.ooo.size >= MAX_REORDER ||
+        this.#reorderBytes + bytes > this.#maxReorderBytes ||
+        this.#budget.used + bytes > this.#budget.max
+      ) {
+        // Not stored, so not acknowledged: the sender sends it again later.
+        this.#counters?.inc('session_reorder_overflow');
+        return;
+      }
+      st.ooo.set(f.n, { body: f.b, bytes });
+      this.#reorderBytes += bytes;
+      this.#budget.used += bytes;
+      ops.push(put(keys.ooo(this.peerId, f.e, f.n), f.b));
+    }
+    if (deliveries.length > 0 || ops.length > 0) ops.push(this.#rxStateOp());
+    const firstSeq = st.next - deliveries.length;
+    const commit = ops.length > 0 ? this.#batcher.write(ops) : Promise.resolve();
+    commit
+      .catch(() => this.#counters?.inc('session_store_errors'))
+      .then(() => {
+        // Delivered only once durable, in order (batches resolve in write order).
+        deliveries.forEach((b, i) => {
+          this.emit('message', b, { tier, seq: firstSeq + i, epoch: f.e });
+        });
+        if (deferredId !== undefined) {
+          void this.#deferred?.receipt([deferredId]).catch(() => this.#counters?.inc('session_deferred_receipt_errors'));
+        }
+        const reply = path && !path.conn.closed ? path : this.#current;
+        if (reply) this.#scheduleAck(reply, f.e);
+      });
+  }
+
+  #scheduleAck(path: Path, epoch: string): void {
+    let set = this.#ackDue.get(path);
+    if (!set) {
+      set = new Set();
+      this.#ackDue.set(path, set);
+    }
+    set.add(epoch);
+    this.#ackTimer ??= setImmediate(() => {
+      this.#ackTimer = undefined;
+      for (const [p, epochs] of this.#ackDue) {
+        if (p.conn.closed) continue;
+        for (const e of epochs) {
+          const st = this.#rx.get(e);
+          if (!st) continue;
+          const s = [...st.ooo.keys()].sort((a, b) => a - b).slice(0, MAX_ACK_SELECTIVE);
+          const frame = { k: 'a', e, n: st.next - 1, ...(s.length > 0 && { s }) } as AckFrame;
+          this.#write(p, frame);
+        }
+      }
+      this.#ackDue.clear();
+    });
   }
 
   #linger(path: Path): void {
@@ -228,7 +575,9 @@ export class Session extends EventEmitter implements PeerSession {
 
   #onPathClosed(path: Path, err?: Error): void {
     this.#paths.delete(path);
+    this.#ackDue.delete(path);
     if (this.#current !== path) return;
+    this.lastActive = Date.now();
     // Fall back to another open path if there is one, else report the loss.
     let next: Path | undefined;
     for (const p of this.#paths) {

@@ -42,3 +42,21 @@ export class RelayConfigError extends DpcError {
     super('DPC_RELAY_CONFIG', message);
   }
 }
+
+/**
+ * A volunteer relay was asked to announce an address that nobody on the internet can reach
+ * (private, loopback, link-local, CGNAT, multicast, unspecified): it does not volunteer.
+ * `ip` is the refused address, `reason` says which range it is in.
+ */
+export class RelayPublicAddressError extends DpcError {
+  readonly ip: string;
+  readonly reason: string;
+  constructor(ip: string, reason: string) {
+    super(
+      'DPC_RELAY_PUBLIC_ADDRESS',
+      `relay will not announce ${ip} as its public address: ${reason}; set [relay] public_ip to an address reachable from the internet`,
+    );
+    this.ip = ip;
+    this.reason = reason;
+  }
+}

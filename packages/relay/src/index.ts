@@ -33,7 +33,7 @@
 
 export * from './constants.js';
 export type { RelayDirectory, RelayRef, Signaller } from './directory.js';
-export { NoRelayError, RelayConfigError, RelayPathClosedError, RelayRefusedError } from './errors.js';
+export { NoRelayError, RelayConfigError, RelayPathClosedError, RelayPublicAddressError, RelayRefusedError } from './errors.js';
 export { relayFromConfig } from './from-config.js';
 export {
   DISCONNECT_REASONS,
@@ -46,6 +46,7 @@ export {
   relayMessageSchema,
 } from './messages.js';
 export { relayTier, tierPlugin } from './plugin.js';
+export { isPublicAddress, type PublicAddressPolicy, publicAddressProblem } from './public-address.js';
 export { createRelayClient, type RelayClient, type RelayClientOptions } from './relay-client.js';
 export { type RankOptions, rankRelays, type ScoreInput, scoreRelay } from './relay-score.js';
 export { createRelayServer } from './relay-server.js';

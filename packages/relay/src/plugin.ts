@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
 import { DEFAULT_RESERVE_TIMEOUT_MS, MAX_LISTED_RELAYS } from './constants.js';
 import { relayFromConfig } from './from-config.js';
+import { publicAddressProblem } from './public-address.js';
 
 /** This host's IPv4 addresses, loopback included. */
 function hostIPv4(): string[] {
@@ -15,7 +16,8 @@ function hostIPv4(): string[] {
  * Tier 5 as a node plugin, through its `TierContext` only: the client (strategy, standing
  * reservations listed in the endpoint record's `relays` part, inbound relayed connections
  * handed to `ctx.accept`) and, with `[relay] volunteer = true`, the relay server announcing
- * its offer in the DHT. Events for the user: `relay` with `kind` session, session-end, refused.
+ * its offer in the DHT, unless the address it would announce is not public (then it logs
+ * "relay offer withheld: …" and runs the client only). Events for the user: `relay` with `kind` session, session-end, refused.
  */
 export function relayTier(): TierPlugin {
   return {
@@ -32,8 +34,25 @@ export function relayTier(): TierPlugin {
         port: config.relay.port,
         reservationKeepaliveMs: secondsToMs(config.relay.keepalive),
         ...(publicIp && { publicIp }),
+        allowLoopback,
       });
-      const server = parts.server;
+      // A relay offer is read by nodes anywhere: a private, CGNAT, link-local or loopback address in
+      // it leads them nowhere. The server refuses such an address (RelayPublicAddressError); then
+      // this node does not volunteer, says why, and keeps the rest of tier 5 (the client).
+      let server = parts.server;
+      const problem = !server
+        ? undefined
+        : publicIp
+          ? publicAddressProblem(publicIp, { allowLoopback })
+          : 'no external address learned from the DHT, no local IPv4 address and no [relay] public_ip';
+      if (problem) {
+        log.warn('relay offer withheld: no public address to announce', {
+          ip: publicIp,
+          reason: problem,
+          hint: 'set [relay] public_ip to an address reachable from the internet, or volunteer from a host that has one',
+        });
+        server = undefined;
+      }
       if (server) {
         server.on('session', (e) => ctx.emit('relay', { kind: 'session', session_id: e.session_id, peers: e.peers }));
         server.on('session-end', (e) =>

@@ -5,6 +5,7 @@ import {
   DialError,
   type Identity,
   isDpcError,
+  isRecordExpired,
   PeerIdentityMismatchError,
   type SecureConnection,
   type SignedRecord,
@@ -114,7 +115,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       this.#cache = { at: now, offers: await dir.findRelays({ signal }) };
       this.#counters.inc('directory_lookups');
     }
-    const live = this.#cache.offers.filter((o) => o.expiresAt > now);
+    const live = this.#cache.offers.filter((o) => !isRecordExpired(o, now));
     return rankRelays(live, {
       ...(this.#o.preferRegion && { preferRegion: this.#o.preferRegion }),
       measuredLatencyMs: this.#measured,

@@ -9,8 +9,14 @@ export interface RelayServerOptions {
   host?: string;
   /** TCP port; 0 picks a free one. Default 8889. */
   port?: number;
-  /** Address announced in the offer. Default `host` when it is not a wildcard. */
+  /**
+   * Address announced in the offer. Default `host` when it is not a wildcard. With a directory,
+   * `start()` refuses (RelayPublicAddressError) an address nobody on the internet can reach:
+   * private, loopback, link-local, CGNAT, multicast, unspecified (see `publicAddressProblem`).
+   */
   publicIp?: string;
+  /** Announce a loopback address (tests and demos on one machine). Default false. */
+  allowLoopback?: boolean;
   /** Port announced in the offer. Default the bound port. */
   publicPort?: number;
   /** Where the offer is announced (the DHT). Without one, nothing is announced. */

@@ -3,8 +3,9 @@ import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { type Connection, Counters, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
-import { RelayConfigError } from './errors.js';
+import { RelayConfigError, RelayPublicAddressError } from './errors.js';
 import { type DisconnectReason, type RefusalCode, type RelayMessage, type RelayMessageOf, relayMessageSchema } from './messages.js';
+import { publicAddressProblem } from './public-address.js';
 import { RelayAnnouncer } from './relay-announcer.js';
 import { bindDataConnection, sortConnection } from './relay-data.js';
 import type { RelayServer, RelayServerOptions } from './relay-server-options.js';
@@ -57,8 +58,11 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal);
     const host = this.#o.host ?? '0.0.0.0';
-    if (this.#o.directory && !this.#announceIp()) {
-      throw new RelayConfigError(`relay listens on ${host}: set publicIp, the address to announce in the relay offer`);
+    if (this.#o.directory) {
+      const ip = this.#announceIp();
+      if (!ip) throw new RelayConfigError(`relay listens on ${host}: set publicIp, the address to announce in the relay offer`);
+      const problem = publicAddressProblem(ip, { allowLoopback: this.#o.allowLoopback ?? false });
+      if (problem) throw new RelayPublicAddressError(ip, problem);
     }
     const server = createServer({ noDelay: true }, (s) => this.#onSocket(s));
     server.on('error', (err) => {
@@ -155,6 +159,8 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       tier,
       signal: this.#shutdown.signal,
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      // handshake_errors_<code>, frame_errors_<code> (DPC_DECODE_LIMIT: a MessagePack bomb)
+      counters: this.#counters,
     }).then(
       (conn) => this.accept(conn),
       () => {

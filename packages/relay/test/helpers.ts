@@ -163,10 +163,10 @@ export async function runCleanups(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-/** A relay server on loopback, stopped after the test. */
+/** A relay server on loopback (so it may announce 127.0.0.1), stopped after the test. */
 export async function relay(opts: Partial<RelayServerOptions> = {}): Promise<{ server: RelayServer; id: Identity; ref: RelayRef }> {
   const id = opts.identity ?? generateIdentity();
-  const server = createRelayServer({ host: '127.0.0.1', port: 0, ...opts, identity: id });
+  const server = createRelayServer({ host: '127.0.0.1', port: 0, allowLoopback: true, ...opts, identity: id });
   await server.start();
   cleanups.push(() => server.stop());
   return { server, id, ref: { node_id: id.nodeId, ip: '127.0.0.1', port: server.port } };

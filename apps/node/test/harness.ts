@@ -1,0 +1,109 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach } from 'vitest';
+
+/**
+ * Real dpc-node processes for the app's tests: one-shot runs, long-running `start --json`
+ * nodes with their events, a bootstrap node, INI files. Every process is killed after each test.
+ */
+export const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
+export const procs: ChildProcessWithoutNullStreams[] = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGKILL');
+      await once(p, 'exit');
+    }
+  }
+});
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+/** `bin`: another build of the app (e.g. a copy installed without an optional tier package). */
+export async function run(args: string[], timeoutMs = 60_000, bin = BIN): Promise<Run> {
+  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d) => (stdout += d));
+  p.stderr.on('data', (d) => (stderr += d));
+  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+  const [code] = await once(p, 'exit');
+  clearTimeout(t);
+  return { code: code as number | null, stdout, stderr };
+}
+
+/** A long-running `dpc-node start --json`, with its JSON events as they come. */
+export function startNode(args: string[], bin = BIN) {
+  const p = spawn(process.execPath, [bin, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  procs.push(p);
+  const events: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let stderr = '';
+  p.stderr.on('data', (d) => (stderr += d));
+  createInterface({ input: p.stdout }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line));
+    } catch {
+      events.push({ event: 'unparsed', line });
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async (event: string, pred: (e: Record<string, unknown>) => boolean = () => true, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = events.find((e) => e.event === event && pred(e));
+      if (hit) return hit;
+      if (Date.now() > deadline || p.exitCode !== null)
+        throw new Error(`no ${event} event; stderr: ${stderr}; events: ${JSON.stringify(events)}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  return { p, events, next, stderr: () => stderr };
+}
+
+/** A bootstrap node in a fresh folder; its DHT address is the seed for the others. */
+export async function bootstrapNode(): Promise<{ root: string; seed: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+  const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+  const seed = seedFrom((await boot.next('listening')).dht);
+  return { root, seed };
+}
+
+/**
+ * A seed for the other nodes from a `listening` event's `dht` (`0.0.0.0:p`, `[::]:p`, `:::p`,
+ * `127.0.0.1:p`): the port, on 127.0.0.1 (a dual-stack or wildcard socket answers there too).
+ */
+export function seedFrom(dht: unknown): string {
+  const m = /:(\d+)$/.exec(String(dht));
+  if (!m) throw new Error(`no DHT address in the listening event: ${String(dht)}`);
+  return `127.0.0.1:${m[1]}`;
+}
+
+export async function config(dir: string, body: string): Promise<string> {
+  const file = join(dir, 'node.ini');
+  await writeFile(file, body);
+  return file;
+}
+export const baseIni = (seed?: string, extra = '') => `[p2p]
+listen_port = 0
+listen_host = 127.0.0.1
+[dht]
+port = 0
+${seed ? `seed_nodes = ${seed}` : ''}
+bootstrap_timeout = 5
+lookup_timeout = 5
+[api]
+enabled = false
+[connection]
+total_timeout = 20
+${extra}`;
