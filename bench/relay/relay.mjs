@@ -2,9 +2,10 @@
 // Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback: messages/s and
 // MB/s forwarded, added latency against a direct secure connection, relay memory per idle
 // session with 1,000 sessions open; js-libp2p circuit relay v2 moving the same data, when its
-// packages are installed here (`npm ci` in bench/relay).
+// packages are installed here (`npm ci` in bench/relay). Every measurement starts from a quiet
+// process (settle() in dpc.mjs), so no path pays for the previous one's leftover work.
 //   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p]
-import { directPair, idleSessions, latency, relayedPair, startRelay, throughput } from './dpc.mjs';
+import { directPair, idleSessions, latency, relayedPair, settle, startRelay, throughput } from './dpc.mjs';
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(name);
@@ -34,17 +35,26 @@ for (const p of paths) {
   p.small = [];
   p.bulk = [];
   p.rtt = [];
-  await throughput(p.pair.a, p.pair.b, { count: 2000, size: 16 * 1024 }); // warm-up
+  await throughput(p.pair.a, p.pair.b, BULK); // warm-up, both kinds, so no path's first round runs cold
+  await throughput(p.pair.a, p.pair.b, SMALL);
 }
-const ratios = { relayedDirect: [], dpcLibp2p: [] };
+const ratios = { relayedDirect: [], dpcLibp2p: [], smallDirectRelayed: [] };
+// Each measurement starts from a quiet process (see settle()).
+const quiet = async (measure) => {
+  await settle();
+  return measure();
+};
 for (let r = 0; r < ROUNDS; r++) {
   const order = paths.map((_, i) => paths[(i + r) % paths.length]);
-  for (const p of order) p.bulk.push((await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec);
-  for (const p of order) p.small.push((await throughput(p.pair.a, p.pair.b, SMALL)).msgsPerSec);
-  for (const p of order) p.rtt.push(await latency(p.pair.a, 100));
+  for (const p of order) p.bulk.push((await quiet(() => throughput(p.pair.a, p.pair.b, BULK))).mbPerSec);
+  for (const p of order) p.small.push((await quiet(() => throughput(p.pair.a, p.pair.b, SMALL))).msgsPerSec);
+  for (const p of order) p.rtt.push(await quiet(() => latency(p.pair.a, 100)));
   ratios.relayedDirect.push(paths[1].bulk[r] / paths[0].bulk[r]);
+  ratios.smallDirectRelayed.push(paths[0].small[r] / paths[1].small[r]);
   if (paths[2]) ratios.dpcLibp2p.push(paths[1].bulk[r] / paths[2].bulk[r]);
-  console.error(`round ${r + 1}/${ROUNDS}: bulk MB/s ${paths.map((p) => fmt(p.bulk[r])).join(' / ')}`);
+  console.error(
+    `round ${r + 1}/${ROUNDS}: bulk MB/s ${paths.map((p) => fmt(p.bulk[r])).join(' / ')}; small msgs/s ${paths.map((p) => fmt(p.small[r], 0)).join(' / ')}`,
+  );
 }
 for (const p of paths) await p.pair.close();
 const mem = await idleSessions(relay, SESSIONS);
@@ -64,6 +74,9 @@ for (const p of paths) {
 const pct = (xs) => xs.map((x) => fmt(100 * x, 0)).join(', ');
 console.log(
   `\nrelayed / direct bulk throughput: median ${fmt(100 * median(ratios.relayedDirect), 0)} % (rounds: ${pct(ratios.relayedDirect)} %)`,
+);
+console.log(
+  `direct / relayed small messages: median ${fmt(median(ratios.smallDirectRelayed), 2)}x (rounds: ${ratios.smallDirectRelayed.map((x) => fmt(x, 2)).join(', ')})`,
 );
 if (ratios.dpcLibp2p.length) {
   console.log(

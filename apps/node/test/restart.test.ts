@@ -101,7 +101,7 @@ describe('dpc-node: nothing lost, nothing twice across SIGKILL', () => {
     }
     await until(() => delivered(bs).length >= 300, 90_000, 'all 300 delivered').catch((e: Error) => {
       throw new Error(
-        `${e.message}; delivered ${delivered(bs).length}: missing ${JSON.stringify(range(300).filter((i) => !delivered(bs).includes(i)))} per process ${JSON.stringify(bs.map((b) => delivered([b]).length))}; B stderr: ${bs.map((b) => b.stderr().slice(-2000)).join('\n---\n')}`,
+        `${e.message}; delivered ${delivered(bs).length}: missing ${JSON.stringify(range(300).filter((i) => !delivered(bs).includes(i)))} per process ${JSON.stringify(bs.map((b) => delivered([b]).length))}; B stderr: ${bs.map((b) => b.stderr().slice(-1500)).join('\n---\n')}; A stderr: ${a.stderr().slice(-3000)}`,
       );
     });
     await new Promise((r) => setTimeout(r, 500)); // a duplicate would show up now

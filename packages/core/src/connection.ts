@@ -2,19 +2,13 @@ import { EventEmitter, once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import type { Counters } from './counters.js';
 import { ConnectionClosedError } from './errors.js';
+import { FrameWriter } from './frame-writer.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frames.js';
 import type { ConnectionFrame } from './messages.js';
 import type { Schema } from './schema.js';
-import { abortable, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 import type { Connection, TierName } from './tiers.js';
 
-/** Bytes queued in the transport above which send() waits for 'drain' before writing. */
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
-/**
- * send() resolves at once while less than this is queued in the transport, instead of after a
- * 'drain' each time the socket's own 16 KiB mark is passed (so a sender keeps the pipe full).
- */
-const SEND_WINDOW_BYTES = 256 * 1024;
 const DEFAULT_PING_TIMEOUT_MS = 10_000;
 /** Messages held while nobody listens or the consumer paused. */
 const HELD_MAX = 64;
@@ -42,6 +36,8 @@ export class SecureConnection extends EventEmitter implements Connection {
   rttMs: number;
   closed = false;
   readonly #socket: TLSSocket;
+  /** Coalesces the frames of a tick into one TLS write; backpressure and order (frame-writer.ts). */
+  readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder<ConnectionFrame>;
   readonly #max: number;
   readonly #schema: Schema<unknown> | undefined;
@@ -50,7 +46,6 @@ export class SecureConnection extends EventEmitter implements Connection {
   #pingSeq = 0;
   #closeError: Error | undefined;
   readonly #held: unknown[] = [];
-  #drainWait: Promise<void> | undefined;
   #userPaused = false;
 
   constructor(init: SecureConnectionInit) {
@@ -61,6 +56,7 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.remotePublicKey = init.remotePublicKey;
     this.rttMs = init.rttMs;
     this.#socket = init.socket;
+    this.#writer = new FrameWriter(init.socket, () => new ConnectionClosedError(undefined, { cause: this.#closeError }));
     this.#decoder = init.decoder;
     this.#max = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#schema = init.messageSchema;
@@ -69,7 +65,7 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.#decoder.on('error', (err) => this.#fail(err));
     this.#socket.on('error', (err) => this.#fail(err));
     this.#socket.on('close', () => this.#onClose());
-    this.#decoder.on('end', () => this.#socket.end());
+    this.#decoder.on('end', () => this.#writer.end());
     // Messages that arrive before anyone listens are held (bounded; the decoder pauses when
     // full) and delivered once a 'message' listener is attached.
     this.on('newListener', (event) => {
@@ -128,13 +124,14 @@ export class SecureConnection extends EventEmitter implements Connection {
 
   async close(reason?: string): Promise<void> {
     if (this.closed) return;
+    let bye: Buffer | undefined;
     try {
-      if (this.#socket.writable) this.#socket.write(encodeFrame(reason ? { t: 'bye', reason } : { t: 'bye' }, this.#max));
+      bye = encodeFrame(reason ? { t: 'bye', reason } : { t: 'bye' }, this.#max);
     } catch {
       // best effort
     }
     const closed = once(this, 'close');
-    this.#socket.end();
+    this.#writer.end(bye);
     const t = setTimeout(() => this.#socket.destroy(), 2000);
     t.unref();
     await closed;
@@ -148,32 +145,8 @@ export class SecureConnection extends EventEmitter implements Connection {
 
   async #write(frame: ConnectionFrame, signal?: AbortSignal): Promise<void> {
     const bytes = encodeFrame(frame, this.#max);
-    while (this.#socket.writableLength > MAX_QUEUED_BYTES) await this.#drained(signal);
-    if (this.closed || !this.#socket.writable) throw new ConnectionClosedError(undefined, { cause: this.#closeError });
-    if (!this.#socket.write(bytes) && this.#socket.writableLength >= SEND_WINDOW_BYTES) await this.#drained(signal);
-  }
-
-  /**
-   * Resolves at the socket's next 'drain'. All waiting senders share one waiter, so a burst of
-   * concurrent sends adds one listener, not one each; each caller's signal still applies.
-   */
-  #drained(signal?: AbortSignal): Promise<void> {
-    if (!this.#drainWait) {
-      const wait = this.#until((resolve) => {
-        this.#socket.once('drain', resolve);
-        return () => this.#socket.off('drain', resolve);
-      });
-      this.#drainWait = wait;
-      wait.then(
-        () => this.#clearDrainWait(wait),
-        () => this.#clearDrainWait(wait),
-      );
-    }
-    return abortable(this.#drainWait, signal);
-  }
-
-  #clearDrainWait(wait: Promise<void>): void {
-    if (this.#drainWait === wait) this.#drainWait = undefined;
+    if (this.closed) throw new ConnectionClosedError(undefined, { cause: this.#closeError });
+    await this.#writer.write(bytes, signal);
   }
 
   /**
@@ -234,7 +207,7 @@ export class SecureConnection extends EventEmitter implements Connection {
         this.#pings.get(f.n)?.(0);
         return;
       case 'bye':
-        this.#socket.end();
+        this.#writer.end();
         return;
       default:
         // hello/ack/reject after the handshake are protocol errors
@@ -252,6 +225,7 @@ export class SecureConnection extends EventEmitter implements Connection {
   #onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#writer.close(new ConnectionClosedError(undefined, { cause: this.#closeError }));
     this.#decoder.destroy();
     this.emit('close', this.#closeError);
   }

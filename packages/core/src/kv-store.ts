@@ -13,6 +13,18 @@ export interface KvStore {
    * store), so a crash after it resolved loses none of them.
    */
   batch(ops: readonly KvOp[]): Promise<void>;
+  /**
+   * Optional: applies every op atomically and commits before returning, on the calling thread.
+   * A receiver commits what it delivers and hands it to the application in the same turn, so a
+   * process killed at any moment neither loses nor repeats a delivery (no thread-pool round
+   * trip between the commit and the hand-over).
+   */
+  batchSync?(ops: readonly KvOp[]): void;
+  /**
+   * Optional, with batchSync: resolves once everything committed so far is flushed to disk
+   * (power-loss safe). A store whose batchSync does not flush says so by having this.
+   */
+  flush?(): Promise<void>;
   /** Entries whose key starts with `prefix`, in key order. */
   entries(prefix: string, opts?: { limit?: number }): AsyncIterable<[string, Uint8Array]>;
   close(): Promise<void>;
@@ -31,6 +43,9 @@ export function memoryKvStore(): KvStore {
       return map.get(key);
     },
     async batch(ops) {
+      this.batchSync?.(ops);
+    },
+    batchSync(ops) {
       check();
       for (const op of ops) {
         if (op.type === 'put') map.set(op.key, op.value);

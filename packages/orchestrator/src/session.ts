@@ -97,8 +97,8 @@ interface Path {
 interface RxEpoch {
   e: string;
   next: number;
-  /** Stored out-of-order messages by number, with their encoded size. */
-  ooo: Map<number, { body: unknown; bytes: number }>;
+  /** Out-of-order messages by number, with their encoded size; `stored` once committed (then acknowledged). */
+  ooo: Map<number, { body: unknown; bytes: number; stored: boolean }>;
 }
 
 export interface SessionOptions {
@@ -180,7 +180,7 @@ export class Session extends EventEmitter implements PeerSession {
     for (const q of s.ooo) {
       const st = this.#rx.get(q.e);
       if (!st || q.seq < st.next) continue;
-      st.ooo.set(q.seq, { body: q.body, bytes: q.bytes });
+      st.ooo.set(q.seq, { body: q.body, bytes: q.bytes, stored: true });
       this.#reorderBytes += q.bytes;
       this.#budget.used += q.bytes;
     }
@@ -462,8 +462,8 @@ export class Session extends EventEmitter implements PeerSession {
     this.#rx.set(e, st);
     while (this.#rx.size > RX_EPOCHS_KEPT) {
       const oldest = this.#rx.values().next().value as RxEpoch;
-      this.#forgetOoo(oldest, Number.POSITIVE_INFINITY);
       this.#rx.delete(oldest.e);
+      this.#commit(this.#forgetOoo(oldest, Number.POSITIVE_INFINITY)).catch(() => this.#counters?.inc('session_store_errors'));
     }
     return st;
   }
@@ -501,6 +501,7 @@ export class Session extends EventEmitter implements PeerSession {
     }
     const tier: TierName = path?.conn.tier ?? 'gossip';
     const deliveries: unknown[] = [];
+    const stored: Array<{ stored: boolean }> = [];
     if (f.n < st.next || st.ooo.has(f.n)) {
       this.#counters?.inc('session_duplicates_dropped');
     } else if (f.n === st.next) {
@@ -522,27 +523,60 @@ export class Session extends EventEmitter implements PeerSession {
         this.#counters?.inc('session_reorder_overflow');
         return;
       }
-      st.ooo.set(f.n, { body: f.b, bytes });
+      const entry = { body: f.b, bytes, stored: false };
+      st.ooo.set(f.n, entry);
+      stored.push(entry);
       this.#reorderBytes += bytes;
       this.#budget.used += bytes;
       ops.push(put(keys.ooo(this.peerId, f.e, f.n), f.b));
     }
     if (deliveries.length > 0 || ops.length > 0) ops.push(this.#rxStateOp());
     const firstSeq = st.next - deliveries.length;
-    const commit = ops.length > 0 ? this.#batcher.write(ops) : Promise.resolve();
-    commit
-      .catch(() => this.#counters?.inc('session_store_errors'))
-      .then(() => {
-        // Delivered only once durable, in order (batches resolve in write order).
-        deliveries.forEach((b, i) => {
-          this.emit('message', b, { tier, seq: firstSeq + i, epoch: f.e });
-        });
-        if (deferredId !== undefined) {
-          void this.#deferred?.receipt([deferredId]).catch(() => this.#counters?.inc('session_deferred_receipt_errors'));
-        }
-        const reply = path && !path.conn.closed ? path : this.#current;
-        if (reply) this.#scheduleAck(reply, f.e);
+    const delivered = () => {
+      for (const e of stored) e.stored = true;
+      // Handed to the application only once committed, in order.
+      deliveries.forEach((b, i) => {
+        this.emit('message', b, { tier, seq: firstSeq + i, epoch: f.e });
       });
+      if (deferredId !== undefined) {
+        void this.#deferred?.receipt([deferredId]).catch(() => this.#counters?.inc('session_deferred_receipt_errors'));
+      }
+      const reply = path && !path.conn.closed ? path : this.#current;
+      if (reply) this.#scheduleAck(reply, f.e);
+    };
+    const kv = this.#batcher.store;
+    if (kv.batchSync) {
+      // Commit and hand over in the same turn (no thread-pool round trip in between).
+      try {
+        if (ops.length > 0) kv.batchSync(ops);
+      } catch {
+        this.#counters?.inc('session_store_errors');
+      }
+      delivered();
+      return;
+    }
+    this.#commit(ops)
+      .catch(() => this.#counters?.inc('session_store_errors'))
+      .then(delivered);
+  }
+
+  /**
+   * Receiver-side writes: committed synchronously when the store can (then the hand-over to the
+   * application follows in the same turn, with no thread-pool round trip in between, so a kill at
+   * any moment neither loses nor repeats a delivery), else through the group commit.
+   */
+  #commit(ops: KvOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    const kv = this.#batcher.store;
+    if (kv.batchSync) {
+      try {
+        kv.batchSync(ops);
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#batcher.write(ops);
   }
 
   #scheduleAck(path: Path, epoch: string): void {
@@ -552,20 +586,31 @@ export class Session extends EventEmitter implements PeerSession {
       this.#ackDue.set(path, set);
     }
     set.add(epoch);
-    this.#ackTimer ??= setImmediate(() => {
-      this.#ackTimer = undefined;
-      for (const [p, epochs] of this.#ackDue) {
-        if (p.conn.closed) continue;
-        for (const e of epochs) {
-          const st = this.#rx.get(e);
-          if (!st) continue;
-          const s = [...st.ooo.keys()].sort((a, b) => a - b).slice(0, MAX_ACK_SELECTIVE);
-          const frame = { k: 'a', e, n: st.next - 1, ...(s.length > 0 && { s }) } as AckFrame;
-          this.#write(p, frame);
-        }
+    this.#ackTimer ??= setImmediate(() => void this.#sendAcks());
+  }
+
+  /** Acknowledges what is committed, once it is flushed to disk (the sender then forgets it). */
+  async #sendAcks(): Promise<void> {
+    this.#ackTimer = undefined;
+    // The acknowledgements are taken now, so they name only what the flush below covers.
+    const frames: Array<[Path, AckFrame]> = [];
+    for (const [p, epochs] of this.#ackDue) {
+      for (const e of epochs) {
+        const st = this.#rx.get(e);
+        if (!st) continue;
+        // Only what is committed is acknowledged: the sender drops what an ack names.
+        const s = [...st.ooo]
+          .filter(([, m]) => m.stored)
+          .map(([n]) => n)
+          .sort((a, b) => a - b)
+          .slice(0, MAX_ACK_SELECTIVE);
+        frames.push([p, { k: 'a', e, n: st.next - 1, ...(s.length > 0 && { s }) } as AckFrame]);
       }
-      this.#ackDue.clear();
-    });
+    }
+    this.#ackDue.clear();
+    const store = this.#batcher.store;
+    if (store.flush) await store.flush().catch(() => this.#counters?.inc('session_store_errors'));
+    for (const [p, frame] of frames) if (!p.conn.closed) this.#write(p, frame);
   }
 
   #linger(path: Path): void {

@@ -1,7 +1,9 @@
 /**
- * @dpc/store — the durable `KvStore` of dpc on LevelDB (`classic-level`, whose native binary
- * ships inside its npm package). Every `batch()` is atomic and synced to disk before it
- * resolves, so a SIGKILL after it resolved loses nothing. One process at a time can open a
+ * @dpc/store — the durable `KvStore` of dpc on LMDB (`lmdb`, whose native binary ships inside
+ * its npm package). `batch()` is atomic and resolves once committed and flushed to disk;
+ * `batchSync()` commits on the calling thread before it returns (written, which survives a killed
+ * process; `flush()` then syncs it to disk), so a receiver can commit a delivery and hand it to
+ * the application in the same turn. One process at a time may open a
  * store: a second `openStore()` of the same directory fails with `DPC_STORE_LOCKED`.
  *
  * @example
@@ -18,13 +20,20 @@
  * ```
  */
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DpcError, type KvOp, type KvStore } from '@dpc/core';
-import { ClassicLevel } from 'classic-level';
+import { open } from 'lmdb';
+import { acquireLock } from './lock.js';
 
 /** The store directory is open in another process (one node per data directory). */
 export class StoreLockedError extends DpcError {
-  constructor(path: string, cause?: unknown) {
-    super('DPC_STORE_LOCKED', `the store ${path} is in use by another process (one dpc node per data directory)`, { cause });
+  readonly pid: number | undefined;
+  constructor(path: string, pid?: number) {
+    super(
+      'DPC_STORE_LOCKED',
+      `the store ${path} is in use${pid ? ` by process ${pid}` : ''} (one dpc node per data directory: stop it, or use another --data-dir)`,
+    );
+    this.pid = pid;
   }
 }
 
@@ -36,49 +45,93 @@ export class StoreError extends DpcError {
 }
 
 export interface OpenStoreOptions {
-  /** fsync every batch before it resolves. Default true (turn off only for benchmarks). */
+  /** Wait for each async batch to be flushed to disk (power-loss safe), not only committed. Default true. */
   sync?: boolean;
 }
 
-/** Opens (creating it if needed) the LevelDB store in `path`. */
+/** Opens (creating it if needed) the store in directory `path`. */
 export async function openStore(path: string, opts: OpenStoreOptions = {}): Promise<KvStore> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
   try {
-    await db.open();
+    await mkdir(path, { recursive: true, mode: 0o700 });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    if ((err as { code?: string }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED' || /lock/i.test(String(cause?.message)))
-      throw new StoreLockedError(path, err);
+    throw new StoreError(`cannot create the store directory ${path}: ${(err as Error).message}`, err);
+  }
+  const lock = await acquireLock(join(path, 'LOCK'));
+  if (!lock.ok) throw new StoreLockedError(path, lock.pid);
+  let db: ReturnType<typeof open<Buffer, string>>;
+  try {
+    // noSync: a synchronous commit only writes (which survives a killed process); flush() syncs.
+    db = open<Buffer, string>({ path: join(path, 'data.mdb'), encoding: 'binary', cache: false, noSync: true });
+  } catch (err) {
+    await lock.release();
     throw new StoreError(`cannot open the store ${path}: ${(err as Error).message}`, err);
   }
   const sync = opts.sync ?? true;
+  const flush = () =>
+    new Promise<void>((resolve, reject) => {
+      (db as unknown as { sync(cb: (err?: Error) => void): void }).sync((err) =>
+        err ? reject(new StoreError(`store flush failed: ${err.message}`, err)) : resolve(),
+      );
+    });
+  let closed = false;
+  const check = () => {
+    if (closed) throw new StoreError(`the store ${path} is closed`);
+  };
+  const apply = (ops: readonly KvOp[]) => {
+    for (const op of ops) {
+      if (op.type === 'put') db.putSync(op.key, Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength));
+      else db.removeSync(op.key);
+    }
+  };
   return {
     async get(key) {
-      const v = await db.get(key);
-      return v === undefined ? undefined : v;
+      check();
+      return db.getBinary(key) ?? undefined;
     },
-    async batch(ops: readonly KvOp[]) {
+    async batch(ops) {
+      check();
       if (ops.length === 0) return;
       try {
-        await db.batch(
-          ops.map((op) =>
-            op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key },
-          ),
-          { sync },
-        );
+        await db.transaction(() => {
+          for (const op of ops) {
+            if (op.type === 'put') db.put(op.key, Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength));
+            else db.remove(op.key);
+          }
+        });
+        if (sync) await flush();
       } catch (err) {
         throw new StoreError(`store write failed: ${(err as Error).message}`, err);
       }
     },
+    batchSync(ops) {
+      check();
+      if (ops.length === 0) return;
+      try {
+        db.transactionSync(() => apply(ops));
+      } catch (err) {
+        throw new StoreError(`store write failed: ${(err as Error).message}`, err);
+      }
+    },
+    async flush() {
+      check();
+      await flush();
+    },
     async *entries(prefix, o = {}) {
-      // '\uffff' sorts after every key that starts with the prefix.
-      for await (const [k, v] of db.iterator({ gte: prefix, lt: `${prefix}\uffff`, ...(o.limit !== undefined && { limit: o.limit }) })) {
-        yield [k, v];
+      check();
+      // '\uffff' sorts after every key that starts with the (ASCII) prefix.
+      for (const { key, value } of db.getRange({
+        start: prefix,
+        end: `${prefix}\uffff`,
+        ...(o.limit !== undefined && { limit: o.limit }),
+      })) {
+        yield [key, value];
       }
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await db.close();
+      await lock.release();
     },
   };
 }

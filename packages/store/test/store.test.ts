@@ -45,6 +45,33 @@ describe('@dpc/store', () => {
     await s.close();
   });
 
+  it('takes over the lock of a process that was killed', async () => {
+    const path = tmp();
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { openStore } from '@dpc/store'; await openStore(${JSON.stringify(path)}); console.log('open'); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((r) => child.stdout.once('data', r));
+    await expect(openStore(path)).rejects.toMatchObject({ code: 'DPC_STORE_LOCKED', pid: child.pid });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const s = await openStore(path);
+    await s.close();
+  });
+
+  it('batchSync commits before it returns', async () => {
+    const path = tmp();
+    const s = await openStore(path);
+    s.batchSync?.([{ type: 'put', key: 'x', value: bytes('now') }]);
+    expect(text(await s.get('x'))).toBe('now');
+    await s.close();
+  });
+
   it('loses no acknowledged batch when the writer is SIGKILLed', async () => {
     const path = tmp();
     // A child writes numbered batches and prints each number once its batch resolved.
