@@ -189,7 +189,10 @@ const until = async (cond: () => Promise<boolean>, ms: number, what: string) => 
   }
 };
 
-/** A TLS 1.3 client with a throwaway self-signed identity that completes the dpc hello with T. */
+/**
+ * A TLS 1.3 client with a throwaway self-signed identity that completes the dpc hello with T, by
+ * hand (secureConnect hides its socket, and raw bytes must go inside the TLS stream).
+ */
 async function helloedTls() {
   const identity = generateIdentity();
   const socket = tcpConnect(targetTcp.port, targetTcp.host);
@@ -240,7 +243,8 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
       expect(pingMs, 'DHT ping right after 100 bombs').toBeLessThan(1000);
       expect(ms).toBeLessThan(10_000);
       let d: (k: string) => number = () => 0;
-      // 100 from one ip:port fit its rate-limit burst: each is refused by the decode bounds.
+      // 100 from one source fit its rate-limit burst (on loopback a source is one ip:port), so each
+      // reaches the decoder and is refused by the decode bounds.
       await until(
         async () => {
           d = await countersSince(before);
