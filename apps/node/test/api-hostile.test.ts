@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { rssOf } from './harness.js';
 
 // The local WebSocket API of a real `dpc-node start` process, fed what a local process holding
 // the token (or not) could send. Nothing may end the process; each bad input is counted.
@@ -118,9 +119,6 @@ function ended(s: Socket): Promise<Buffer> {
   s.on('error', () => {});
   return new Promise((r) => s.once('close', () => r(Buffer.concat(got))));
 }
-
-const rssOf = async (pid: number): Promise<number> =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
 
 describe('dpc-node API under hostile input', () => {
   it('any input on any API socket ends that socket, never the process, and is counted', async () => {

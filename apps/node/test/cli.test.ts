@@ -224,7 +224,7 @@ describe('dpc-node without an optional tier package', () => {
     const bin = await installWithoutRelay();
     const { root, seed } = await bootstrapNode();
     const ini = await config(root, baseIni(seed));
-    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')], bin);
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')], { bin });
     expect(await bob.next('tier-not-installed')).toMatchObject({ tier: 'volunteer_relay', package: '@dpc/relay' });
     const bobId = String((await bob.next('listening')).nodeId);
     const sent = await run(

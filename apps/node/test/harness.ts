@@ -1,25 +1,36 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
+import { WebSocket } from 'ws';
 
 /**
  * Real dpc-node processes for the app's tests: one-shot runs, long-running `start --json`
- * nodes with their events, a bootstrap node, INI files. Every process is killed after each test.
+ * nodes with their events, a bootstrap node, INI files, an API client. Every process is killed
+ * after each test, or after the file's last test when started with `{ scope: 'file' }`.
  */
 export const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
 export const procs: ChildProcessWithoutNullStreams[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
+const fileProcs: ChildProcessWithoutNullStreams[] = [];
+async function killAll(list: ChildProcessWithoutNullStreams[]): Promise<void> {
+  for (const p of list.splice(0)) {
     if (p.exitCode === null && p.signalCode === null) {
       p.kill('SIGKILL');
       await once(p, 'exit');
     }
   }
-});
+}
+afterEach(() => killAll(procs));
+afterAll(() => killAll(fileProcs));
+
+/** How long a started process lives: until the end of the test (default) or of the test file. */
+export interface Scope {
+  scope?: 'test' | 'file';
+}
 
 export interface Run {
   code: number | null;
@@ -40,9 +51,9 @@ export async function run(args: string[], timeoutMs = 60_000, bin = BIN): Promis
 }
 
 /** A long-running `dpc-node start --json`, with its JSON events as they come. */
-export function startNode(args: string[], bin = BIN) {
-  const p = spawn(process.execPath, [bin, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  procs.push(p);
+export function startNode(args: string[], opts: Scope & { bin?: string } = {}) {
+  const p = spawn(process.execPath, [opts.bin ?? BIN, 'start', '--json', '--allow-loopback', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  (opts.scope === 'file' ? fileProcs : procs).push(p);
   const events: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   let stderr = '';
@@ -72,9 +83,9 @@ export function startNode(args: string[], bin = BIN) {
 }
 
 /** A bootstrap node in a fresh folder; its DHT address is the seed for the others. */
-export async function bootstrapNode(): Promise<{ root: string; seed: string }> {
+export async function bootstrapNode(opts: Scope = {}): Promise<{ root: string; seed: string }> {
   const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
-  const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')]);
+  const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')], opts);
   const seed = seedFrom((await boot.next('listening')).dht);
   return { root, seed };
 }
@@ -107,3 +118,59 @@ enabled = false
 [connection]
 total_timeout = 20
 ${extra}`;
+
+/** A TCP port that is free now (a restarted node keeps its address). */
+export async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Resident memory of a process in bytes (VmRSS of /proc/<pid>/status; Linux). */
+export async function rssOf(pid: number): Promise<number> {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
+export interface ApiReply {
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** The WebSocket API of a running node (token read from its data directory), as a request/response client. */
+export async function apiClient(url: string, dataDir: string) {
+  const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim();
+  const ws = new WebSocket(`${url}?token=${token}`);
+  await once(ws, 'open');
+  let id = 0;
+  const waiting = new Map<number, { resolve: (m: ApiReply) => void; reject: (e: Error) => void }>();
+  ws.on('message', (raw) => {
+    const m = JSON.parse(raw.toString());
+    waiting.get(m.id)?.resolve(m);
+    waiting.delete(m.id);
+  });
+  ws.on('error', () => {});
+  ws.on('close', () => {
+    for (const w of waiting.values()) w.reject(new Error('API connection closed'));
+    waiting.clear();
+  });
+  return {
+    call(method: string, params: Record<string, unknown> = {}) {
+      const n = ++id;
+      return new Promise<ApiReply>((resolve, reject) => {
+        if (ws.readyState !== WebSocket.OPEN) return reject(new Error('API connection closed'));
+        waiting.set(n, { resolve, reject });
+        ws.send(JSON.stringify({ id: n, method, params }));
+      });
+    },
+    /** The node's counters (its own, the DHT's and the listener's, in one flat map). */
+    async counters(): Promise<Record<string, number>> {
+      const r = await this.call('stats');
+      if (r.error) throw new Error(`stats: ${r.error.message}`);
+      return (r.result as { counters: Record<string, number> }).counters;
+    },
+    close: () => ws.terminate(),
+  };
+}
+export type ApiClient = Awaited<ReturnType<typeof apiClient>>;

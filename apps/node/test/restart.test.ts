@@ -1,45 +1,8 @@
 import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import { baseIni, bootstrapNode, startNode } from './harness.js';
-
-/** A TCP port that is free now (a restarted node keeps its address). */
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** The WebSocket API of a running node, as a request/response client. */
-async function apiClient(url: string, dataDir: string) {
-  const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim();
-  const ws = new WebSocket(`${url}?token=${token}`);
-  await once(ws, 'open');
-  let id = 0;
-  const waiting = new Map<number, (m: { result?: unknown; error?: { code: string; message: string } }) => void>();
-  ws.on('message', (raw) => {
-    const m = JSON.parse(raw.toString());
-    waiting.get(m.id)?.(m);
-    waiting.delete(m.id);
-  });
-  ws.on('error', () => {});
-  return {
-    call(method: string, params: Record<string, unknown> = {}) {
-      const n = ++id;
-      ws.send(JSON.stringify({ id: n, method, params }));
-      return new Promise<{ result?: unknown; error?: { code: string; message: string } }>((resolve, reject) => {
-        waiting.set(n, resolve);
-        ws.once('close', () => reject(new Error('API connection closed')));
-      });
-    },
-    close: () => ws.terminate(),
-  };
-}
+import { apiClient, baseIni, bootstrapNode, freePort, startNode } from './harness.js';
 
 const delivered = (procs: Array<{ events: Array<Record<string, unknown>> }>): number[] =>
   procs.flatMap((p) => p.events.filter((e) => e.event === 'message').map((e) => Number(String(e.text).slice(2))));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { type Counters, throwIfAborted, toAbortError } from '@dpc/core';
+import { type Counters, isDpcError, throwIfAborted, toAbortError } from '@dpc/core';
 import { onAbort, sleepUnless } from './abort-fanout.js';
 import { type AddressPolicy, hostKey, normalizeIp } from './address.js';
 import { DEFAULT_RETRY_BACKOFF_MS, DEFAULT_RPC_RETRIES, DEFAULT_RPC_TIMEOUT_MS, MAX_DATAGRAM_BYTES } from './constants.js';
@@ -132,8 +132,9 @@ export class Rpc {
       let d: ReturnType<typeof decodeDatagram>;
       try {
         d = decodeDatagram(buf);
-      } catch {
-        c.inc('rejects.malformed');
+      } catch (err) {
+        // rejects.decode_limit: refused by the bounded pre-decode (a MessagePack bomb); rejects.malformed: anything else
+        c.inc(isDpcError(err, 'DPC_DECODE_LIMIT') ? 'rejects.decode_limit' : 'rejects.malformed');
         return;
       }
       if (d.kind === 'response') {

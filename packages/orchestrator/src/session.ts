@@ -144,6 +144,7 @@ export class Session extends EventEmitter implements PeerSession {
   #deferred: DeferredPort | undefined;
   #deferredActive = false;
   #publicKey: Buffer | undefined;
+  #keyStored = false;
   readonly ready: Promise<void>;
   /** Last time a message or path came or went (LRU eviction). */
   lastActive = Date.now();
@@ -184,7 +185,10 @@ export class Session extends EventEmitter implements PeerSession {
       this.#reorderBytes += q.bytes;
       this.#budget.used += q.bytes;
     }
-    if (s.publicKey) this.#publicKey = s.publicKey;
+    if (s.publicKey && !this.#publicKey) {
+      this.#publicKey = s.publicKey;
+      this.#keyStored = true;
+    }
     // Whatever arrived out of order and is now contiguous (it cannot be: kept for safety).
     if (this.#pending.size > 0) this.emit('need-path');
   }
@@ -220,10 +224,21 @@ export class Session extends EventEmitter implements PeerSession {
     return !this.connected && this.#pending.size === 0 && this.#reorderBytes === 0 && this.#paths.size === 0;
   }
 
+  /**
+   * Remembers the peer's key in memory; it is stored only with the first message exchanged (so
+   * identities that merely connect leave nothing on disk).
+   */
   rememberKey(publicKey: Buffer): void {
     if (this.#publicKey?.equals(publicKey)) return;
     this.#publicKey = publicKey;
-    void this.#batcher.write([putRaw(keys.key(this.peerId), publicKey)]).catch(() => this.#counters?.inc('session_store_errors'));
+    this.#keyStored = false;
+  }
+
+  /** The op that stores the peer's key, once. */
+  #keyOps(): KvOp[] {
+    if (this.#keyStored || !this.#publicKey) return [];
+    this.#keyStored = true;
+    return [putRaw(keys.key(this.peerId), this.#publicKey)];
   }
 
   /** Connects the deferred path; `activate` starts using it for what is unacknowledged. */
@@ -296,7 +311,11 @@ export class Session extends EventEmitter implements PeerSession {
     this.#pending.set(n, entry);
     let stored: Error | undefined;
     try {
-      await this.#batcher.write([put(keys.outbox(this.peerId, n), body), put(keys.tx(this.peerId), { e: this.#epoch, n: this.#nextSeq })]);
+      await this.#batcher.write([
+        put(keys.outbox(this.peerId, n), body),
+        put(keys.tx(this.peerId), { e: this.#epoch, n: this.#nextSeq }),
+        ...this.#keyOps(),
+      ]);
     } catch (err) {
       // Still sent (a gap in the numbering would stall the receiver), but not durable.
       this.#counters?.inc('session_store_errors');
@@ -530,7 +549,7 @@ export class Session extends EventEmitter implements PeerSession {
       this.#budget.used += bytes;
       ops.push(put(keys.ooo(this.peerId, f.e, f.n), f.b));
     }
-    if (deliveries.length > 0 || ops.length > 0) ops.push(this.#rxStateOp());
+    if (deliveries.length > 0 || ops.length > 0) ops.push(this.#rxStateOp(), ...this.#keyOps());
     const firstSeq = st.next - deliveries.length;
     const delivered = () => {
       for (const e of stored) e.stored = true;

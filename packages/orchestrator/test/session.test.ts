@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Connection, generateIdentity, type Identity, secureConnect, sleep } from '@dpc/core';
+import { type Connection, generateIdentity, type Identity, memoryKvStore, secureConnect, sleep } from '@dpc/core';
 import type { ConnectEvent, PeerSession } from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -240,7 +240,8 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
 describe('session lifecycle and the orchestrator’s own checks', () => {
   it('idle sessions are evicted, so throwaway identities cannot lock out a new peer', async () => {
     const dir = new RecordDirectory();
-    const b = await node(dir, { maxSessions: 10 });
+    const store = memoryKvStore();
+    const b = await node(dir, { maxSessions: 10, store });
     const port = b.listener.port;
     const throwaway = async (id: Identity): Promise<Connection> => {
       const socket = tcpConnect(port, '127.0.0.1');
@@ -258,6 +259,10 @@ describe('session lifecycle and the orchestrator’s own checks', () => {
     }
     await sleep(100);
     expect(b.orchestrator.sessions().length).toBeLessThanOrEqual(10);
+    // Identities that only connected leave nothing in the store.
+    const stored: string[] = [];
+    for await (const [k] of store.entries('')) stored.push(k);
+    expect(stored).toEqual([]);
     const legit = await node(dir);
     const got = received(b);
     const s = await legit.orchestrator.connect(b.identity.nodeId, { signal: AbortSignal.timeout(10_000) });
