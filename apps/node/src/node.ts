@@ -5,6 +5,7 @@ import {
   abortable,
   type Connection,
   Counters,
+  type DeferredDelivery,
   type DpcConfig,
   EndpointParts,
   emptyEndpointBody,
@@ -170,9 +171,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     }
     this.missingTiers = loaded.missing;
     for (const b of loaded.broken) log.warn(`tier ${b.tier} failed to load (${b.package}): running without it`, { error: b.error });
+    let deferred: DeferredDelivery | undefined;
     for (const p of loaded.plugins) {
       const started = await p.start(this.#tierContext(p.name, log.child({ tier: p.name })));
       if (started.strategy) this.strategies.push(started.strategy);
+      if (started.deferred) {
+        if (deferred) log.warn(`tier ${p.name} offers a second deferred path: ignored`);
+        else deferred = started.deferred;
+      }
       this.plugins.push({ name: p.name, stop: started.stop });
       log.info(`tier ${p.name} ready`, started.info ?? {});
     }
@@ -186,6 +192,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       network: () => ({ ...this.#network }),
       counters: this.counters,
       store: this.store,
+      ...(deferred && { deferred }),
     });
     this.listener.on('connection', (c) => this.acceptConnection(c));
     for (const c of this.#early.splice(0)) this.acceptConnection(c);
@@ -236,6 +243,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       off: (event, fn) => dht.off(event, fn),
       discoverEndpoint: (o) => dht.discoverEndpoint(o),
       endpointBody: () => dht.endpointBody(),
+      registerProtocol: (o) => dht.registerProtocol(o),
     };
     return {
       name,

@@ -212,4 +212,57 @@ describe('TierContext: what a tier plugin sees of dpc-node', () => {
     expect(signal.aborted).toBe(true);
     expect(hub.stopped()).toBe(true);
   });
+
+  it('a tier shares the DHT socket through its context: it receives its datagrams and answers from the same port', async () => {
+    const punch = scripted('udp_hole_punch');
+    const n = await node(undefined, { plugins: [punch.plugin] });
+    const got: Array<{ text: string; port: number }> = [];
+    const proto = punch.ctx().dht.registerProtocol({
+      name: 'test-punch',
+      prefix: 0x01,
+      onMessage: (msg, from) => {
+        got.push({ text: msg.subarray(1).toString(), port: from.port });
+        void proto.send(Buffer.from([0x01, ...Buffer.from('pong')]), from);
+      },
+    });
+    const { createSocket } = await import('node:dgram');
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const reply = new Promise<{ text: string; port: number }>((resolve) =>
+      sock.once('message', (m, rinfo) => resolve({ text: m.subarray(1).toString(), port: rinfo.port })),
+    );
+    const dhtPort = (n.dht.address as { port: number }).port;
+    sock.send(Buffer.from([0x01, ...Buffer.from('ping')]), dhtPort, '127.0.0.1');
+    expect(await reply).toEqual({ text: 'pong', port: dhtPort });
+    expect(got).toEqual([{ text: 'ping', port: (sock.address() as { port: number }).port }]);
+    proto.close();
+    sock.close();
+  });
+
+  it('a deferred path offered by a plugin becomes the orchestrator’s tier 6', async () => {
+    const { EventEmitter } = await import('node:events');
+    const submitted: unknown[] = [];
+    const deferred = Object.assign(new EventEmitter(), {
+      tier: 'gossip' as const,
+      async submit(_to: unknown, item: unknown) {
+        submitted.push(item);
+      },
+      async receipt() {},
+    });
+    const plugin: TierPlugin = { name: 'gossip', start: async () => ({ deferred, stop: async () => {} }) };
+    const boot = await node(undefined);
+    const seed = `127.0.0.1:${(boot.dht.address as { port: number }).port}`;
+    const alice = await node(seed, { plugins: [plugin] }, (c) => {
+      c.connection.gossip_timeout = 0.3;
+    });
+    const bob = await node(seed);
+    const bobId = bob.nodeId;
+    expect(await alice.send(bobId, 'live first')).toMatchObject({ tier: 'ipv4_direct' });
+    await bob.stop();
+    const r = await alice.send(bobId, 'while bob is away', { wait: 'accepted', signal: AbortSignal.timeout(15_000) });
+    expect(r.seq).toBe(2);
+    for (let i = 0; i < 200 && submitted.length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(submitted).toHaveLength(1);
+    expect(alice.orchestrator.session(bobId)?.tier).toBe('gossip');
+  });
 });

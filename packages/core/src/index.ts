@@ -114,6 +114,7 @@ export {
   type TierDht,
   type TierLogger,
   type TierPlugin,
+  type TierUdpProtocol,
 } from './tier-context.js';
 export {
   type Applicability,

@@ -1,5 +1,6 @@
 import type { DpcConfig } from './config.js';
 import type { Counters } from './counters.js';
+import type { DeferredDelivery } from './deferred.js';
 import { DpcError } from './errors.js';
 import type { Identity } from './identity.js';
 import { type EndpointBody, endpointBodySchema, type RelayOfferBody, type SignedRecord } from './records.js';
@@ -27,6 +28,23 @@ export interface TierDht {
   discoverEndpoint(opts?: { signal?: AbortSignal }): Promise<{ ip: string; port: number; votes: number; majority: boolean }>;
   /** The endpoint record body as announced now (read only: tiers change it with `setEndpointPart`). */
   endpointBody(): EndpointBody;
+  /**
+   * Shares the DHT's UDP socket (and so its NAT mapping, the one `discoverEndpoint` measured)
+   * with another protocol: datagrams starting with `prefix` (never a DHT byte: 0x80–0x8f, 0xde,
+   * 0xdf) go to `onMessage`; the handle sends from the same socket. Tier 4 punches through it.
+   */
+  registerProtocol(opts: {
+    name: string;
+    prefix: number | Uint8Array;
+    onMessage: (msg: Buffer, from: { host: string; port: number }) => void | Promise<void>;
+  }): TierUdpProtocol;
+}
+
+/** A protocol sharing the DHT's UDP socket (see `TierDht.registerProtocol`). */
+export interface TierUdpProtocol {
+  readonly name: string;
+  send(msg: Uint8Array, to: { host: string; port: number }): Promise<void>;
+  close(): void;
 }
 
 /** Structured logging; `fields` are key/value context. The app's logger satisfies it. */
@@ -80,6 +98,8 @@ export interface TierContext {
 export interface StartedTier {
   /** The live-pipe strategy offered to the orchestrator, when this tier has one. */
   strategy?: Strategy;
+  /** A deferred path (tier 6, store-and-forward), when this tier is one; at most one per node. */
+  deferred?: DeferredDelivery;
   /** Stops everything the tier started (the node calls it on shutdown). */
   stop(): Promise<void>;
   /** Shown when the tier is ready (`tier volunteer_relay ready client=true ...`). */
