@@ -37,8 +37,15 @@ export const DEFAULT_ANNOUNCE_DEBOUNCE_MS = 1_000;
 export const UPTIME_WINDOW_MS = 24 * 3_600_000;
 /** Relays a client keeps a standing reservation with (the spec's "one or two"). */
 export const DEFAULT_RESERVATIONS = 2;
-/** Delays before re-reserving after a reservation's relay is lost, ms (last one repeats). */
-export const DEFAULT_RESERVE_BACKOFFS_MS: readonly number[] = [1_000, 5_000, 15_000, 60_000];
+/**
+ * Delays between attempts to take reservations again after one is lost (or while fewer than
+ * wanted are held), ms; the last one repeats until the reservations are held again.
+ */
+export const DEFAULT_RESERVE_BACKOFFS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
+/** Each re-reserve delay is spread by ± this fraction (0 disables), so clients of one lost relay do not return in step. */
+export const DEFAULT_RESERVE_JITTER = 0.2;
+/** Relays whose latency a client remembers (least recently measured forgotten first); option `maxMeasuredRelays`. */
+export const MAX_MEASURED_RELAYS = 256;
 /** Relays probed in parallel (handshake RTT) before ranking, when their latency is unknown. */
 export const DEFAULT_PROBE_COUNT = 3;
 /** Latency is normalised over 0–500 ms (spec). */

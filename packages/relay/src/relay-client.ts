@@ -39,8 +39,17 @@ export interface RelayClientOptions {
   reservationKeepaliveMs?: number;
   /** Relays `reserve()` keeps a reservation with. Default 2. */
   reservations?: number;
-  /** Delays before re-reserving after a relay is lost, ms; the last one repeats. Default 1 s, 5 s, 15 s, 60 s. */
+  /**
+   * Delays between attempts to take reservations again after one is lost, ms; the last one
+   * repeats until `reservations` are held again. Default 1 s, 2 s, 4 s, 8 s, 16 s, 30 s.
+   */
   reserveBackoffsMs?: readonly number[];
+  /** Each re-reserve delay is spread by ± this fraction. Default 0.2; 0 disables (tests). */
+  reserveJitter?: number;
+  /** Relays whose measured latency is remembered (least recently measured forgotten). Default 256. */
+  maxMeasuredRelays?: number;
+  /** Random source of the jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
   /** Relays of unknown latency probed (handshake RTT) in parallel before ranking. Default 3. */
   probeCount?: number;
   /** Admit or refuse a peer that wants to reach us through a relay. Default: everyone. */
@@ -82,9 +91,9 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   readonly #measured = new Map<string, number>();
   readonly #reserved = new Map<string, RelayRef>();
   readonly #conns = new Set<SecureConnection>();
-  readonly #timers = new Set<NodeJS.Timeout>();
   #cache: { at: number; offers: SignedRecord<'relay-offer'>[] } | undefined;
   #reserveFailures = 0;
+  #retry: NodeJS.Timeout | undefined;
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#onInvite(e);
 
   constructor(o: RelayClientOptions) {
@@ -145,7 +154,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     const p = dialRelay(relay, { identity: this.#o.identity, signal: dialSignal, handshakeTimeoutMs: this.#handshakeMs }).then(
       (link) => {
         this.#counters.inc('relay_links');
-        this.#measured.set(relay.node_id, link.rttMs);
+        this.#remember(relay.node_id, link.rttMs);
         link.on('close', () => {
           if (this.#links.get(relay.node_id) === p) this.#links.delete(relay.node_id);
           this.#onLinkClosed(link);
@@ -162,6 +171,16 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     );
     this.#links.set(relay.node_id, p);
     return p;
+  }
+
+  /** Remembers a relay's latency; the least recently measured is forgotten past MAX_MEASURED_RELAYS. */
+  #remember(nodeId: string, rttMs: number): void {
+    this.#measured.delete(nodeId);
+    this.#measured.set(nodeId, rttMs);
+    while (this.#measured.size > (this.#o.maxMeasuredRelays ?? C.MAX_MEASURED_RELAYS)) {
+      const oldest = this.#measured.keys().next().value as string;
+      this.#measured.delete(oldest);
+    }
   }
 
   #closeIfIdle(link: RelayLink): void {
@@ -336,11 +355,16 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     return [...this.#reserved.values()];
   }
 
-  async reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<RelayRef[]> {
+  reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<RelayRef[]> {
+    return this.#reserve(opts, false);
+  }
+
+  async #reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] }, retrying: boolean): Promise<RelayRef[]> {
     const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
     const want = this.#o.reservations ?? C.DEFAULT_RESERVATIONS;
     const self = this.#o.identity.nodeId;
     const exclude = new Set<string>([self, ...this.#reserved.keys()]);
+    const before = [...this.#reserved.keys()].join();
     const candidates = [...(opts.relays ?? []).filter((r) => !exclude.has(r.node_id))];
     if (candidates.length < want - this.#reserved.size) {
       const more = await this.#rankedRelays(signal, exclude);
@@ -359,7 +383,12 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       }
     }
     void this.#closeIdleLinks();
-    this.emit('reservations', this.reservations());
+    // Unchanged reservations are not announced again (the retry loop calls this repeatedly).
+    if (!retrying || before !== [...this.#reserved.keys()].join()) {
+      this.emit('reservations', this.reservations());
+    }
+    // None held: keep trying in the background (the node is unreachable by relay until then).
+    if (this.#reserved.size === 0 && !this.#retry) this.#scheduleReserve(candidates[0]);
     return this.reservations();
   }
 
@@ -367,21 +396,32 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     if (!link.reserved || !this.#reserved.delete(link.relay.node_id)) return;
     this.#counters.inc('reservations_lost');
     this.emit('reservations', this.reservations());
-    if (this.#shutdown.signal.aborted) return;
+    this.#scheduleReserve(link.relay);
+  }
+
+  /**
+   * Takes reservations again after a loss: attempts (the lost relay first, then the directory's)
+   * with a growing, jittered delay, until `reservations` are held; one loop at a time.
+   */
+  #scheduleReserve(prefer?: RelayRef): void {
+    if (this.#shutdown.signal.aborted || this.#retry) return;
     const backoffs = this.#o.reserveBackoffsMs ?? C.DEFAULT_RESERVE_BACKOFFS_MS;
-    const delay = backoffs[Math.min(this.#reserveFailures, backoffs.length - 1)] ?? 1000;
+    const base = backoffs[Math.min(this.#reserveFailures, backoffs.length - 1)] ?? 1000;
+    const jitter = this.#o.reserveJitter ?? C.DEFAULT_RESERVE_JITTER;
+    const delay = Math.max(0, Math.round(base * (1 + jitter * (2 * (this.#o.random ?? Math.random)() - 1))));
     this.#reserveFailures++;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.reserve({ relays: [link.relay] }).then(
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#counters.inc('reserve_retries');
+      this.#reserve(prefer ? { relays: [prefer] } : {}, true).then(
         (held) => {
           if (held.length >= (this.#o.reservations ?? C.DEFAULT_RESERVATIONS)) this.#reserveFailures = 0;
+          else this.#scheduleReserve(prefer);
         },
-        () => {},
+        () => this.#scheduleReserve(prefer),
       );
     }, delay);
-    timer.unref();
-    this.#timers.add(timer);
+    this.#retry.unref();
   }
 
   stats(): Record<string, number> {
@@ -396,8 +436,8 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   async stop(): Promise<void> {
     this.#shutdown.abort();
     this.#o.signaller?.off?.('signal', this.#onSignal);
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     this.#reserved.clear();
     await Promise.all([...this.#conns].map((c) => c.close().catch(() => {})));
     const links = await Promise.allSettled([...this.#links.values()]);
