@@ -81,3 +81,16 @@ export const SPLICE_CLOSE_GRACE_MS = 2_000;
 export const MAX_LISTED_RELAYS = 4;
 /** Deadline of the first reservation attempt when the node starts, ms. */
 export const DEFAULT_RESERVE_TIMEOUT_MS = 30_000;
+
+/** Relay invites (DHT SIGNAL) answered per second from one sender, and its burst (option `invitesPerSenderPerSecond` / `inviteSenderBurst`). */
+export const DEFAULT_INVITES_PER_SENDER_PER_SECOND = 1;
+export const DEFAULT_INVITE_SENDER_BURST = 4;
+/** Relay invites answered per second from all senders, and the burst (option `invitesPerSecond` / `inviteBurst`). */
+export const DEFAULT_INVITES_PER_SECOND = 5;
+export const DEFAULT_INVITE_BURST = 20;
+/** Invites being answered (relay dialled, session awaited) at once, at most (option `maxInvitesInFlight`). */
+export const DEFAULT_MAX_INVITES_IN_FLIGHT = 8;
+/** Senders whose invite rate is tracked (least recently seen forgotten). */
+export const MAX_INVITE_SENDERS_TRACKED = 1024;
+/** An invite naming a relay missing from cached offers refreshes them at most this often, ms. */
+export const INVITE_DIRECTORY_REFRESH_MS = 30_000;

@@ -17,6 +17,7 @@ import {
 import * as C from './constants.js';
 import type { RelayDirectory, RelayRef, Signaller } from './directory.js';
 import { NoRelayError } from './errors.js';
+import { InviteRateLimit, type InviteRefusalCode, inviteAddressProblem, sameRelay } from './invite-policy.js';
 import { type RelayInvite, relayInviteSchema } from './messages.js';
 import { dialRelay, type RelayLink, type SessionGrant } from './relay-link.js';
 import { rankRelays } from './relay-score.js';
@@ -52,8 +53,25 @@ export interface RelayClientOptions {
   random?: () => number;
   /** Relays of unknown latency probed (handshake RTT) in parallel before ranking. Default 3. */
   probeCount?: number;
-  /** Admit or refuse a peer that wants to reach us through a relay. Default: everyone. */
+  /**
+   * Admit or refuse a peer that wants to reach us through a relay. Default: everyone. Checked
+   * before a relay invite from that peer is acted on (refused: `invites_refused_unauthorized`).
+   */
   authorize?: (nodeId: string) => boolean;
+  /** Follow relay invites to loopback relay addresses (tests on one machine). Default false. */
+  allowLoopback?: boolean;
+  /** Follow relay invites to private / CGNAT / unique-local relay addresses (a LAN). Default false. */
+  allowPrivate?: boolean;
+  /** Relay invites answered per second from one sender. Default 1. */
+  invitesPerSenderPerSecond?: number;
+  /** Burst of invites from one sender. Default 4. */
+  inviteSenderBurst?: number;
+  /** Relay invites answered per second from all senders. Default 5. */
+  invitesPerSecond?: number;
+  /** Burst of invites from all senders. Default 20. */
+  inviteBurst?: number;
+  /** Invites being answered at once, at most. Default 8. */
+  maxInvitesInFlight?: number;
   /**
    * Ask relays for spliced sessions (a plain TCP data connection per side, bytes copied by the
    * relay) rather than RELAY_MESSAGEs inside the control connection. Default true.
@@ -78,6 +96,8 @@ export interface RelayClient extends EventEmitter {
   stop(): Promise<void>;
   on(event: 'incoming', fn: (conn: Connection) => void): this;
   on(event: 'reservations', fn: (relays: RelayRef[]) => void): this;
+  /** A relay invite that was not acted on, with its typed reason (also counted `invites_refused_<code>`). */
+  on(event: 'invite-refused', fn: (e: { from: string; code: InviteRefusalCode; reason: string }) => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
 }
 
@@ -94,6 +114,8 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   #cache: { at: number; offers: SignedRecord<'relay-offer'>[] } | undefined;
   #reserveFailures = 0;
   #retry: NodeJS.Timeout | undefined;
+  readonly #inviteRate: InviteRateLimit;
+  #invitesInFlight = 0;
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#onInvite(e);
 
   constructor(o: RelayClientOptions) {
@@ -102,6 +124,13 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     // One listener per running operation on the shutdown signal: many may run at once.
     setMaxListeners(0, this.#shutdown.signal);
     this.#counters = o.counters ?? new Counters();
+    this.#inviteRate = new InviteRateLimit({
+      perSenderPerSecond: o.invitesPerSenderPerSecond ?? C.DEFAULT_INVITES_PER_SENDER_PER_SECOND,
+      senderBurst: o.inviteSenderBurst ?? C.DEFAULT_INVITE_SENDER_BURST,
+      perSecond: o.invitesPerSecond ?? C.DEFAULT_INVITES_PER_SECOND,
+      burst: o.inviteBurst ?? C.DEFAULT_INVITE_BURST,
+      maxSenders: C.MAX_INVITE_SENDERS_TRACKED,
+    });
     o.signaller?.on('signal', this.#onSignal);
   }
 
@@ -303,7 +332,11 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     this.#answer(link, from);
   }
 
-  /** A peer told us (DHT SIGNAL) that it waits for us at a relay. */
+  /**
+   * A peer told us (DHT SIGNAL) that it waits for us at a relay. Acted on only when the sender is
+   * authorised, within its rate and the total rate, the address is an IP we may dial, and the
+   * relay is one we know (reserved or linked) or one the directory offers at that very address.
+   */
   #onInvite(e: { from: string; payload: unknown }): void {
     let invite: RelayInvite;
     try {
@@ -313,21 +346,76 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     }
     if (this.#shutdown.signal.aborted) return;
     this.#counters.inc('invites_received');
+    const refuse = (code: InviteRefusalCode, reason: string): void => {
+      this.#counters.inc(`invites_refused_${code}`);
+      if (this.listenerCount('invite-refused') > 0) this.emit('invite-refused', { from: e.from, code, reason });
+    };
+    const relay = invite.relay;
+    if (e.from === this.#o.identity.nodeId || relay.node_id === this.#o.identity.nodeId) {
+      refuse('unauthorized', 'an invite from or to ourselves');
+      return;
+    }
+    if (this.#o.authorize && !this.#o.authorize(e.from)) {
+      refuse('unauthorized', `${e.from} is not authorised`);
+      return;
+    }
+    const limited = this.#inviteRate.take(e.from);
+    if (limited) {
+      refuse(limited.code, limited.reason);
+      return;
+    }
+    const policy = { allowLoopback: this.#o.allowLoopback ?? false, allowPrivate: this.#o.allowPrivate ?? false };
+    const bad = inviteAddressProblem(relay.ip, policy);
+    if (bad) {
+      refuse('address', bad);
+      return;
+    }
+    const max = this.#o.maxInvitesInFlight ?? C.DEFAULT_MAX_INVITES_IN_FLIGHT;
+    if (this.#invitesInFlight >= max) {
+      refuse('busy', `${max} invites being answered`);
+      return;
+    }
+    this.#invitesInFlight++;
     const t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay invite', this.#shutdown.signal);
-    this.#link(invite.relay, t.signal).then(
-      (link) => this.#answer(link, e.from, t),
-      () => t.clear(),
-    );
+    const done = () => {
+      this.#invitesInFlight--;
+      t.clear();
+    };
+    this.#knownRelay(relay, t.signal).then((known) => {
+      if (!known) {
+        refuse('unknown_relay', `no relay offer for ${relay.node_id} at ${relay.ip}:${relay.port}`);
+        return done();
+      }
+      this.#counters.inc('invites_accepted');
+      this.#link(relay, t.signal).then((link) => this.#answer(link, e.from, t, () => this.#invitesInFlight--), done);
+    }, done);
+  }
+
+  /** Whether `relay` (node id, ip, port) is one we hold a reservation with, or one the directory offers. */
+  async #knownRelay(relay: RelayRef, signal: AbortSignal): Promise<boolean> {
+    if ([...this.#reserved.values()].some((r) => sameRelay(r, relay))) return true;
+    const dir = this.#o.directory;
+    if (!dir) return false;
+    const offered = (offers: readonly SignedRecord<'relay-offer'>[]) =>
+      offers.some((o) => !isRecordExpired(o) && sameRelay(refOf(o), relay));
+    if (this.#cache && offered(this.#cache.offers)) return true;
+    // Not in the cached offers: look again, at most every INVITE_DIRECTORY_REFRESH_MS.
+    if (this.#cache && Date.now() - this.#cache.at < C.INVITE_DIRECTORY_REFRESH_MS) return false;
+    this.#cache = undefined;
+    await this.findRelays({ signal });
+    return this.#cache !== undefined && offered((this.#cache as { offers: SignedRecord<'relay-offer'>[] }).offers);
   }
 
   #answer(
     link: RelayLink,
     from: string,
     t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay answer', this.#shutdown.signal),
+    finished?: () => void,
   ): void {
     if (this.#o.authorize && !this.#o.authorize(from)) {
       this.#counters.inc('incoming_refused');
       t.clear();
+      finished?.();
       return;
     }
     link.refs++;
@@ -347,6 +435,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       .finally(() => {
         link.refs--;
         t.clear();
+        finished?.();
         this.#closeIfIdle(link);
       });
   }

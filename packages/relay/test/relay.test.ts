@@ -60,7 +60,8 @@ describe('@dpc/relay over real TCP on loopback', () => {
     const aid = generateIdentity();
     const bid = generateIdentity();
     const a2 = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid) });
-    const b2 = client({ identity: bid, signaller: sig.forNode(bid) });
+    // b2 follows the invite because the relay it names is offered in the directory at that address.
+    const b2 = client({ identity: bid, directory: dir.forNode(bid), signaller: sig.forNode(bid) });
     const b = { id: bid };
     const inbound = once(b2, 'incoming') as Promise<[Connection]>;
     const alice = await a2.connect(b.id.nodeId, { signal: AbortSignal.timeout(10_000) });
@@ -71,6 +72,7 @@ describe('@dpc/relay over real TCP on loopback', () => {
     await alice.send('via invite');
     expect(await got).toBe('via invite');
     expect(a2.stats().connected_via_directory).toBe(1);
+    expect(b2.stats()).toMatchObject({ invites_received: 1, invites_accepted: 1 });
   });
 
   it('a waiting registration expires with a clear answer', async () => {
@@ -134,7 +136,8 @@ describe('@dpc/relay over real TCP on loopback', () => {
     const aid = generateIdentity();
     const aa = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid), probeCount: 3 });
     const bid = generateIdentity();
-    const bb = client({ identity: bid, signaller: sig.forNode(bid) });
+    // bb follows the invite only to a relay the directory offers (issue 10 §4)
+    const bb = client({ identity: bid, directory: dir.forNode(bid), signaller: sig.forNode(bid) });
     const inbound = once(bb, 'incoming') as Promise<[Connection]>;
     const alice = await aa.connect(bid.nodeId, { signal: AbortSignal.timeout(10_000) });
     await inbound;
