@@ -26,6 +26,17 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Standing reservations a relay holds at most. */
 export const DEFAULT_MAX_RESERVATIONS = 256;
+/**
+ * Per-source caps of a relay (a source is an IPv4 /24, an IPv6 /64, one loopback address; each
+ * loopback ip:port with `allowLoopback`): connections not yet secured, connections in all,
+ * standing reservations, and sessions + waiting registrations it initiated.
+ */
+export const DEFAULT_MAX_PENDING_PER_SOURCE = 8;
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
+export const DEFAULT_MAX_RESERVATIONS_PER_SOURCE = 16;
+export const DEFAULT_MAX_SESSIONS_PER_SOURCE = 8;
+/** Sessions + waiting registrations one identity initiated at a relay, at most. */
+export const DEFAULT_MAX_SESSIONS_PER_PEER = 4;
 /** Waiting registrations a relay holds at most (all clients), and per client. */
 export const DEFAULT_MAX_PENDING = 256;
 export const DEFAULT_MAX_PENDING_PER_PEER = 16;
