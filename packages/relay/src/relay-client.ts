@@ -335,7 +335,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   /**
    * A peer told us (DHT SIGNAL) that it waits for us at a relay. Acted on only when the sender is
    * authorised, within its rate and the total rate, the address is an IP we may dial, and the
-   * relay is one we know (reserved or linked) or one the directory offers at that very address.
+   * relay is one we hold a reservation with or one the directory offers at that very address.
    */
   #onInvite(e: { from: string; payload: unknown }): void {
     let invite: RelayInvite;
