@@ -88,6 +88,32 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
   wss.on('error', onServerError);
   const port = (wss.address() as { port: number }).port;
 
+  // One node listener per event, shared by every subscribed client: a listener per client and
+  // event made 16 clients exceed EventEmitter's limit (MaxListenersExceededWarning) and grew
+  // with each subscription; the limit stays as it is.
+  const fanout = new Map<keyof NodeEvents, { listener: (data: unknown) => void; fns: Set<(data: unknown) => void> }>();
+  const listen = (ev: keyof NodeEvents, fn: (data: unknown) => void) => {
+    let f = fanout.get(ev);
+    if (!f) {
+      const fns = new Set<(data: unknown) => void>();
+      const listener = (data: unknown) => {
+        for (const g of fns) g(data);
+      };
+      f = { listener, fns };
+      fanout.set(ev, f);
+      node.on(ev, listener as never);
+    }
+    f.fns.add(fn);
+  };
+  const unlisten = (ev: keyof NodeEvents, fn: (data: unknown) => void) => {
+    const f = fanout.get(ev);
+    if (!f) return;
+    f.fns.delete(fn);
+    if (f.fns.size > 0) return;
+    fanout.delete(ev);
+    node.off(ev, f.listener as never);
+  };
+
   wss.on('connection', (ws) => {
     // A frame over MAX_MESSAGE_BYTES, invalid UTF-8 in a text frame, a protocol violation or a
     // reset: ws emits 'error' (which, unheard, would end the process) and starts a close with
@@ -98,7 +124,7 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
       setTimeout(() => ws.terminate(), 1000).unref();
     });
     const subscriptions = new Set<string>();
-    const listeners: Array<[keyof NodeEvents, (...a: unknown[]) => void]> = [];
+    const listeners: Array<[keyof NodeEvents, (data: unknown) => void]> = [];
     const push = (event: string, data: unknown) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount > MAX_CLIENT_BUFFER) {
@@ -128,7 +154,7 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
       }
     });
     ws.on('close', () => {
-      for (const [ev, fn] of listeners) node.off(ev, fn as never);
+      for (const [ev, fn] of listeners) unlisten(ev, fn);
     });
 
     async function handle(method: string, params: Record<string, unknown>): Promise<unknown> {
@@ -177,7 +203,7 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
                   }
                 : (data: unknown) => push(name, data);
             listeners.push([ev, fn]);
-            node.on(ev, fn as never);
+            listen(ev, fn);
           }
           return { subscribed: [...subscriptions] };
         }

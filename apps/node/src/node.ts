@@ -74,6 +74,8 @@ export function hostPort(host: string, port: number): string {
 
 /** Inbound connections a tier may hand over before the orchestrator exists (during start). */
 const MAX_EARLY_INBOUND = 64;
+/** A bootstrap node (nobody known at start) checks this often for its first contact, to announce to it, ms. */
+const BOOTSTRAP_ANNOUNCE_CHECK_MS = 1_000;
 
 /** A dpc node: identity, DHT, direct listener, installed tiers and the orchestrator. */
 export class DpcNode extends EventEmitter<NodeEvents> {
@@ -203,9 +205,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       const m = e.body as Partial<ChatMessage>;
       if (m && m.type === 'chat' && typeof m.text === 'string') this.emit('message', { from: e.peerId, text: m.text, tier: e.tier });
     });
-    if (config.dht.seed_nodes.length > 0 || this.dht.contacts().length > 0) {
-      await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
-    }
+    // Always announced: with nobody known yet (a bootstrap node) the record is at least stored
+    // here, so a lookup that reaches this node finds it; it is announced again once a peer joins.
+    const alone = config.dht.seed_nodes.length === 0 && this.dht.contacts().length === 0;
+    await this.dht.announceFull(opts).catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
+    if (alone) this.#announceOnFirstContact(log);
     const resumed = await this.orchestrator.resume(opts);
     if (resumed.length > 0) {
       log.info('resending unacknowledged messages from the outbox', { peers: resumed.length });
@@ -216,6 +220,17 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       tcp: this.listener.addresses(),
       dht: this.dht.address ? hostPort(this.dht.address.host, this.dht.address.port) : null,
     });
+  }
+
+  /** Issue 10 §9: a bootstrap node announces its record to the network once its first contact joins. */
+  #announceOnFirstContact(log: Logger): void {
+    const timer = setInterval(() => {
+      if (this.dht.contacts().length === 0) return;
+      clearInterval(timer);
+      this.dht.announceFull().catch((err: Error) => log.warn('announce failed; will retry on the next interval', { error: err }));
+    }, BOOTSTRAP_ANNOUNCE_CHECK_MS);
+    timer.unref();
+    this.#shutdown.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   /** Hands an inbound connection of any tier to the orchestrator. */

@@ -83,11 +83,11 @@ export function startNode(args: string[], opts: Scope & { bin?: string } = {}) {
 }
 
 /** A bootstrap node in a fresh folder; its DHT address is the seed for the others. */
-export async function bootstrapNode(opts: Scope = {}): Promise<{ root: string; seed: string }> {
+export async function bootstrapNode(opts: Scope = {}): Promise<{ root: string; seed: string; boot: ReturnType<typeof startNode> }> {
   const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
   const boot = startNode(['--config', await config(root, baseIni()), '--data-dir', join(root, 'boot')], opts);
   const seed = seedFrom((await boot.next('listening')).dht);
-  return { root, seed };
+  return { root, seed, boot };
 }
 
 /**

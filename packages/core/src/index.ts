@@ -104,6 +104,7 @@ export {
   type SequenceStoreOptions,
 } from './sequence.js';
 export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+export { SourceCounts, type SourceKeyPolicy, sourceKey } from './source-key.js';
 export {
   type EndpointPart,
   EndpointPartOwnedError,

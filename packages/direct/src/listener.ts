@@ -7,11 +7,18 @@ import {
   type Identity,
   type Schema,
   type SecureConnection,
+  SourceCounts,
   secureAccept,
+  sourceKey,
   throwIfAborted,
 } from '@dpc/core';
 import { acceptsExternal, type BoundSocket, type LocalAddresses, listenedAddresses, localAddresses, localEndpointBody } from './address.js';
-import { DEFAULT_LISTEN_PORT, DEFAULT_MAX_INBOUND_CONNECTIONS, DEFAULT_MAX_PENDING_HANDSHAKES } from './constants.js';
+import {
+  DEFAULT_LISTEN_PORT,
+  DEFAULT_MAX_INBOUND_CONNECTIONS,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_MAX_PENDING_HANDSHAKES_PER_SOURCE,
+} from './constants.js';
 
 export class ListenError extends DpcError {
   constructor(message: string, cause?: unknown) {
@@ -29,6 +36,13 @@ export interface DirectListenerOptions {
   handshakeTimeoutMs?: number;
   /** Inbound connections in their handshake at most. Default 64. */
   maxPendingHandshakes?: number;
+  /**
+   * Inbound connections in their handshake from one source at most: an IPv4 /24, an IPv6 /64,
+   * one loopback address (each loopback ip:port with `allowLoopback`). Default 8.
+   */
+  maxPendingHandshakesPerSource?: number;
+  /** Count each loopback ip:port as its own source (many nodes of a test network on one host). Default false. */
+  allowLoopback?: boolean;
   /** Established inbound connections at most. Default 1024. */
   maxConnections?: number;
   /** Admit or refuse an authenticated peer (return a reason to refuse). */
@@ -71,6 +85,7 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
   readonly #conns = new Set<SecureConnection>();
   readonly #shutdown = new AbortController();
   #pending = 0;
+  readonly #pendingBySource = new SourceCounts();
   #port = 0;
 
   constructor(opts: DirectListenerOptions) {
@@ -137,9 +152,21 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
       socket.destroy();
       return;
     }
+    const addr = socket.remoteAddress ?? '';
+    const source = sourceKey(addr, socket.remotePort, { loopbackPerPort: this.#opts.allowLoopback ?? false });
+    const maxPerSource = this.#opts.maxPendingHandshakesPerSource ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_SOURCE;
+    if (this.#pendingBySource.get(source) >= maxPerSource) {
+      this.#counters.inc('inbound_refused_source_pending');
+      socket.destroy();
+      return;
+    }
     socket.on('error', () => {}); // surfaced through the handshake / connection
     this.#pending++;
-    const addr = socket.remoteAddress ?? '';
+    this.#pendingBySource.inc(source);
+    const settled = () => {
+      this.#pending--;
+      this.#pendingBySource.dec(source);
+    };
     const tier = addr.includes(':') && !addr.startsWith('::ffff:') && !isIPv4(addr) ? 'ipv6_direct' : 'ipv4_direct';
     const o = this.#opts;
     secureAccept(socket, {
@@ -153,14 +180,14 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
       ...(o.maxFrameBytes !== undefined && { maxFrameBytes: o.maxFrameBytes }),
     }).then(
       (conn) => {
-        this.#pending--;
+        settled();
         this.#conns.add(conn);
         this.#counters.inc(`inbound_connections_${tier}`);
         conn.on('close', () => this.#conns.delete(conn));
         this.emit('connection', conn);
       },
       (err: unknown) => {
-        this.#pending--;
+        settled();
         this.#counters.inc('inbound_handshake_failed');
         socket.destroy();
         void err;
@@ -189,7 +216,12 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
   }
 
   stats(): Record<string, number> {
-    return { ...this.#counters.snapshot(), open_connections: this.#conns.size, pending_handshakes: this.#pending };
+    return {
+      ...this.#counters.snapshot(),
+      open_connections: this.#conns.size,
+      pending_handshakes: this.#pending,
+      pending_sources: this.#pendingBySource.size,
+    };
   }
 
   async stop(): Promise<void> {

@@ -267,6 +267,67 @@ describe('@dpc/direct over real TCP on loopback', () => {
     await conn.close();
   });
 
+  it('one source cannot fill the pending handshakes: 127.0.0.2 stalls 20, 127.0.0.3 still gets in, and so does a real peer', async () => {
+    const counters = new Counters();
+    const l = createDirectListener({
+      identity: bob,
+      host: '0.0.0.0',
+      port: 0,
+      handshakeTimeoutMs: 5000,
+      maxPendingHandshakes: 20,
+      counters,
+    });
+    await l.start();
+    cleanups.push(() => l.stop());
+    // Stalled handshakes (silent TCP connections) from one loopback address: Linux routes all of
+    // 127/8 to lo, so a client can take 127.0.0.2 as its local address.
+    const stall = async (from: string, n: number) => {
+      const socks: Socket[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = connect({ host: '127.0.0.1', port: l.port, localAddress: from });
+        s.on('error', () => {});
+        cleanups.push(() => void s.destroy());
+        await once(s, 'connect');
+        socks.push(s);
+      }
+      return socks;
+    };
+    await stall('127.0.0.2', 20);
+    await expect.poll(() => counters.get('inbound_refused_source_pending')).toBe(12);
+    expect(l.stats()).toMatchObject({ pending_handshakes: 8, pending_sources: 1 });
+    await stall('127.0.0.3', 3);
+    await expect.poll(() => l.stats().pending_handshakes).toBe(11);
+    expect(counters.get('inbound_refused_overload')).toBe(0);
+    const tier2 = ipv4DirectStrategy({ identity: alice, allowLoopback: true });
+    const conn = await tier2.connect(record({ ipv4_external: [{ ip: '127.0.0.1', port: l.port }] }), { signal: AbortSignal.timeout(5000) });
+    expect(conn.remoteNodeId).toBe(bob.nodeId);
+    await conn.close();
+  });
+
+  it('with allowLoopback each loopback ip:port is its own source (a test network on one host); the total cap still holds', async () => {
+    const counters = new Counters();
+    const l = createDirectListener({
+      identity: bob,
+      host: '127.0.0.1',
+      port: 0,
+      handshakeTimeoutMs: 5000,
+      maxPendingHandshakes: 12,
+      allowLoopback: true,
+      counters,
+    });
+    await l.start();
+    cleanups.push(() => l.stop());
+    for (let i = 0; i < 14; i++) {
+      const s = connect({ host: '127.0.0.1', port: l.port });
+      s.on('error', () => {});
+      cleanups.push(() => void s.destroy());
+      await once(s, 'connect');
+    }
+    await expect.poll(() => counters.get('inbound_refused_overload')).toBe(2);
+    expect(counters.get('inbound_refused_source_pending')).toBe(0);
+    expect(l.stats().pending_handshakes).toBe(12);
+  });
+
   it('dual listens on IPv4 and IPv6 with one port; stop closes open connections', async () => {
     const l = await listen();
     expect(l.addresses()).toEqual([`0.0.0.0:${l.port}`, `[::]:${l.port}`]);

@@ -26,6 +26,17 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Standing reservations a relay holds at most. */
 export const DEFAULT_MAX_RESERVATIONS = 256;
+/**
+ * Per-source caps of a relay (a source is an IPv4 /24, an IPv6 /64, one loopback address; each
+ * loopback ip:port with `allowLoopback`): connections not yet secured, connections in all,
+ * standing reservations, and sessions + waiting registrations it initiated.
+ */
+export const DEFAULT_MAX_PENDING_PER_SOURCE = 8;
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
+export const DEFAULT_MAX_RESERVATIONS_PER_SOURCE = 16;
+export const DEFAULT_MAX_SESSIONS_PER_SOURCE = 8;
+/** Sessions + waiting registrations one identity initiated at a relay, at most. */
+export const DEFAULT_MAX_SESSIONS_PER_PEER = 4;
 /** Waiting registrations a relay holds at most (all clients), and per client. */
 export const DEFAULT_MAX_PENDING = 256;
 export const DEFAULT_MAX_PENDING_PER_PEER = 16;
@@ -37,8 +48,15 @@ export const DEFAULT_ANNOUNCE_DEBOUNCE_MS = 1_000;
 export const UPTIME_WINDOW_MS = 24 * 3_600_000;
 /** Relays a client keeps a standing reservation with (the spec's "one or two"). */
 export const DEFAULT_RESERVATIONS = 2;
-/** Delays before re-reserving after a reservation's relay is lost, ms (last one repeats). */
-export const DEFAULT_RESERVE_BACKOFFS_MS: readonly number[] = [1_000, 5_000, 15_000, 60_000];
+/**
+ * Delays between attempts to take reservations again after one is lost (or while fewer than
+ * wanted are held), ms; the last one repeats until the reservations are held again.
+ */
+export const DEFAULT_RESERVE_BACKOFFS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
+/** Each re-reserve delay is spread by ± this fraction (0 disables), so clients of one lost relay do not return in step. */
+export const DEFAULT_RESERVE_JITTER = 0.2;
+/** Relays whose latency a client remembers (least recently measured forgotten first); option `maxMeasuredRelays`. */
+export const MAX_MEASURED_RELAYS = 256;
 /** Relays probed in parallel (handshake RTT) before ranking, when their latency is unknown. */
 export const DEFAULT_PROBE_COUNT = 3;
 /** Latency is normalised over 0–500 ms (spec). */
@@ -74,3 +92,16 @@ export const SPLICE_CLOSE_GRACE_MS = 2_000;
 export const MAX_LISTED_RELAYS = 4;
 /** Deadline of the first reservation attempt when the node starts, ms. */
 export const DEFAULT_RESERVE_TIMEOUT_MS = 30_000;
+
+/** Relay invites (DHT SIGNAL) answered per second from one sender, and its burst (option `invitesPerSenderPerSecond` / `inviteSenderBurst`). */
+export const DEFAULT_INVITES_PER_SENDER_PER_SECOND = 1;
+export const DEFAULT_INVITE_SENDER_BURST = 4;
+/** Relay invites answered per second from all senders, and the burst (option `invitesPerSecond` / `inviteBurst`). */
+export const DEFAULT_INVITES_PER_SECOND = 5;
+export const DEFAULT_INVITE_BURST = 20;
+/** Invites being answered (relay dialled, session awaited) at once, at most (option `maxInvitesInFlight`). */
+export const DEFAULT_MAX_INVITES_IN_FLIGHT = 8;
+/** Senders whose invite rate is tracked (least recently seen forgotten). */
+export const MAX_INVITE_SENDERS_TRACKED = 1024;
+/** An invite naming a relay missing from cached offers refreshes them at most this often, ms. */
+export const INVITE_DIRECTORY_REFRESH_MS = 30_000;

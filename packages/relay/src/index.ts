@@ -35,6 +35,7 @@ export * from './constants.js';
 export type { RelayDirectory, RelayRef, Signaller } from './directory.js';
 export { NoRelayError, RelayConfigError, RelayPathClosedError, RelayPublicAddressError, RelayRefusedError } from './errors.js';
 export { relayFromConfig } from './from-config.js';
+export { INVITE_REFUSAL_CODES, type InviteRefusalCode, inviteAddressProblem } from './invite-policy.js';
 export {
   DISCONNECT_REASONS,
   type DisconnectReason,

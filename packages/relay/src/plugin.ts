@@ -35,6 +35,8 @@ export function relayTier(): TierPlugin {
         reservationKeepaliveMs: secondsToMs(config.relay.keepalive),
         ...(publicIp && { publicIp }),
         allowLoopback,
+        // invites may name relays on the LAN only where the DHT accepts such contacts too
+        allowPrivate: allowLoopback,
       });
       // A relay offer is read by nodes anywhere: a private, CGNAT, link-local or loopback address in
       // it leads them nowhere. The server refuses such an address (RelayPublicAddressError); then

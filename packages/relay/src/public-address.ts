@@ -10,7 +10,11 @@ import { isIP } from 'node:net';
 export interface PublicAddressPolicy {
   /** Accept 127.0.0.0/8 and ::1 (tests and demos on one machine). Default false. */
   allowLoopback?: boolean;
+  /** Accept private (RFC 1918), CGNAT (100.64/10) and unique-local (fc00::/7) addresses (a LAN). Default false. */
+  allowPrivate?: boolean;
 }
+
+const PRIVATE_V4 = new Set(['10.0.0.0', '100.64.0.0', '172.16.0.0', '192.168.0.0']);
 
 const V4_BOGONS: ReadonlyArray<[string, number, string]> = [
   ['0.0.0.0', 8, 'unspecified ("this network", 0.0.0.0/8)'],
@@ -61,6 +65,7 @@ export function publicAddressProblem(ip: string, policy: PublicAddressPolicy = {
       const mask = (~0 << (32 - prefix)) >>> 0;
       if ((n & mask) >>> 0 !== (v4Int(base) & mask) >>> 0) continue;
       if (prefix === 8 && base === '127.0.0.0' && policy.allowLoopback) return undefined;
+      if (PRIVATE_V4.has(base) && policy.allowPrivate) return undefined;
       return `${ip} is ${what}`;
     }
     return undefined;
@@ -80,7 +85,7 @@ export function publicAddressProblem(ip: string, policy: PublicAddressPolicy = {
   const first = g[0] as number;
   if ((first & 0xff00) === 0xff00) return `${ip} is multicast (ff00::/8)`;
   if ((first & 0xffc0) === 0xfe80) return `${ip} is link-local (fe80::/10)`;
-  if ((first & 0xfe00) === 0xfc00) return `${ip} is unique-local (fc00::/7)`;
+  if ((first & 0xfe00) === 0xfc00) return policy.allowPrivate ? undefined : `${ip} is unique-local (fc00::/7)`;
   if ((first & 0xe000) !== 0x2000) return `${ip} is not global unicast IPv6 (2000::/3)`;
   return undefined;
 }

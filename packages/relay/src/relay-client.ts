@@ -17,6 +17,7 @@ import {
 import * as C from './constants.js';
 import type { RelayDirectory, RelayRef, Signaller } from './directory.js';
 import { NoRelayError } from './errors.js';
+import { InviteRateLimit, type InviteRefusalCode, inviteAddressProblem, sameRelay } from './invite-policy.js';
 import { type RelayInvite, relayInviteSchema } from './messages.js';
 import { dialRelay, type RelayLink, type SessionGrant } from './relay-link.js';
 import { rankRelays } from './relay-score.js';
@@ -39,12 +40,38 @@ export interface RelayClientOptions {
   reservationKeepaliveMs?: number;
   /** Relays `reserve()` keeps a reservation with. Default 2. */
   reservations?: number;
-  /** Delays before re-reserving after a relay is lost, ms; the last one repeats. Default 1 s, 5 s, 15 s, 60 s. */
+  /**
+   * Delays between attempts to take reservations again after one is lost, ms; the last one
+   * repeats until `reservations` are held again. Default 1 s, 2 s, 4 s, 8 s, 16 s, 30 s.
+   */
   reserveBackoffsMs?: readonly number[];
+  /** Each re-reserve delay is spread by ± this fraction. Default 0.2; 0 disables (tests). */
+  reserveJitter?: number;
+  /** Relays whose measured latency is remembered (least recently measured forgotten). Default 256. */
+  maxMeasuredRelays?: number;
+  /** Random source of the jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
   /** Relays of unknown latency probed (handshake RTT) in parallel before ranking. Default 3. */
   probeCount?: number;
-  /** Admit or refuse a peer that wants to reach us through a relay. Default: everyone. */
+  /**
+   * Admit or refuse a peer that wants to reach us through a relay. Default: everyone. Checked
+   * before a relay invite from that peer is acted on (refused: `invites_refused_unauthorized`).
+   */
   authorize?: (nodeId: string) => boolean;
+  /** Follow relay invites to loopback relay addresses (tests on one machine). Default false. */
+  allowLoopback?: boolean;
+  /** Follow relay invites to private / CGNAT / unique-local relay addresses (a LAN). Default false. */
+  allowPrivate?: boolean;
+  /** Relay invites answered per second from one sender. Default 1. */
+  invitesPerSenderPerSecond?: number;
+  /** Burst of invites from one sender. Default 4. */
+  inviteSenderBurst?: number;
+  /** Relay invites answered per second from all senders. Default 5. */
+  invitesPerSecond?: number;
+  /** Burst of invites from all senders. Default 20. */
+  inviteBurst?: number;
+  /** Invites being answered at once, at most. Default 8. */
+  maxInvitesInFlight?: number;
   /**
    * Ask relays for spliced sessions (a plain TCP data connection per side, bytes copied by the
    * relay) rather than RELAY_MESSAGEs inside the control connection. Default true.
@@ -69,6 +96,8 @@ export interface RelayClient extends EventEmitter {
   stop(): Promise<void>;
   on(event: 'incoming', fn: (conn: Connection) => void): this;
   on(event: 'reservations', fn: (relays: RelayRef[]) => void): this;
+  /** A relay invite that was not acted on, with its typed reason (also counted `invites_refused_<code>`). */
+  on(event: 'invite-refused', fn: (e: { from: string; code: InviteRefusalCode; reason: string }) => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
 }
 
@@ -82,9 +111,11 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   readonly #measured = new Map<string, number>();
   readonly #reserved = new Map<string, RelayRef>();
   readonly #conns = new Set<SecureConnection>();
-  readonly #timers = new Set<NodeJS.Timeout>();
   #cache: { at: number; offers: SignedRecord<'relay-offer'>[] } | undefined;
   #reserveFailures = 0;
+  #retry: NodeJS.Timeout | undefined;
+  readonly #inviteRate: InviteRateLimit;
+  #invitesInFlight = 0;
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#onInvite(e);
 
   constructor(o: RelayClientOptions) {
@@ -93,6 +124,13 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     // One listener per running operation on the shutdown signal: many may run at once.
     setMaxListeners(0, this.#shutdown.signal);
     this.#counters = o.counters ?? new Counters();
+    this.#inviteRate = new InviteRateLimit({
+      perSenderPerSecond: o.invitesPerSenderPerSecond ?? C.DEFAULT_INVITES_PER_SENDER_PER_SECOND,
+      senderBurst: o.inviteSenderBurst ?? C.DEFAULT_INVITE_SENDER_BURST,
+      perSecond: o.invitesPerSecond ?? C.DEFAULT_INVITES_PER_SECOND,
+      burst: o.inviteBurst ?? C.DEFAULT_INVITE_BURST,
+      maxSenders: C.MAX_INVITE_SENDERS_TRACKED,
+    });
     o.signaller?.on('signal', this.#onSignal);
   }
 
@@ -145,7 +183,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     const p = dialRelay(relay, { identity: this.#o.identity, signal: dialSignal, handshakeTimeoutMs: this.#handshakeMs }).then(
       (link) => {
         this.#counters.inc('relay_links');
-        this.#measured.set(relay.node_id, link.rttMs);
+        this.#remember(relay.node_id, link.rttMs);
         link.on('close', () => {
           if (this.#links.get(relay.node_id) === p) this.#links.delete(relay.node_id);
           this.#onLinkClosed(link);
@@ -162,6 +200,16 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     );
     this.#links.set(relay.node_id, p);
     return p;
+  }
+
+  /** Remembers a relay's latency; the least recently measured is forgotten past MAX_MEASURED_RELAYS. */
+  #remember(nodeId: string, rttMs: number): void {
+    this.#measured.delete(nodeId);
+    this.#measured.set(nodeId, rttMs);
+    while (this.#measured.size > (this.#o.maxMeasuredRelays ?? C.MAX_MEASURED_RELAYS)) {
+      const oldest = this.#measured.keys().next().value as string;
+      this.#measured.delete(oldest);
+    }
   }
 
   #closeIfIdle(link: RelayLink): void {
@@ -284,7 +332,11 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     this.#answer(link, from);
   }
 
-  /** A peer told us (DHT SIGNAL) that it waits for us at a relay. */
+  /**
+   * A peer told us (DHT SIGNAL) that it waits for us at a relay. Acted on only when the sender is
+   * authorised, within its rate and the total rate, the address is an IP we may dial, and the
+   * relay is one we hold a reservation with or one the directory offers at that very address.
+   */
   #onInvite(e: { from: string; payload: unknown }): void {
     let invite: RelayInvite;
     try {
@@ -294,21 +346,76 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     }
     if (this.#shutdown.signal.aborted) return;
     this.#counters.inc('invites_received');
+    const refuse = (code: InviteRefusalCode, reason: string): void => {
+      this.#counters.inc(`invites_refused_${code}`);
+      if (this.listenerCount('invite-refused') > 0) this.emit('invite-refused', { from: e.from, code, reason });
+    };
+    const relay = invite.relay;
+    if (e.from === this.#o.identity.nodeId || relay.node_id === this.#o.identity.nodeId) {
+      refuse('unauthorized', 'an invite from or to ourselves');
+      return;
+    }
+    if (this.#o.authorize && !this.#o.authorize(e.from)) {
+      refuse('unauthorized', `${e.from} is not authorised`);
+      return;
+    }
+    const limited = this.#inviteRate.take(e.from);
+    if (limited) {
+      refuse(limited.code, limited.reason);
+      return;
+    }
+    const policy = { allowLoopback: this.#o.allowLoopback ?? false, allowPrivate: this.#o.allowPrivate ?? false };
+    const bad = inviteAddressProblem(relay.ip, policy);
+    if (bad) {
+      refuse('address', bad);
+      return;
+    }
+    const max = this.#o.maxInvitesInFlight ?? C.DEFAULT_MAX_INVITES_IN_FLIGHT;
+    if (this.#invitesInFlight >= max) {
+      refuse('busy', `${max} invites being answered`);
+      return;
+    }
+    this.#invitesInFlight++;
     const t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay invite', this.#shutdown.signal);
-    this.#link(invite.relay, t.signal).then(
-      (link) => this.#answer(link, e.from, t),
-      () => t.clear(),
-    );
+    const done = () => {
+      this.#invitesInFlight--;
+      t.clear();
+    };
+    this.#knownRelay(relay, t.signal).then((known) => {
+      if (!known) {
+        refuse('unknown_relay', `no relay offer for ${relay.node_id} at ${relay.ip}:${relay.port}`);
+        return done();
+      }
+      this.#counters.inc('invites_accepted');
+      this.#link(relay, t.signal).then((link) => this.#answer(link, e.from, t, () => this.#invitesInFlight--), done);
+    }, done);
+  }
+
+  /** Whether `relay` (node id, ip, port) is one we hold a reservation with, or one the directory offers. */
+  async #knownRelay(relay: RelayRef, signal: AbortSignal): Promise<boolean> {
+    if ([...this.#reserved.values()].some((r) => sameRelay(r, relay))) return true;
+    const dir = this.#o.directory;
+    if (!dir) return false;
+    const offered = (offers: readonly SignedRecord<'relay-offer'>[]) =>
+      offers.some((o) => !isRecordExpired(o) && sameRelay(refOf(o), relay));
+    if (this.#cache && offered(this.#cache.offers)) return true;
+    // Not in the cached offers: look again, at most every INVITE_DIRECTORY_REFRESH_MS.
+    if (this.#cache && Date.now() - this.#cache.at < C.INVITE_DIRECTORY_REFRESH_MS) return false;
+    this.#cache = undefined;
+    await this.findRelays({ signal });
+    return this.#cache !== undefined && offered((this.#cache as { offers: SignedRecord<'relay-offer'>[] }).offers);
   }
 
   #answer(
     link: RelayLink,
     from: string,
     t = timeoutSignal(this.#o.relayTimeoutMs ?? C.DEFAULT_RELAY_TIMEOUT_MS, 'relay answer', this.#shutdown.signal),
+    finished?: () => void,
   ): void {
     if (this.#o.authorize && !this.#o.authorize(from)) {
       this.#counters.inc('incoming_refused');
       t.clear();
+      finished?.();
       return;
     }
     link.refs++;
@@ -328,6 +435,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       .finally(() => {
         link.refs--;
         t.clear();
+        finished?.();
         this.#closeIfIdle(link);
       });
   }
@@ -336,11 +444,16 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     return [...this.#reserved.values()];
   }
 
-  async reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<RelayRef[]> {
+  reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] } = {}): Promise<RelayRef[]> {
+    return this.#reserve(opts, false);
+  }
+
+  async #reserve(opts: { signal?: AbortSignal; relays?: readonly RelayRef[] }, retrying: boolean): Promise<RelayRef[]> {
     const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
     const want = this.#o.reservations ?? C.DEFAULT_RESERVATIONS;
     const self = this.#o.identity.nodeId;
     const exclude = new Set<string>([self, ...this.#reserved.keys()]);
+    const before = [...this.#reserved.keys()].join();
     const candidates = [...(opts.relays ?? []).filter((r) => !exclude.has(r.node_id))];
     if (candidates.length < want - this.#reserved.size) {
       const more = await this.#rankedRelays(signal, exclude);
@@ -359,7 +472,12 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       }
     }
     void this.#closeIdleLinks();
-    this.emit('reservations', this.reservations());
+    // Unchanged reservations are not announced again (the retry loop calls this repeatedly).
+    if (!retrying || before !== [...this.#reserved.keys()].join()) {
+      this.emit('reservations', this.reservations());
+    }
+    // None held: keep trying in the background (the node is unreachable by relay until then).
+    if (this.#reserved.size === 0 && !this.#retry) this.#scheduleReserve(candidates[0]);
     return this.reservations();
   }
 
@@ -367,21 +485,32 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     if (!link.reserved || !this.#reserved.delete(link.relay.node_id)) return;
     this.#counters.inc('reservations_lost');
     this.emit('reservations', this.reservations());
-    if (this.#shutdown.signal.aborted) return;
+    this.#scheduleReserve(link.relay);
+  }
+
+  /**
+   * Takes reservations again after a loss: attempts (the lost relay first, then the directory's)
+   * with a growing, jittered delay, until `reservations` are held; one loop at a time.
+   */
+  #scheduleReserve(prefer?: RelayRef): void {
+    if (this.#shutdown.signal.aborted || this.#retry) return;
     const backoffs = this.#o.reserveBackoffsMs ?? C.DEFAULT_RESERVE_BACKOFFS_MS;
-    const delay = backoffs[Math.min(this.#reserveFailures, backoffs.length - 1)] ?? 1000;
+    const base = backoffs[Math.min(this.#reserveFailures, backoffs.length - 1)] ?? 1000;
+    const jitter = this.#o.reserveJitter ?? C.DEFAULT_RESERVE_JITTER;
+    const delay = Math.max(0, Math.round(base * (1 + jitter * (2 * (this.#o.random ?? Math.random)() - 1))));
     this.#reserveFailures++;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.reserve({ relays: [link.relay] }).then(
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#counters.inc('reserve_retries');
+      this.#reserve(prefer ? { relays: [prefer] } : {}, true).then(
         (held) => {
           if (held.length >= (this.#o.reservations ?? C.DEFAULT_RESERVATIONS)) this.#reserveFailures = 0;
+          else this.#scheduleReserve(prefer);
         },
-        () => {},
+        () => this.#scheduleReserve(prefer),
       );
     }, delay);
-    timer.unref();
-    this.#timers.add(timer);
+    this.#retry.unref();
   }
 
   stats(): Record<string, number> {
@@ -396,8 +525,8 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
   async stop(): Promise<void> {
     this.#shutdown.abort();
     this.#o.signaller?.off?.('signal', this.#onSignal);
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     this.#reserved.clear();
     await Promise.all([...this.#conns].map((c) => c.close().catch(() => {})));
     const links = await Promise.allSettled([...this.#links.values()]);

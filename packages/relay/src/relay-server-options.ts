@@ -15,7 +15,10 @@ export interface RelayServerOptions {
    * private, loopback, link-local, CGNAT, multicast, unspecified (see `publicAddressProblem`).
    */
   publicIp?: string;
-  /** Announce a loopback address (tests and demos on one machine). Default false. */
+  /**
+   * Announce a loopback address (tests and demos on one machine); also counts each loopback
+   * ip:port as its own source for the per-source caps. Default false.
+   */
   allowLoopback?: boolean;
   /** Port announced in the offer. Default the bound port. */
   publicPort?: number;
@@ -47,6 +50,19 @@ export interface RelayServerOptions {
   maxReservations?: number;
   /** Waiting registrations at most (relay-wide). Default 256. */
   maxPending?: number;
+  /**
+   * Connections not yet secured (sorting, TLS handshake, data connections not yet bound) from
+   * one source (IPv4 /24, IPv6 /64, one loopback address) at most. Default 8.
+   */
+  maxPendingPerSource?: number;
+  /** Connections (control and data) from one source at most. Default 64. */
+  maxConnectionsPerSource?: number;
+  /** Standing reservations held for clients of one source at most. Default 16. */
+  maxReservationsPerSource?: number;
+  /** Sessions and waiting registrations initiated from one source at most (the answering side is not charged). Default 8. */
+  maxSessionsPerSource?: number;
+  /** Sessions and waiting registrations initiated by one identity at most. Default 4. */
+  maxSessionsPerPeer?: number;
   /** Offer refresh period, ms. Default 600 000. */
   announceIntervalMs?: number;
   /** Load changes are announced at most this often, ms. Default 1000. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once, setMaxListeners } from 'node:events';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { type Connection, Counters, type RelayOfferBody, secureAccept, throwIfAborted } from '@dpc/core';
+import { type Connection, Counters, type RelayOfferBody, SourceCounts, secureAccept, sourceKey, throwIfAborted } from '@dpc/core';
 import * as C from './constants.js';
 import { RelayConfigError, RelayPublicAddressError } from './errors.js';
 import { type DisconnectReason, type RefusalCode, type RelayMessage, type RelayMessageOf, relayMessageSchema } from './messages.js';
@@ -35,6 +35,14 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   /** Sockets not yet known as control or data connections, and data connections not yet spliced. */
   readonly #unbound = new Set<Socket>();
   readonly #startedAt = Date.now();
+  /** Per source: sockets open, sockets not yet secured / bound, reservations, initiated sessions + registrations. */
+  readonly #connsBySource = new SourceCounts();
+  readonly #pendingBySource = new SourceCounts();
+  readonly #reservedBySource = new SourceCounts();
+  readonly #initiatedBySource = new SourceCounts();
+  readonly #initiatedByPeer = new SourceCounts();
+  /** Where each secured control connection came from, until accept() takes it. */
+  readonly #sourceOf = new WeakMap<object, string>();
   #server: Server | undefined;
   #port = 0;
   #sweep: NodeJS.Timeout | undefined;
@@ -101,6 +109,10 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     return h === '0.0.0.0' || h === '::' ? undefined : h;
   }
 
+  #source(ip: string | undefined, port: number | undefined): string {
+    return sourceKey(ip ?? '', port, { loopbackPerPort: this.#o.allowLoopback ?? false });
+  }
+
   #onSocket(socket: Socket): void {
     const max = this.#o.maxConnections ?? C.DEFAULT_MAX_CONNECTIONS;
     if (this.#stopping || this.#clients.size + this.#unbound.size >= max) {
@@ -108,9 +120,34 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       socket.destroy();
       return;
     }
+    const source = this.#source(socket.remoteAddress, socket.remotePort);
+    if (this.#connsBySource.get(source) >= (this.#o.maxConnectionsPerSource ?? C.DEFAULT_MAX_CONNECTIONS_PER_SOURCE)) {
+      this.#counters.inc('connections_refused_source_limit');
+      socket.destroy();
+      return;
+    }
+    if (this.#pendingBySource.get(source) >= (this.#o.maxPendingPerSource ?? C.DEFAULT_MAX_PENDING_PER_SOURCE)) {
+      this.#counters.inc('connections_refused_source_pending');
+      socket.destroy();
+      return;
+    }
     socket.on('error', () => {});
+    this.#connsBySource.inc(source);
+    this.#pendingBySource.inc(source);
+    let pending = true;
+    const settled = () => {
+      if (!pending) return;
+      pending = false;
+      this.#pendingBySource.dec(source);
+    };
+    this.#sourceOf.set(socket, source);
     this.#unbound.add(socket);
-    socket.once('close', () => this.#unbound.delete(socket));
+    socket.once('close', () => {
+      this.#unbound.delete(socket);
+      settled();
+      this.#connsBySource.dec(source);
+    });
+    socket.once('dpc-settled', settled);
     sortConnection(socket, this.#o.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS, {
       data: (sock) => void this.#onDataSocket(sock),
       control: (sock) => {
@@ -123,6 +160,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
   async #onDataSocket(socket: Socket): Promise<void> {
     const timeoutMs = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;
     const s = await bindDataConnection(socket, timeoutMs, (id) => this.#sessions.get(id), this.#counters);
+    if (s) socket.emit('dpc-settled');
     if (s?.splice?.ready) {
       for (const sock of s.splice.sockets) if (sock) this.#unbound.delete(sock);
       this.#startSplice(s, s.splice);
@@ -162,7 +200,11 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       // handshake_errors_<code>, frame_errors_<code> (DPC_DECODE_LIMIT: a MessagePack bomb)
       counters: this.#counters,
     }).then(
-      (conn) => this.accept(conn),
+      (conn) => {
+        socket.emit('dpc-settled');
+        this.#sourceOf.set(conn, this.#sourceOf.get(socket) ?? this.#source(socket.remoteAddress, socket.remotePort));
+        this.accept(conn);
+      },
       () => {
         this.#counters.inc('handshakes_failed');
         socket.destroy();
@@ -176,9 +218,11 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       return;
     }
     const rate = this.#o.messagesPerSecond ?? C.DEFAULT_MESSAGES_PER_SECOND;
+    const source = this.#sourceOf.get(conn) ?? this.#source((conn as { remoteAddress?: string }).remoteAddress, undefined);
     const c: Client = {
       conn,
       nodeId: conn.remoteNodeId,
+      source,
       rate: new TokenBucket({ ratePerSec: rate, burst: this.#o.messageBurst ?? C.DEFAULT_MESSAGE_BURST }),
       pending: new Set(),
       sessions: new Set(),
@@ -241,9 +285,20 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       return;
     }
     const max = this.#o.maxReservations ?? C.DEFAULT_MAX_RESERVATIONS;
-    if (!this.#reserved.has(c.nodeId) && this.#reserved.size >= max) {
+    const held = this.#reserved.get(c.nodeId);
+    if (!held && this.#reserved.size >= max) {
       this.#refuse(c, 'full', `${max} reservations held`, { id: m.id });
       return;
+    }
+    const perSource = this.#o.maxReservationsPerSource ?? C.DEFAULT_MAX_RESERVATIONS_PER_SOURCE;
+    if (held?.source !== c.source && this.#reservedBySource.get(c.source) >= perSource) {
+      this.#counters.inc('reservations_refused_source');
+      this.#refuse(c, 'full', `${perSource} reservations held for your address`, { id: m.id });
+      return;
+    }
+    if (held !== c) {
+      if (held) this.#reservedBySource.dec(held.source);
+      this.#reservedBySource.inc(c.source);
     }
     this.#reserved.set(c.nodeId, c);
     this.#counters.inc('reservations');
@@ -276,7 +331,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     }
     const other = this.#pending.get(`${m.target}>${me}`);
     if (other) {
-      this.#dropPending(other);
+      this.#dropPending(other, true);
       this.#openSession({ client: other.from, id: other.id, splice: other.splice }, { client: c, id: m.id, splice: m.splice === true });
       return;
     }
@@ -290,6 +345,22 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       this.#refuse(c, 'full', 'too many waiting registrations', ref);
       return;
     }
+    // The initiator is charged (sessions + waiting registrations), never the answering side: a
+    // reserved victim that does the TLS work for an attacker's sessions does not lose its own.
+    const perPeer = this.#o.maxSessionsPerPeer ?? C.DEFAULT_MAX_SESSIONS_PER_PEER;
+    if (this.#initiatedByPeer.get(me) >= perPeer) {
+      this.#counters.inc('registrations_refused_peer');
+      this.#refuse(c, 'full', `${perPeer} sessions or registrations of yours open`, ref);
+      return;
+    }
+    const perSource = this.#o.maxSessionsPerSource ?? C.DEFAULT_MAX_SESSIONS_PER_SOURCE;
+    if (this.#initiatedBySource.get(c.source) >= perSource) {
+      this.#counters.inc('registrations_refused_source');
+      this.#refuse(c, 'full', `${perSource} sessions or registrations from your address open`, ref);
+      return;
+    }
+    this.#initiatedByPeer.inc(me);
+    this.#initiatedBySource.inc(c.source);
     const timeout = this.#o.registrationTimeoutMs ?? C.DEFAULT_REGISTRATION_TIMEOUT_MS;
     const p: Pending = {
       key,
@@ -313,10 +384,17 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
     sendTo(c, { type: 'RELAY_WAITING', id: m.id, notified: target !== undefined, timeout_ms: timeout });
   }
 
-  #dropPending(p: Pending): void {
+  /** Drops a waiting registration; its initiator's charge goes with it unless it became a session. */
+  #dropPending(p: Pending, toSession = false): void {
     clearTimeout(p.timer);
     this.#pending.delete(p.key);
     p.from.pending.delete(p);
+    if (!toSession) this.#release(p.from);
+  }
+
+  #release(initiator: Client): void {
+    this.#initiatedByPeer.dec(initiator.nodeId);
+    this.#initiatedBySource.dec(initiator.source);
   }
 
   #openSession(a: Side, b: Side): void {
@@ -427,6 +505,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
 
   #endSession(s: Session, reason: DisconnectReason, initiator?: Client): void {
     if (!this.#sessions.delete(s.id)) return;
+    this.#release(s.a.client);
     s.a.client.sessions.delete(s);
     s.b.client.sessions.delete(s);
     this.#counters.inc(`sessions_closed_${reason}`);
@@ -445,7 +524,10 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
 
   #onClientClose(c: Client): void {
     this.#clients.delete(c);
-    if (this.#reserved.get(c.nodeId) === c) this.#reserved.delete(c.nodeId);
+    if (this.#reserved.get(c.nodeId) === c) {
+      this.#reserved.delete(c.nodeId);
+      this.#reservedBySource.dec(c.source);
+    }
     for (const p of c.pending) this.#dropPending(p);
     for (const s of c.sessions) this.#endSession(s, 'peer_lost', c);
     for (const b of c.blocked) resumeReading(b);
@@ -491,6 +573,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       waiting_registrations: this.#pending.size,
       open_reservations: this.#reserved.size,
       open_connections: this.#clients.size,
+      connected_sources: this.#connsBySource.size,
     };
   }
 

@@ -8,6 +8,8 @@ import type { TokenBucket } from './token-bucket.js';
 export interface Client {
   conn: Connection;
   nodeId: string;
+  /** Where the client connects from (sourceKey: /24, /64, a loopback address). */
+  source: string;
   rate: TokenBucket;
   pending: Set<Pending>;
   sessions: Set<Session>;

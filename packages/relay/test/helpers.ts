@@ -172,10 +172,10 @@ export async function relay(opts: Partial<RelayServerOptions> = {}): Promise<{ s
   return { server, id, ref: { node_id: id.nodeId, ip: '127.0.0.1', port: server.port } };
 }
 
-/** A relay client with its own identity, stopped after the test. */
+/** A relay client with its own identity (following invites to loopback relays), stopped after the test. */
 export function client(opts: Partial<RelayClientOptions> = {}): RelayClient & { id: Identity } {
   const id = opts.identity ?? generateIdentity();
-  const c = createRelayClient({ relayTimeoutMs: 10_000, ...opts, identity: id });
+  const c = createRelayClient({ relayTimeoutMs: 10_000, allowLoopback: true, ...opts, identity: id });
   cleanups.push(() => c.stop());
   return Object.assign(c, { id });
 }

@@ -60,7 +60,8 @@ describe('@dpc/relay over real TCP on loopback', () => {
     const aid = generateIdentity();
     const bid = generateIdentity();
     const a2 = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid) });
-    const b2 = client({ identity: bid, signaller: sig.forNode(bid) });
+    // b2 follows the invite because the relay it names is offered in the directory at that address.
+    const b2 = client({ identity: bid, directory: dir.forNode(bid), signaller: sig.forNode(bid) });
     const b = { id: bid };
     const inbound = once(b2, 'incoming') as Promise<[Connection]>;
     const alice = await a2.connect(b.id.nodeId, { signal: AbortSignal.timeout(10_000) });
@@ -71,6 +72,7 @@ describe('@dpc/relay over real TCP on loopback', () => {
     await alice.send('via invite');
     expect(await got).toBe('via invite');
     expect(a2.stats().connected_via_directory).toBe(1);
+    expect(b2.stats()).toMatchObject({ invites_received: 1, invites_accepted: 1 });
   });
 
   it('a waiting registration expires with a clear answer', async () => {
@@ -134,7 +136,8 @@ describe('@dpc/relay over real TCP on loopback', () => {
     const aid = generateIdentity();
     const aa = client({ identity: aid, directory: dir.forNode(aid), signaller: sig.forNode(aid), probeCount: 3 });
     const bid = generateIdentity();
-    const bb = client({ identity: bid, signaller: sig.forNode(bid) });
+    // bb follows the invite only to a relay the directory offers (issue 10 §4)
+    const bb = client({ identity: bid, directory: dir.forNode(bid), signaller: sig.forNode(bid) });
     const inbound = once(bb, 'incoming') as Promise<[Connection]>;
     const alice = await aa.connect(bid.nodeId, { signal: AbortSignal.timeout(10_000) });
     await inbound;
@@ -196,6 +199,50 @@ describe('@dpc/relay over real TCP on loopback', () => {
     for (const s of tap.sockets) s.destroy();
     expect((await lost)[0]).toEqual([]);
     await expect.poll(() => b.reservations().length).toBe(1);
+  });
+});
+
+describe('lost reservations are taken again (issue 10 §6)', () => {
+  it('a relay stopped for a while and restarted on the same port: the client retries with backoff, re-reserves and is reached again', async () => {
+    const rid = generateIdentity();
+    const first = createRelayServer({ identity: rid, host: '127.0.0.1', port: 0 });
+    await first.start();
+    const port = first.port;
+    const ref = { node_id: rid.nodeId, ip: '127.0.0.1', port };
+    const b = client({ reserveBackoffsMs: [100, 200, 400], reserveJitter: 0 });
+    expect(await b.reserve({ relays: [ref] })).toEqual([ref]);
+    const seen: number[] = [];
+    b.on('reservations', (r) => seen.push(r.length));
+    await first.stop();
+    await expect.poll(() => seen[0]).toBe(0);
+    // Down for ~1.5 s: several attempts fail (a single retry, as before, would give up here).
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(b.stats().reservations_failed).toBeGreaterThanOrEqual(3);
+    expect(b.reservations()).toEqual([]);
+    const second = createRelayServer({ identity: rid, host: '127.0.0.1', port });
+    await second.start();
+    cleanups.push(() => second.stop());
+    const back = performance.now();
+    await expect.poll(() => b.reservations().length, { timeout: 5_000 }).toBe(1);
+    expect(performance.now() - back).toBeLessThan(3_000);
+    expect(seen.at(-1)).toBe(1);
+    expect(b.stats()).toMatchObject({ reservations_lost: 1, reservations: 1 });
+    const a = client();
+    const inbound = once(b, 'incoming') as Promise<[Connection]>;
+    const alice = await a.connect(b.id.nodeId, { relays: [ref], signal: AbortSignal.timeout(10_000) });
+    const [bob] = await inbound;
+    const got = nextMessage(bob);
+    await alice.send('after the relay came back');
+    expect(await got).toBe('after the relay came back');
+  });
+
+  it('remembers the latency of a bounded number of relays', async () => {
+    const r1 = await relay();
+    const r2 = await relay();
+    const c = client({ maxMeasuredRelays: 1 });
+    await c.reserve({ relays: [r1.ref] });
+    await c.reserve({ relays: [r2.ref] });
+    expect([...c.measuredLatency().keys()]).toEqual([r2.ref.node_id]);
   });
 });
 
