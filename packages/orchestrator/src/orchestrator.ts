@@ -458,29 +458,28 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     });
   }
 
-  #deferredMessage(e: { from: string; publicKey: Buffer; item: DeferredItem }): void {
-    if (this.#shutdown.signal.aborted) return;
-    let s: Session;
+  /** The session for something that came over the deferred path, or undefined (counted) when none can be had. */
+  #deferredSession(from: string): Session | undefined {
+    if (this.#shutdown.signal.aborted) return undefined;
     try {
-      s = this.#session(e.from);
+      return this.#session(from);
     } catch {
+      // Not taken, so not receipted: the deferred path keeps it and offers it again.
       this.#counters.inc('deferred_refused_session_limit');
-      return; // not taken, so not receipted: the deferred path keeps it
+      return undefined;
     }
+  }
+
+  #deferredMessage(e: { from: string; publicKey: Buffer; item: DeferredItem }): void {
+    const s = this.#deferredSession(e.from);
+    if (!s) return;
     s.rememberKey(e.publicKey);
     s.onDeferred(e.item);
   }
 
   #deferredReceipt(e: { from: string; ids: string[] }): void {
-    if (this.#shutdown.signal.aborted) return;
-    let s: Session;
-    try {
-      s = this.#session(e.from);
-    } catch {
-      this.#counters.inc('deferred_refused_session_limit');
-      return;
-    }
-    void s.ready.then(() => s.onReceipt(e.ids));
+    const s = this.#deferredSession(e.from);
+    if (s) void s.ready.then(() => s.onReceipt(e.ids));
   }
 
   async stop(): Promise<void> {

@@ -130,7 +130,8 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     c.connection.gossip_timeout = 0.3;
   };
 
-  it('an offline peer gets its messages over the deferred path; receipts resolve send(); a live path takes over later', async () => {
+  /** A (with a mailbox as its deferred path, online) and B, who published a record and went offline. */
+  async function senderAndOfflinePeer() {
     const dir = new RecordDirectory();
     const mailbox = new MemoryMailbox();
     const aId = generateIdentity();
@@ -138,10 +139,14 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     const aEp = mailbox.endpoint(aId);
     const a = await node(dir, { identity: aId, deferred: aEp, config: gossipFast });
     aEp.online(true);
-    // B published a record, then went offline.
     const bOld = await node(dir, { identity: bId });
     const bPort = bOld.listener.port;
     await stop(bOld);
+    return { dir, mailbox, a, aId, bId, bPort };
+  }
+
+  it('an offline peer gets its messages over the deferred path; receipts resolve send(); a live path takes over later', async () => {
+    const { dir, mailbox, a, bId, bPort } = await senderAndOfflinePeer();
     const ev = once(a.orchestrator, 'connect') as Promise<[ConnectEvent]>;
     const s = await a.orchestrator.connect(bId.nodeId, { signal: AbortSignal.timeout(10_000) });
     expect(s.tier).toBe('gossip');
@@ -171,15 +176,7 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
   });
 
   it('a receipt resolves exactly the messages it names (selective)', async () => {
-    const dir = new RecordDirectory();
-    const mailbox = new MemoryMailbox();
-    const aId = generateIdentity();
-    const bId = generateIdentity();
-    const aEp = mailbox.endpoint(aId);
-    const a = await node(dir, { identity: aId, deferred: aEp, config: gossipFast });
-    aEp.online(true);
-    const bOld = await node(dir, { identity: bId });
-    await stop(bOld);
+    const { mailbox, a, aId, bId } = await senderAndOfflinePeer();
     const s = await a.orchestrator.connect(bId.nodeId, { signal: AbortSignal.timeout(10_000) });
     const q = await Promise.all(range(1, 3).map((i) => s.queue({ i })));
     const state = q.map(() => 'pending');
