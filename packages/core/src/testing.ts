@@ -1,3 +1,5 @@
+import { FrameDecoder, type FrameDecoderOptions } from './frames.js';
+
 /**
  * @dpc/core/testing — hostile MessagePack for the fuzz targets of every decoder of the stack
  * (frames, DHT datagrams, relay messages, records, ...), and a cost probe. Test code only.
@@ -114,4 +116,26 @@ export function batchCost(decode: (bytes: Buffer) => unknown, inputs: readonly B
     }
   }
   return { ms: performance.now() - t0, bytes, maxHeapBytes, codes };
+}
+
+/** `body` behind the frame codec's 4-byte length prefix (any bytes, hostile ones too). */
+export function framed(body: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/**
+ * Decodes one complete frame synchronously with a `FrameDecoder` made from `opts` (the transform
+ * runs inside write()); returns the value or throws the decoder's typed error.
+ */
+export function decodeOneFrame(frame: Buffer, opts: FrameDecoderOptions<unknown> = {}): unknown {
+  const d = new FrameDecoder<unknown>(opts);
+  d.on('error', () => {}); // read from `errored` below
+  d.write(frame);
+  const value: unknown = d.read();
+  const error = d.errored;
+  d.destroy();
+  if (error) throw error;
+  return value;
 }

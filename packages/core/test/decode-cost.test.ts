@@ -1,14 +1,5 @@
-import {
-  createRecord,
-  type DpcError,
-  emptyEndpointBody,
-  encode,
-  encodeFrame,
-  FrameDecoder,
-  generateIdentity,
-  verifyRecord,
-} from '@dpc/core';
-import { batchCost, hostileMessagePack } from '@dpc/core/testing';
+import { createRecord, type DpcError, emptyEndpointBody, encode, encodeFrame, generateIdentity, verifyRecord } from '@dpc/core';
+import { batchCost, decodeOneFrame, framed, hostileMessagePack } from '@dpc/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -18,23 +9,7 @@ import { describe, expect, it } from 'vitest';
 // against plain input of the same size. Bounds are loose on purpose (2 shared cores in CI): the
 // nested bomb used to cost ~10⁵ times more than plain input, and ~175 kB of heap per byte.
 
-/** Decodes one complete frame synchronously (the transform runs inside write()). */
-function decodeFrame(frame: Buffer): unknown {
-  const d = new FrameDecoder({ maxFrameBytes: 1024 * 1024 });
-  d.on('error', () => {}); // read from `errored` below
-  d.write(frame);
-  const value: unknown = d.read();
-  const error = d.errored;
-  d.destroy();
-  if (error) throw error;
-  return value;
-}
-
-const framed = (body: Buffer): Buffer => {
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length);
-  return Buffer.concat([head, body]);
-};
+const decodeFrame = (frame: Buffer): unknown => decodeOneFrame(frame, { maxFrameBytes: 1024 * 1024 });
 
 const FRAME_CODES = /^DPC_(DECODE_LIMIT|FRAME_MALFORMED|FRAME_TOO_LARGE|FRAME_TRUNCATED|SCHEMA)$/;
 const RECORD_CODES = /^DPC_RECORD_(MALFORMED|TOO_LARGE|BAD_SIGNATURE|NODE_ID_MISMATCH|WRONG_KEY|EXPIRED)$/;

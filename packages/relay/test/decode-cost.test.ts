@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { connect as tcpConnect } from 'node:net';
 import { createSecureContext, connect as tlsConnect } from 'node:tls';
-import { Counters, createSelfSignedCertificate, encodeFrame, FrameDecoder, generateIdentity, type Identity } from '@dpc/core';
-import { batchCost, hostileMessagePack } from '@dpc/core/testing';
+import { Counters, createSelfSignedCertificate, encodeFrame, generateIdentity, type Identity } from '@dpc/core';
+import { batchCost, decodeOneFrame, framed, hostileMessagePack } from '@dpc/core/testing';
 import { relayMessageSchema } from '@dpc/relay';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,27 +18,15 @@ const CODES = /^DPC_(DECODE_LIMIT|FRAME_MALFORMED|FRAME_TOO_LARGE|SCHEMA)$/;
 
 /** What a relay does with one control frame: decode, check it is `data`, check the relay message. */
 function decodeRelayFrame(frame: Buffer): unknown {
-  const d = new FrameDecoder({
+  return decodeOneFrame(frame, {
     schema: (v: unknown) => {
       const f = v as { t?: unknown; d?: unknown };
       if (f.t !== 'data') return f;
       return relayMessageSchema(f.d);
     },
   });
-  d.on('error', () => {});
-  d.write(frame);
-  const value: unknown = d.read();
-  const error = d.errored;
-  d.destroy();
-  if (error) throw error;
-  return value;
 }
 
-const framed = (body: Buffer): Buffer => {
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length);
-  return Buffer.concat([head, body]);
-};
 /** `{ t: 'data', d: <hostile> }` with the hostile bytes spliced in as the value of `d`. */
 const asData = (hostile: Buffer): Buffer =>
   Buffer.concat([Buffer.from([0x82, 0xa1, 0x74, 0xa4, 0x64, 0x61, 0x74, 0x61, 0xa1, 0x64]), hostile]);
