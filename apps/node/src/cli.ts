@@ -14,6 +14,7 @@ const COMMON = {
   'log-level': { type: 'string' },
   'log-json': { type: 'boolean', default: false },
   'allow-loopback': { type: 'boolean', default: false },
+  'clock-offset-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -47,7 +48,8 @@ With --json, one JSON object per line on stdout for each event: listening, conne
 time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
---allow-loopback   announce and dial loopback addresses (single-machine tests and demos)`,
+--allow-loopback   announce and dial loopback addresses (single-machine tests and demos)
+--clock-offset-ms N   sign records as if the clock were N ms off (e.g. -3600000; clock-skew tests)`,
   send: `Usage: dpc-node send --config FILE --to PEER_ID [--data-dir DIR] [--json] [--tier T] [--timeout S] TEXT
 
 Starts a node, connects to PEER_ID through the orchestrator, sends TEXT, waits for the
@@ -136,7 +138,9 @@ export async function main(argv: string[]): Promise<number> {
         level: (values['log-level'] as LogLevel) ?? config.log.level,
         json: values['log-json'] || config.log.json,
       });
-      const node = new DpcNode({ dataDir, config, logger, allowLoopback: values['allow-loopback'] ?? false });
+      const clockOffsetMs = Number(values['clock-offset-ms'] ?? 0);
+      if (!Number.isSafeInteger(clockOffsetMs)) throw new UsageError('--clock-offset-ms takes a whole number of milliseconds');
+      const node = new DpcNode({ dataDir, config, logger, allowLoopback: values['allow-loopback'] ?? false, clockOffsetMs });
       if (command === 'start') return runStart(node, { json, logger });
       const to = values.to;
       const text = positionals.join(' ');

@@ -14,6 +14,7 @@ import {
   loadOrCreateIdentity,
   type NetworkState,
   openSequenceStore,
+  parseExternalAddress,
   type Strategy,
   type TierContext,
   type TierDht,
@@ -24,6 +25,7 @@ import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
 import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
+import { watchAddresses } from './address-watch.js';
 import type { Logger } from './log.js';
 import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
 
@@ -65,6 +67,18 @@ export interface DpcNodeOptions {
   tierPackages?: readonly TierPackage[];
   /** Quiet time before a changed endpoint record is re-signed and re-announced, ms. Default 200. */
   endpointDebounceMs?: number;
+  /**
+   * Poll period of the local interface addresses, ms; when they change the endpoint record is
+   * re-read, the external IPv4 re-learnt, and the record re-signed and re-announced. 0: never.
+   * Default 2000.
+   */
+  addressPollMs?: number;
+  /**
+   * Offset of this node's clock from the system clock, ms (−3 600 000: an hour behind). Used for
+   * the records it signs and for its sequence store only, to test a node whose clock is wrong
+   * (network namespaces share the kernel clock). Default 0.
+   */
+  clockOffsetMs?: number;
 }
 
 /** `host:port`, with an IPv6 host in brackets (`[::]:8889`). */
@@ -133,7 +147,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       ...dhtOptionsFromConfig(config, this.identity),
       ...(this.opts.dhtHost !== undefined && { host: this.opts.dhtHost }), // else [dht] host
       dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
-      sequence: openSequenceStore(this.opts.dataDir).next, // record seq survives restarts and a clock set back
+      sequence: openSequenceStore(this.opts.dataDir, { now: this.#clock }).next, // record seq survives restarts and a clock set back
+      ...(this.opts.clockOffsetMs && { recordClock: this.#clock }),
       allowLoopback,
       allowPrivate: allowLoopback,
       counters: this.counters,
@@ -143,7 +158,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       if (e.type === 'bootstrap:done') log.info('joined the DHT', { seeds_answered: e.answeredSeeds, known_nodes: e.routingTableSize });
       else if (e.type === 'lookup:done' && e.kind === 'value')
         log.info(e.found ? 'record found in the DHT' : 'record not found in the DHT', { rpcs: e.rpcs, ms: Math.round(e.ms) });
-      else if (e.type === 'announce:done') log.info(`announced ${e.kind} record`, { stored_at: e.storedAt });
+      else if (e.type === 'announce:done')
+        log.info(`announced ${e.kind} record`, { stored_at: e.storedAt, seq: e.seq, issued_at: e.issuedAt });
       else log.debug('dht', { ...e });
     });
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
@@ -163,6 +179,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     await this.dht.start(opts);
     await this.#learnExternalAddress(log);
     parts.flush();
+    if (this.opts.addressPollMs !== 0) {
+      watchAddresses({
+        signal: this.#shutdown.signal,
+        ...(this.opts.addressPollMs !== undefined && { intervalMs: this.opts.addressPollMs }),
+        onChange: (change) => this.#onAddressChange(change, log),
+        onError: (err) => log.warn('re-announcing after an address change failed', { error: err }),
+      });
+    }
 
     const loaded: LoadedTiers = this.opts.plugins
       ? { plugins: this.opts.plugins, missing: [], broken: [] }
@@ -279,20 +303,54 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     };
   }
 
+  /** This node's clock (the system clock plus `clockOffsetMs`), for the records it signs. */
+  readonly #clock = (): number => Date.now() + (this.opts.clockOffsetMs ?? 0);
+
+  /**
+   * A local address appeared or disappeared (another network, a new prefix): the node's parts
+   * of the endpoint record are read again, the external IPv4 re-learnt (the NAT in front may be
+   * another one), and the record re-signed and re-announced at once.
+   */
+  async #onAddressChange(change: { added: string[]; removed: string[] }, log: Logger): Promise<void> {
+    const t0 = performance.now();
+    log.info('local addresses changed: re-announcing the endpoint record', { added: change.added, removed: change.removed });
+    const parts = this.#parts as EndpointParts;
+    const local = this.listener.endpointBody({ allowLoopback: this.opts.allowLoopback ?? false });
+    parts.set('node', 'ipv6', this.#withConfiguredIPv6(local.ipv6));
+    parts.set('node', 'ipv4_local', local.ipv4_local);
+    await this.#learnExternalAddress(log, { clear: true });
+    parts.flush();
+    await this.dht.announceFull({ signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
+    log.info('endpoint record re-announced after the address change', { ms: Math.round(performance.now() - t0) });
+  }
+
+  /** The IPv6 part with `[p2p] external_address` first when it is an IPv6 address. */
+  #withConfiguredIPv6(ipv6: Array<{ ip: string; port: number }>): Array<{ ip: string; port: number }> {
+    const ext = parseExternalAddress(this.opts.config.p2p.external_address);
+    if (ext?.family !== 6) return ipv6;
+    // Never announce an address the listener cannot be reached on (an IPv4-only listen_host).
+    if (!this.listener.addresses().some((a) => a.startsWith('['))) return ipv6;
+    return [{ ip: ext.ip, port: ext.port ?? this.listener.port }, ...ipv6.filter((a) => a.ip !== ext.ip)].slice(0, 8);
+  }
+
   /**
    * Learns this node's external IPv4 from DHT peers (DISCOVER_ENDPOINT, majority of 3) and
    * announces it with the listen port for tier 2: a public address (it is one of ours) or a
    * NAT's address, which works when the router forwards the port. `[p2p] external_address`
    * overrides it.
    */
-  async #learnExternalAddress(log: Logger): Promise<void> {
-    const configured = this.opts.config.p2p.external_address;
+  async #learnExternalAddress(log: Logger, opts: { clear?: boolean } = {}): Promise<void> {
+    const configured = parseExternalAddress(this.opts.config.p2p.external_address);
     let ip: string | undefined;
     let port = this.listener.port;
-    if (configured) {
-      const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(configured);
-      ip = m?.[1];
-      if (m?.[2]) port = Number(m[2]);
+    if (configured?.family === 6) {
+      // An IPv6 address is announced for tier 1 (first in the ipv6 part); IPv4 is still learnt.
+      const parts = this.#parts as EndpointParts;
+      parts.set('node', 'ipv6', this.#withConfiguredIPv6(parts.body().ipv6));
+    }
+    if (configured?.family === 4) {
+      ip = configured.ip;
+      if (configured.port) port = configured.port;
     } else if (this.dht.contacts().length > 0) {
       try {
         const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
@@ -311,6 +369,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       ip = undefined;
     }
     if (ip) this.#parts?.set('node', 'ipv4_external', [{ ip, port }]);
+    else if (opts.clear) this.#parts?.set('node', 'ipv4_external', []); // the old NAT's address is not ours any more
   }
 
   /**

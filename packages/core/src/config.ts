@@ -13,7 +13,8 @@ type Kind =
   | { t: 'string' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'list' }
-  | { t: 'host' };
+  | { t: 'host' }
+  | { t: 'address' };
 
 interface KeySpec<T> {
   kind: Kind;
@@ -66,7 +67,11 @@ export const CONFIG_SCHEMA = {
   p2p: {
     listen_port: port(8888, 'TCP port of the direct listener'),
     listen_host: { kind: { t: 'host' }, default: 'dual', doc: "'dual' (IPv6 and IPv4) or one address" } as KeySpec<string>,
-    external_address: str('', 'IPv4 address[:port] to announce for tier 2 (e.g. a port forward); default: learned from DHT peers'),
+    external_address: {
+      kind: { t: 'address' },
+      default: '',
+      doc: 'address to announce: IPv4 `a.b.c.d[:port]` for tier 2 (e.g. a port forward; default: learned from DHT peers), or IPv6 `[2001:db8::1]:port` or bare for tier 1',
+    } as KeySpec<string>,
   },
   webrtc: {
     stun_servers: list(['stun:stun.l.google.com:19302'], 'STUN server URLs, comma separated'),
@@ -206,7 +211,34 @@ function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string
       if (text === 'dual') return text;
       if (typeof text === 'string' && isIP(text) !== 0) return text;
       return bad("'dual' or an IP address");
+    case 'address':
+      if (text === '' || (typeof text === 'string' && parseExternalAddress(text))) return text;
+      return bad('an IPv4 address[:port], an IPv6 address, or [IPv6]:port');
   }
+}
+
+/** `[p2p] external_address` taken apart; `port` undefined when the listen port is meant. */
+export interface ExternalAddress {
+  family: 4 | 6;
+  ip: string;
+  port?: number;
+}
+
+/**
+ * Parses `[p2p] external_address`: `198.51.100.7`, `198.51.100.7:9000`, `2001:db8::1` (bare) or
+ * `[2001:db8::1]:9000`; undefined when it is none of these (or the port is out of range).
+ */
+export function parseExternalAddress(value: string): ExternalAddress | undefined {
+  const v = value.trim();
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(v) ?? /^(\d+\.\d+\.\d+\.\d+)(?::(\d{1,5}))?$/.exec(v) ?? /^([0-9a-fA-F:.]+)()$/.exec(v);
+  if (!m) return undefined;
+  const ip = m[1] as string;
+  const family = isIP(ip);
+  if (family === 0) return undefined;
+  if (family === 4 && v.startsWith('[')) return undefined;
+  const port = m[2] ? Number(m[2]) : undefined;
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { family: family as 4 | 6, ip, ...(port !== undefined && { port }) };
 }
 
 /**

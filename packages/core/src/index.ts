@@ -38,10 +38,12 @@ export {
   configFromObject,
   type DpcConfig,
   defaultConfig,
+  type ExternalAddress,
   type LoadConfigOptions,
   type LoadedConfig,
   loadConfig,
   parseConfig,
+  parseExternalAddress,
   secondsToMs,
 } from './config.js';
 export { SecureConnection } from './connection.js';

@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_SCHEMA, defaultConfig, loadConfig, parseConfig } from '@dpc/core';
+import { CONFIG_SCHEMA, defaultConfig, loadConfig, parseConfig, parseExternalAddress } from '@dpc/core';
 import { describe, expect, it } from 'vitest';
 
 const examples = new URL('../examples/', import.meta.url);
@@ -133,5 +133,25 @@ describe('config', () => {
         expect(spec.doc, `${sec}.${key}`).toBeTruthy();
       }
     }
+  });
+
+  it('external_address takes IPv4[:port], bare IPv6 or [IPv6]:port, and refuses the rest', () => {
+    const table: Array<[string, ReturnType<typeof parseExternalAddress>]> = [
+      ['198.51.100.7', { family: 4, ip: '198.51.100.7' }],
+      ['198.51.100.7:9000', { family: 4, ip: '198.51.100.7', port: 9000 }],
+      ['2001:db8::1', { family: 6, ip: '2001:db8::1' }],
+      ['[2001:db8::1]', { family: 6, ip: '2001:db8::1' }],
+      ['[2001:db8::1]:9000', { family: 6, ip: '2001:db8::1', port: 9000 }],
+      ['2001:db8::1:9000', { family: 6, ip: '2001:db8::1:9000' }], // bare: every group is address
+      ['[198.51.100.7]:9000', undefined],
+      ['198.51.100.7:0', undefined],
+      ['198.51.100.7:70000', undefined],
+      ['[2001:db8::1]:', undefined],
+      ['example.org:9000', undefined],
+      ['999.1.1.1', undefined],
+    ];
+    for (const [v, want] of table) expect(parseExternalAddress(v), v).toEqual(want);
+    expect(parseConfig('[p2p]\nexternal_address = [2001:db8::1]:9000\n').config.p2p.external_address).toBe('[2001:db8::1]:9000');
+    expect(() => parseConfig('[p2p]\nexternal_address = example.org\n')).toThrow(/external_address/);
   });
 });

@@ -45,9 +45,18 @@ export class Announcer {
       body: { ...this.#body, signal_via: this.#viaBody() },
       seq: this.#nextSeq(),
       ttlMs: c.o.recordTtlMs ?? C.DEFAULT_RECORD_TTL_MS,
+      now: this.#now(),
     });
     const storedAt = await this.#q.storeAt(c.kademliaId, record, res, signal);
-    c.progress({ type: 'announce:done', kind: 'endpoint', storedAt, closest: res.closest.length, signalVia: this.#via.length });
+    c.progress({
+      type: 'announce:done',
+      kind: 'endpoint',
+      storedAt,
+      closest: res.closest.length,
+      signalVia: this.#via.length,
+      seq: record.seq,
+      issuedAt: record.issuedAt,
+    });
     return { record, storedAt, closest: res.closest.length, signalVia: this.#viaBody() };
   }
 
@@ -59,6 +68,7 @@ export class Announcer {
       body: { ...offer, node_id: c.nodeId },
       seq: this.#nextSeq(),
       ttlMs: c.o.recordTtlMs ?? C.DEFAULT_RECORD_TTL_MS,
+      now: this.#now(),
     });
     this.#relayOffer = offer;
     let storedAt = 0;
@@ -68,7 +78,7 @@ export class Announcer {
       closest += res.closest.length;
       storedAt += await this.#q.storeAt(key, record, res, signal);
     }
-    c.progress({ type: 'announce:done', kind: 'relay-offer', storedAt, closest, signalVia: 0 });
+    c.progress({ type: 'announce:done', kind: 'relay-offer', storedAt, closest, signalVia: 0, seq: record.seq, issuedAt: record.issuedAt });
     return { record, storedAt, closest, signalVia: [] };
   }
 
@@ -129,7 +139,12 @@ export class Announcer {
   }
 
   #nextSeq(): number {
-    this.#seq = Math.max(this.#c.o.sequence?.() ?? Date.now(), this.#seq + 1);
+    this.#seq = Math.max(this.#c.o.sequence?.() ?? this.#now(), this.#seq + 1);
     return this.#seq;
+  }
+
+  /** The clock records are signed with (`DhtOptions.recordClock`). */
+  #now(): number {
+    return this.#c.o.recordClock?.() ?? Date.now();
   }
 }

@@ -54,6 +54,12 @@ export interface DhtOptions {
    * set back). Default the clock in ms (kept increasing within one run).
    */
   sequence?: () => number;
+  /**
+   * The clock the records this node signs are stamped with (`ts`, and the expiry from it), ms
+   * since the epoch. Default Date.now. Protocol timestamps (REGISTER, signals) keep the system
+   * clock. For tests of a node whose clock is off (see `DpcNodeOptions.clockOffsetMs`).
+   */
+  recordClock?: () => number;
   /** Re-REGISTER period with the signal_via nodes (NAT keepalive). Default 20 000. */
   keepaliveIntervalMs?: number;
   /** How long this node, as a forwarder, keeps a registration. Default 65 000. */
@@ -106,7 +112,16 @@ export type DhtProgressEvent =
   | { type: 'bootstrap:done'; answeredSeeds: number; routingTableSize: number }
   | { type: 'lookup:query'; target: string; peer: DhtPeer }
   | { type: 'lookup:done'; target: string; kind: 'node' | 'value'; rpcs: number; responded: number; found: boolean; ms: number }
-  | { type: 'announce:done'; kind: 'endpoint' | 'relay-offer'; storedAt: number; closest: number; signalVia: number };
+  | {
+      type: 'announce:done';
+      kind: 'endpoint' | 'relay-offer';
+      storedAt: number;
+      closest: number;
+      signalVia: number;
+      /** The stored record's seq and signing time (ms since the epoch, by `recordClock`). */
+      seq: number;
+      issuedAt: number;
+    };
 
 /** A signal received from another node (its signature is verified). */
 export interface SignalEvent {

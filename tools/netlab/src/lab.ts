@@ -2,7 +2,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { destroyRunSync, type LabState, namespaceName, newRunId, registerTeardown, unregisterTeardown, writeState } from './cleanup.js';
 import { DEFAULT_EXEC_TIMEOUT_MS, KILL_GRACE_MS } from './constants.js';
 import { startForwarder } from './delay.js';
-import { UnknownHostError } from './errors.js';
+import { TopologyError, UnknownHostError } from './errors.js';
 import {
   addNamespace,
   addVethPair,
@@ -85,6 +85,13 @@ export interface Lab {
   spawn(host: string, cmd: string, args?: string[], opts?: SpawnOptions): ChildProcess;
   /** Empties the conntrack table of every router (fresh NAT mappings between scenarios). */
   flushConntrack(): Promise<void>;
+  /**
+   * Moves a LAN host to another router's LAN, as a laptop that changes networks: its link is
+   * removed (its addresses and routes with it) and a new one attached to `router`'s LAN, with a
+   * new IPv4 address (and IPv6 when that LAN has a prefix) from `.200` up. Processes in the host
+   * keep running. Not for hosts with a delayed link. Returns the host with its new addresses.
+   */
+  moveHost(host: string, router: string): Promise<LabHost>;
   /** Kills every process in the lab and deletes its namespaces. Idempotent. */
   destroy(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -100,6 +107,7 @@ class NetLab implements Lab {
   readonly plan: AddressPlan;
   private readonly namespaces: string[] = [];
   private readonly children = new Set<ChildProcess>();
+  private moves = 0;
   private destroyed?: Promise<void>;
 
   constructor(
@@ -355,6 +363,32 @@ class NetLab implements Lab {
       child.stdin?.on('error', () => {});
       child.stdin?.end(opts.input ?? '');
     });
+  }
+
+  async moveHost(host: string, router: string): Promise<LabHost> {
+    const h = this.host(host);
+    const planned = this.plan.hosts.find((x) => x.name === host);
+    const r = this.plan.routers.find((x) => x.name === router);
+    if (h.role !== 'lan' || !planned) throw new TopologyError(`moveHost: ${host} is not a LAN host`);
+    if ((planned.link?.delayMs ?? 0) > 0) throw new TopologyError(`moveHost: ${host} has a delayed link (not supported)`);
+    if (!r) throw new UnknownHostError(router, Object.keys(this.routers));
+    const n = 200 + this.moves++;
+    const ipv4 = r.lanIpv4Gateway ? [r.lanIpv4Gateway.replace(/\.\d+$/, `.${n}`)] : [];
+    const ipv6 = r.lanIpv6Gateway ? [r.lanIpv6Gateway.replace(/::1$/, `::${n.toString(16)}`)] : [];
+    const ns = h.namespace;
+    await ipIn(ns, 'link', 'del', 'eth0'); // the veth pair goes, and the old addresses and routes with it
+    const portName = `m${n}`;
+    await addVethPair(ns, 'eth0', this.ns(router), portName);
+    await ipIn(this.ns(router), 'link', 'set', portName, 'master', LAN_BRIDGE, 'up');
+    await ipIn(ns, 'link', 'set', 'eth0', 'up');
+    for (const a of ipv4) await ipIn(ns, 'addr', 'add', `${a}/24`, 'dev', 'eth0');
+    for (const a of ipv6) await ipIn(ns, 'addr', 'add', `${a}/64`, 'dev', 'eth0', 'nodad');
+    if (r.lanIpv4Gateway) await ipIn(ns, 'route', 'add', 'default', 'via', r.lanIpv4Gateway);
+    if (r.lanIpv6Gateway) await ipIn(ns, '-6', 'route', 'add', 'default', 'via', r.lanIpv6Gateway);
+    const moved: LabHost = { ...h, router, ipv4, ipv6 };
+    this.hosts[host] = moved;
+    this.recordState();
+    return moved;
   }
 
   async flushConntrack(): Promise<void> {
