@@ -277,7 +277,9 @@ describe('what counts as a TLS downgrade', () => {
       Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
       Buffer.alloc(600),
       Buffer.alloc(600, 0xff),
-      Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40]), randomBytes(64)]),
+      // a handshake record holding one complete (64-byte) handshake message of random content: a
+      // random inner length could make OpenSSL wait for more records until the handshake times out
+      Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c]), randomBytes(60)]),
       // random, but not starting like a TLS record (0x14–0x18) or an SSLv2 hello (high bit set),
       // which OpenSSL would wait to read in full
       ...Array.from({ length: 8 }, () => {
