@@ -1,7 +1,17 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type DpcConfig, defaultConfig, defaultDataDir, isNodeId, loadConfig, loadOrCreateIdentity, TIERS, type TierName } from '@dpc/core';
+import {
+  type DpcConfig,
+  defaultConfig,
+  defaultDataDir,
+  isDpcError,
+  isNodeId,
+  loadConfig,
+  loadOrCreateIdentity,
+  TIERS,
+  type TierName,
+} from '@dpc/core';
 import { type ApiServer, jsonReplacer, loadApiToken, startApi } from './api.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
@@ -65,7 +75,10 @@ With --json, one JSON object per line on stdout for each event: listening, conne
 time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
---allow-loopback   announce and dial loopback addresses (single-machine tests and demos)`,
+When no seed answers within [dht] bootstrap_timeout, the node says so (a 'retrying' event with
+--json) and tries again after 1, 2, 5, 10, 30, then every 60 s, until it joins or is stopped.
+--allow-loopback   announce and dial loopback addresses (single-machine tests and demos)
+--no-retry         exit (status 1) when no seed answers instead of retrying`,
   send: `Usage: dpc-node send --config FILE --to PEER_ID [--data-dir DIR] [--json] [--tier T] [--timeout S] TEXT
 
 Sends TEXT to PEER_ID (dpc-node-<32 hex digits>) and waits for the acknowledgement, printing the
@@ -155,6 +168,7 @@ export async function main(argv: string[]): Promise<number> {
       tier: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       linger: { type: 'string' },
+      'no-retry': { type: 'boolean', default: false },
     },
     allowPositionals: command === 'send',
     strict: true,
@@ -192,8 +206,8 @@ export async function main(argv: string[]): Promise<number> {
         json: values['log-json'] || config.log.json,
       });
       await checkPorts(config);
-      const node = new DpcNode({ dataDir, config, logger, allowLoopback: values['allow-loopback'] ?? false });
-      return runStart(node, { json, logger });
+      const allowLoopback = values['allow-loopback'] ?? false;
+      return runStart(() => new DpcNode({ dataDir, config, logger, allowLoopback }), { json, logger, dataDir, retry: !values['no-retry'] });
     }
     case 'send': {
       const config = await readConfig(values.config, preLogger, true);
@@ -349,8 +363,65 @@ async function runControl(command: 'status' | 'peers' | 'stop', dataDir: string,
   }
 }
 
-async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }): Promise<number> {
+/** Waits between attempts to join through seeds that did not answer, ms (the last one repeats). */
+export const SEED_RETRY_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000] as const;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function runStart(
+  makeNode: () => DpcNode,
+  opts: { json: boolean; logger: Logger; dataDir: string; retry: boolean },
+): Promise<number> {
   const emit = (event: string, data: Record<string, unknown>, text: string) => out(opts.json, { event, ...data }, text);
+  // Signals always work, also during start-up: they abort the start (a slow DHT join included).
+  // A second signal while shutting down ends the process at once.
+  const shutdown = new AbortController();
+  const onSignal = () => {
+    if (shutdown.signal.aborted) process.exit(130);
+    shutdown.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A long-running node keeps trying seeds that do not answer (a fresh node each attempt: a
+  // failed start releases everything), with backoff, and says so.
+  for (let attempt = 1; ; attempt++) {
+    const node = makeNode();
+    try {
+      return await runStartedNode(node, shutdown, { ...opts, emit });
+    } catch (err) {
+      if (!opts.retry || !isDpcError(err, 'DPC_DHT_BOOTSTRAP') || shutdown.signal.aborted) throw err;
+      const delayMs = SEED_RETRY_BACKOFF_MS[Math.min(attempt - 1, SEED_RETRY_BACKOFF_MS.length - 1)] as number;
+      emit(
+        'retrying',
+        { reason: 'seeds-unreachable', attempt, delay_ms: delayMs, seeds: node.opts.config.dht.seed_nodes, error: err },
+        `${(err as Error).message}; retrying in ${delayMs / 1000} s (attempt ${attempt + 1}; Ctrl-C to stop)`,
+      );
+      await sleep(delayMs, shutdown.signal);
+      if (shutdown.signal.aborted) {
+        emit('stopped', {}, 'stopped');
+        return 0;
+      }
+    }
+  }
+}
+
+async function runStartedNode(
+  node: DpcNode,
+  shutdown: AbortController,
+  opts: { json: boolean; logger: Logger; emit: (event: string, data: Record<string, unknown>, text: string) => void },
+): Promise<number> {
+  const { emit } = opts;
   node.on('listening', (e) => emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})`));
   node.on('connected', (e) =>
     emit(
@@ -380,15 +451,6 @@ async function runStart(node: DpcNode, opts: { json: boolean; logger: Logger }):
   );
   node.on('tier-not-installed', (e) => emit('tier-not-installed', e, `tier ${e.tier} not installed (${e.package}): running without it`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
-  // Signals always work, also during start-up: they abort the start (a slow DHT join included).
-  // A second signal while shutting down ends the process at once.
-  const shutdown = new AbortController();
-  const onSignal = () => {
-    if (shutdown.signal.aborted) process.exit(130);
-    shutdown.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const dataDir = node.opts.dataDir;
   let api: ApiServer | undefined;
   let wroteNodeFile = false;

@@ -214,3 +214,26 @@ describe('the command line', () => {
     expect(npx).toEqual({ code: 0, out: `dpc-node ${pkg.version}\n` });
   });
 });
+
+describe('an unreachable seed', () => {
+  it('a long-running node keeps retrying the seeds with backoff, says so, and joins once the seed answers', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const seedPort = await freePort();
+    const body = peerIni(`127.0.0.1:${seedPort}`, 'enabled = false').replace('bootstrap_timeout = 5', 'bootstrap_timeout = 1');
+    const a = startNode(['--config', await ini(root, 'a.ini', body), '--data-dir', join(root, 'a')]);
+    const first = await a.next('retrying', () => true, 15_000);
+    expect(first).toMatchObject({ reason: 'seeds-unreachable', attempt: 1, delay_ms: 1000, seeds: [`127.0.0.1:${seedPort}`] });
+    expect(a.p.exitCode).toBeNull();
+    // The seed comes up on that port: the next attempt joins.
+    const seed = startNode([
+      '--config',
+      await ini(root, 's.ini', peerIni(undefined, 'enabled = false', seedPort)),
+      '--data-dir',
+      join(root, 's'),
+    ]);
+    await seed.next('listening');
+    const joined = await a.next('listening', () => true, 20_000);
+    expect(String(joined.nodeId)).toMatch(/^dpc-node-/);
+    expect(a.stderr()).toContain('joined the DHT');
+  });
+});
