@@ -237,3 +237,14 @@ describe('an unreachable seed', () => {
     expect(a.stderr()).toContain('joined the DHT');
   });
 });
+
+describe('config mistakes at the command line', () => {
+  it('a broken section header stops the start (exit 2) instead of running on defaults', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const file = await ini(root, 'n.ini', '[p2p\nlisten_port = 0\n');
+    const r = await run(['start', '--json', '--config', file, '--data-dir', join(root, 'n')], 10_000);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:1: malformed section header "[p2p"`);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ event: 'error', fatal: true, error: { code: 'DPC_CONFIG' } });
+  });
+});
