@@ -248,3 +248,24 @@ describe('config mistakes at the command line', () => {
     expect(JSON.parse(r.stdout.trim())).toMatchObject({ event: 'error', fatal: true, error: { code: 'DPC_CONFIG' } });
   });
 });
+
+describe('a data directory that cannot be used', () => {
+  it('id --data-dir /proc/x ends at once with a clear error', async () => {
+    const t0 = Date.now();
+    const r = await run(['id', '--data-dir', '/proc/x'], 10_000);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot create the data directory /proc/x');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an unwritable data directory is a clear error without a stack', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-cli-'));
+    const file = await ini(root, 'n.ini', peerIni(undefined, 'enabled = false'));
+    // Under a regular file: no user (root included) can create it.
+    const r = await run(['start', '--config', file, '--data-dir', join(file, 'data')], 10_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot create the data directory ${join(file, 'data')} (ENOTDIR)`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
