@@ -56,9 +56,14 @@ export interface ApiServer {
  * `{ id, result }` or `{ id, error: { code, message } }`; events `{ event, data }` after `subscribe`.
  * Methods: `id`, `stats`, `sessions`, `send { to, text, wait? }` (`wait: 'accepted'` answers once the
  * message is durably in the outbox; default 'delivered': once the peer acknowledged it),
- * `subscribe { events? }`.
+ * `subscribe { events? }`, `stop` (the node shuts down after answering).
+ * `send` takes `timeout_ms` (default and cap 120000): when it passes after the message was accepted
+ * the answer is `{ accepted: true, delivered: false, reason }` (it stays in the outbox).
  */
-export async function startApi(node: DpcNode, opts: { host: string; port: number; token: string; logger: Logger }): Promise<ApiServer> {
+export async function startApi(
+  node: DpcNode,
+  opts: { host: string; port: number; token: string; logger: Logger; onStop?: () => void },
+): Promise<ApiServer> {
   const expected = Buffer.from(opts.token);
   const authorized = (req: IncomingMessage): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -158,6 +163,13 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
     });
 
     async function handle(method: string, params: Record<string, unknown>): Promise<unknown> {
+      if (method === 'stop') {
+        if (!opts.onStop) throw Object.assign(new Error('this node cannot be stopped through the API'), { code: 'DPC_API_UNKNOWN_METHOD' });
+        setImmediate(opts.onStop);
+        return { stopping: true };
+      }
+      if (!node.orchestrator && method !== 'subscribe')
+        throw Object.assign(new Error('the node is still starting'), { code: 'DPC_API_NOT_READY' });
       switch (method) {
         case 'id':
           return { nodeId: node.nodeId };
@@ -181,9 +193,25 @@ export async function startApi(node: DpcNode, opts: { host: string; port: number
           const wait = params.wait ?? 'delivered';
           if (wait !== 'accepted' && wait !== 'delivered')
             throw Object.assign(new Error("params.wait must be 'accepted' or 'delivered'"), { code: 'DPC_API_BAD_REQUEST' });
+          const t = params.timeout_ms ?? 120_000;
+          if (typeof t !== 'number' || !(t > 0))
+            throw Object.assign(new Error('params.timeout_ms must be a positive number'), { code: 'DPC_API_BAD_REQUEST' });
           // 'accepted': answered once the message is in the outbox (durable), before delivery.
-          const r = await node.send(to, text, { signal: AbortSignal.timeout(120_000), wait });
-          return wait === 'accepted' ? { accepted: true, ...r } : { accepted: true, delivered: true, ...r };
+          let seq: number | undefined;
+          try {
+            const r = await node.send(to, text, {
+              signal: AbortSignal.timeout(Math.min(t, 120_000)),
+              wait,
+              onAccepted: (s) => {
+                seq = s;
+              },
+            });
+            return wait === 'accepted' ? { accepted: true, ...r } : { accepted: true, delivered: true, ...r };
+          } catch (err) {
+            if (seq === undefined) throw err;
+            const session = node.orchestrator.session(to);
+            return { accepted: true, delivered: false, seq, tier: session?.tier ?? null, reason: (err as Error).message };
+          }
         }
         case 'subscribe': {
           // Only the node's own events: a list of arbitrary names would add a listener for each.

@@ -60,7 +60,8 @@ export const CONFIG_SCHEMA = {
     enable_gossip: bool(true, 'fall back to tier 6, gossip store-and-forward'),
     gossip_timeout: secs(5, 'how long to wait before accepting gossip'),
     mode: oneOf(['racing', 'sequential'] as const, 'racing', 'racing (staggered, Happy-Eyeballs style) or sequential (the spec)'),
-    total_timeout: secs(90, 'deadline for a whole connect()'),
+    // 0 would fail every connect at once: at least a tenth of a second.
+    total_timeout: num(90, 'deadline for a whole connect() (seconds)', 0.1, 86_400 * 365),
     race_stagger: secs(0.25, 'racing mode: delay between tier starts'),
     race_grace: secs(0.3, 'racing mode: how long a better tier may still win after a worse one succeeded'),
   },
@@ -170,6 +171,33 @@ export function defaultConfig(): DpcConfig {
   return out as DpcConfig;
 }
 
+/** Edit distance (insert, delete, substitute), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+/** The closest of `names` to a misspelt `name` (at most a third of its letters off), as "; did you mean X?". */
+export function didYouMean(name: string, names: Iterable<string>): string {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const n of names) {
+    const d = editDistance(name.toLowerCase(), n);
+    if (d < bestD) {
+      best = n;
+      bestD = d;
+    }
+  }
+  return best ? `; did you mean ${best}?` : '';
+}
+
 function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string; section: string; key: string }): unknown {
   const text = typeof raw === 'string' ? raw.trim() : raw;
   const bad = (expected: string): never => {
@@ -256,7 +284,9 @@ export function configFromObject(parsed: Record<string, unknown>, opts: LoadConf
   const schema = CONFIG_SCHEMA as unknown as Record<string, Record<string, KeySpec<unknown>>>;
   for (const [section, body] of Object.entries(parsed)) {
     if (!Object.hasOwn(schema, section)) {
-      warn(`${file ?? 'config'}: unknown section [${section}] ignored`);
+      warn(
+        `${file ?? 'config'}: unknown section [${section}] ignored${didYouMean(section, Object.keys(schema)).replace(/mean (\S+)\?$/, 'mean [$1]?')}`,
+      );
       continue;
     }
     if (typeof body !== 'object' || body === null) {
@@ -266,7 +296,7 @@ export function configFromObject(parsed: Record<string, unknown>, opts: LoadConf
     for (const [key, raw] of Object.entries(body)) {
       const spec = schema[section]?.[key];
       if (!spec) {
-        warn(`${file ?? 'config'}: unknown key ${key} in [${section}] ignored`);
+        warn(`${file ?? 'config'}: unknown key ${key} in [${section}] ignored${didYouMean(key, Object.keys(schema[section] ?? {}))}`);
         continue;
       }
       (config[section] as Record<string, unknown>)[key] = parseValue(raw, spec, { ...(file && { file }), section, key });
@@ -287,6 +317,18 @@ export function configFromObject(parsed: Record<string, unknown>, opts: LoadConf
 
 /** Parses INI text (the `ini` package) into a validated config. */
 export function parseConfig(text: string, opts: LoadConfigOptions & { file?: string } = {}): LoadedConfig {
+  // The ini package reads `[p2p` (no closing bracket) as a key and goes on with the previous
+  // section: the node would start on defaults. A malformed section header is an error.
+  const lines = text.split(/\r?\n/);
+  for (const [i, line] of lines.entries()) {
+    const t = line.trim();
+    if (t.startsWith('[') && !/^\[[^[\]]+\]\s*$/.test(line)) {
+      throw new ConfigError(
+        { ...(opts.file && { file: opts.file }) },
+        `${opts.file ?? 'config'}:${i + 1}: malformed section header ${JSON.stringify(t)}, expected [section] alone on its line`,
+      );
+    }
+  }
   let parsed: Record<string, unknown>;
   try {
     parsed = parseIni(text) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { IdentityError } from './errors.js';
 
 /** Prefix of every node id. */
@@ -111,14 +111,35 @@ export function identityFromPem(pem: string): Identity {
  * The directory is created with mode 0700 and the key file with mode 0600; a key file that
  * others can read is tightened to 0600.
  */
+/**
+ * `mkdir -p`, one level at a time: Node's `mkdir({ recursive: true })` never returns for a
+ * path under /proc (libuv retries ENOENT forever), so `--data-dir /proc/x` hung.
+ */
+async function makeDir(dir: string, mode: number): Promise<void> {
+  try {
+    await mkdir(dir, { mode });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    await makeDir(parent, mode);
+    await mkdir(dir, { mode }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
 export async function loadOrCreateIdentity(dataDir: string = defaultDataDir()): Promise<Identity> {
   const file = join(dataDir, IDENTITY_FILE);
   let pem: string | undefined;
   try {
     pem = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new IdentityError(`cannot read ${file}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOTDIR: a part of the path is a file; creating the directory below says so.
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      throw new IdentityError(`cannot read ${file} (${code})`, { cause: err });
     }
   }
   if (pem !== undefined) {
@@ -130,7 +151,14 @@ export async function loadOrCreateIdentity(dataDir: string = defaultDataDir()): 
       throw new IdentityError(`${file} does not hold a valid Ed25519 identity key`, { cause: err });
     }
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    await makeDir(dataDir, 0o700);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new IdentityError(`cannot create the data directory ${dataDir} (${e.code ?? e.message}): choose another --data-dir`, {
+      cause: err,
+    });
+  }
   const identity = generateIdentity();
   // Write to a temp file then rename, so a crash never leaves a half-written key.
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;

@@ -155,3 +155,29 @@ describe('config', () => {
     expect(() => parseConfig('[p2p]\nexternal_address = example.org\n')).toThrow(/external_address/);
   });
 });
+
+describe('config mistakes a person makes', () => {
+  it('a section header without its closing bracket is an error naming file and line', () => {
+    expect(() => parseConfig('[connection]\ntotal_timeout = 5\n[p2p\nlisten_port = 1\n', { file: 'n.ini', env: {} })).toThrow(
+      /n\.ini:3: malformed section header "\[p2p", expected \[section\]/,
+    );
+    // The ini package would read this line as a key too: also an error.
+    expect(() => parseConfig('[p2p] ; the listener\nlisten_port = 1\n', { env: {} })).toThrow(/config:1: malformed section header/);
+    expect(parseConfig('[p2p]  \nlisten_port = 1\n', { env: {} }).config.p2p.listen_port).toBe(1);
+  });
+
+  it('total_timeout = 0 is rejected', () => {
+    expect(() => parseConfig('[connection]\ntotal_timeout = 0\n', { file: 'n.ini', env: {} })).toThrow(/\[connection\] total_timeout/);
+    expect(parseConfig('[connection]\ntotal_timeout = 0.5\n', { env: {} }).config.connection.total_timeout).toBe(0.5);
+  });
+
+  it('unknown keys and sections get a "did you mean"', () => {
+    const { warnings } = parseConfig('[connection]\ntotal_timout = 5\n[p2p]\nlisten_prt = 1\nzzzzzz = 2\n[relays]\nvolunteer = true\n', {
+      env: {},
+    });
+    expect(warnings[0]).toContain('did you mean total_timeout?');
+    expect(warnings[1]).toContain('did you mean listen_port?');
+    expect(warnings[2]).not.toContain('did you mean');
+    expect(warnings[3]).toContain('did you mean [relay]?');
+  });
+});
