@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,18 +51,26 @@ export function nodeIdOfKademliaId(id: Uint8Array): string {
   return NODE_ID_PREFIX + Buffer.from(id).toString('hex');
 }
 
-/** Raw 32-byte public key of an Ed25519 KeyObject. */
+/** DER prefixes of Ed25519 keys: SubjectPublicKeyInfo and PKCS#8 (RFC 8410), before the 32 raw bytes. */
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * Raw 32-byte public key of an Ed25519 KeyObject. Read from the DER encoding, not JWK: Node 20's
+ * JWK export allocates strings while it holds the key's lock, and a garbage collection that
+ * finalizes a key-generation job on the same key then deadlocks the process (seen in CI).
+ */
 export function rawPublicKey(key: KeyObject): Buffer {
   if (key.asymmetricKeyType !== 'ed25519') throw new IdentityError(`expected an Ed25519 key, got ${key.asymmetricKeyType}`);
-  const jwk = key.export({ format: 'jwk' });
-  if (typeof jwk.x !== 'string') throw new IdentityError('Ed25519 key has no public part');
-  return Buffer.from(jwk.x, 'base64url');
+  const der = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' });
+  if (der.length !== SPKI_ED25519_PREFIX.length + 32) throw new IdentityError('Ed25519 key has no public part');
+  return Buffer.from(der.subarray(SPKI_ED25519_PREFIX.length));
 }
 
 /** A KeyObject for a raw 32-byte Ed25519 public key. */
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new IdentityError(`an Ed25519 public key is 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 /** Verifies an Ed25519 signature made by the raw public key. Never throws on bad input. */
@@ -93,7 +101,9 @@ function identityFromPrivateKey(privateKey: KeyObject): Identity {
 
 /** A fresh in-memory identity (tests, ephemeral nodes). */
 export function generateIdentity(): Identity {
-  return identityFromPrivateKey(generateKeyPairSync('ed25519').privateKey);
+  // From 32 random bytes (RFC 8032's seed), not generateKeyPairSync: see rawPublicKey.
+  const seed = randomBytes(32);
+  return identityFromPrivateKey(createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
 }
 
 /** Identity from a PKCS#8 PEM private key. */
