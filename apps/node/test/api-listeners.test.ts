@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { apiClient, baseIni, run, seedFrom, startNode } from './harness.js';
+import { apiClient, baseIni, seedFrom, sendCli, startNode } from './harness.js';
 
 // Issue 10 §9: a `MaxListenersExceededWarning` appeared under load. Each API client's subscription
 // added its own listener on the node per event, so 11 subscribed clients passed EventEmitter's
@@ -19,20 +19,7 @@ describe('dpc-node API: subscribed clients share the node listeners', () => {
     for (const c of clients) expect((await c.call('subscribe')).error).toBeUndefined();
     const aIni = join(root, 'a.ini');
     await writeFile(aIni, baseIni(seedFrom(listening.dht)));
-    const sent = await run([
-      'send',
-      '--config',
-      aIni,
-      '--data-dir',
-      join(root, 'a'),
-      '--allow-loopback',
-      '--json',
-      '--timeout',
-      '20',
-      '--to',
-      String(listening.nodeId),
-      'to all',
-    ]);
+    const sent = await sendCli(aIni, join(root, 'a'), listening.nodeId, 'to all');
     expect(sent.code, sent.stdout + sent.stderr).toBe(0);
     await n.next('message');
     await new Promise((r) => setTimeout(r, 300));

@@ -4,18 +4,8 @@ import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { createSecureContext, connect as tlsConnect } from 'node:tls';
-import {
-  createRecord,
-  createSelfSignedCertificate,
-  decode,
-  emptyEndpointBody,
-  encode,
-  encodeFrame,
-  generateIdentity,
-  kademliaIdOf,
-} from '@dpc/core';
-import { hostileMessagePack } from '@dpc/core/testing';
+import { createRecord, decode, emptyEndpointBody, encode, generateIdentity, kademliaIdOf } from '@dpc/core';
+import { hostileMessagePack, rawHelloedTls } from '@dpc/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiClient, apiClient, baseIni, bootstrapNode, rssOf, run, startNode } from './harness.js';
 
@@ -196,21 +186,7 @@ const until = async (cond: () => Promise<boolean>, ms: number, what: string) => 
  * hand (secureConnect hides its socket, and raw bytes must go inside the TLS stream).
  */
 async function helloedTls() {
-  const identity = generateIdentity();
-  const socket = tcpConnect(targetTcp.port, targetTcp.host);
-  await once(socket, 'connect');
-  const tls = tlsConnect({
-    socket,
-    secureContext: createSecureContext({ key: identity.privateKeyPem, cert: createSelfSignedCertificate(identity), minVersion: 'TLSv1.3' }),
-    rejectUnauthorized: false,
-    ALPNProtocols: ['dpc/1'],
-  });
-  tls.on('error', () => {});
-  await once(tls, 'secureConnect');
-  tls.write(encodeFrame({ t: 'hello', v: 1 }));
-  await once(tls, 'data'); // hello_ack
-  tls.on('data', () => {});
-  return tls;
+  return rawHelloedTls(generateIdentity(), targetTcp.port, targetTcp.host);
 }
 
 const framed = (body: Buffer): Buffer => {

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baseIni, bootstrapNode, run, seedFrom, startNode } from './harness.js';
+import { baseIni, bootstrapNode, seedFrom, sendCli, startNode } from './harness.js';
 
 // Issue 10 §9: a bootstrap node (no seed_nodes, nobody known at start) used to never announce
 // its endpoint record, so a `send` to it failed with DPC_PEER_LOOKUP_FAILED.
@@ -12,20 +12,7 @@ describe('dpc-node: a bootstrap node can be reached', () => {
     expect(seedFrom(bootEv.dht)).toBe(seed);
     const ini = join(root, 'a.ini');
     await writeFile(ini, baseIni(seed));
-    const sent = await run([
-      'send',
-      '--config',
-      ini,
-      '--data-dir',
-      join(root, 'a'),
-      '--allow-loopback',
-      '--json',
-      '--timeout',
-      '20',
-      '--to',
-      String(bootEv.nodeId),
-      'hi boot',
-    ]);
+    const sent = await sendCli(ini, join(root, 'a'), bootEv.nodeId, 'hi boot');
     const result = JSON.parse(sent.stdout.trim().split('\n').pop() as string);
     expect(result, sent.stderr).toMatchObject({ event: 'delivered', to: bootEv.nodeId });
     expect(await boot.next('message')).toMatchObject({ text: 'hi boot' });

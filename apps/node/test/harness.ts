@@ -174,3 +174,8 @@ export async function apiClient(url: string, dataDir: string) {
   };
 }
 export type ApiClient = Awaited<ReturnType<typeof apiClient>>;
+
+/** `dpc-node send --json --allow-loopback --timeout 20` from a short-lived node with its own data directory. */
+export function sendCli(ini: string, dataDir: string, to: unknown, text: string): Promise<Run> {
+  return run(['send', '--config', ini, '--data-dir', dataDir, '--allow-loopback', '--json', '--timeout', '20', '--to', String(to), text]);
+}

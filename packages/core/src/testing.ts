@@ -1,4 +1,9 @@
-import { FrameDecoder, type FrameDecoderOptions } from './frames.js';
+import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
+import { createSecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { createSelfSignedCertificate } from './certificate.js';
+import { encodeFrame, FrameDecoder, type FrameDecoderOptions } from './frames.js';
+import type { Identity } from './identity.js';
 
 /**
  * @dpc/core/testing — hostile MessagePack for the fuzz targets of every decoder of the stack
@@ -138,4 +143,26 @@ export function decodeOneFrame(frame: Buffer, opts: FrameDecoderOptions<unknown>
   d.destroy();
   if (error) throw error;
   return value;
+}
+
+/**
+ * A dpc control connection made by hand, for attacks that must put raw bytes inside the TLS
+ * stream (secureConnect hides its socket): TLS 1.3 with `identity`'s self-signed certificate,
+ * then the dpc hello, answered by the peer's hello_ack. Incoming data is read and dropped.
+ */
+export async function rawHelloedTls(identity: Identity, port: number, host = '127.0.0.1'): Promise<TLSSocket> {
+  const socket = tcpConnect(port, host);
+  await once(socket, 'connect');
+  const tls = tlsConnect({
+    socket,
+    secureContext: createSecureContext({ key: identity.privateKeyPem, cert: createSelfSignedCertificate(identity), minVersion: 'TLSv1.3' }),
+    rejectUnauthorized: false,
+    ALPNProtocols: ['dpc/1'],
+  });
+  tls.on('error', () => {});
+  await once(tls, 'secureConnect');
+  tls.write(encodeFrame({ t: 'hello', v: 1 }));
+  await once(tls, 'data'); // hello_ack
+  tls.on('data', () => {});
+  return tls;
 }

@@ -1,8 +1,6 @@
 import { once } from 'node:events';
-import { connect as tcpConnect } from 'node:net';
-import { createSecureContext, connect as tlsConnect } from 'node:tls';
-import { Counters, createSelfSignedCertificate, encodeFrame, generateIdentity, type Identity } from '@dpc/core';
-import { batchCost, decodeOneFrame, framed, hostileMessagePack } from '@dpc/core/testing';
+import { Counters, encodeFrame, generateIdentity, type Identity } from '@dpc/core';
+import { batchCost, decodeOneFrame, framed, hostileMessagePack, rawHelloedTls } from '@dpc/core/testing';
 import { relayMessageSchema } from '@dpc/relay';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -102,19 +100,7 @@ describe('relay control messages under hostile input', () => {
  * frame of `body`. Resolves with the ms from sending it to the relay closing the connection.
  */
 async function bombRelay(identity: Identity, port: number, body: Buffer): Promise<number> {
-  const socket = tcpConnect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const tls = tlsConnect({
-    socket,
-    secureContext: createSecureContext({ key: identity.privateKeyPem, cert: createSelfSignedCertificate(identity), minVersion: 'TLSv1.3' }),
-    rejectUnauthorized: false,
-    ALPNProtocols: ['dpc/1'],
-  });
-  tls.on('error', () => {});
-  await once(tls, 'secureConnect');
-  tls.write(encodeFrame({ t: 'hello', v: 1 }));
-  await once(tls, 'data'); // hello_ack
-  tls.on('data', () => {});
+  const tls = await rawHelloedTls(identity, port);
   const closed = once(tls, 'close');
   const t0 = performance.now();
   tls.write(framed(body));
