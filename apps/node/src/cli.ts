@@ -13,6 +13,8 @@ import {
   type TierName,
 } from '@dpc/core';
 import { type ApiServer, jsonReplacer, loadApiToken, startApi } from './api.js';
+import { emitDashboard } from './dashboard-cli.js';
+import { NodeMonitor } from './dashboard-state.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -473,6 +475,7 @@ async function runStartedNode(
   node.on('tier-not-installed', (e) => emit('tier-not-installed', e, `tier ${e.tier} not installed (${e.package}): running without it`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const dataDir = node.opts.dataDir;
+  const monitor = new NodeMonitor(node); // before start: the dashboard and /metrics see every connect
   let api: ApiServer | undefined;
   let wroteNodeFile = false;
   try {
@@ -493,6 +496,7 @@ async function runStartedNode(
         token: await loadApiToken(dataDir),
         logger: opts.logger,
         onStop: () => shutdown.abort(),
+        monitor,
       }).catch((err: Error & { code?: string }) => {
         throw Object.assign(new Error(`[api] port = ${cfg.port}: ${err.message}; choose another port in the config`, { cause: err }), {
           code: 'DPC_PORT_IN_USE',
@@ -503,6 +507,7 @@ async function runStartedNode(
     await writeNodeFile(dataDir, { pid: process.pid, nodeId: node.nodeId, api: api?.url ?? null, startedAt: new Date().toISOString() });
     // After node.json: a script that saw this event can use send/status/peers/stop.
     if (api) emit('api', { url: api.url }, `WebSocket API on ${api.url} (token in ${dataDir}/api-token)`);
+    if (api) emitDashboard(emit, api, dataDir);
     if (!shutdown.signal.aborted) await new Promise((r) => shutdown.signal.addEventListener('abort', r, { once: true }));
     opts.logger.info('shutting down');
   } finally {

@@ -51,6 +51,8 @@ export interface NodeEvents {
   /** A tier reported a change of what the node knows about its network (merged state). */
   network: [NetworkState];
   error: [{ error: Error; context: string }];
+  /** A message sent with `send` was acknowledged by the peer `ms` after it was queued (ack round trip). */
+  acked: [{ peerId: string; tier: TierName | undefined; ms: number }];
 }
 
 export interface DpcNodeOptions {
@@ -102,7 +104,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   /** `<data-dir>/store`: session outboxes and receiver state (LevelDB; held by one process). */
   store: KvStore | undefined;
   strategies: Strategy[] = [];
-  plugins: Array<{ name: TierName; stop(): Promise<void> }> = [];
+  plugins: Array<{ name: TierName; stop(): Promise<void>; info?: Record<string, unknown> }> = [];
   /** Optional tier packages found absent at start. */
   missingTiers: LoadedTiers['missing'] = [];
   readonly #shutdown = new AbortController();
@@ -205,7 +207,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         if (deferred) log.warn(`tier ${p.name} offers a second deferred path: ignored`);
         else deferred = started.deferred;
       }
-      this.plugins.push({ name: p.name, stop: started.stop });
+      this.plugins.push({ name: p.name, stop: started.stop, ...(started.info && { info: started.info }) });
       log.info(`tier ${p.name} ready`, started.info ?? {});
     }
     parts.flush();
@@ -262,6 +264,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     if (this.orchestrator) this.orchestrator.accept(conn);
     else if (this.#early.length < MAX_EARLY_INBOUND && !this.#shutdown.signal.aborted) this.#early.push(conn);
     else void conn.close('node not ready');
+  }
+
+  /** What tiers reported about the network (NAT type, Hub connection, addresses), a copy. */
+  get network(): NetworkState {
+    return { ...this.#network };
   }
 
   /** Tiers this node runs: the built-in direct ones and every started plugin. */
@@ -397,6 +404,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
     const q = await session.queue(msg, opts.signal ? { signal: opts.signal } : {});
     opts.onAccepted?.(q.seq);
+    const queuedAt = performance.now();
+    q.delivered.then(
+      () => this.emit('acked', { peerId, tier: session.tier, ms: performance.now() - queuedAt }),
+      () => {},
+    );
     if (opts.wait !== 'accepted') await abortable(q.delivered, opts.signal);
     const remoteAddress = session.remoteAddress;
     return {
