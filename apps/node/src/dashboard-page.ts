@@ -189,7 +189,7 @@ export const DASHBOARD_JS = `'use strict';
       tr.dataset.peer = s.peerId;
       cell(tr, s.peerId, 'peer');
       cell(tr, s.tier || '–');
-      cell(tr, s.connected ? 'connected' : s.deferred ? 'deferred' : 'reconnecting', s.connected ? 'ok' : 'bad');
+      cell(tr, s.connected ? 'connected' : s.deferred ? 'deferred' : s.unacked > 0 ? 'reconnecting' : 'disconnected', s.connected ? 'ok' : 'bad');
       cell(tr, ms(s.ackRttMs));
       cell(tr, ms(s.connectMs));
       cell(tr, String(s.unacked));

@@ -90,6 +90,9 @@ export function httpRoutes(opts: HttpRoutesOptions): (req: IncomingMessage, res:
         return end(res, 200, 'text/javascript; charset=utf-8', DASHBOARD_JS, h, req.method === 'HEAD');
       case '/dashboard.css':
         return end(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS, h, req.method === 'HEAD');
+      case '/favicon.ico':
+        res.writeHead(204, h).end();
+        return;
       case '/metrics':
         if (!opts.authorized(req)) {
           opts.onRefused('unauthorized');
