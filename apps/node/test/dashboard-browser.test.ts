@@ -1,29 +1,10 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { apiNode, eventsClient } from './dashboard-helpers.js';
+import type { Browser, Page } from 'puppeteer-core';
+import { describe, expect, it } from 'vitest';
+import { apiNode, eventsClient, launchChromium } from './dashboard-helpers.js';
 import { apiClient, seedFrom, sendCli } from './harness.js';
-
-/** Debian's chromium (installed by .ci/run); never a downloaded browser. */
-const CHROMIUM = '/usr/bin/chromium';
-const browsers: Browser[] = [];
-afterEach(async () => {
-  for (const b of browsers.splice(0)) await b.close().catch(() => {});
-});
-
-async function launch(): Promise<Browser> {
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // root in CI: no user namespaces for the sandbox
-    args: ['--no-sandbox', '--no-zygote', '--disable-dev-shm-usage', '--disable-gpu'],
-    timeout: 60_000,
-  });
-  browsers.push(browser);
-  return browser;
-}
 
 const textOf = (page: Page, sel: string) => page.$eval(sel, (el) => el.textContent ?? '');
 
@@ -67,7 +48,7 @@ describe('dpc-node dashboard in a real headless Chromium', () => {
     const b = await apiNode(root, 'b', seed);
     const atB = await eventsClient(b.api, b.token);
 
-    const browser = await launch();
+    const browser = await launchChromium();
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
     const consoleErrors: string[] = [];

@@ -1,8 +1,30 @@
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
 import { baseIni, startNode } from './harness.js';
+
+/** Debian's chromium (installed by .ci/run); never a downloaded browser. */
+const CHROMIUM = '/usr/bin/chromium';
+const browsers: Browser[] = [];
+afterEach(async () => {
+  for (const b of browsers.splice(0)) await b.close().catch(() => {});
+});
+
+/** Headless Debian chromium, closed after the test. */
+export async function launchChromium(): Promise<Browser> {
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // root in CI: no user namespaces for the sandbox
+    args: ['--no-sandbox', '--no-zygote', '--disable-dev-shm-usage', '--disable-gpu'],
+    timeout: 60_000,
+  });
+  browsers.push(browser);
+  return browser;
+}
 
 /** A `dpc-node start --json` with its API (and so its dashboard and /metrics) on a free loopback port. */
 export async function apiNode(root: string, name: string, seed?: string) {
