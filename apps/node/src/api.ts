@@ -13,6 +13,8 @@ import type { DpcNode, NodeEvents } from './node.js';
 
 const TOKEN_FILE = 'api-token';
 const MAX_CLIENTS = 16;
+/** Open TCP connections to the API server: the WebSocket clients and plain HTTP requests. */
+const MAX_CONNECTIONS = 64;
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Bytes queued to a slow client before events to it are dropped (counted). */
 const MAX_CLIENT_BUFFER = 1024 * 1024;
@@ -98,6 +100,8 @@ export async function startApi(
   );
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  // WebSocket clients (at most MAX_CLIENTS) and page, script and /metrics requests, together.
+  server.maxConnections = MAX_CONNECTIONS;
   const wss = new WebSocketServer({
     server,
     maxPayload: MAX_MESSAGE_BYTES,
