@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiServer, startApi } from '../src/api.js';
 import type { Overview } from '../src/dashboard-state.js';
 import { DpcNode } from '../src/node.js';
-import { parseMetrics, sample, scrape } from './dashboard-helpers.js';
+import { launchChromium, parseMetrics, sample, scrape } from './dashboard-helpers.js';
 import { apiClient } from './harness.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
@@ -55,7 +55,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_
 }
 
 describe('dpc-node dashboard and /metrics on a relay volunteer', () => {
-  it('show the relayed session, its bytes and the volunteering flag', async () => {
+  it('show the relayed session, its bytes and the volunteering flag; the sender shows its session upgraded from the relay to direct', async () => {
     const boot = await node(undefined);
     const seed = `127.0.0.1:${boot.dht.address?.port}`;
     const relay = await node(seed, (c) => {
@@ -94,6 +94,31 @@ describe('dpc-node dashboard and /metrics on a relay volunteer', () => {
     expect(o.relay).toMatchObject({ volunteering: true, activeSessions: 1, sessionsTotal: 1 });
     expect(o.relay.bytesForwarded).toBeGreaterThan(4000);
     client.close();
+
+    // The volunteer's dashboard in Chromium: the relay box shows the load.
+    const browser = await launchChromium();
+    const page = await browser.newPage();
+    await page.goto(`${api.dashboardUrl}?token=${token}`);
+    await page.waitForFunction(() => document.getElementById('relay-active')?.textContent === '1', { timeout: 20_000 });
+    expect(await page.$eval('#relay-volunteer', (e) => e.textContent)).toBe('yes');
+    expect(await page.$eval('#relay-total', (e) => e.textContent)).toBe('1');
+    expect(await page.$eval('#relay-bytes', (e) => e.textContent)).toMatch(/^\d+(\.\d)? (KiB|B)$/);
+
+    // Alice moves the session to tier 2: an upgrade, on her dashboard, in her stats and /metrics.
+    const aliceToken = 'b'.repeat(64);
+    const aliceApi = await startApi(alice, { host: '127.0.0.1', port: 0, token: aliceToken, logger: quiet });
+    apis.push(aliceApi);
+    expect(await alice.send(bob.nodeId, 'direct now', { tiers: ['ipv4_direct'] })).toMatchObject({ tier: 'ipv4_direct' });
+    expect(alice.orchestrator.stats().upgrades).toBe(1);
+    const am = parseMetrics(await scrape(aliceApi.dashboardUrl.replace(/dashboard$/, 'metrics'), aliceToken));
+    expect(sample(am.samples, 'dpc_session_upgrades_total')).toBe(1);
+    await page.goto(`${aliceApi.dashboardUrl}?token=${aliceToken}`);
+    await page.waitForSelector(`tr[data-peer="${bob.nodeId}"]`, { timeout: 20_000 });
+    const row = await page.$$eval(`tr[data-peer="${bob.nodeId}"] td`, (tds) => tds.map((t) => t.textContent));
+    expect(row[1]).toBe('ipv4_direct');
+    expect(row[6]).toBe('volunteer_relay → ipv4_direct');
+    expect(await page.$eval('#stat-upgrades', (e) => e.textContent)).toBe('1');
+    await page.close();
 
     // the session ends with alice's node: the active count drops, the total stays
     await alice.stop();
