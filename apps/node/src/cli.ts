@@ -475,7 +475,8 @@ async function runStartedNode(
   node.on('tier-not-installed', (e) => emit('tier-not-installed', e, `tier ${e.tier} not installed (${e.package}): running without it`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const dataDir = node.opts.dataDir;
-  const monitor = new NodeMonitor(node); // before start: the dashboard and /metrics see every connect
+  // Before start, so the dashboard and /metrics see every connect.
+  const monitor = node.opts.config.api.enabled ? new NodeMonitor(node) : undefined;
   let api: ApiServer | undefined;
   let wroteNodeFile = false;
   try {
@@ -496,7 +497,7 @@ async function runStartedNode(
         token: await loadApiToken(dataDir),
         logger: opts.logger,
         onStop: () => shutdown.abort(),
-        monitor,
+        ...(monitor && { monitor }),
       }).catch((err: Error & { code?: string }) => {
         throw Object.assign(new Error(`[api] port = ${cfg.port}: ${err.message}; choose another port in the config`, { cause: err }), {
           code: 'DPC_PORT_IN_USE',
@@ -513,6 +514,7 @@ async function runStartedNode(
   } finally {
     if (wroteNodeFile) await removeNodeFile(dataDir).catch(() => {});
     await api?.close();
+    monitor?.close();
     await node.stop();
   }
   emit('stopped', {}, 'stopped');
