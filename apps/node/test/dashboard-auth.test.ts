@@ -3,9 +3,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultConfig } from '@dpc/core';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { startApi } from '../src/api.js';
 import { hostAllowed, originAllowed } from '../src/dashboard.js';
+import { DpcNode } from '../src/node.js';
 import { apiNode, launchChromium } from './dashboard-helpers.js';
 import { apiClient } from './harness.js';
 
@@ -127,6 +130,23 @@ describe('dpc-node dashboard and /metrics: only with the token, only from this o
     const client = await apiClient(a.api, a.dataDir);
     expect((await client.counters()).api_foreign_origin).toBe(1);
     client.close();
+  });
+
+  it('a taken port rejects the start of the API server (EADDRINUSE), with no error left unheard', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as { port: number }).port;
+    const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+    const node = new DpcNode({ dataDir: await mkdtemp(join(tmpdir(), 'dpc-dash-port-')), config: defaultConfig(), logger: quiet });
+    try {
+      await expect(startApi(node, { host: '127.0.0.1', port, token: 'c'.repeat(64), logger: quiet })).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
+      // the monitor it made is gone again: no listener left on the node
+      expect(node.listenerCount('connected') + node.listenerCount('acked') + node.listenerCount('tier-event')).toBe(0);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('accepts only IP literals and localhost as Host, and only its own origin', () => {
