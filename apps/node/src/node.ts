@@ -403,8 +403,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
     const q = await session.queue(msg, opts.signal ? { signal: opts.signal } : {});
-    opts.onAccepted?.(q.seq);
     const queuedAt = performance.now();
+    opts.onAccepted?.(q.seq);
     q.delivered.then(
       () => this.emit('acked', { peerId, tier: session.tier, ms: performance.now() - queuedAt }),
       () => {},
