@@ -169,7 +169,7 @@ export const DASHBOARD_JS = `'use strict';
       case 'message': return 'message from ' + d.from + ' (' + d.tier + '): ' + d.text;
       case 'upgraded': return 'session with ' + d.peerId + ' moved from ' + d.from + ' to ' + d.to;
       case 'path-lost': return 'path to ' + d.peerId + ' over ' + d.tier + ' lost';
-      case 'relay': return 'relay ' + d.kind + (d.peers ? ' ' + d.peers.join(', ') : '') + (d.reason ? ' (' + d.reason + ')' : '');
+      case 'relay': return 'relay ' + d.kind + (Array.isArray(d.peers) ? ' ' + d.peers.join(', ') : '') + (d.reason ? ' (' + d.reason + ')' : '');
       default: return event + ' ' + JSON.stringify(d);
     }
   }
