@@ -35,7 +35,7 @@ describe('Hub client: liveness and reconnect (real sockets)', () => {
     await client.waitConnected({ signal: AbortSignal.timeout(5_000) });
     expect(events).toEqual(['down', 'up']);
     expect(again.hasNode(client.nodeId)).toBe(true);
-    expect(noticedMs).toBeLessThan(3_000);
+    expect(noticedMs).toBeLessThan(4_000);
   });
 
   it('notices a Hub that went silent (no close, no bytes) within the dead-after time', async () => {
@@ -52,7 +52,7 @@ describe('Hub client: liveness and reconnect (real sockets)', () => {
     const noticedMs = performance.now() - t0;
     expect(client.counters.get('hub_client_heartbeat_lost')).toBe(1);
     expect(noticedMs).toBeGreaterThanOrEqual(800);
-    expect(noticedMs).toBeLessThan(3_000);
+    expect(noticedMs).toBeLessThan(4_000);
   });
 
   it('stop() ends the reconnect loop: no timer or socket left', async () => {
