@@ -34,8 +34,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** A real redis-server on loopback (no persistence), killed after the test. */
-export async function startRedis(): Promise<{ url: string; port: number; proc: ChildProcess; stop: () => Promise<void> }> {
-  const port = await freePort();
+export async function startRedis(atPort?: number): Promise<{ url: string; port: number; proc: ChildProcess; stop: () => Promise<void> }> {
+  const port = atPort ?? (await freePort());
   const proc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,7 @@
 import { generateIdentity } from '@dpc/core';
-import type { SignalEvent } from '@dpc/webrtc-hub';
+import { createHubServer, type SignalEvent } from '@dpc/webrtc-hub';
 import { describe, expect, it } from 'vitest';
-import { loggedInClient, RawClient, startHub, startRedis } from './hub-helpers.js';
+import { freePort, loggedInClient, RawClient, startHub, startRedis } from './hub-helpers.js';
 
 async function until(pred: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -84,5 +84,41 @@ describe('several Hubs sharing a real redis-server', () => {
     await alice.send(carol.nodeId, 'local still works');
     expect(hub1.counters.get('hub_route_failed')).toBeGreaterThanOrEqual(1);
     expect(alice.connected).toBe(true);
+  });
+
+  it('Redis restarted (its data lost): presence is written again and routing between Hubs resumes', async () => {
+    const redis = await startRedis();
+    const hub1 = await startHub({ redisUrl: redis.url, presenceTtlMs: 600 });
+    const hub2 = await startHub({ redisUrl: redis.url, presenceTtlMs: 600 });
+    const alice = await loggedInClient(hub1);
+    const bob = await loggedInClient(hub2);
+    await redis.stop();
+    await startRedis(redis.port);
+    // Each Hub reconnects, re-subscribes, and re-writes its nodes' presence on its next refresh.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await alice.send(bob.nodeId, 'after the restart');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await bob.send(alice.nodeId, 'and back');
+    expect(hub1.counters.get('hub_redis_error')).toBeGreaterThan(0);
+  });
+
+  it('a Hub whose Redis cannot be reached fails to start with a typed error (no password in it)', async () => {
+    const hub = createHubServer({
+      host: '127.0.0.1',
+      port: 0,
+      redisUrl: `redis://:hunter2@127.0.0.1:${await freePort()}`,
+      redisConnectTimeoutMs: 500,
+    });
+    const err = await hub.start().catch((e: Error) => e);
+    await hub.stop();
+    expect(err).toMatchObject({ code: 'DPC_HUB_UNAVAILABLE' });
+    expect((err as Error).message).not.toContain('hunter2');
   });
 });

@@ -53,6 +53,19 @@ describe('Hub routing (one instance, real sockets)', () => {
     expect(hub.hasNode(raw.identity.nodeId)).toBe(false);
   });
 
+  it('refuses a payload nested too deep (it would overflow JSON.stringify) and keeps serving others', async () => {
+    const hub = await startHub();
+    const bob = await loggedInClient(hub);
+    const raw = await RawClient.login(hub.url);
+    const n = 20_000;
+    raw.send(`{"t":"signal","id":1,"to":"${bob.nodeId}","payload":${'['.repeat(n)}${']'.repeat(n)}}`);
+    expect((await raw.next((m) => m.t === 'error')).code).toBe('DPC_HUB_PROTOCOL');
+    expect(await raw.closed()).toBe(1008);
+    const alice = await loggedInClient(hub);
+    await alice.send(bob.nodeId, { nested: [[[['fine']]]] });
+    expect(hub.counters.get('hub_protocol_error')).toBe(1);
+  });
+
   it('rate-limits each node (token bucket): typed errors, counted; the connection stays, and is closed after too many strikes', async () => {
     const hub = await startHub({ ratePerS: 1, rateBurst: 5, maxStrikes: 20 });
     const alice = await loggedInClient(hub);

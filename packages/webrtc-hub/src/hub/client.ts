@@ -15,6 +15,7 @@ import {
   HUB_PROTOCOL,
 } from './constants.js';
 import {
+  HUB_ERROR_CODES,
   HubConfigError,
   HubLoginRefusedError,
   HubMessageTooLargeError,
@@ -292,7 +293,8 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
           return;
         case 'error': {
           const err = hubErrorFromWire(m.code, m.message, m.to);
-          this.counters.inc(`hub_client_error_${m.code.slice(8).toLowerCase()}`);
+          const known = (HUB_ERROR_CODES as readonly string[]).includes(m.code);
+          this.counters.inc(known ? `hub_client_error_${m.code.slice(8).toLowerCase()}` : 'hub_client_error_other');
           const p = m.id === undefined ? undefined : this.#pending.get(m.id);
           if (p) p.reject(err);
           else closeError = err; // a connection-level error: the Hub closes next

@@ -6,6 +6,8 @@ export const DEFAULT_HUB_PORT = 8886;
 export const DEFAULT_HUB_MAX_FRAME_BYTES = 64 * 1024;
 /** Largest signalling payload (its JSON encoding) the Hub routes; bigger ones are refused, the connection stays. */
 export const DEFAULT_HUB_MAX_PAYLOAD_BYTES = 16 * 1024;
+/** Deepest nesting of arrays and objects in a payload (JSON.stringify recurses: deeper would overflow the stack). */
+export const HUB_MAX_PAYLOAD_DEPTH = 32;
 /** Connections the Hub holds at once (logged in or not). */
 export const DEFAULT_HUB_MAX_CONNECTIONS = 10_000;
 /** Connections from one source (IPv4 /24, IPv6 /64, one loopback address). */
@@ -28,6 +30,8 @@ export const DEFAULT_HUB_PRESENCE_TTL_MS = 30_000;
 export const DEFAULT_HUB_ROUTE_TIMEOUT_MS = 5_000;
 /** Messages routed through Redis still waiting for the other Hub's answer, at most. */
 export const DEFAULT_HUB_MAX_PENDING_ROUTES = 10_000;
+/** `start()` gives up on Redis after this, ms. */
+export const DEFAULT_HUB_REDIS_CONNECT_TIMEOUT_MS = 10_000;
 /** Prefix of every Redis key and channel the Hub uses. */
 export const DEFAULT_HUB_REDIS_PREFIX = 'dpc-hub:';
 

@@ -1,4 +1,5 @@
 import { isNodeId, type Schema, s } from '@dpc/core';
+import { HUB_MAX_PAYLOAD_DEPTH } from './constants.js';
 
 // The Hub protocol: JSON text frames over one WebSocket, each an object with a type `t`.
 // Hub → node: challenge, welcome, signal, ack, error, ice, pong.
@@ -25,10 +26,31 @@ const iceServerSchema: Schema<IceServer> = s.object({
 }) as Schema<IceServer>;
 export const iceServersSchema = s.array(iceServerSchema, { max: 16 });
 
+/** Depth of nested arrays and objects, counted without recursion (stops past `max`). */
+export function jsonDepth(value: unknown, max: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    const depth = d + 1;
+    if (depth > deepest) deepest = depth;
+    if (deepest > max) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth]);
+  }
+  return deepest;
+}
+
+/** An opaque payload: any JSON value nested at most HUB_MAX_PAYLOAD_DEPTH deep. */
+const payload: Schema<unknown> = (v, p = '') => {
+  if (jsonDepth(v, HUB_MAX_PAYLOAD_DEPTH) > HUB_MAX_PAYLOAD_DEPTH) return s.literal(`<at most ${HUB_MAX_PAYLOAD_DEPTH} levels deep>`)(v, p);
+  return v;
+};
+
 /** What a node sends to the Hub. */
 export const clientMessageSchema = s.union('t', {
   login: s.object({ t: s.literal('login'), node_id: nodeId, public_key: b64(64), signature: b64(128) }),
-  signal: s.object({ t: s.literal('signal'), id: reqId, to: nodeId, payload: s.unknown() }),
+  signal: s.object({ t: s.literal('signal'), id: reqId, to: nodeId, payload }),
   ice: s.object({ t: s.literal('ice'), id: reqId }),
   ping: s.object({ t: s.literal('ping'), id: reqId }),
 });
@@ -48,7 +70,7 @@ export const serverMessageSchema = s.union('t', {
     ice_servers: iceServersSchema,
     ping_interval_ms: s.int({ min: 0, max: 3_600_000 }),
   }),
-  signal: s.object({ t: s.literal('signal'), from: nodeId, payload: s.unknown() }),
+  signal: s.object({ t: s.literal('signal'), from: nodeId, payload }),
   ack: s.object({ t: s.literal('ack'), id: reqId }),
   error: s.object({
     t: s.literal('error'),

@@ -24,6 +24,8 @@ export interface RedisBusOptions {
   prefix: string;
   presenceTtlMs: number;
   routeTimeoutMs: number;
+  /** Deadline of the first connection to Redis, ms. */
+  connectTimeoutMs: number;
   maxPendingRoutes: number;
   counters: Counters;
   handlers: HubBusHandlers;
@@ -39,6 +41,17 @@ if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARG
 return 0`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`;
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return '<redis url>';
+  }
+}
 
 /** Presence and routing of several Hub instances through Redis. */
 export class RedisBus {
@@ -71,11 +84,19 @@ export class RedisBus {
   }
 
   async start(signal?: AbortSignal): Promise<void> {
-    await abortable(Promise.all([this.#cmd.connect(), this.#sub.connect()]), signal);
-    await abortable(
-      this.#sub.subscribe(this.#channel, (msg) => this.#onMessage(msg)),
-      signal,
-    );
+    const t = timeoutSignal(this.#o.connectTimeoutMs, 'connecting to Redis', signal);
+    try {
+      await abortable(Promise.all([this.#cmd.connect(), this.#sub.connect()]), t.signal);
+      await abortable(
+        this.#sub.subscribe(this.#channel, (msg) => this.#onMessage(msg)),
+        t.signal,
+      );
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new HubUnavailableError(`cannot reach the Hubs\u2019 Redis at ${redactUrl(this.#o.url)}`, { cause: err });
+    } finally {
+      t.clear();
+    }
     const every = Math.max(50, Math.floor(this.#o.presenceTtlMs / 3));
     this.#refreshTimer = setInterval(() => void this.#refresh(), every);
     this.#refreshTimer.unref();

@@ -13,6 +13,8 @@ export interface HubServerOptions {
   url?: string;
   /** Redis URL shared by several Hub instances (`[hub] redis_url`). Default: none, one instance. */
   redisUrl?: string;
+  /** `start()` fails (DPC_HUB_UNAVAILABLE) when Redis cannot be reached within this, ms. Default 10 000. */
+  redisConnectTimeoutMs?: number;
   /** Prefix of Redis keys and channels. Default 'dpc-hub:'. */
   redisPrefix?: string;
   /** STUN URLs handed out (`[webrtc] stun_servers`). Default none. */

@@ -16,6 +16,7 @@ import {
   DEFAULT_HUB_PRESENCE_TTL_MS,
   DEFAULT_HUB_RATE_BURST,
   DEFAULT_HUB_RATE_PER_S,
+  DEFAULT_HUB_REDIS_CONNECT_TIMEOUT_MS,
   DEFAULT_HUB_REDIS_PREFIX,
   DEFAULT_HUB_ROUTE_TIMEOUT_MS,
   DEFAULT_TURN_CREDENTIAL_TTL_S,
@@ -89,6 +90,7 @@ class HubServerImpl implements HubServer {
         prefix: o.redisPrefix ?? DEFAULT_HUB_REDIS_PREFIX,
         presenceTtlMs: num(o.presenceTtlMs, DEFAULT_HUB_PRESENCE_TTL_MS),
         routeTimeoutMs: num(o.routeTimeoutMs, DEFAULT_HUB_ROUTE_TIMEOUT_MS),
+        connectTimeoutMs: num(o.redisConnectTimeoutMs, DEFAULT_HUB_REDIS_CONNECT_TIMEOUT_MS),
         maxPendingRoutes: DEFAULT_HUB_MAX_PENDING_ROUTES,
         counters: this.counters,
         handlers: {
@@ -112,6 +114,9 @@ class HubServerImpl implements HubServer {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('dpc Hub: connect with a WebSocket\n');
     });
     this.#http = http;
+    // Sockets not yet upgraded count too: a hard cap above the WebSocket limit (which answers DPC_HUB_BUSY).
+    http.maxConnections = 2 * num(o.maxConnections, DEFAULT_HUB_MAX_CONNECTIONS) + 64;
+    http.headersTimeout = num(o.loginTimeoutMs, DEFAULT_HUB_LOGIN_TIMEOUT_MS);
     this.#wss = new WebSocketServer({
       server: http,
       maxPayload: num(o.maxFrameBytes, DEFAULT_HUB_MAX_FRAME_BYTES),
@@ -211,11 +216,15 @@ class HubServerImpl implements HubServer {
       return;
     }
     if (!c.nodeId) {
-      if (m.t === 'login') void this.#login(c, m);
+      if (m.t === 'login') this.#login(c, m).catch(() => this.#fail(c, 'DPC_HUB_UNAVAILABLE', 'login failed', 1011));
       else this.#protocolError(c, 'log in first');
       return;
     }
-    if (m.t === 'signal') void this.#onSignal(c, m);
+    if (m.t === 'signal')
+      this.#onSignal(c, m).catch(() => {
+        this.counters.inc('hub_signal_failed');
+        this.#send(c.ws, { t: 'error', code: 'DPC_HUB_UNAVAILABLE', message: 'the Hub could not route the message', id: m.id });
+      });
     else if (m.t === 'ping') this.#send(c.ws, { t: 'pong', id: m.id });
     else if (m.t === 'ice') {
       this.counters.inc('hub_ice_servers');
