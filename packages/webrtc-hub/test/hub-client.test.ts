@@ -55,6 +55,19 @@ describe('Hub client: liveness and reconnect (real sockets)', () => {
     expect(noticedMs).toBeLessThan(4_000);
   });
 
+  it('a client replaced by a newer login of its identity does not fight back at once', async () => {
+    const hub = await startHub();
+    const me = generateIdentity();
+    const first = await loggedInClient(hub, { identity: me, backoff: { minMs: 50, maxMs: 2_000, jitter: 0 } });
+    const second = await loggedInClient(hub, { identity: me });
+    await until(() => !first.connected);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(second.connected).toBe(true);
+    expect(first.counters.get('hub_client_connect')).toBe(1);
+    expect(first.counters.get('hub_client_error_replaced')).toBe(1);
+    expect(hub.counters.get('hub_replaced')).toBe(1);
+  });
+
   it('stop() ends the reconnect loop: no timer or socket left', async () => {
     const hub = await startHub();
     const client = await loggedInClient(hub);
