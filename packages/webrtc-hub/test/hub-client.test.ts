@@ -1,5 +1,5 @@
 import { generateIdentity } from '@dpc/core';
-import { createHubClient, createHubServer } from '@dpc/webrtc-hub';
+import { createHubServer } from '@dpc/webrtc-hub';
 import { describe, expect, it } from 'vitest';
 import { freePort, loggedInClient, onCleanup, RawClient, startFreezableProxy, startHub } from './hub-helpers.js';
 
