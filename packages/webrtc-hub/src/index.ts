@@ -1,2 +1,2 @@
 // Filled in by the work on this package's issue.
-export {};
+export * from './hub/index.js';
