@@ -1,4 +1,4 @@
-import { type DpcConfig, TIERS } from '@dpc/core';
+import { type DpcConfig, hostPort, TIERS } from '@dpc/core';
 import { isGlobalIPv6, localAddresses } from '@dpc/direct';
 import { tierEnabled } from '@dpc/orchestrator';
 import { jsonReplacer } from './api.js';
@@ -54,7 +54,9 @@ export async function runDoctor(opts: {
         'relays found',
         relays.length
           ? relays
-              .map((r) => `${r.body.ip}:${r.body.port} (${r.body.region || 'no region'}, ${r.body.current_peers}/${r.body.max_peers})`)
+              .map(
+                (r) => `${hostPort(r.body.ip, r.body.port)} (${r.body.region || 'no region'}, ${r.body.current_peers}/${r.body.max_peers})`,
+              )
               .join('; ')
           : 'none',
         relays.length > 0,

@@ -9,6 +9,7 @@ import {
   type DpcConfig,
   EndpointParts,
   emptyEndpointBody,
+  hostPort,
   type Identity,
   type KvStore,
   loadOrCreateIdentity,
@@ -82,9 +83,7 @@ export interface DpcNodeOptions {
 }
 
 /** `host:port`, with an IPv6 host in brackets (`[::]:8889`). */
-export function hostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPort };
 
 /** Inbound connections a tier may hand over before the orchestrator exists (during start). */
 const MAX_EARLY_INBOUND = 64;

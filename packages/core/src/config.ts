@@ -245,6 +245,11 @@ function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string
   }
 }
 
+/** `host:port` for people and logs, an IPv6 host in brackets: `[::1]:41503`, `127.0.0.1:41503`. */
+export function hostPort(host: string, port: number | string): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** `[p2p] external_address` taken apart; `port` undefined when the listen port is meant. */
 export interface ExternalAddress {
   family: 4 | 6;

@@ -3,6 +3,7 @@ import {
   Counters,
   type EndpointBody,
   emptyEndpointBody,
+  hostPort,
   isRecordExpired,
   kademliaIdOf,
   nodeIdOfKademliaId,
@@ -178,7 +179,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
         const cause = opts.signal?.aborted ? opts.signal.reason : undefined;
         await this.stop();
         throw new BootstrapError(
-          seeds.map((p) => `${p.host}:${p.port}`),
+          seeds.map((p) => hostPort(p.host, p.port)),
           ms,
           { cause },
         );
