@@ -145,7 +145,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
       ...(this.opts.dhtHost !== undefined && { host: this.opts.dhtHost }), // else [dht] host
-      dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
+      dataDir: this.opts.dataDir, // dht-contacts.json: a fallback when the same seeds are down (never another network)
       sequence: openSequenceStore(this.opts.dataDir, { now: this.#clock }).next, // record seq survives restarts and a clock set back
       ...(this.opts.clockOffsetMs && { recordClock: this.#clock }),
       allowLoopback,
