@@ -107,7 +107,11 @@ until it has exited. Exit status 0 also when none was running.`,
   doctor: `Usage: dpc-node doctor --config FILE [--data-dir DIR] [--json]
 
 Shows what this node can do from where it stands: global IPv6, local and external IPv4, the
-DHT (reachable, size), the Hub, relays found, and which tiers are installed and enabled.`,
+DHT (how many of the configured seeds answer, nodes known), the NAT mapping (the same for every
+DHT node, or varying: a symmetric NAT), relays found, the Hub, and which tiers are installed and
+enabled; then a one-line verdict ("reachable directly on …", "behind a symmetric NAT: peers will
+use relays", …). It only reads: nothing is announced, no contacts saved, no tier started.
+Exit status 1 when no seed answers.`,
   demo: `Usage: dpc-node demo [--json]
 
 Starts a small network on this machine (a bootstrap node, peers, a relay volunteer and every

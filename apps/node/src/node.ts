@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import {
   abortable,

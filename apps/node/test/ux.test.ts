@@ -1,10 +1,12 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TIERS, type TierName } from '@dpc/core';
 import { describe, expect, it } from 'vitest';
-import { baseIni, config, run } from './harness.js';
+import { verdict } from '../src/doctor.js';
+import { baseIni, bootstrapNode, config, run } from './harness.js';
 
 /** A UDP port on ::1 that nobody answers on (bound, then closed). */
 async function deadUdpPort(host: string): Promise<number> {
@@ -29,5 +31,87 @@ describe('dpc-node as a person meets it', () => {
     const last = JSON.parse(j.stdout.trim().split('\n').pop() as string);
     expect(last).toMatchObject({ event: 'error', error: { code: 'DPC_DHT_BOOTSTRAP' } });
     expect(last.error.message).toContain(`[::1]:${port}`);
+  });
+});
+
+describe('dpc-node doctor', () => {
+  it('counts the configured seeds that answer, learns the external address, publishes nothing, ends with a verdict', async () => {
+    const { root, seed } = await bootstrapNode();
+    const dead = await deadUdpPort('127.0.0.1');
+    const ini = await config(root, baseIni(`${seed}, 127.0.0.1:${dead}`).replace('bootstrap_timeout = 5', 'bootstrap_timeout = 2'));
+    const dir = join(root, 'doc');
+    const r = await run(['doctor', '--config', ini, '--data-dir', dir, '--allow-loopback', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { checks: Array<{ name: string; value: string; ok: boolean | null }>; verdict: string };
+    const check = (name: string) => out.checks.find((c) => c.name === name);
+    expect(check('DHT')).toMatchObject({ ok: true, value: expect.stringContaining('1 of 2 seed(s) answer') });
+    expect(check('DHT')?.value).toContain(`silent: 127.0.0.1:${dead}`);
+    expect(check('external IPv4')).toMatchObject({ ok: true, value: expect.stringMatching(/^127\.0\.0\.1 \(seen by \d DHT node/) });
+    expect(out.checks.some((c) => /unknown/.test(c.value))).toBe(false);
+    expect(out.verdict).toMatch(/^reachable directly on 127\.0\.0\.1:0 \(no NAT\)/);
+    const doctorId = check('node id')?.value as string;
+    // No side effect: nothing announced (the id is not in the DHT) and no contacts saved.
+    const sent = await run([
+      'send',
+      '--config',
+      await config(join(root), baseIni(seed)),
+      '--data-dir',
+      join(root, 'alice'),
+      '--allow-loopback',
+      '--json',
+      '--to',
+      doctorId,
+      'anyone?',
+    ]);
+    expect(JSON.parse(sent.stdout.trim().split('\n').pop() as string)).toMatchObject({ error: { code: 'DPC_PEER_LOOKUP_FAILED' } });
+    await expect(readFile(join(dir, 'dht-contacts.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const text = await run(['doctor', '--config', ini, '--data-dir', dir, '--allow-loopback']);
+    expect(text.stdout.trim().split('\n').pop()).toMatch(/^reachable directly on 127\.0\.0\.1:0/);
+  });
+
+  it('says offline when no seed answers, and exits 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-ux-'));
+    const dead = await deadUdpPort('127.0.0.1');
+    const ini = await config(dir, baseIni(`127.0.0.1:${dead}`).replace('bootstrap_timeout = 5', 'bootstrap_timeout = 1'));
+    const r = await run(['doctor', '--config', ini, '--data-dir', dir, '--allow-loopback', '--json']);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { checks: Array<{ name: string; value: string; ok: boolean | null }>; verdict: string };
+    expect(out.checks.find((c) => c.name === 'DHT')).toMatchObject({
+      ok: false,
+      value: expect.stringContaining('none of 1 seed(s) answered'),
+    });
+    expect(out.checks.find((c) => c.name === 'external IPv4')).toBeUndefined();
+    expect(out.verdict).toMatch(/^offline: none of the 1 configured seed/);
+  });
+
+  it('the verdict names the NAT: symmetric, endpoint-independent with and without tier 4, IPv6, external_address', () => {
+    const base = {
+      seedsConfigured: 1,
+      seedsAnswering: 1,
+      globalIPv6: [] as string[],
+      listenPort: 8888,
+      installed: new Set<TierName>(['ipv6_direct', 'ipv4_direct', 'volunteer_relay']),
+      enabled: new Set<TierName>(TIERS),
+      relaysFound: 2,
+    };
+    const nat = (mappingVaries: boolean, samples = 3) => ({ ip: '198.51.100.7', local: false, samples, mappingVaries });
+    expect(verdict({ ...base, external: nat(true) })).toBe(
+      'behind a symmetric NAT (198.51.100.7): peers will use relays (2 relay(s) found)',
+    );
+    expect(verdict({ ...base, external: nat(false) })).toMatch(
+      /keeps one mapping .*@dpc\/holepunch is not installed; peers will use relays/,
+    );
+    expect(verdict({ ...base, installed: new Set<TierName>([...base.installed, 'udp_hole_punch']), external: nat(false) })).toMatch(
+      /peers will punch through it \(tier 4\), else use relays/,
+    );
+    expect(verdict({ ...base, external: nat(false, 1) })).toMatch(/only one DHT node answered/);
+    expect(verdict({ ...base, external: { ip: '203.0.113.9', local: true, samples: 3, mappingVaries: false } })).toBe(
+      'reachable directly on 203.0.113.9:8888 (no NAT)',
+    );
+    expect(verdict({ ...base, globalIPv6: ['2001:db8::5'], external: nat(true) })).toMatch(
+      /^reachable directly on IPv6 \[2001:db8::5\]:8888/,
+    );
+    expect(verdict({ ...base, configuredExternal: '198.51.100.7:9000' })).toMatch(/^reachable directly on 198\.51\.100\.7:9000/);
+    expect(verdict({ ...base, seedsConfigured: 0, seedsAnswering: 0 })).toMatch(/bootstrap node/);
   });
 });
