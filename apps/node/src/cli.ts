@@ -73,7 +73,8 @@ removed on a clean stop) so that send, status, peers and stop reach it. Every fi
 the network; a taken one is an error naming its key. Roles come from the config:
 a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay.
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
-time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
+time; inbound: true on the receiving side), message (sender, text), resumed (outbox resent at
+start), upgraded, path-lost (the path broke), disconnected (the peer closed it cleanly), error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
 When no seed answers within [dht] bootstrap_timeout, the node says so (a 'retrying' event with
@@ -449,10 +450,19 @@ async function runStartedNode(
   const { emit } = opts;
   node.on('listening', (e) => emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})`));
   node.on('connected', (e) =>
+    e.inbound
+      ? emit('connected', { peerId: e.peerId, tier: e.tier, ms: 0, inbound: true }, `${e.peerId} connected via ${e.tier}`)
+      : emit(
+          'connected',
+          { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) },
+          `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
+        ),
+  );
+  node.on('disconnected', (e) =>
     emit(
-      'connected',
-      { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) },
-      `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
+      'disconnected',
+      { peerId: e.peerId, tier: e.tier, ...(e.reason !== undefined && { reason: e.reason }) },
+      `${e.peerId} closed the session over ${e.tier}${e.reason ? ` (${e.reason})` : ''}`,
     ),
   );
   node.on('message', (e) => emit('message', e, `<${e.from}> (${e.tier}) ${e.text}`));

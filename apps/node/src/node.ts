@@ -39,12 +39,15 @@ export interface ChatMessage {
 
 export interface NodeEvents {
   listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
-  connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
+  /** A session got its first path: dialled by this node (ms, outcomes), or accepted (`inbound`, ms 0). */
+  connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[]; inbound?: boolean }];
   message: [{ from: string; text: string; tier: TierName }];
   /** Messages found in the outbox at start, resent to these peers. */
   resumed: [{ peers: string[] }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
+  /** The peer closed the session's path cleanly (it said goodbye: its node stopped, a sender exited). */
+  disconnected: [{ peerId: string; tier: TierName; reason?: string }];
   /** An event a tier plugin reports for the user (e.g. tier 5's `relay`: session, session-end, refused). */
   'tier-event': [{ tier: TierName; event: string; fields: Record<string, unknown> }];
   /** An optional tier package is not installed: the node runs without that tier. */
@@ -224,6 +227,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.orchestrator.on('connect', (e) => this.emit('connected', e));
     this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
     this.orchestrator.on('path-lost', (e) => this.emit('path-lost', e));
+    this.orchestrator.on('path-closed', (e) => this.emit('disconnected', e));
+    // The receiving side of a new session: the documented `connected`, marked inbound.
+    this.orchestrator.on('session', (s) => {
+      if (s.tier) this.emit('connected', { peerId: s.peerId, tier: s.tier, ms: 0, outcomes: [], inbound: true });
+    });
     this.orchestrator.on('message', (e) => {
       const m = e.body as Partial<ChatMessage>;
       if (m && m.type === 'chat' && typeof m.text === 'string') this.emit('message', { from: e.peerId, text: m.text, tier: e.tier });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { TIERS, type TierName } from '@dpc/core';
 import { describe, expect, it } from 'vitest';
 import { verdict } from '../src/doctor.js';
-import { baseIni, bootstrapNode, config, run } from './harness.js';
+import { baseIni, bootstrapNode, config, run, sendCli, startNode } from './harness.js';
 
 /** A UDP port on ::1 that nobody answers on (bound, then closed). */
 async function deadUdpPort(host: string): Promise<number> {
@@ -113,5 +113,20 @@ describe('dpc-node doctor', () => {
     );
     expect(verdict({ ...base, configuredExternal: '198.51.100.7:9000' })).toMatch(/^reachable directly on 198\.51\.100\.7:9000/);
     expect(verdict({ ...base, seedsConfigured: 0, seedsAnswering: 0 })).toMatch(/bootstrap node/);
+  });
+});
+
+describe('dpc-node start events', () => {
+  it('the receiver emits connected (inbound), and a sender that exits normally is disconnected, not path-lost', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed));
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')]);
+    const bobId = String((await bob.next('listening')).nodeId);
+    const sent = await sendCli(ini, join(root, 'alice'), bobId, 'hi bob');
+    expect(sent.code, sent.stderr).toBe(0);
+    const aliceId = String((await bob.next('message')).from);
+    expect(bob.events.find((e) => e.event === 'connected')).toMatchObject({ peerId: aliceId, tier: 'ipv4_direct', inbound: true });
+    expect(await bob.next('disconnected')).toMatchObject({ peerId: aliceId, tier: 'ipv4_direct' });
+    expect(bob.events.some((e) => e.event === 'path-lost')).toBe(false);
   });
 });

@@ -105,6 +105,8 @@ export interface ConnectionOrchestrator extends EventEmitter {
   on(event: 'upgrade', listener: (e: { peerId: string; from: TierName | undefined; to: TierName }) => void): this;
   on(event: 'session', listener: (session: PeerSession) => void): this;
   on(event: 'path-lost', listener: (e: { peerId: string; tier: TierName; error?: Error }) => void): this;
+  /** A peer closed its session's current path cleanly (it said goodbye), e.g. its node stopped. */
+  on(event: 'path-closed', listener: (e: { peerId: string; tier: TierName; reason?: string }) => void): this;
   on(event: 'message', listener: (e: { peerId: string; body: unknown; tier: TierName }) => void): this;
 }
 
@@ -188,6 +190,10 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     });
     session.on('path-lost', (e: { tier: TierName; error?: Error }) => {
       this.emit('path-lost', { peerId, ...e });
+      this.#maintain(session);
+    });
+    session.on('path-closed', (e: { tier: TierName; reason?: string }) => {
+      this.emit('path-closed', { peerId, ...e });
       this.#maintain(session);
     });
     session.on('need-path', () => this.#maintain(session));
