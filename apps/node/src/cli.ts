@@ -12,6 +12,7 @@ import {
   TIERS,
   type TierName,
 } from '@dpc/core';
+import { describeOutcome } from '@dpc/orchestrator';
 import { type ApiServer, jsonReplacer, loadApiToken, startApi } from './api.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
@@ -92,7 +93,10 @@ first, so the node (or a later start) resends it if it was not confirmed. Exit s
 2 usage or config error.
 --tier T       only try this tier (repeatable; short-lived node only): ${TIERS.join(', ')}
 --timeout S    give up after S seconds (default: [connection] total_timeout)
---linger S     keep the session open S seconds after delivery, printing its events`,
+--linger S     keep the session open S seconds after delivery, printing its events
+While it waits, send says what for: joining the DHT, looking up the peer, each tier tried and
+how it ended, queued for deferred delivery, waiting for the acknowledgement (lines starting
+with '…' on stderr; with --json, {"event":"progress","step":…} lines on stdout before the result).`,
   status: `Usage: dpc-node status [--data-dir DIR] [--json]
 
 Shows the node running on the data directory: pid, node id, API URL, sessions and counters.
@@ -389,6 +393,9 @@ async function runControl(command: 'status' | 'peers' | 'stop', dataDir: string,
   }
 }
 
+/** On a terminal, a start that takes longer says so this often, ms. */
+const START_TICK_MS = 3_000;
+
 /** Waits between attempts to join through seeds that did not answer, ms (the last one repeats). */
 export const SEED_RETRY_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000] as const;
 
@@ -490,6 +497,17 @@ async function runStartedNode(
   let api: ApiServer | undefined;
   let wroteNodeFile = false;
   try {
+    // On a terminal a slow join says it is still at work (with --json the events say enough).
+    const t0 = performance.now();
+    const ticker =
+      !opts.json && process.stderr.isTTY
+        ? setInterval(() => {
+            const seeds = node.opts.config.dht.seed_nodes;
+            process.stderr.write(
+              `… still starting after ${Math.round((performance.now() - t0) / 1000)} s: joining the DHT through ${seeds.join(', ') || 'no seeds'} (Ctrl-C to stop)\n`,
+            );
+          }, START_TICK_MS)
+        : undefined;
     try {
       await node.start({ signal: shutdown.signal });
     } catch (err) {
@@ -498,6 +516,8 @@ async function runStartedNode(
         return 0;
       }
       throw err;
+    } finally {
+      clearInterval(ticker);
     }
     const cfg = node.opts.config.api;
     if (cfg.enabled) {
@@ -534,14 +554,29 @@ async function runSend(
 ): Promise<number> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let accepted: number | undefined;
+  // What send is waiting for: progress events with --json (stdout), lines on stderr otherwise.
+  const progress = (step: string, data: Record<string, unknown>, text: string) => {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'progress', step, ...data }, jsonReplacer)}\n`);
+    else process.stderr.write(`… ${text}\n`);
+  };
   try {
+    const seeds = node.opts.config.dht.seed_nodes;
+    progress('joining', { seeds }, seeds.length ? `joining the DHT through ${seeds.join(', ')}` : 'starting (no [dht] seed_nodes)');
     await node.start({ signal });
-    opts.logger.info('looking up peer and connecting', { to: opts.to });
     const r = await node.send(opts.to, opts.text, {
       signal,
       ...(opts.tiers && { tiers: opts.tiers }),
+      onProgress: (e) => {
+        if (e.step === 'lookup') progress('lookup', { to: e.peerId }, `looking up ${e.peerId} in the DHT`);
+        else if (e.step === 'found')
+          progress('found', { to: e.peerId, tiers: e.tiers }, `found its record; trying ${e.tiers.join(', ') || 'no tier'}`);
+        else if (e.step === 'trying') progress('trying', { tier: e.tier }, `trying ${e.tier}`);
+        else if (e.step === 'outcome') progress('outcome', { ...e.outcome }, describeOutcome(e.outcome));
+        else progress('deferred', { to: e.peerId }, 'no live path: queued for deferred delivery (tier 6)');
+      },
       onAccepted: (seq) => {
         accepted = seq;
+        progress('waiting', { seq }, `in the outbox (seq ${seq}); waiting for ${opts.to} to acknowledge`);
       },
     });
     out(

@@ -24,7 +24,13 @@ import {
 } from '@dpc/core';
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
-import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
+import {
+  type ConnectionOrchestrator,
+  type ConnectProgress,
+  createOrchestrator,
+  type PeerSession,
+  type TierOutcome,
+} from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
 import { watchAddresses } from './address-watch.js';
 import type { Logger } from './log.js';
@@ -162,6 +168,15 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         log.info(e.found ? 'record found in the DHT' : 'record not found in the DHT', { rpcs: e.rpcs, ms: Math.round(e.ms) });
       else if (e.type === 'announce:done')
         log.info(`announced ${e.kind} record`, { stored_at: e.storedAt, seq: e.seq, issued_at: e.issuedAt });
+      else if (e.type === 'bootstrap:saved' && e.action === 'tried')
+        log.info('no seed answered yet: trying the contacts saved by an earlier run', { contacts: e.contacts });
+      else if (e.type === 'bootstrap:saved')
+        log.info('saved DHT contacts ignored: they were saved under other seeds, or this is a bootstrap node', {
+          contacts: e.contacts,
+          reason: e.reason,
+        });
+      else if (e.type === 'bootstrap:seed' && !e.ok)
+        log.info(`seed ${hostPort(e.seed.host, e.seed.port)} did not answer`, { error: e.error });
       else log.debug('dht', { ...e });
     });
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
@@ -387,7 +402,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   async send(
     peerId: string,
     text: string,
-    opts: { signal?: AbortSignal; tiers?: TierName[]; wait?: 'accepted' | 'delivered'; onAccepted?: (seq: number) => void } = {},
+    opts: {
+      signal?: AbortSignal;
+      tiers?: TierName[];
+      wait?: 'accepted' | 'delivered';
+      onAccepted?: (seq: number) => void;
+      /** What the connect is doing: lookup, each tier tried, deferred delivery (see ConnectProgress). */
+      onProgress?: (e: ConnectProgress) => void;
+    } = {},
   ): Promise<{ tier: TierName; connectMs: number; deliveredMs?: number; seq: number; remoteAddress?: string }> {
     const t0 = performance.now();
     // A peer with a session already (connected or not) gets the message queued at once: the
@@ -399,6 +421,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         : await this.orchestrator.connect(peerId, {
             ...(opts.signal && { signal: opts.signal }),
             ...(opts.tiers && { tiers: opts.tiers }),
+            ...(opts.onProgress && { onProgress: opts.onProgress }),
           });
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -6,7 +7,7 @@ import { join } from 'node:path';
 import { TIERS, type TierName } from '@dpc/core';
 import { describe, expect, it } from 'vitest';
 import { verdict } from '../src/doctor.js';
-import { baseIni, bootstrapNode, config, run, sendCli, startNode } from './harness.js';
+import { BIN, baseIni, bootstrapNode, config, run, sendCli, startNode } from './harness.js';
 
 /** A UDP port on ::1 that nobody answers on (bound, then closed). */
 async function deadUdpPort(host: string): Promise<number> {
@@ -128,5 +129,45 @@ describe('dpc-node start events', () => {
     expect(bob.events.find((e) => e.event === 'connected')).toMatchObject({ peerId: aliceId, tier: 'ipv4_direct', inbound: true });
     expect(await bob.next('disconnected')).toMatchObject({ peerId: aliceId, tier: 'ipv4_direct' });
     expect(bob.events.some((e) => e.event === 'path-lost')).toBe(false);
+  });
+
+  it('send says what it is waiting for: progress events with --json, lines on stderr otherwise', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed));
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')]);
+    const bobId = String((await bob.next('listening')).nodeId);
+    const sent = await sendCli(ini, join(root, 'alice'), bobId, 'with progress');
+    expect(sent.code, sent.stderr).toBe(0);
+    const events = sent.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const steps = events.filter((e) => e.event === 'progress').map((e) => e.step);
+    expect(steps.slice(0, 3)).toEqual(['joining', 'lookup', 'found']);
+    expect(events).toContainEqual(expect.objectContaining({ event: 'progress', step: 'trying', tier: 'ipv4_direct' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: 'progress', step: 'outcome', tier: 'ipv4_direct', result: 'connected' }),
+    );
+    expect(steps.at(-1)).toBe('waiting');
+    expect(events.at(-1)).toMatchObject({ event: 'delivered', tier: 'ipv4_direct' });
+    const text = await run(['send', '--config', ini, '--data-dir', join(root, 'carol'), '--allow-loopback', '--to', bobId, 'hi']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stderr).toContain(`… looking up ${bobId} in the DHT`);
+    expect(text.stderr).toContain('… trying ipv4_direct');
+    expect(text.stderr).toContain(`waiting for ${bobId} to acknowledge`);
+    expect(text.stdout).toMatch(/^delivered to /);
+  });
+
+  it('a slow start says on a terminal that it is still joining', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpc-ux-'));
+    const dead = await deadUdpPort('127.0.0.1');
+    const ini = await config(dir, baseIni(`127.0.0.1:${dead}`).replace('bootstrap_timeout = 5', 'bootstrap_timeout = 4'));
+    // script(1) gives the node a pseudo-terminal, as a person at a shell has.
+    const cmd = [process.execPath, BIN, 'start', '--no-retry', '--config', ini, '--data-dir', dir, '--allow-loopback'].join(' ');
+    const r = await new Promise<string>((resolve) => {
+      execFile('script', ['-qfec', cmd, '/dev/null'], { timeout: 30_000 }, (_err, stdout) => resolve(String(stdout)));
+    });
+    expect(r).toMatch(/… still starting after 3 s: joining the DHT through 127\.0\.0\.1:\d+/);
+    expect(r).toContain('no DHT seed answered within 4000 ms');
   });
 });
