@@ -5,6 +5,7 @@ import {
   type DpcConfig,
   defaultConfig,
   defaultDataDir,
+  hostPort,
   isDpcError,
   isNodeId,
   loadConfig,
@@ -620,13 +621,33 @@ async function runSend(
       );
       return EXIT_QUEUED;
     }
+    const hint = e.code === 'DPC_CONNECT_FAILED' ? await loopbackHint(node, opts.to) : undefined;
     out(
       opts.json,
-      { event: 'failed', to: opts.to, error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}) } },
-      `not delivered: ${e.message}`,
+      {
+        event: 'failed',
+        to: opts.to,
+        error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}), ...(hint && { hint }) },
+      },
+      `not delivered: ${e.message}${hint ? `\nhint: ${hint}` : ''}`,
     );
     return 1;
   } finally {
     await node.stop();
   }
+}
+
+/**
+ * Why a connect failed when the peer announces only loopback addresses and this node was not
+ * started with --allow-loopback (loopback candidates are never dialled then): a hint, else undefined.
+ */
+async function loopbackHint(node: DpcNode, to: string): Promise<string | undefined> {
+  if (node.opts.allowLoopback || !node.dht) return undefined;
+  const record = await node.dht.findPeer(to, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  if (!record) return undefined;
+  const b = record.body;
+  const ips = [...b.ipv6, ...b.ipv4_local, ...b.ipv4_external].map((a) => hostPort(a.ip, a.port));
+  const loopback = (ip: string) => ip.startsWith('127.') || ip.startsWith('[::1]') || ip.startsWith('[::ffff:127.');
+  if (ips.length === 0 || !ips.every(loopback)) return undefined;
+  return `${to} announces only loopback addresses (${[...new Set(ips)].join(', ')}), which are dialled only with --allow-loopback: add --allow-loopback to send to a node on this machine`;
 }

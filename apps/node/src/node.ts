@@ -69,7 +69,10 @@ export interface DpcNodeOptions {
   logger: Logger;
   /** Allow loopback addresses in records and dials (local demos and tests). */
   allowLoopback?: boolean;
-  /** DHT bind address ('dual' or an IP address). Default `[dht] host` of the config ('dual'). */
+  /**
+   * DHT bind address ('dual' or an IP address). Default `[dht] host` of the config; when that is
+   * 'dual' and `[p2p] listen_host` is a loopback address, that address (loopback only).
+   */
   dhtHost?: string;
   /** Only these tier plugins (tests, demo). Default: every installed one of `tierPackages`. */
   plugins?: TierPlugin[];
@@ -93,6 +96,11 @@ export interface DpcNodeOptions {
 
 /** `host:port`, with an IPv6 host in brackets (`[::]:8889`). */
 export { hostPort };
+
+/** 127.0.0.0/8, ::1 or an IPv4-mapped loopback address. */
+function isLoopbackIp(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
+}
 
 /** Inbound connections a tier may hand over before the orchestrator exists (during start). */
 const MAX_EARLY_INBOUND = 64;
@@ -151,9 +159,12 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.listener = direct.listener;
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
+    // A node asked to listen on loopback only keeps its DHT there too (unless [dht] host says otherwise).
+    const dhtHost =
+      this.opts.dhtHost ?? (config.dht.host === 'dual' && isLoopbackIp(config.p2p.listen_host) ? config.p2p.listen_host : undefined);
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
-      ...(this.opts.dhtHost !== undefined && { host: this.opts.dhtHost }), // else [dht] host
+      ...(dhtHost !== undefined && { host: dhtHost }), // else [dht] host
       dataDir: this.opts.dataDir, // dht-contacts.json: a fallback when the same seeds are down (never another network)
       sequence: openSequenceStore(this.opts.dataDir, { now: this.#clock }).next, // record seq survives restarts and a clock set back
       ...(this.opts.clockOffsetMs && { recordClock: this.#clock }),
@@ -378,7 +389,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
         if (isIPv4(ep.ip) && (this.opts.allowLoopback || !ep.ip.startsWith('127.'))) ip = ep.ip;
         const local = localAddresses().ipv4.some((a) => a.ip === ep.ip);
-        log.info(local ? 'this node has a public IPv4 address' : 'this node is behind NAT', { external: ep.ip, votes: ep.votes });
+        log.info(
+          isLoopbackIp(ep.ip)
+            ? 'DHT nodes see this node on a loopback address (all on this machine)'
+            : local
+              ? 'this node has a public IPv4 address'
+              : 'this node is behind NAT',
+          { external: ep.ip, votes: ep.votes },
+        );
       } catch (err) {
         log.debug('external address discovery failed', { error: err });
       }

@@ -171,3 +171,24 @@ describe('dpc-node start events', () => {
     expect(r).toContain('no DHT seed answered within 4000 ms');
   });
 });
+
+describe('addresses of a node asked to stay on loopback', () => {
+  it('binds the DHT on loopback too, announces only what it listens on, and send without --allow-loopback says why it fails', async () => {
+    const { root, seed } = await bootstrapNode();
+    const ini = await config(root, baseIni(seed));
+    const bob = startNode(['--config', ini, '--data-dir', join(root, 'bob')]);
+    const ev = await bob.next('listening');
+    expect(ev.tcp).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
+    expect(String(ev.dht)).toMatch(/^127\.0\.0\.1:\d+$/);
+    const bobId = String(ev.nodeId);
+    const r = await run(['send', '--config', ini, '--data-dir', join(root, 'alice'), '--json', '--to', bobId, 'hi'], 60_000);
+    expect(r.code).toBe(1);
+    const failed = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    expect(failed).toMatchObject({ event: 'failed', error: { code: 'DPC_CONNECT_FAILED' } });
+    // What bob announces: his loopback listener only (no 192.0.2.x of eth0, no ::1).
+    expect(failed.error.hint).toMatch(new RegExp(`^${bobId} announces only loopback addresses \\(127\\.0\\.0\\.1:\\d+\\)`));
+    expect(failed.error.hint).toContain('add --allow-loopback');
+    const text = await run(['send', '--config', ini, '--data-dir', join(root, 'alice'), '--to', bobId, 'hi'], 60_000);
+    expect(text.stdout).toMatch(/\nhint: .*--allow-loopback/);
+  });
+});
