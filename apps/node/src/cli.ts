@@ -52,7 +52,7 @@ Commands:
 
 Common options:
   --data-dir DIR     identity and stores (default ~/.dpc)
-  --config FILE      INI config (see packages/core/examples)
+  --config FILE      INI config (examples: apps/node/examples/seed-node.ini, relay-volunteer.ini, peer.ini)
   --json             machine-readable output (one JSON object per line)
   --log-level L      debug | info | warn | error (default from [log] level)
   --log-json         JSON log lines on stderr
@@ -147,7 +147,8 @@ export const EXIT_QUEUED = 75;
 
 async function readConfig(file: string | undefined, logger: Logger, required: boolean): Promise<DpcConfig> {
   if (!file) {
-    if (required) throw new UsageError('--config FILE is required (see packages/core/examples for examples)');
+    if (required)
+      throw new UsageError('--config FILE is required (examples: apps/node/examples/seed-node.ini, relay-volunteer.ini, peer.ini)');
     return defaultConfig();
   }
   const { config } = await loadConfig(file, { onWarning: (m) => logger.warn(m) });

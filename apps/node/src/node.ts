@@ -35,6 +35,7 @@ import { openStore } from '@dpc/store';
 import { watchAddresses } from './address-watch.js';
 import type { Logger } from './log.js';
 import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
+import { dhtBindHost } from './ports.js';
 
 /** What the app sends as an application message. */
 export interface ChatMessage {
@@ -160,8 +161,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
     // A node asked to listen on loopback only keeps its DHT there too (unless [dht] host says otherwise).
-    const dhtHost =
-      this.opts.dhtHost ?? (config.dht.host === 'dual' && isLoopbackIp(config.p2p.listen_host) ? config.p2p.listen_host : undefined);
+    const dhtHost = this.opts.dhtHost ?? dhtBindHost(config);
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
       ...(dhtHost !== undefined && { host: dhtHost }), // else [dht] host
