@@ -1,15 +1,20 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { isNodeId } from '@dpc/core';
 import { WebSocket, WebSocketServer } from 'ws';
+import { hostAllowed, httpRoutes, originAllowed } from './dashboard.js';
+import { NodeMonitor } from './dashboard-state.js';
 import type { Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 import type { DpcNode, NodeEvents } from './node.js';
 
 const TOKEN_FILE = 'api-token';
 const MAX_CLIENTS = 16;
+/** Open TCP connections to the API server: the WebSocket clients and plain HTTP requests. */
+const MAX_CONNECTIONS = 64;
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Bytes queued to a slow client before events to it are dropped (counted). */
 const MAX_CLIENT_BUFFER = 1024 * 1024;
@@ -47,6 +52,8 @@ export async function loadApiToken(dataDir: string): Promise<string> {
 export interface ApiServer {
   readonly url: string;
   readonly port: number;
+  /** The dashboard page, without the token (add `?token=`). */
+  readonly dashboardUrl: string;
   close(): Promise<void>;
 }
 
@@ -56,13 +63,23 @@ export interface ApiServer {
  * `{ id, result }` or `{ id, error: { code, message } }`; events `{ event, data }` after `subscribe`.
  * Methods: `id`, `stats`, `sessions`, `send { to, text, wait? }` (`wait: 'accepted'` answers once the
  * message is durably in the outbox; default 'delivered': once the peer acknowledged it),
- * `subscribe { events? }`, `stop` (the node shuts down after answering).
+ * `subscribe { events? }`, `overview` (what the dashboard shows: addresses, NAT, DHT size, sessions
+ * with tier, ack RTT and upgrades, stats, relay load), `stop` (the node shuts down after answering).
+ * The same server answers plain HTTP: the dashboard page and `/metrics` (see dashboard.ts).
  * `send` takes `timeout_ms` (default and cap 120000): when it passes after the message was accepted
  * the answer is `{ accepted: true, delivered: false, reason }` (it stays in the outbox).
  */
 export async function startApi(
   node: DpcNode,
-  opts: { host: string; port: number; token: string; logger: Logger; onStop?: () => void },
+  opts: {
+    host: string;
+    port: number;
+    token: string;
+    logger: Logger;
+    onStop?: () => void;
+    /** Watches the node for the dashboard and /metrics; attach it before `node.start` to see every connect. Default: one made here. */
+    monitor?: NodeMonitor;
+  },
 ): Promise<ApiServer> {
   const expected = Buffer.from(opts.token);
   const authorized = (req: IncomingMessage): boolean => {
@@ -71,11 +88,29 @@ export async function startApi(
     const g = Buffer.from(given);
     return g.length === expected.length && timingSafeEqual(g, expected);
   };
+  const monitor = opts.monitor ?? new NodeMonitor(node);
+  const metrics = createMetrics(monitor);
+  // One loopback server: the WebSocket API (upgrades), the dashboard page and /metrics (GET).
+  const server = createServer(
+    httpRoutes({
+      authorized,
+      metrics,
+      onRefused: (kind) => node.counters.inc(kind === 'host' ? 'api_foreign_host' : 'api_unauthorized'),
+    }),
+  );
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  // WebSocket clients (at most MAX_CLIENTS) and page, script and /metrics requests, together.
+  server.maxConnections = MAX_CONNECTIONS;
   const wss = new WebSocketServer({
-    host: opts.host,
-    port: opts.port,
+    server,
     maxPayload: MAX_MESSAGE_BYTES,
     verifyClient: (info, cb) => {
+      // A page of another site (or another local port) and a DNS-rebound name are refused even with the token.
+      if (!hostAllowed(info.req.headers.host) || !originAllowed(info.req.headers.origin, info.req.headers.host)) {
+        node.counters.inc('api_foreign_origin');
+        return cb(false, 403, 'Forbidden');
+      }
       if (!authorized(info.req)) {
         node.counters.inc('api_unauthorized');
         return cb(false, 401, 'Unauthorized');
@@ -84,14 +119,25 @@ export async function startApi(
       cb(true);
     },
   });
-  // Errors of the listening socket itself (after it is bound) are logged, never thrown.
-  const onServerError = (err: Error) => {
+  // Errors of the listening socket itself (after it is bound) are logged, never thrown; before,
+  // they fail the start. The WebSocketServer re-emits the HTTP server's errors: heard here once.
+  let bound = false;
+  wss.on('error', (err: Error) => {
+    if (!bound) return;
     node.counters.inc('api_server_errors');
     opts.logger.warn('WebSocket API server error', { error: err.message });
-  };
-  await once(wss, 'listening');
-  wss.on('error', onServerError);
-  const port = (wss.address() as { port: number }).port;
+  });
+  server.listen(opts.port, opts.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    metrics.close();
+    if (!opts.monitor) monitor.close();
+    throw err;
+  }
+  bound = true;
+  server.on('clientError', (_err, socket) => socket.destroy());
+  const port = (server.address() as { port: number }).port;
 
   // One node listener per event, shared by every subscribed client: a listener per client and
   // event made 16 clients exceed EventEmitter's limit (MaxListenersExceededWarning) and grew
@@ -173,6 +219,8 @@ export async function startApi(
       switch (method) {
         case 'id':
           return { nodeId: node.nodeId };
+        case 'overview':
+          return monitor.overview();
         case 'stats':
           return {
             orchestrator: node.orchestrator.stats(),
@@ -240,13 +288,19 @@ export async function startApi(
       }
     }
   });
-  opts.logger.info('WebSocket API listening', { url: `ws://${opts.host}:${port}/` });
+  const hostPart = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  opts.logger.info('WebSocket API listening', { url: `ws://${hostPart}/`, dashboard: `http://${hostPart}/dashboard` });
   return {
-    url: `ws://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/`,
+    url: `ws://${hostPart}/`,
     port,
+    dashboardUrl: `http://${hostPart}/dashboard`,
     async close() {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      metrics.close();
+      if (!opts.monitor) monitor.close();
     },
   };
 }

@@ -15,6 +15,8 @@ import {
 } from '@dpc/core';
 import { describeOutcome } from '@dpc/orchestrator';
 import { type ApiServer, jsonReplacer, loadApiToken, startApi } from './api.js';
+import { emitDashboard } from './dashboard-cli.js';
+import { NodeMonitor } from './dashboard-state.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -459,13 +461,14 @@ async function runStartedNode(
   const { emit } = opts;
   node.on('listening', (e) => emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})`));
   node.on('connected', (e) =>
-    e.inbound
-      ? emit('connected', { peerId: e.peerId, tier: e.tier, ms: 0, inbound: true }, `${e.peerId} connected via ${e.tier}`)
-      : emit(
-          'connected',
-          { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) },
-          `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
-        ),
+    emit(
+      'connected',
+      { peerId: e.peerId, tier: e.tier, ms: Math.round(e.ms) },
+      `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
+    ),
+  );
+  node.on('accepted', (e) =>
+    emit('connected', { peerId: e.peerId, tier: e.tier, ms: 0, inbound: true }, `${e.peerId} connected via ${e.tier}`),
   );
   node.on('disconnected', (e) =>
     emit(
@@ -496,6 +499,8 @@ async function runStartedNode(
   node.on('tier-not-installed', (e) => emit('tier-not-installed', e, `tier ${e.tier} not installed (${e.package}): running without it`));
   node.on('error', (e) => emit('error', { error: e.error, context: e.context }, `error (${e.context}): ${e.error.message}`));
   const dataDir = node.opts.dataDir;
+  // Before start, so the dashboard and /metrics see every connect.
+  const monitor = node.opts.config.api.enabled ? new NodeMonitor(node) : undefined;
   let api: ApiServer | undefined;
   let wroteNodeFile = false;
   try {
@@ -529,6 +534,7 @@ async function runStartedNode(
         token: await loadApiToken(dataDir),
         logger: opts.logger,
         onStop: () => shutdown.abort(),
+        ...(monitor && { monitor }),
       }).catch((err: Error & { code?: string }) => {
         throw Object.assign(new Error(`[api] port = ${cfg.port}: ${err.message}; choose another port in the config`, { cause: err }), {
           code: 'DPC_PORT_IN_USE',
@@ -539,11 +545,13 @@ async function runStartedNode(
     await writeNodeFile(dataDir, { pid: process.pid, nodeId: node.nodeId, api: api?.url ?? null, startedAt: new Date().toISOString() });
     // After node.json: a script that saw this event can use send/status/peers/stop.
     if (api) emit('api', { url: api.url }, `WebSocket API on ${api.url} (token in ${dataDir}/api-token)`);
+    if (api) emitDashboard(emit, api, dataDir);
     if (!shutdown.signal.aborted) await new Promise((r) => shutdown.signal.addEventListener('abort', r, { once: true }));
     opts.logger.info('shutting down');
   } finally {
     if (wroteNodeFile) await removeNodeFile(dataDir).catch(() => {});
     await api?.close();
+    monitor?.close();
     await node.stop();
   }
   emit('stopped', {}, 'stopped');

@@ -46,8 +46,9 @@ export interface ChatMessage {
 
 export interface NodeEvents {
   listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
-  /** A session got its first path: dialled by this node (ms, outcomes), or accepted (`inbound`, ms 0). */
-  connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[]; inbound?: boolean }];
+  connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
+  /** A peer connected to this node: a new session from an inbound connection (the CLI's `connected`, `inbound: true`). */
+  accepted: [{ peerId: string; tier: TierName }];
   message: [{ from: string; text: string; tier: TierName }];
   /** Messages found in the outbox at start, resent to these peers. */
   resumed: [{ peers: string[] }];
@@ -62,6 +63,8 @@ export interface NodeEvents {
   /** A tier reported a change of what the node knows about its network (merged state). */
   network: [NetworkState];
   error: [{ error: Error; context: string }];
+  /** A message sent with `send` was acknowledged by the peer `ms` after it was queued (ack round trip). */
+  acked: [{ peerId: string; tier: TierName | undefined; ms: number }];
 }
 
 export interface DpcNodeOptions {
@@ -119,7 +122,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   /** `<data-dir>/store`: session outboxes and receiver state (LevelDB; held by one process). */
   store: KvStore | undefined;
   strategies: Strategy[] = [];
-  plugins: Array<{ name: TierName; stop(): Promise<void> }> = [];
+  plugins: Array<{ name: TierName; stop(): Promise<void>; info?: Record<string, unknown> }> = [];
   /** Optional tier packages found absent at start. */
   missingTiers: LoadedTiers['missing'] = [];
   readonly #shutdown = new AbortController();
@@ -233,7 +236,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         if (deferred) log.warn(`tier ${p.name} offers a second deferred path: ignored`);
         else deferred = started.deferred;
       }
-      this.plugins.push({ name: p.name, stop: started.stop });
+      this.plugins.push({ name: p.name, stop: started.stop, ...(started.info && { info: started.info }) });
       log.info(`tier ${p.name} ready`, started.info ?? {});
     }
     parts.flush();
@@ -254,9 +257,9 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
     this.orchestrator.on('path-lost', (e) => this.emit('path-lost', e));
     this.orchestrator.on('path-closed', (e) => this.emit('disconnected', e));
-    // The receiving side of a new session: the documented `connected`, marked inbound.
+    // The receiving side of a new session (the CLI reports it as `connected`, inbound).
     this.orchestrator.on('session', (s) => {
-      if (s.tier) this.emit('connected', { peerId: s.peerId, tier: s.tier, ms: 0, outcomes: [], inbound: true });
+      if (s.tier) this.emit('accepted', { peerId: s.peerId, tier: s.tier });
     });
     this.orchestrator.on('message', (e) => {
       const m = e.body as Partial<ChatMessage>;
@@ -295,6 +298,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     if (this.orchestrator) this.orchestrator.accept(conn);
     else if (this.#early.length < MAX_EARLY_INBOUND && !this.#shutdown.signal.aborted) this.#early.push(conn);
     else void conn.close('node not ready');
+  }
+
+  /** What tiers reported about the network (NAT type, Hub connection, addresses), a copy. */
+  get network(): NetworkState {
+    return { ...this.#network };
   }
 
   /** Tiers this node runs: the built-in direct ones and every started plugin. */
@@ -444,7 +452,12 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };
     const q = await session.queue(msg, opts.signal ? { signal: opts.signal } : {});
+    const queuedAt = performance.now();
     opts.onAccepted?.(q.seq);
+    q.delivered.then(
+      () => this.emit('acked', { peerId, tier: session.tier, ms: performance.now() - queuedAt }),
+      () => {},
+    );
     if (opts.wait !== 'accepted') await abortable(q.delivered, opts.signal);
     const remoteAddress = session.remoteAddress;
     return {
