@@ -5,6 +5,7 @@ import {
   type DpcConfig,
   defaultConfig,
   defaultDataDir,
+  hostPort,
   isDpcError,
   isNodeId,
   loadConfig,
@@ -12,6 +13,7 @@ import {
   TIERS,
   type TierName,
 } from '@dpc/core';
+import { describeOutcome } from '@dpc/orchestrator';
 import { type ApiServer, jsonReplacer, loadApiToken, startApi } from './api.js';
 import { emitDashboard } from './dashboard-cli.js';
 import { NodeMonitor } from './dashboard-state.js';
@@ -52,7 +54,7 @@ Commands:
 
 Common options:
   --data-dir DIR     identity and stores (default ~/.dpc)
-  --config FILE      INI config (see packages/core/examples)
+  --config FILE      INI config (examples: apps/node/examples/seed-node.ini, relay-volunteer.ini, peer.ini)
   --json             machine-readable output (one JSON object per line)
   --log-level L      debug | info | warn | error (default from [log] level)
   --log-json         JSON log lines on stderr
@@ -76,7 +78,8 @@ the network; a taken one is an error naming its key. Roles come from the config:
 a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay;
 [hub] serve = true runs a Hub on [hub] port (its URL is in the 'listening' event).
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
-time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
+time; inbound: true on the receiving side), message (sender, text), resumed (outbox resent at
+start), upgraded, path-lost (the path broke), disconnected (the peer closed it cleanly), error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
 in <data-dir>/api-token.
 When no seed answers within [dht] bootstrap_timeout, the node says so (a 'retrying' event with
@@ -94,7 +97,10 @@ first, so the node (or a later start) resends it if it was not confirmed. Exit s
 2 usage or config error.
 --tier T       only try this tier (repeatable; short-lived node only): ${TIERS.join(', ')}
 --timeout S    give up after S seconds (default: [connection] total_timeout)
---linger S     keep the session open S seconds after delivery, printing its events`,
+--linger S     keep the session open S seconds after delivery, printing its events
+While it waits, send says what for: joining the DHT, looking up the peer, each tier tried and
+how it ended, queued for deferred delivery, waiting for the acknowledgement (lines starting
+with '…' on stderr; with --json, {"event":"progress","step":…} lines on stdout before the result).`,
   status: `Usage: dpc-node status [--data-dir DIR] [--json]
 
 Shows the node running on the data directory: pid, node id, API URL, sessions and counters.
@@ -110,7 +116,11 @@ until it has exited. Exit status 0 also when none was running.`,
   doctor: `Usage: dpc-node doctor --config FILE [--data-dir DIR] [--json]
 
 Shows what this node can do from where it stands: global IPv6, local and external IPv4, the
-DHT (reachable, size), the Hub, relays found, and which tiers are installed and enabled.`,
+DHT (how many of the configured seeds answer, nodes known), the NAT mapping (the same for every
+DHT node, or varying: a symmetric NAT), relays found, the Hub, and which tiers are installed and
+enabled; then a one-line verdict ("reachable directly on …", "behind a symmetric NAT: peers will
+use relays", …). It only reads: nothing is announced, no contacts saved, no tier started.
+Exit status 1 when no seed answers.`,
   demo: `Usage: dpc-node demo [--json]
 
 Starts a small network on this machine (a bootstrap node, peers, a relay volunteer and every
@@ -140,7 +150,8 @@ export const EXIT_QUEUED = 75;
 
 async function readConfig(file: string | undefined, logger: Logger, required: boolean): Promise<DpcConfig> {
   if (!file) {
-    if (required) throw new UsageError('--config FILE is required (see packages/core/examples for examples)');
+    if (required)
+      throw new UsageError('--config FILE is required (examples: apps/node/examples/seed-node.ini, relay-volunteer.ini, peer.ini)');
     return defaultConfig();
   }
   const { config } = await loadConfig(file, { onWarning: (m) => logger.warn(m) });
@@ -387,6 +398,9 @@ async function runControl(command: 'status' | 'peers' | 'stop', dataDir: string,
   }
 }
 
+/** On a terminal, a start that takes longer says so this often, ms. */
+const START_TICK_MS = 3_000;
+
 /** Waits between attempts to join through seeds that did not answer, ms (the last one repeats). */
 export const SEED_RETRY_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000] as const;
 
@@ -456,6 +470,16 @@ async function runStartedNode(
       `connected to ${e.peerId} via ${e.tier} in ${Math.round(e.ms)} ms`,
     ),
   );
+  node.on('accepted', (e) =>
+    emit('connected', { peerId: e.peerId, tier: e.tier, ms: 0, inbound: true }, `${e.peerId} connected via ${e.tier}`),
+  );
+  node.on('disconnected', (e) =>
+    emit(
+      'disconnected',
+      { peerId: e.peerId, tier: e.tier, ...(e.reason !== undefined && { reason: e.reason }) },
+      `${e.peerId} closed the session over ${e.tier}${e.reason ? ` (${e.reason})` : ''}`,
+    ),
+  );
   node.on('message', (e) => emit('message', e, `<${e.from}> (${e.tier}) ${e.text}`));
   node.on('upgraded', (e) => emit('upgraded', e, `session with ${e.peerId} moved from ${e.from} to ${e.to}`));
   node.on('path-lost', (e) =>
@@ -483,6 +507,17 @@ async function runStartedNode(
   let api: ApiServer | undefined;
   let wroteNodeFile = false;
   try {
+    // On a terminal a slow join says it is still at work (with --json the events say enough).
+    const t0 = performance.now();
+    const ticker =
+      !opts.json && process.stderr.isTTY
+        ? setInterval(() => {
+            const seeds = node.opts.config.dht.seed_nodes;
+            process.stderr.write(
+              `… still starting after ${Math.round((performance.now() - t0) / 1000)} s: joining the DHT through ${seeds.join(', ') || 'no seeds'} (Ctrl-C to stop)\n`,
+            );
+          }, START_TICK_MS)
+        : undefined;
     try {
       await node.start({ signal: shutdown.signal });
     } catch (err) {
@@ -491,6 +526,8 @@ async function runStartedNode(
         return 0;
       }
       throw err;
+    } finally {
+      clearInterval(ticker);
     }
     const cfg = node.opts.config.api;
     if (cfg.enabled) {
@@ -530,14 +567,29 @@ async function runSend(
 ): Promise<number> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let accepted: number | undefined;
+  // What send is waiting for: progress events with --json (stdout), lines on stderr otherwise.
+  const progress = (step: string, data: Record<string, unknown>, text: string) => {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'progress', step, ...data }, jsonReplacer)}\n`);
+    else process.stderr.write(`… ${text}\n`);
+  };
   try {
+    const seeds = node.opts.config.dht.seed_nodes;
+    progress('joining', { seeds }, seeds.length ? `joining the DHT through ${seeds.join(', ')}` : 'starting (no [dht] seed_nodes)');
     await node.start({ signal });
-    opts.logger.info('looking up peer and connecting', { to: opts.to });
     const r = await node.send(opts.to, opts.text, {
       signal,
       ...(opts.tiers && { tiers: opts.tiers }),
+      onProgress: (e) => {
+        if (e.step === 'lookup') progress('lookup', { to: e.peerId }, `looking up ${e.peerId} in the DHT`);
+        else if (e.step === 'found')
+          progress('found', { to: e.peerId, tiers: e.tiers }, `found its record; trying ${e.tiers.join(', ') || 'no tier'}`);
+        else if (e.step === 'trying') progress('trying', { tier: e.tier }, `trying ${e.tier}`);
+        else if (e.step === 'outcome') progress('outcome', { ...e.outcome }, describeOutcome(e.outcome));
+        else progress('deferred', { to: e.peerId }, 'no live path: queued for deferred delivery (tier 6)');
+      },
       onAccepted: (seq) => {
         accepted = seq;
+        progress('waiting', { seq }, `in the outbox (seq ${seq}); waiting for ${opts.to} to acknowledge`);
       },
     });
     out(
@@ -581,13 +633,33 @@ async function runSend(
       );
       return EXIT_QUEUED;
     }
+    const hint = e.code === 'DPC_CONNECT_FAILED' ? await loopbackHint(node, opts.to) : undefined;
     out(
       opts.json,
-      { event: 'failed', to: opts.to, error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}) } },
-      `not delivered: ${e.message}`,
+      {
+        event: 'failed',
+        to: opts.to,
+        error: { code: e.code, message: e.message, ...(e.tiers ? { tiers: e.tiers } : {}), ...(hint && { hint }) },
+      },
+      `not delivered: ${e.message}${hint ? `\nhint: ${hint}` : ''}`,
     );
     return 1;
   } finally {
     await node.stop();
   }
+}
+
+/**
+ * Why a connect failed when the peer announces only loopback addresses and this node was not
+ * started with --allow-loopback (loopback candidates are never dialled then): a hint, else undefined.
+ */
+async function loopbackHint(node: DpcNode, to: string): Promise<string | undefined> {
+  if (node.opts.allowLoopback || !node.dht) return undefined;
+  const record = await node.dht.findPeer(to, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  if (!record) return undefined;
+  const b = record.body;
+  const ips = [...b.ipv6, ...b.ipv4_local, ...b.ipv4_external].map((a) => hostPort(a.ip, a.port));
+  const loopback = (ip: string) => ip.startsWith('127.') || ip.startsWith('[::1]') || ip.startsWith('[::ffff:127.');
+  if (ips.length === 0 || !ips.every(loopback)) return undefined;
+  return `${to} announces only loopback addresses (${[...new Set(ips)].join(', ')}), which are dialled only with --allow-loopback: add --allow-loopback to send to a node on this machine`;
 }

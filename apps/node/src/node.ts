@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import {
   abortable,
@@ -9,6 +9,7 @@ import {
   type DpcConfig,
   EndpointParts,
   emptyEndpointBody,
+  hostPort,
   type Identity,
   type KvStore,
   loadOrCreateIdentity,
@@ -23,12 +24,19 @@ import {
 } from '@dpc/core';
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
-import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
+import {
+  type ConnectionOrchestrator,
+  type ConnectProgress,
+  createOrchestrator,
+  type PeerSession,
+  type TierOutcome,
+} from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
 import type { HubServer } from '@dpc/webrtc-hub';
 import { watchAddresses } from './address-watch.js';
 import type { Logger } from './log.js';
 import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
+import { dhtBindHost } from './ports.js';
 
 /** What the app sends as an application message. */
 export interface ChatMessage {
@@ -40,11 +48,15 @@ export interface ChatMessage {
 export interface NodeEvents {
   listening: [{ nodeId: string; tcp: string[]; dht: string | null; hub?: string }];
   connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
+  /** A peer connected to this node: a new session from an inbound connection (the CLI's `connected`, `inbound: true`). */
+  accepted: [{ peerId: string; tier: TierName }];
   message: [{ from: string; text: string; tier: TierName }];
   /** Messages found in the outbox at start, resent to these peers. */
   resumed: [{ peers: string[] }];
   upgraded: [{ peerId: string; from: TierName | undefined; to: TierName }];
   'path-lost': [{ peerId: string; tier: TierName; error?: Error }];
+  /** The peer closed the session's path cleanly (it said goodbye: its node stopped, a sender exited). */
+  disconnected: [{ peerId: string; tier: TierName; reason?: string }];
   /** An event a tier plugin reports for the user (e.g. tier 5's `relay`: session, session-end, refused). */
   'tier-event': [{ tier: TierName; event: string; fields: Record<string, unknown> }];
   /** An optional tier package is not installed: the node runs without that tier. */
@@ -62,7 +74,10 @@ export interface DpcNodeOptions {
   logger: Logger;
   /** Allow loopback addresses in records and dials (local demos and tests). */
   allowLoopback?: boolean;
-  /** DHT bind address ('dual' or an IP address). Default `[dht] host` of the config ('dual'). */
+  /**
+   * DHT bind address ('dual' or an IP address). Default `[dht] host` of the config; when that is
+   * 'dual' and `[p2p] listen_host` is a loopback address, that address (loopback only).
+   */
   dhtHost?: string;
   /** Only these tier plugins (tests, demo). Default: every installed one of `tierPackages`. */
   plugins?: TierPlugin[];
@@ -85,8 +100,11 @@ export interface DpcNodeOptions {
 }
 
 /** `host:port`, with an IPv6 host in brackets (`[::]:8889`). */
-export function hostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+export { hostPort };
+
+/** 127.0.0.0/8, ::1 or an IPv4-mapped loopback address. */
+function isLoopbackIp(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
 }
 
 /** Inbound connections a tier may hand over before the orchestrator exists (during start). */
@@ -148,10 +166,12 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.listener = direct.listener;
     this.strategies = [...direct.strategies];
     await this.listener.start(opts);
+    // A node asked to listen on loopback only keeps its DHT there too (unless [dht] host says otherwise).
+    const dhtHost = this.opts.dhtHost ?? dhtBindHost(config);
     this.dht = createDht({
       ...dhtOptionsFromConfig(config, this.identity),
-      ...(this.opts.dhtHost !== undefined && { host: this.opts.dhtHost }), // else [dht] host
-      dataDir: this.opts.dataDir, // contacts saved on stop, used as extra seeds on the next start
+      ...(dhtHost !== undefined && { host: dhtHost }), // else [dht] host
+      dataDir: this.opts.dataDir, // dht-contacts.json: a fallback when the same seeds are down (never another network)
       sequence: openSequenceStore(this.opts.dataDir, { now: this.#clock }).next, // record seq survives restarts and a clock set back
       ...(this.opts.clockOffsetMs && { recordClock: this.#clock }),
       allowLoopback,
@@ -165,6 +185,15 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         log.info(e.found ? 'record found in the DHT' : 'record not found in the DHT', { rpcs: e.rpcs, ms: Math.round(e.ms) });
       else if (e.type === 'announce:done')
         log.info(`announced ${e.kind} record`, { stored_at: e.storedAt, seq: e.seq, issued_at: e.issuedAt });
+      else if (e.type === 'bootstrap:saved' && e.action === 'tried')
+        log.info('no seed answered yet: trying the contacts saved by an earlier run', { contacts: e.contacts });
+      else if (e.type === 'bootstrap:saved')
+        log.info('saved DHT contacts ignored: they were saved under other seeds, or this is a bootstrap node', {
+          contacts: e.contacts,
+          reason: e.reason,
+        });
+      else if (e.type === 'bootstrap:seed' && !e.ok)
+        log.info(`seed ${hostPort(e.seed.host, e.seed.port)} did not answer`, { error: e.error });
       else log.debug('dht', { ...e });
     });
     this.dht.on('warning', (err) => log.warn('dht warning', { error: err }));
@@ -232,6 +261,11 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.orchestrator.on('connect', (e) => this.emit('connected', e));
     this.orchestrator.on('upgrade', (e) => this.emit('upgraded', e));
     this.orchestrator.on('path-lost', (e) => this.emit('path-lost', e));
+    this.orchestrator.on('path-closed', (e) => this.emit('disconnected', e));
+    // The receiving side of a new session (the CLI reports it as `connected`, inbound).
+    this.orchestrator.on('session', (s) => {
+      if (s.tier) this.emit('accepted', { peerId: s.peerId, tier: s.tier });
+    });
     this.orchestrator.on('message', (e) => {
       const m = e.body as Partial<ChatMessage>;
       if (m && m.type === 'chat' && typeof m.text === 'string') this.emit('message', { from: e.peerId, text: m.text, tier: e.tier });
@@ -378,7 +412,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         const ep = await this.dht.discoverEndpoint({ signal: AbortSignal.timeout(5000) });
         if (isIPv4(ep.ip) && (this.opts.allowLoopback || !ep.ip.startsWith('127.'))) ip = ep.ip;
         const local = localAddresses().ipv4.some((a) => a.ip === ep.ip);
-        log.info(local ? 'this node has a public IPv4 address' : 'this node is behind NAT', { external: ep.ip, votes: ep.votes });
+        log.info(
+          isLoopbackIp(ep.ip)
+            ? 'DHT nodes see this node on a loopback address (all on this machine)'
+            : local
+              ? 'this node has a public IPv4 address'
+              : 'this node is behind NAT',
+          { external: ep.ip, votes: ep.votes },
+        );
       } catch (err) {
         log.debug('external address discovery failed', { error: err });
       }
@@ -402,7 +443,14 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   async send(
     peerId: string,
     text: string,
-    opts: { signal?: AbortSignal; tiers?: TierName[]; wait?: 'accepted' | 'delivered'; onAccepted?: (seq: number) => void } = {},
+    opts: {
+      signal?: AbortSignal;
+      tiers?: TierName[];
+      wait?: 'accepted' | 'delivered';
+      onAccepted?: (seq: number) => void;
+      /** What the connect is doing: lookup, each tier tried, deferred delivery (see ConnectProgress). */
+      onProgress?: (e: ConnectProgress) => void;
+    } = {},
   ): Promise<{ tier: TierName; connectMs: number; deliveredMs?: number; seq: number; remoteAddress?: string }> {
     const t0 = performance.now();
     // A peer with a session already (connected or not) gets the message queued at once: the
@@ -414,6 +462,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
         : await this.orchestrator.connect(peerId, {
             ...(opts.signal && { signal: opts.signal }),
             ...(opts.tiers && { tiers: opts.tiers }),
+            ...(opts.onProgress && { onProgress: opts.onProgress }),
           });
     const connectMs = performance.now() - t0;
     const msg: ChatMessage = { type: 'chat', text, sent_at: Date.now() };

@@ -18,6 +18,16 @@ export class PortInUseError extends Error {
   }
 }
 
+/**
+ * Where the DHT binds: `[dht] host`, except that a node whose `[p2p] listen_host` is a loopback
+ * address keeps its DHT on that address too while `[dht] host` is left at 'dual'.
+ */
+export function dhtBindHost(config: DpcConfig): string {
+  const l = config.p2p.listen_host;
+  const loopback = l.startsWith('127.') || l === '::1';
+  return config.dht.host === 'dual' && loopback ? l : config.dht.host;
+}
+
 /** The host a wildcard config value binds: 'dual' means every address. */
 const bindHost = (h: string): string | undefined => (h === 'dual' ? undefined : h);
 
@@ -45,7 +55,7 @@ function tryUdp(host: string | undefined, port: number): Promise<void> {
 export function configuredPorts(config: DpcConfig): Array<{ key: string; proto: 'tcp' | 'udp'; host: string | undefined; port: number }> {
   const list = [
     { key: '[p2p] listen_port', proto: 'tcp' as const, host: bindHost(config.p2p.listen_host), port: config.p2p.listen_port },
-    { key: '[dht] port', proto: 'udp' as const, host: bindHost(config.dht.host), port: config.dht.port },
+    { key: '[dht] port', proto: 'udp' as const, host: bindHost(dhtBindHost(config)), port: config.dht.port },
     ...(config.api.enabled ? [{ key: '[api] port', proto: 'tcp' as const, host: config.api.host, port: config.api.port }] : []),
     ...(config.relay.volunteer ? [{ key: '[relay] port', proto: 'tcp' as const, host: undefined, port: config.relay.port }] : []),
     ...(config.hub.serve ? [{ key: '[hub] port', proto: 'tcp' as const, host: bindHost(config.hub.host), port: config.hub.port }] : []),

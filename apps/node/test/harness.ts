@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -119,13 +120,24 @@ enabled = false
 total_timeout = 20
 ${extra}`;
 
-/** A TCP port that is free now (a restarted node keeps its address). */
+/**
+ * A port that is free now for TCP and for UDP on 127.0.0.1 (a restarted node keeps its address;
+ * a test may use it for the DHT, and other tests on this machine hold many UDP ports).
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
+  for (;;) {
+    const srv = createServer().listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const { port } = srv.address() as { port: number };
+    await new Promise((r) => srv.close(r));
+    const udp = createSocket('udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((r) => udp.close(() => r()));
+    if (free) return port;
+  }
 }
 
 /** Resident memory of a process in bytes (VmRSS of /proc/<pid>/status; Linux). */

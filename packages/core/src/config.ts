@@ -12,7 +12,7 @@ type Kind =
   | { t: 'number'; min?: number; max?: number }
   | { t: 'string' }
   | { t: 'enum'; values: readonly string[] }
-  | { t: 'list' }
+  | { t: 'list'; item?: 'hostport' }
   | { t: 'host' }
   | { t: 'address' };
 
@@ -123,7 +123,11 @@ export const CONFIG_SCHEMA = {
     lookup_timeout: secs(10, 'deadline for one lookup'),
     bucket_refresh_interval: secs(3600, 'bucket refresh period'),
     announce_interval: secs(1800, 'endpoint record republish period'),
-    seed_nodes: list([], 'host:port of bootstrap nodes, comma separated'),
+    seed_nodes: {
+      kind: { t: 'list', item: 'hostport' },
+      default: [],
+      doc: 'host:port of bootstrap nodes, comma separated ([v6]:port for IPv6)',
+    } as KeySpec<string[]>,
   },
   hub: {
     url: str('', 'Hub WebSocket URL (empty: no Hub); on a node that serves a Hub, the URL nodes dial, named in its login challenges'),
@@ -238,10 +242,18 @@ function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string
       return typeof text === 'string' && k.values.includes(text) ? text : bad(`one of ${k.values.join(', ')}`);
     case 'list':
       if (typeof text !== 'string') return bad('a comma-separated list');
-      return text
-        .split(',')
-        .map((x) => x.trim())
-        .filter((x) => x.length > 0);
+      {
+        const items = text
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0);
+        if (k.item === 'hostport') {
+          for (const item of items)
+            if (!isHostPort(item))
+              throw new ConfigError({ ...where, value: item, expected: 'host:port ([IPv6]:port for IPv6), comma separated' });
+        }
+        return items;
+      }
     case 'host':
       if (text === 'dual') return text;
       if (typeof text === 'string' && isIP(text) !== 0) return text;
@@ -250,6 +262,20 @@ function parseValue(raw: unknown, spec: KeySpec<unknown>, where: { file?: string
       if (text === '' || (typeof text === 'string' && parseExternalAddress(text))) return text;
       return bad('an IPv4 address[:port], an IPv6 address, or [IPv6]:port');
   }
+}
+
+/** `host:port` with a port 1–65535 (`[v6]:port` for IPv6), as `[dht] seed_nodes` takes them. */
+function isHostPort(text: string): boolean {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(text);
+  if (!m) return false;
+  if (text.startsWith('[') && isIP(m[1] as string) !== 6) return false;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535;
+}
+
+/** `host:port` for people and logs, an IPv6 host in brackets: `[::1]:41503`, `127.0.0.1:41503`. */
+export function hostPort(host: string, port: number | string): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** `[p2p] external_address` taken apart; `port` undefined when the listen port is meant. */
@@ -333,6 +359,14 @@ export function parseConfig(text: string, opts: LoadConfigOptions & { file?: str
       throw new ConfigError(
         { ...(opts.file && { file: opts.file }) },
         `${opts.file ?? 'config'}:${i + 1}: malformed section header ${JSON.stringify(t)}, expected [section] alone on its line`,
+      );
+    }
+    // The ini package reads a line without '=' as `line = true`: a typo would be an unknown key
+    // (a warning) or, worse, a boolean set by accident. A malformed line is an error.
+    if (t !== '' && !t.startsWith('[') && !t.startsWith(';') && !t.startsWith('#') && !t.includes('=')) {
+      throw new ConfigError(
+        { ...(opts.file && { file: opts.file }) },
+        `${opts.file ?? 'config'}:${i + 1}: malformed line ${JSON.stringify(t)}, expected key = value, [section], or a comment (; or #)`,
       );
     }
   }

@@ -45,6 +45,7 @@ export class SecureConnection extends EventEmitter implements Connection {
   readonly #pings = new Map<number, (rtt: number) => void>();
   #pingSeq = 0;
   #closeError: Error | undefined;
+  #closedByPeer: { reason?: string } | undefined;
   readonly #held: unknown[] = [];
   #userPaused = false;
 
@@ -120,6 +121,11 @@ export class SecureConnection extends EventEmitter implements Connection {
   resume(): void {
     this.#userPaused = false;
     this.#flushHeld();
+  }
+
+  /** The peer's goodbye, when it closed the connection cleanly (see `Connection.closedByPeer`). */
+  get closedByPeer(): { reason?: string } | undefined {
+    return this.#closedByPeer;
   }
 
   async close(reason?: string): Promise<void> {
@@ -206,9 +212,12 @@ export class SecureConnection extends EventEmitter implements Connection {
       case 'pong':
         this.#pings.get(f.n)?.(0);
         return;
-      case 'bye':
+      case 'bye': {
+        const reason = (f as { reason?: unknown }).reason;
+        this.#closedByPeer = typeof reason === 'string' ? { reason: reason.slice(0, 200) } : {};
         this.#writer.end();
         return;
+      }
       default:
         // hello/ack/reject after the handshake are protocol errors
         this.#fail(new ConnectionClosedError(`unexpected ${f.t} frame after handshake`));

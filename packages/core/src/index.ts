@@ -39,6 +39,7 @@ export {
   type DpcConfig,
   defaultConfig,
   type ExternalAddress,
+  hostPort,
   type LoadConfigOptions,
   type LoadedConfig,
   loadConfig,

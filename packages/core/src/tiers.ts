@@ -22,6 +22,11 @@ export interface Connection extends EventEmitter {
   readonly closed: boolean;
   /** The remote transport address when the pipe has one (direct TCP); undefined over relays. */
   readonly remoteAddress?: string | undefined;
+  /**
+   * Set when the peer said goodbye (its close(), e.g. a node stopping): a clean close, not a
+   * lost path. Undefined while open and when the path broke (reset, timeout, a killed process).
+   */
+  readonly closedByPeer?: { reason?: string } | undefined;
   /** Sends one application message; resolves once it is handed to the transport (backpressure). */
   send(message: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Measures the round-trip time. */

@@ -166,6 +166,25 @@ describe('config mistakes a person makes', () => {
     expect(parseConfig('[p2p]  \nlisten_port = 1\n', { env: {} }).config.p2p.listen_port).toBe(1);
   });
 
+  it('a line that is not key = value, a header or a comment is an error naming file and line', () => {
+    expect(() => parseConfig('[p2p]\n; a comment\n# another\n\nthis is not a key value\n', { file: 'n.ini', env: {} })).toThrow(
+      /n\.ini:5: malformed line "this is not a key value", expected key = value/,
+    );
+    expect(() => parseConfig('[relay]\nvolunteer\n', { env: {} })).toThrow(/config:2: malformed line "volunteer"/);
+  });
+
+  it('a bad seed names the file, section, key and the bad entry', () => {
+    for (const bad of ['nothost', 'example.org', '[::1]', '[10.0.0.1]:9', '::1:8889', 'h:0', 'h:70000']) {
+      expect(() => parseConfig(`[dht]\nseed_nodes = 192.0.2.1:8889, ${bad}\n`, { file: 'n.ini', env: {} }), bad).toThrow(
+        new RegExp(`n\\.ini \\[dht\\] seed_nodes: invalid value "${bad.replace(/[[\].]/g, '\\$&')}", expected host:port`),
+      );
+    }
+    expect(
+      parseConfig('[dht]\nseed_nodes = 192.0.2.1:8889, [2001:db8::1]:8889, seed.example:8889\n', { env: {} }).config.dht.seed_nodes,
+    ).toEqual(['192.0.2.1:8889', '[2001:db8::1]:8889', 'seed.example:8889']);
+    expect(() => parseConfig('', { file: 'n.ini', env: { DPC_DHT_SEED_NODES: 'zz' } })).toThrow(/environment DPC_DHT_SEED_NODES/);
+  });
+
   it('total_timeout = 0 is rejected', () => {
     expect(() => parseConfig('[connection]\ntotal_timeout = 0\n', { file: 'n.ini', env: {} })).toThrow(/\[connection\] total_timeout/);
     expect(parseConfig('[connection]\ntotal_timeout = 0.5\n', { env: {} }).config.connection.total_timeout).toBe(0.5);

@@ -3,17 +3,18 @@ import {
   Counters,
   type EndpointBody,
   emptyEndpointBody,
+  hostPort,
   isRecordExpired,
   kademliaIdOf,
   nodeIdOfKademliaId,
   type SignedRecord,
 } from '@dpc/core';
-import { deadline } from './abort-fanout.js';
+import { deadline, sleepUnless } from './abort-fanout.js';
 import type { AddressPolicy } from './address.js';
 import { Announcer } from './announce.js';
 import * as C from './constants.js';
 import { ContactUpkeep } from './contact-upkeep.js';
-import { loadContacts, saveContacts } from './contacts-file.js';
+import { loadContacts, type SavedContact, sameNetwork, saveContacts } from './contacts-file.js';
 import { type EndpointSample, majorityVote } from './endpoint-vote.js';
 import {
   BootstrapError,
@@ -147,50 +148,102 @@ class DhtNode extends EventEmitter<DhtEvents> {
     this.#every(this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS, () => this.#announcer.republish());
     this.#every(this.#o.keepaliveIntervalMs ?? C.DEFAULT_KEEPALIVE_INTERVAL_MS, () => this.#announcer.keepalive());
     const seeds = this.#o.seeds ?? [];
-    // Contacts saved by the last stop(): extra seeds, asked once (not retried until the deadline like seeds).
-    const saved = this.#o.dataDir ? await loadContacts(this.#o.dataDir) : [];
-    const extra = saved.filter(
-      (c) => !seeds.some((s) => s.host === c.host && s.port === c.port) && c.id !== this.kademliaId.toString('hex'),
-    );
-    if (seeds.length === 0 && extra.length === 0) return;
+    const saved = await this.#savedContacts(seeds);
+    if (seeds.length === 0) return; // a bootstrap node: the root of its network, it starts alone
     const ms = this.#o.bootstrapTimeoutMs ?? C.DEFAULT_BOOTSTRAP_TIMEOUT_MS;
     const t = deadline(ms, 'DHT bootstrap', this.#signal(opts.signal));
-    try {
-      const answers = await Promise.all(
-        [...seeds.map((p) => ({ p, retries: 100 })), ...extra.map((c) => ({ p: { host: c.host, port: c.port }, retries: 1 }))].map(
-          ({ p: seed, retries }) =>
-            this.#upkeep.request(seed, { t: 'ping' }, { signal: t.signal, retries }).then(
-              () => {
-                this.#progress({ type: 'bootstrap:seed', seed, ok: true });
-                return true;
-              },
-              (err: Error) => {
-                this.#progress({ type: 'bootstrap:seed', seed, ok: false, error: err.message });
-                return false;
-              },
-            ),
-        ),
+    // Ends the pings still running (seeds retried until the deadline) once the node has joined.
+    const joined = new AbortController();
+    const signal = AbortSignal.any([t.signal, joined.signal]);
+    let answered = 0;
+    let wake = () => {};
+    const someoneAnswered = new Promise<void>((r) => {
+      wake = r;
+    });
+    // Seeds and saved contacts that answer are counted; the first answer ends the wait.
+    const ping = (peer: DhtPeer, retries: number, fromFile: boolean) =>
+      this.#upkeep.request(peer, { t: 'ping' }, { signal, retries }).then(
+        () => {
+          answered++;
+          this.#progress({ type: 'bootstrap:seed', seed: peer, ok: true, ...(fromFile && { saved: true }) });
+          wake(); // one answer is enough to join: the self-lookup finds the rest
+        },
+        (err: Error) => {
+          if (!joined.signal.aborted)
+            this.#progress({ type: 'bootstrap:seed', seed: peer, ok: false, error: err.message, ...(fromFile && { saved: true }) });
+        },
       );
-      const answered = answers.filter(Boolean).length;
-      // Without configured seeds this is a bootstrap node: it starts alone if no saved contact answers.
-      if (answered === 0 && seeds.length === 0) return;
+    try {
+      // The configured seeds first. Saved contacts (of the same seeds) are a fallback for seeds
+      // that are down: asked once each, only when no seed answered within one RPC timeout.
+      const seedsSettled = Promise.all(seeds.map((seed) => ping(seed, 100, false)));
+      const fallback = (async () => {
+        if (saved.length === 0) return;
+        const first = await Promise.race([
+          seedsSettled.then(() => 'settled' as const),
+          sleepUnless(this.#o.rpcTimeoutMs ?? C.DEFAULT_RPC_TIMEOUT_MS, signal, () => new Error('aborted')).then(
+            () => 'timeout' as const,
+            () => 'aborted' as const,
+          ),
+        ]);
+        if (first === 'aborted' || answered > 0) return;
+        this.#progress({ type: 'bootstrap:saved', action: 'tried', contacts: saved.length });
+        await Promise.all(saved.map((c) => ping({ host: c.host, port: c.port }, 0, true)));
+      })();
+      await Promise.race([seedsSettled, someoneAnswered]);
+      if (answered === 0) await Promise.race([fallback, someoneAnswered]);
       if (answered === 0) {
         const cause = opts.signal?.aborted ? opts.signal.reason : undefined;
         await this.stop();
         throw new BootstrapError(
-          seeds.map((p) => `${p.host}:${p.port}`),
+          seeds.map((p) => hostPort(p.host, p.port)),
           ms,
           { cause },
         );
       }
+      joined.abort();
       await this.#queries.lookupNodes(this.kademliaId, t.signal).catch(() => undefined);
       // The self-lookup fills the buckets near our id; the far ones it leaves short get a lookup
       // each, which also puts us in the tables of nodes there (Kademlia's join refresh).
       await this.#queries.refreshBuckets(t.signal, true);
       this.#progress({ type: 'bootstrap:done', answeredSeeds: answered, routingTableSize: this.#table.size });
+      // The file now holds who answered (saved contacts that did not are dropped), also if the
+      // process is killed before stop().
+      await this.#saveContacts();
     } finally {
+      joined.abort();
       t.clear();
     }
+  }
+
+  /**
+   * Contacts saved by an earlier run with the same `[dht] seed_nodes`. Contacts saved under
+   * other seeds (another network) or by a bootstrap node (no seeds: the root of a network, maybe
+   * a fresh one) are never used: a node does not leave the network its config names.
+   */
+  async #savedContacts(seeds: readonly DhtPeer[]): Promise<SavedContact[]> {
+    if (!this.#o.dataDir) return [];
+    const file = await loadContacts(this.#o.dataDir);
+    if (file.contacts.length === 0) return [];
+    if (!sameNetwork(file.seeds, seeds)) {
+      this.#counters.inc('dht.saved_contacts_ignored', file.contacts.length);
+      this.#progress({
+        type: 'bootstrap:saved',
+        action: 'ignored',
+        contacts: file.contacts.length,
+        reason: seeds.length === 0 ? 'bootstrap-node' : 'other-seeds',
+      });
+      return [];
+    }
+    const own = this.kademliaId.toString('hex');
+    return file.contacts.filter((c) => !seeds.some((s) => s.host === c.host && s.port === c.port) && c.id !== own);
+  }
+
+  /** Saves the routing table's contacts with this node's seeds (nothing when the table is empty). */
+  async #saveContacts(): Promise<void> {
+    if (!this.#o.dataDir || this.#table.size === 0) return;
+    const contacts = this.#table.toArray().map((c) => ({ id: Buffer.from(c.id).toString('hex'), host: c.host, port: c.port }));
+    await saveContacts(this.#o.dataDir, contacts, this.#o.seeds ?? []).catch(() => this.#counters.inc('errors.save_contacts'));
   }
 
   async stop(): Promise<void> {
@@ -202,10 +255,7 @@ class DhtNode extends EventEmitter<DhtEvents> {
     this.#timers.clear();
     this.#rpc.close();
     await this.#mux.close();
-    if (wasRunning && this.#o.dataDir && this.#table.size > 0) {
-      const contacts = this.#table.toArray().map((c) => ({ id: Buffer.from(c.id).toString('hex'), host: c.host, port: c.port }));
-      await saveContacts(this.#o.dataDir, contacts).catch(() => this.#counters.inc('errors.save_contacts'));
-    }
+    if (wasRunning) await this.#saveContacts();
   }
 
   // ---- public operations ----

@@ -22,8 +22,10 @@ export interface DhtOptions {
   /** Bootstrap nodes (`[dht] seed_nodes`). Default none: this node is a bootstrap node. */
   seeds?: DhtPeer[];
   /**
-   * Directory where `stop()` saves the routing table's contacts (`dht-contacts.json`, at most 256),
-   * which the next `start()` pings as extra seeds. Default none: nothing is saved.
+   * Directory where the routing table's contacts are saved (`dht-contacts.json`, at most 256,
+   * after joining and on `stop()`, with the seeds the node ran with). The next `start()` with the
+   * same seeds asks them once when no seed answers within one RPC timeout; contacts saved under
+   * other seeds, or used by a node without seeds, are ignored. Default none: nothing is saved.
    */
   dataDir?: string;
   /** Bucket size and replication factor. Default 20. */
@@ -108,7 +110,13 @@ export interface OpOptions {
 
 /** Progress of slow operations (for CLIs and logs). */
 export type DhtProgressEvent =
-  | { type: 'bootstrap:seed'; seed: DhtPeer; ok: boolean; error?: string }
+  /** A seed (or, with `saved`, a contact saved by an earlier run) answered the join PING or not. */
+  | { type: 'bootstrap:seed'; seed: DhtPeer; ok: boolean; error?: string; saved?: boolean }
+  /**
+   * Saved contacts (`dht-contacts.json`): `tried` when no seed answered within one RPC timeout;
+   * `ignored` when they were saved under other seeds or the node has none (a bootstrap node).
+   */
+  | { type: 'bootstrap:saved'; action: 'tried' | 'ignored'; contacts: number; reason?: 'other-seeds' | 'bootstrap-node' }
   | { type: 'bootstrap:done'; answeredSeeds: number; routingTableSize: number }
   | { type: 'lookup:query'; target: string; peer: DhtPeer }
   | { type: 'lookup:done'; target: string; kind: 'node' | 'value'; rpcs: number; responded: number; found: boolean; ms: number }

@@ -1,6 +1,3 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   createRecord,
   decode,
@@ -289,40 +286,6 @@ describe('bootstrap and abuse limits', () => {
     expect(d.stats().routingTableSize).toBe(0);
     await d.stop();
     await expect(d.findPeer(generateIdentity().nodeId)).rejects.toMatchObject({ code: 'DPC_DHT_NOT_RUNNING' });
-  });
-
-  it('saves its contacts on stop() and rejoins through them without seeds, ignoring garbage in the file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dpc-dht-'));
-    const opts = { host: '127.0.0.1', port: 0, allowLoopback: true, rpcTimeoutMs: 1_000 };
-    const seed = createDht({ ...opts, identity: generateIdentity() });
-    await seed.start();
-    const seedAddr = seed.address as { host: string; port: number };
-    const first = createDht({ ...opts, identity: generateIdentity(), seeds: [seedAddr], dataDir: dir });
-    try {
-      await first.start();
-      await first.stop();
-      const saved = JSON.parse(await readFile(join(dir, 'dht-contacts.json'), 'utf8')) as { contacts: Array<{ port: number }> };
-      expect(saved.contacts.map((c) => c.port)).toEqual([seedAddr.port]);
-      // Garbage around the one good entry is skipped.
-      const garbage = [null, 7, { id: 'zz', host: '127.0.0.1', port: 1 }, { id: 'a'.repeat(32), host: 'not an ip', port: 1 }];
-      await writeFile(join(dir, 'dht-contacts.json'), JSON.stringify({ v: 1, contacts: [...garbage, ...saved.contacts] }));
-      const again = createDht({ ...opts, identity: generateIdentity(), dataDir: dir });
-      await again.start();
-      try {
-        expect(again.contacts().map((c) => c.nodeId)).toContain(seed.nodeId);
-      } finally {
-        await again.stop();
-      }
-      await writeFile(join(dir, 'dht-contacts.json'), '{ not json');
-      const alone = createDht({ ...opts, identity: generateIdentity(), dataDir: dir });
-      await alone.start(); // no seeds, nothing usable saved: a bootstrap node
-      expect(alone.stats().routingTableSize).toBe(0);
-      await alone.stop();
-    } finally {
-      await first.stop();
-      await seed.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 
   it('rate-limits a flood from one address without hurting another peer', async () => {

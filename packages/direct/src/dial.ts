@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { type Counters, type Identity, type SecureConnection, secureConnect, type TierName, toAbortError } from '@dpc/core';
+import { type Counters, hostPort, type Identity, type SecureConnection, secureConnect, type TierName, toAbortError } from '@dpc/core';
 import type { Candidate } from './address.js';
 
 export interface DialOptions {
@@ -46,7 +46,7 @@ function tcpConnect(host: string, port: number, signal: AbortSignal): Promise<So
     const onError = (err: Error) => {
       cleanup();
       socket.destroy();
-      reject(Object.assign(err, { address: `${host}:${port}` }));
+      reject(Object.assign(err, { address: hostPort(host, port) }));
     };
     const onAbort = () => {
       cleanup();

@@ -4,6 +4,7 @@ import {
   type Connection,
   Counters,
   DpcError,
+  hostPort,
   type Identity,
   type Schema,
   type SecureConnection,
@@ -130,7 +131,7 @@ class TcpDirectListener extends EventEmitter implements DirectListener {
     server.maxConnections =
       (this.#opts.maxConnections ?? DEFAULT_MAX_INBOUND_CONNECTIONS) + (this.#opts.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new ListenError(`cannot listen on ${host}:${port}: ${err.message}`, err));
+      const onError = (err: Error) => reject(new ListenError(`cannot listen on ${hostPort(host, port)}: ${err.message}`, err));
       server.once('error', onError);
       server.listen({ host, port, ipv6Only }, () => {
         server.off('error', onError);

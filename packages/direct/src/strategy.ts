@@ -3,6 +3,7 @@ import {
   type Connection,
   type Counters,
   DialError,
+  hostPort,
   type Identity,
   isDpcError,
   type NetworkState,
@@ -114,7 +115,7 @@ class DirectStrategy implements Strategy {
     } catch (err) {
       if (deadline.signal.aborted) throw toAbortError(deadline.signal);
       if (err instanceof AggregateError) {
-        const reasons = candidates.map((c, i) => `${c.ip}:${c.port} (${c.kind}): ${describe(err.errors[i])}`);
+        const reasons = candidates.map((c, i) => `${hostPort(c.ip, c.port)} (${c.kind}): ${describe(err.errors[i])}`);
         throw new DialError(`${this.name}: every candidate failed: ${reasons.join('; ')}`, err.errors);
       }
       throw err;

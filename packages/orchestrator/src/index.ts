@@ -39,6 +39,7 @@ export { type SessionFrame, sessionFrameSchema } from './messages.js';
 export {
   type ConnectEvent,
   type ConnectionOrchestrator,
+  type ConnectProgress,
   createOrchestrator,
   type OrchestratorOptions,
   type PeerDirectory,

@@ -79,6 +79,17 @@ export interface OrchestratorOptions {
   counters?: Counters;
 }
 
+/**
+ * What a connect is doing, for people waiting on it (`connect(…, { onProgress })`): looking the
+ * peer up, each tier tried and how it ended, and the move to deferred delivery (tier 6).
+ */
+export type ConnectProgress =
+  | { step: 'lookup'; peerId: string }
+  | { step: 'found'; peerId: string; tiers: TierName[] }
+  | { step: 'trying'; peerId: string; tier: TierName }
+  | { step: 'outcome'; peerId: string; outcome: TierOutcome }
+  | { step: 'deferred'; peerId: string };
+
 export interface ConnectEvent {
   peerId: string;
   tier: TierName;
@@ -88,7 +99,11 @@ export interface ConnectEvent {
 
 export interface ConnectionOrchestrator extends EventEmitter {
   /** Reaches the peer through the best working tier and returns its session. */
-  connect(peerId: string, opts?: { signal?: AbortSignal; tiers?: readonly TierName[] }): Promise<PeerSession>;
+  /** `onProgress` hears what this connect does (not a connect already in flight for the peer). */
+  connect(
+    peerId: string,
+    opts?: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void },
+  ): Promise<PeerSession>;
   /** Hands over an inbound connection from any tier; it joins (or starts) that peer's session. */
   accept(conn: Connection): PeerSession | undefined;
   /**
@@ -105,6 +120,8 @@ export interface ConnectionOrchestrator extends EventEmitter {
   on(event: 'upgrade', listener: (e: { peerId: string; from: TierName | undefined; to: TierName }) => void): this;
   on(event: 'session', listener: (session: PeerSession) => void): this;
   on(event: 'path-lost', listener: (e: { peerId: string; tier: TierName; error?: Error }) => void): this;
+  /** A peer closed its session's current path cleanly (it said goodbye), e.g. its node stopped. */
+  on(event: 'path-closed', listener: (e: { peerId: string; tier: TierName; reason?: string }) => void): this;
   on(event: 'message', listener: (e: { peerId: string; body: unknown; tier: TierName }) => void): this;
 }
 
@@ -190,6 +207,10 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       this.emit('path-lost', { peerId, ...e });
       this.#maintain(session);
     });
+    session.on('path-closed', (e: { tier: TierName; reason?: string }) => {
+      this.emit('path-closed', { peerId, ...e });
+      this.#maintain(session);
+    });
     session.on('need-path', () => this.#maintain(session));
     session.on('close', () => {
       if (this.#sessions.get(peerId) === session) this.#sessions.delete(peerId);
@@ -255,7 +276,10 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     return peers;
   }
 
-  connect(peerId: string, opts: { signal?: AbortSignal; tiers?: readonly TierName[] } = {}): Promise<PeerSession> {
+  connect(
+    peerId: string,
+    opts: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void } = {},
+  ): Promise<PeerSession> {
     if (this.#shutdown.signal.aborted) return Promise.reject(new OrchestratorStateError('orchestrator is stopped'));
     const existing = this.#sessions.get(peerId);
     if (existing?.connected && !opts.tiers) return Promise.resolve(existing);
@@ -293,8 +317,18 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     return session;
   }
 
-  async #connect(peerId: string, opts: { signal?: AbortSignal; tiers?: readonly TierName[] }): Promise<PeerSession> {
+  async #connect(
+    peerId: string,
+    opts: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void },
+  ): Promise<PeerSession> {
     const cfg = this.#opts.config.connection;
+    const progress = (e: ConnectProgress) => {
+      try {
+        opts.onProgress?.(e);
+      } catch {
+        // a listener's bug must not break the connect
+      }
+    };
     const signals = [this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])];
     const deadline = timeoutSignal(secondsToMs(cfg.total_timeout), `connect to ${peerId}`, AbortSignal.any(signals));
     const t0 = performance.now();
@@ -302,6 +336,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     this.#stats.total++;
     try {
       let record: SignedRecord<'endpoint'>;
+      progress({ step: 'lookup', peerId });
       try {
         record = await this.#opts.directory.findPeer(peerId, { signal: deadline.signal });
       } catch (err) {
@@ -309,7 +344,10 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           // An offline peer's record may have expired: its key (from earlier) is enough for tier 6.
           const session = this.#session(peerId);
           await session.ready;
-          if (session.publicKey) return this.#defer(session, t0, []);
+          if (session.publicKey) {
+            progress({ step: 'deferred', peerId });
+            return this.#defer(session, t0, []);
+          }
         }
         throw new PeerLookupError(peerId, err);
       }
@@ -318,6 +356,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       const only = opts.tiers ? new Set(opts.tiers) : undefined;
       const plan = planTiers(this.#opts.strategies, cfg, record, network, only, deferredOk);
       for (const o of plan.skipped) this.#stats.failure(o.tier, `skipped: ${o.result === 'skipped' ? o.reason : ''}`);
+      progress({ step: 'found', peerId, tiers: plan.eligible.map((st) => st.name) });
       const run = {
         config: cfg,
         peer: record,
@@ -325,8 +364,12 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
         signal: deadline.signal,
         upgradeFromPriority: this.#upgradeFrom,
         counters: this.#counters,
-        onAttempt: (tier: TierName) => this.#stats.attempt(tier),
+        onAttempt: (tier: TierName) => {
+          this.#stats.attempt(tier);
+          progress({ step: 'trying', peerId, tier });
+        },
         onOutcome: (o: TierOutcome) => {
+          progress({ step: 'outcome', peerId, outcome: o });
           if (o.result === 'connected') this.#stats.success(o.tier, o.afterMs);
           else if (o.result === 'timed out') this.#stats.failure(o.tier, 'timed out');
           else if (o.result === 'failed') this.#stats.failure(o.tier, o.code ?? 'failed');
@@ -354,6 +397,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           void live.then((r) => {
             if (r.conn) this.#adopt(session, r);
           });
+          progress({ step: 'deferred', peerId });
           return this.#defer(session, t0, plan.skipped);
         }
       }
@@ -365,6 +409,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           const session = this.#session(peerId);
           session.rememberKey(record.publicKey);
           await session.ready;
+          progress({ step: 'deferred', peerId });
           return this.#defer(session, t0, outcomes);
         }
         throw new ConnectFailedError(peerId, outcomes);

@@ -77,6 +77,8 @@ export interface PeerSession extends EventEmitter {
   on(event: 'message', listener: (body: unknown, meta: { tier: TierName; seq: number; epoch: string }) => void): this;
   on(event: 'path', listener: (e: { tier: TierName; previous: TierName | undefined }) => void): this;
   on(event: 'path-lost', listener: (e: { tier: TierName; error?: Error }) => void): this;
+  /** The peer closed the current path cleanly (it said goodbye: a node stopping), not a loss. */
+  on(event: 'path-closed', listener: (e: { tier: TierName; reason?: string }) => void): this;
   on(event: 'close', listener: () => void): this;
 }
 
@@ -654,7 +656,9 @@ export class Session extends EventEmitter implements PeerSession {
     }
     this.#current = next;
     if (this.closed) return;
-    this.emit('path-lost', { tier: path.conn.tier, ...(err && { error: err }) });
+    const bye = err ? undefined : path.conn.closedByPeer;
+    if (bye) this.emit('path-closed', { tier: path.conn.tier, ...(bye.reason !== undefined && { reason: bye.reason }) });
+    else this.emit('path-lost', { tier: path.conn.tier, ...(err && { error: err }) });
     if (next) {
       this.emit('path', { tier: next.conn.tier, previous: path.conn.tier });
       this.#resend();

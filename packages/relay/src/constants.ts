@@ -10,8 +10,8 @@ export const DEFAULT_BANDWIDTH_LIMIT_MBPS = 50;
 export const DEFAULT_MESSAGES_PER_SECOND = 100;
 /** Token-bucket burst of the per-peer message limit: one second's worth. */
 export const DEFAULT_MESSAGE_BURST = 100;
-/** TCP port of the relay listener (spec example: 8888 is the node's; the relay takes the next). */
-export const DEFAULT_RELAY_PORT = 8889;
+/** TCP port of the relay listener: `[relay] port` of the config (8888 is the node's, 8889 the DHT's, 8887 the API's). */
+export const DEFAULT_RELAY_PORT = 8891;
 /** A waiting registration (one side registered, the other not yet) expires after this, ms. */
 export const DEFAULT_REGISTRATION_TIMEOUT_MS = 10_000;
 /** A session with no RELAY_MESSAGE in either direction for this long is closed, ms. */

@@ -1,6 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { hostPort, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
 import { DEFAULT_RESERVE_TIMEOUT_MS, MAX_LISTED_RELAYS } from './constants.js';
 import { relayFromConfig } from './from-config.js';
 import { publicAddressProblem } from './public-address.js';
@@ -76,7 +76,7 @@ export function relayTier(): TierPlugin {
         client.on('reservations', (relays) => {
           try {
             ctx.setEndpointPart('relays', relays.slice(0, MAX_LISTED_RELAYS));
-            log.info('relay reservations', { relays: relays.map((r) => `${r.ip}:${r.port}`) });
+            log.info('relay reservations', { relays: relays.map((r) => hostPort(r.ip, r.port)) });
           } catch (err) {
             log.warn('relay reservations not listed in the endpoint record', { error: err });
           }

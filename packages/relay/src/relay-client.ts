@@ -3,6 +3,7 @@ import {
   type Connection,
   Counters,
   DialError,
+  hostPort,
   type Identity,
   isDpcError,
   isRecordExpired,
@@ -383,7 +384,7 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
     };
     this.#knownRelay(relay, t.signal).then((known) => {
       if (!known) {
-        refuse('unknown_relay', `no relay offer for ${relay.node_id} at ${relay.ip}:${relay.port}`);
+        refuse('unknown_relay', `no relay offer for ${relay.node_id} at ${hostPort(relay.ip, relay.port)}`);
         return done();
       }
       this.#counters.inc('invites_accepted');
