@@ -22,17 +22,19 @@ const MAX_CLIENT_BUFFER = 1024 * 1024;
 const API_EVENTS = [
   'listening',
   'connected',
+  'accepted',
   'message',
   'resumed',
   'upgraded',
   'path-lost',
+  'disconnected',
   'tier-event',
   'tier-not-installed',
   'network',
   'error',
   'relay',
 ] as const;
-const DEFAULT_EVENTS: readonly string[] = ['listening', 'connected', 'message', 'upgraded', 'path-lost', 'error'];
+const DEFAULT_EVENTS: readonly string[] = ['listening', 'connected', 'accepted', 'message', 'upgraded', 'path-lost', 'disconnected', 'error'];
 
 /** The API token in the data directory (created on first use, mode 0600). */
 export async function loadApiToken(dataDir: string): Promise<string> {

@@ -126,7 +126,7 @@ export const DASHBOARD_JS = `'use strict';
     ['volunteer_relay', '5 relay'],
     ['gossip', '6 gossip']
   ];
-  var EVENTS = ['listening', 'connected', 'message', 'resumed', 'upgraded', 'path-lost', 'relay', 'tier-event', 'tier-not-installed', 'network', 'error'];
+  var EVENTS = ['listening', 'connected', 'accepted', 'message', 'resumed', 'upgraded', 'path-lost', 'disconnected', 'relay', 'tier-event', 'tier-not-installed', 'network', 'error'];
   var SVG = 'http://www.w3.org/2000/svg';
   var token = new URLSearchParams(location.search).get('token') || '';
   var ws = null;
@@ -169,6 +169,8 @@ export const DASHBOARD_JS = `'use strict';
       case 'message': return 'message from ' + d.from + ' (' + d.tier + '): ' + d.text;
       case 'upgraded': return 'session with ' + d.peerId + ' moved from ' + d.from + ' to ' + d.to;
       case 'path-lost': return 'path to ' + d.peerId + ' over ' + d.tier + ' lost';
+      case 'accepted': return 'connection from ' + d.peerId + ' via ' + d.tier;
+      case 'disconnected': return d.peerId + ' closed the session over ' + d.tier + (d.reason ? ' (' + d.reason + ')' : '');
       case 'relay': return 'relay ' + d.kind + (Array.isArray(d.peers) ? ' ' + d.peers.join(', ') : '') + (d.reason ? ' (' + d.reason + ')' : '');
       default: return event + ' ' + JSON.stringify(d);
     }
