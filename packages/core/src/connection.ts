@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import type { Counters } from './counters.js';
-import { ConnectionClosedError } from './errors.js';
+import { ConnectionClosedError, HandshakeError, HandshakeTimeoutError, PeerRejectedError } from './errors.js';
 import { FrameWriter } from './frame-writer.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frames.js';
 import type { ConnectionFrame } from './messages.js';
@@ -25,6 +25,21 @@ export interface SecureConnectionInit {
   /** Validates each application message before it is emitted. */
   messageSchema?: Schema<unknown>;
   counters?: Counters;
+  /**
+   * Dialing side, returned before the acceptor's verdict: the first frame must be its hello_ack
+   * (or a reject with a reason, which closes the connection with PeerRejectedError) within
+   * `timeoutMs`; `helloSentAt` (performance.now()) refines `rttMs` when the ack arrives.
+   */
+  awaitingAck?: { timeoutMs: number; helloSentAt: number };
+  /** Accepting side: ping once at once, so `rttMs` (0 until then) is known one round trip later. */
+  probeRtt?: boolean;
+}
+
+interface AwaitedAck {
+  helloSentAt: number;
+  timer: NodeJS.Timeout;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 /** A Connection over a TLS 1.3 socket, after the dpc handshake. */
@@ -48,6 +63,17 @@ export class SecureConnection extends EventEmitter implements Connection {
   #closedByPeer: { reason?: string } | undefined;
   readonly #held: unknown[] = [];
   #userPaused = false;
+  /** close()/destroy() was called here: an unsettled ack is then no handshake failure to count. */
+  #closingLocally = false;
+  /** Set while the dialer waits for the acceptor's hello_ack. */
+  #ack: AwaitedAck | undefined;
+  /**
+   * Settles when the peer has admitted this connection: at once on the accepting side; on the
+   * dialing side when the acceptor's hello_ack arrives, or rejects with its refusal
+   * (PeerRejectedError, with the reason) or another typed error. Frames sent before a refusal
+   * are discarded by the acceptor, never delivered.
+   */
+  readonly accepted: Promise<void>;
 
   constructor(init: SecureConnectionInit) {
     super();
@@ -62,6 +88,14 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.#max = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#schema = init.messageSchema;
     this.#counters = init.counters;
+    if (init.awaitingAck) {
+      const { timeoutMs, helloSentAt } = init.awaitingAck;
+      this.accepted = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => this.#fail(new HandshakeTimeoutError(timeoutMs)), timeoutMs);
+        this.#ack = { helloSentAt, timer, resolve, reject };
+      });
+      this.accepted.catch(() => {}); // also reported as the 'close' error
+    } else this.accepted = Promise.resolve();
     this.#decoder.on('data', (f: ConnectionFrame) => this.#onFrame(f));
     this.#decoder.on('error', (err) => this.#fail(err));
     this.#socket.on('error', (err) => this.#fail(err));
@@ -73,6 +107,7 @@ export class SecureConnection extends EventEmitter implements Connection {
       if (event === 'message') process.nextTick(() => this.#flushHeld());
     });
     this.#decoder.resume();
+    if (init.probeRtt) this.ping().catch(() => {});
   }
 
   #flushHeld(): void {
@@ -130,6 +165,7 @@ export class SecureConnection extends EventEmitter implements Connection {
 
   async close(reason?: string): Promise<void> {
     if (this.closed) return;
+    this.#closingLocally = true;
     let bye: Buffer | undefined;
     try {
       bye = encodeFrame(reason ? { t: 'bye', reason } : { t: 'bye' }, this.#max);
@@ -146,6 +182,7 @@ export class SecureConnection extends EventEmitter implements Connection {
 
   /** Closes at once with an error (no goodbye). */
   destroy(err?: Error): void {
+    this.#closingLocally = true;
     this.#fail(err ?? new ConnectionClosedError('destroyed'));
   }
 
@@ -186,7 +223,25 @@ export class SecureConnection extends EventEmitter implements Connection {
     });
   }
 
+  /** The dialer's first frame: the acceptor's verdict. */
+  #onVerdict(f: ConnectionFrame, ack: AwaitedAck): void {
+    if (f.t === 'hello_ack') {
+      clearTimeout(ack.timer);
+      this.#ack = undefined;
+      this.rttMs = performance.now() - ack.helloSentAt;
+      this.#counters?.inc('handshakes_ok');
+      ack.resolve();
+      return;
+    }
+    const err = f.t === 'reject' ? new PeerRejectedError(f.reason) : new HandshakeError(`expected hello_ack, got ${f.t}`);
+    this.#fail(err);
+  }
+
   #onFrame(f: ConnectionFrame): void {
+    if (this.#ack) {
+      this.#onVerdict(f, this.#ack);
+      return;
+    }
     switch (f.t) {
       case 'data': {
         let msg = f.d;
@@ -227,12 +282,26 @@ export class SecureConnection extends EventEmitter implements Connection {
   #fail(err: Error): void {
     if (this.closed) return;
     this.#closeError ??= err;
+    this.#settleAck();
     if (this.listenerCount('error') > 0) this.emit('error', err);
     this.#socket.destroy();
   }
 
+  /** A connection that ends before the acceptor's verdict fails its handshake: typed, counted. */
+  #settleAck(): void {
+    const ack = this.#ack;
+    if (!ack) return;
+    this.#ack = undefined;
+    clearTimeout(ack.timer);
+    const err = this.#closeError ?? new HandshakeError('pipe closed before the peer accepted the connection');
+    this.#closeError ??= err;
+    if (!this.#closingLocally) this.#counters?.inc(`handshake_errors_${(err as { code?: string }).code ?? 'unknown'}`);
+    ack.reject(err);
+  }
+
   #onClose(): void {
     if (this.closed) return;
+    this.#settleAck();
     this.closed = true;
     this.#writer.close(new ConnectionClosedError(undefined, { cause: this.#closeError }));
     this.#decoder.destroy();

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { DecodeLimits } from './bounded-decode.js';
@@ -20,7 +21,10 @@ import type { Schema } from './schema.js';
 import { throwIfAborted, toAbortError } from './signal.js';
 import type { TierName } from './tiers.js';
 
-/** Default time allowed for the TLS handshake plus the dpc hello exchange. */
+/**
+ * Default time allowed for the TLS handshake plus the dpc hello exchange (on the dialing side,
+ * the acceptor's hello_ack must arrive within it too, after secureConnect has returned).
+ */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -45,6 +49,13 @@ export interface SecureChannelOptions {
   authorize?: (nodeId: string) => true | string;
   /** For tests of the downgrade defence only: the TLS versions this end offers. Default 1.3 only. */
   tlsVersions?: { min: TlsVersion; max: TlsVersion };
+  /**
+   * Dialing side: resolve only once the acceptor's hello_ack has arrived, so that a refusal
+   * rejects secureConnect itself (one more round trip). Default false: the Connection is
+   * returned right after the TLS handshake, the hello rides behind the TLS Finished, frames may
+   * be sent at once, and `conn.accepted` (and the 'close' error) carries a refusal.
+   */
+  waitForAccept?: boolean;
 }
 
 const contexts = new WeakMap<Identity, Map<string, SecureContext>>();
@@ -169,8 +180,11 @@ function makeConnection(
   opts: SecureChannelOptions,
   peer: { nodeId: string; publicKey: Buffer },
   rttMs: number,
+  awaitingAck?: { timeoutMs: number; helloSentAt: number },
+  probeRtt = false,
 ): SecureConnection {
-  opts.counters?.inc('handshakes_ok');
+  // The dialer counts its handshake when the acceptor's hello_ack arrives (connection.ts).
+  if (!awaitingAck) opts.counters?.inc('handshakes_ok');
   return new SecureConnection({
     socket: sock,
     decoder,
@@ -182,34 +196,64 @@ function makeConnection(
     ...(opts.maxFrameBytes !== undefined && { maxFrameBytes: opts.maxFrameBytes }),
     ...(opts.messageSchema && { messageSchema: opts.messageSchema }),
     ...(opts.counters && { counters: opts.counters }),
+    ...(awaitingAck && { awaitingAck }),
+    probeRtt,
   });
 }
 
 /**
- * Client side: runs TLS 1.3 over `pipe`, checks that the peer proves `expectedNodeId`, exchanges
- * the dpc hello (which measures the RTT) and returns the framed Connection.
+ * Client side: runs TLS 1.3 over `pipe`, checks that the peer proves `expectedNodeId`, and
+ * returns the framed Connection right after the TLS handshake (TCP + TLS: 2 round trips): the
+ * dpc hello is written behind the TLS Finished, and frames sent at once follow it. The
+ * acceptor's verdict comes one round trip later: `conn.accepted` resolves on its hello_ack, or
+ * the connection closes with PeerRejectedError (its reason) and the acceptor discards every
+ * frame sent before. `rttMs` is first the handshake's (ClientHello → server Finished), then the
+ * hello → hello_ack time. With `waitForAccept` it resolves only after the verdict.
  */
 export async function secureConnect(pipe: Duplex, opts: SecureChannelOptions & { expectedNodeId: string }): Promise<SecureConnection> {
   throwIfAborted(opts.signal);
+  // The ClientHello goes out now, or when a still-connecting TCP pipe connects.
+  let helloAt = performance.now();
+  if ((pipe as Partial<Socket>).connecting) pipe.once('connect', () => (helloAt = performance.now()));
   const sock = tlsConnect({
     socket: pipe,
     secureContext: secureContextFor(opts.identity, opts.tlsVersions),
     rejectUnauthorized: false,
     ALPNProtocols: ['dpc/1'],
   });
-  return guarded(sock, opts, async (decoder) => {
+  const conn = await guarded(sock, opts, async (decoder) => {
     await waitSecure(sock, 'secureConnect');
+    const handshakeRtt = performance.now() - helloAt;
     const peer = peerIdentity(sock);
     if (peer.nodeId !== opts.expectedNodeId) throw new PeerIdentityMismatchError(opts.expectedNodeId, peer.nodeId);
     sock.pipe(decoder);
-    const sent = performance.now();
-    const reply = nextFrame(decoder);
     sock.write(encodeFrame({ t: 'hello', v: 1 }));
-    const f = await reply;
-    if (f.t === 'reject') throw new PeerRejectedError(f.reason);
-    if (f.t !== 'hello_ack') throw new HandshakeError(`expected hello_ack, got ${f.t}`);
-    return makeConnection(sock, decoder, opts, peer, performance.now() - sent);
+    const awaitingAck = { timeoutMs: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, helloSentAt: performance.now() };
+    return makeConnection(sock, decoder, opts, peer, handshakeRtt, awaitingAck);
   });
+  if (opts.waitForAccept) await untilAccepted(conn, opts.signal);
+  return conn;
+}
+
+/** Waits for the acceptor's verdict (counted by the connection), or the signal (which destroys it). */
+async function untilAccepted(conn: SecureConnection, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return conn.accepted;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      const err = toAbortError(signal);
+      conn.destroy(err);
+      reject(err);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([conn.accepted, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    aborted.catch(() => {});
+  }
 }
 
 /**
@@ -245,7 +289,7 @@ export async function secureAccept(pipe: Duplex, opts: SecureChannelOptions): Pr
     const f = await hello;
     if (f.t !== 'hello') throw new HandshakeError(`expected hello, got ${f.t}`);
     sock.write(encodeFrame({ t: 'hello_ack' }));
-    // The accepting side learns the RTT from its first ping(); the dialer measured it already.
-    return makeConnection(sock, decoder, opts, peer, 0);
+    // The accepting side learns the RTT from a ping sent right behind the ack.
+    return makeConnection(sock, decoder, opts, peer, 0, undefined, true);
   });
 }

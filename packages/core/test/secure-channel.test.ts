@@ -108,14 +108,36 @@ describe('secure channel (TLS 1.3 over any Duplex)', () => {
     expect(server.status).toBe('rejected');
   });
 
-  it('C pretending to be A is rejected by B (the acceptor), and C learns it was refused', async () => {
+  it('C pretending to be A is rejected by B (the acceptor), and C learns it was refused (waitForAccept)', async () => {
     const [cs, ss] = await tcpPair();
     const [client, server] = await Promise.allSettled([
-      secureConnect(cs, { identity: carol, tier: 'ipv4_direct', expectedNodeId: bob.nodeId }),
+      secureConnect(cs, { identity: carol, tier: 'ipv4_direct', expectedNodeId: bob.nodeId, waitForAccept: true }),
       secureAccept(ss, { identity: bob, tier: 'ipv4_direct', expectedNodeId: alice.nodeId }),
     ]);
     expect(server).toMatchObject({ status: 'rejected', reason: { code: 'DPC_PEER_IDENTITY_MISMATCH', actual: carol.nodeId } });
-    expect(client).toMatchObject({ status: 'rejected', reason: { code: 'DPC_PEER_REJECTED' } });
+    expect(client).toMatchObject({ status: 'rejected', reason: { code: 'DPC_PEER_REJECTED', reason: 'identity: not the expected peer' } });
+  });
+
+  it('C pretending to be A is rejected by B, and C (connected after the TLS handshake) learns it from its Connection', async () => {
+    const [cs, ss] = await tcpPair();
+    const counters = new Counters();
+    const [client, server] = await Promise.allSettled([
+      secureConnect(cs, { identity: carol, tier: 'ipv4_direct', expectedNodeId: bob.nodeId, counters }),
+      secureAccept(ss, { identity: bob, tier: 'ipv4_direct', expectedNodeId: alice.nodeId }),
+    ]);
+    expect(server).toMatchObject({ status: 'rejected', reason: { code: 'DPC_PEER_IDENTITY_MISMATCH', actual: carol.nodeId } });
+    if (client.status !== 'fulfilled') throw client.reason;
+    const closed = new Promise<Error | undefined>((resolve) =>
+      client.value.closed ? resolve(undefined) : client.value.once('close', resolve),
+    );
+    await expect(client.value.accepted).rejects.toMatchObject({ code: 'DPC_PEER_REJECTED', reason: 'identity: not the expected peer' });
+    expect(await closed).toMatchObject({ code: 'DPC_PEER_REJECTED' });
+    await expect(client.value.send('after the refusal')).rejects.toMatchObject({
+      code: 'DPC_CONNECTION_CLOSED',
+      cause: { code: 'DPC_PEER_REJECTED' },
+    });
+    expect(counters.get('handshake_errors_DPC_PEER_REJECTED')).toBe(1);
+    expect(counters.get('handshakes_ok')).toBe(0);
   });
 
   it('a peer that offers only TLS 1.2 is refused with a downgrade error', async () => {

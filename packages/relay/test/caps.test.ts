@@ -29,6 +29,9 @@ async function rawFrom(identity: Identity, relayId: Identity, port: number, loca
     messageSchema: relayMessageSchema,
   });
   cleanups.push(() => conn.close().catch(() => {}));
+  // secureConnect returns after the TLS handshake; the relay has admitted (and counted) the
+  // connection once its hello_ack is here
+  await conn.accepted;
   return conn;
 }
 
