@@ -25,6 +25,10 @@ export async function runDoctor(opts: {
   cfg.dht.port = 0;
   const node = new DpcNode({ dataDir: opts.dataDir, config: cfg, logger: opts.logger, allowLoopback: opts.allowLoopback });
   let code = 0;
+  let nat: { type: string; evidence: string } | undefined;
+  node.on('tier-event', (e: { tier: string; event: string; fields: Record<string, unknown> }) => {
+    if (e.tier === 'udp_hole_punch' && e.event === 'nat') nat = { type: String(e.fields.type), evidence: String(e.fields.evidence) };
+  });
   try {
     await node.start({ signal: AbortSignal.timeout((cfg.dht.bootstrap_timeout + 5) * 1000) });
     const st = node.dht.stats();
@@ -38,7 +42,16 @@ export async function runDoctor(opts: {
     ]);
     const ext = node.dht.endpointBody().ipv4_external;
     rows.push(['external IPv4', ext.length ? ext.map((e) => e.ip).join(', ') : 'same as local, or unknown (no DHT peers to ask)', null]);
-    rows.push(['NAT type', 'not measured: tier 4 (@dpc/holepunch) is not installed', null]);
+    if (node.installedTiers().includes('udp_hole_punch')) {
+      // Tier 4 measures the NAT of the DHT socket from DISCOVER_ENDPOINT answers of distinct DHT peers.
+      const until = performance.now() + (cfg.hole_punch.stun_timeout * 3 + 2) * 1000;
+      while (!nat && node.dht.contacts().length > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+      rows.push([
+        'NAT type',
+        nat ? `${nat.type} (seen as: ${nat.evidence})` : 'not measured: no DHT peer answered DISCOVER_ENDPOINT',
+        nat ? nat.type !== 'blocked' : null,
+      ]);
+    } else rows.push(['NAT type', 'not measured: tier 4 (@dpc/holepunch) is not installed', null]);
     rows.push([
       'Hub',
       cfg.hub.url

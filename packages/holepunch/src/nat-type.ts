@@ -45,7 +45,7 @@ export function distinctSamples(samples: readonly NatSample[], max = Number.POSI
  */
 export function classifyNat(input: readonly NatSample[], localAddresses: readonly string[], final = false): NatVerdict {
   const samples = distinctSamples(input);
-  const evidence = samples.map((s) => `${s.responder.slice(0, 8)}→${s.ip}:${s.port}`).join(', ') || 'no answers';
+  const evidence = samples.map((s) => `${s.responder.slice(-8)}→${s.ip}:${s.port}`).join(', ') || 'no answers';
   if (samples.length === 0) return { type: 'blocked', unsure: !final, samples, evidence };
   const counts = new Map<string, { ip: string; port: number; n: number }>();
   for (const s of samples) {
