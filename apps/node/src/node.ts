@@ -281,6 +281,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       on: (event, fn) => dht.on(event, fn),
       off: (event, fn) => dht.off(event, fn),
       discoverEndpoint: (o) => dht.discoverEndpoint(o),
+      closestPeers: (key, o) => dht.closestPeers(key, o),
       endpointBody: () => dht.endpointBody(),
       registerProtocol: (o) => dht.registerProtocol(o),
     };

@@ -135,7 +135,13 @@ export class HolePuncher {
     const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
     const before = this.#nat.last;
     const v = await this.#nat.get({ signal, ...(opts.force !== undefined && { force: opts.force }) });
-    if (v !== before) {
+    const changed =
+      !before ||
+      before.type !== v.type ||
+      before.endpoint?.ip !== v.endpoint?.ip ||
+      before.endpoint?.port !== v.endpoint?.port ||
+      before.samples.length !== v.samples.length;
+    if (changed) {
       this.#counters.inc(`holepunch.nat.${v.type}`);
       this.#o.onNat?.(v);
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { sleep, type TierDht, timeoutSignal } from '@dpc/core';
 import { NAT_CACHE_MS, NAT_DISCOVERY_ROUNDS, NAT_SAMPLE_PEERS } from './constants.js';
@@ -12,7 +13,7 @@ export function hostAddresses(): string[] {
 }
 
 export interface NatMonitorOptions {
-  dht: Pick<TierDht, 'discoverEndpoint'>;
+  dht: Pick<TierDht, 'discoverEndpoint' | 'closestPeers'>;
   /** Classify the NAT (`nat_detection_enabled`); when false only the reflexive endpoint is learnt and the type stays unknown. */
   detect: boolean;
   /** Deadline of one discovery round (`stun_timeout`), ms. */
@@ -53,6 +54,17 @@ export class NatMonitor {
     return this.#running;
   }
 
+  async #morePeers(samples: readonly NatSample[], signal: AbortSignal): Promise<Array<{ host: string; port: number }> | undefined> {
+    const lookup = this.#o.dht.closestPeers;
+    if (!lookup || samples.length >= NAT_SAMPLE_PEERS) return undefined;
+    const asked = new Set(samples.map((s) => s.responder));
+    const found = await lookup.call(this.#o.dht, randomBytes(16), { signal }).catch(() => []);
+    return found
+      .filter((p) => !asked.has(p.nodeId))
+      .slice(0, NAT_SAMPLE_PEERS - samples.length)
+      .map((p) => ({ host: p.host, port: p.port }));
+  }
+
   async #measure(signal?: AbortSignal): Promise<NatVerdict> {
     const rounds = this.#o.rounds ?? NAT_DISCOVERY_ROUNDS;
     const local = (this.#o.localAddresses ?? hostAddresses)();
@@ -62,9 +74,10 @@ export class NatMonitor {
     for (let r = 0; r < rounds; r++) {
       const t = timeoutSignal(this.#o.roundTimeoutMs, 'endpoint discovery', signal);
       try {
-        const res = (await this.#o.dht.discoverEndpoint({ signal: t.signal })) as Awaited<ReturnType<TierDht['discoverEndpoint']>> & {
-          samples?: Array<{ ip: string; port: number; responder: { nodeId: string } }>;
-        };
+        // Fewer distinct answers than wanted (a small routing table, e.g. one subnet limit): ask
+        // nodes a lookup finds that have not answered yet.
+        const peers = samples.length > 0 ? await this.#morePeers(samples, t.signal) : undefined;
+        const res = await this.#o.dht.discoverEndpoint({ signal: t.signal, ...(peers && peers.length > 0 && { peers }) });
         const got = res.samples?.map((s) => ({ ip: s.ip, port: s.port, responder: s.responder.nodeId })) ?? [
           { ip: res.ip, port: res.port, responder: `vote-${r}` },
         ];

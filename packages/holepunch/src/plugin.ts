@@ -50,8 +50,9 @@ export function holePunchTier(): TierPlugin {
       void (async () => {
         while (!signal.aborted) {
           try {
-            await hp.measureNat({ signal, force: true });
-            await sleep(NAT_REFRESH_MS, signal);
+            const v = await hp.measureNat({ signal, force: true });
+            // Right after joining the DHT few peers may be known: measure again soon until 3+ answered.
+            await sleep(v.unsure || (v.type !== 'none' && v.samples.length < 3) ? NAT_RETRY_MS : NAT_REFRESH_MS, signal);
           } catch {
             await sleep(NAT_RETRY_MS, signal).catch(() => {});
           }
