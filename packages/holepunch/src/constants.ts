@@ -37,5 +37,5 @@ export const BIRTHDAY_TTL = 5;
 /** Birthday punch: the cone side's probes to random ports, and their spacing, ms (hyperdht: 1,750 × 20 ms). */
 export const BIRTHDAY_PROBES = 1_750;
 export const BIRTHDAY_PROBE_INTERVAL_MS = 20;
-/** Birthday punch: the cone side's probes per tick (bounded rate: this many per interval). */
-export const BIRTHDAY_PROBES_PER_TICK = 1;
+/** Birthday punch: the symmetric side sends its low-TTL packets again this often (mappings expire), ms. */
+export const BIRTHDAY_REOPEN_MS = 10_000;

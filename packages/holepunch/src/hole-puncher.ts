@@ -9,11 +9,13 @@ import {
   sleep,
   type TierDht,
   type TierLogger,
+  TierNotApplicableError,
   type TierUdpProtocol,
   throwIfAborted,
   timeoutSignal,
   toAbortError,
 } from '@dpc/core';
+import { type BirthdayLimits, BirthdaySockets, probeRandomPorts } from './birthday.js';
 import * as C from './constants.js';
 import { PunchFailedError, PunchRefusedError } from './errors.js';
 import {
@@ -64,6 +66,8 @@ export interface HolePuncherOptions {
   onNat?: (v: NatVerdict) => void;
   /** An inbound punched, authenticated connection. */
   onIncoming?: (conn: Connection) => void;
+  /** Bounds of the birthday punch (cone ↔ symmetric). */
+  birthday?: BirthdayLimits;
 }
 
 interface Session {
@@ -79,6 +83,9 @@ interface Session {
   onSignal?: (m: PunchSignal) => void;
   path?: PunchedPath;
   ctrl: AbortController;
+  /** The socket the punch succeeded on, when not the DHT socket (birthday, symmetric side). */
+  carrier?: Carrier;
+  birthday?: BirthdaySockets;
 }
 
 /**
@@ -94,6 +101,7 @@ export class HolePuncher {
   readonly #paths = new Map<string, PunchedPath>();
   readonly #shutdown = new AbortController();
   #engine: UdxEngine | undefined;
+  #birthdayBusy = false;
   #probe: TierUdpProtocol | undefined;
   #udx: TierUdpProtocol | undefined;
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#handleSignal(e.from, e.payload);
@@ -125,7 +133,11 @@ export class HolePuncher {
   /** Registers on the DHT socket and starts listening for punch requests. */
   start(): void {
     this.#engine = new UdxEngine();
-    this.#probe = this.#o.dht.registerProtocol({ name: 'holepunch', prefix: C.PUNCH_PREFIX, onMessage: (m, f) => this.#onProbe(m, f) });
+    this.#probe = this.#o.dht.registerProtocol({
+      name: 'holepunch',
+      prefix: C.PUNCH_PREFIX,
+      onMessage: (m, f) => this.#onProbe(m, f, this.#carrier),
+    });
     this.#udx = this.#o.dht.registerProtocol({ name: 'holepunch-udx', prefix: C.UDX_PREFIX, onMessage: (m, f) => this.#onUdx(m, f) });
     this.#o.dht.on('signal', this.#onSignal);
   }
@@ -167,6 +179,8 @@ export class HolePuncher {
     this.#counters.inc('holepunch.attempts');
     try {
       const mine = await this.#ownNat(signal);
+      const why = pairVerdict(mine.type, peer.body.nat_type);
+      if (why) throw new TierNotApplicableError('udp_hole_punch', why);
       s.candidates = [...peer.body.punch];
       const answer = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
@@ -188,7 +202,7 @@ export class HolePuncher {
         this.#o.log?.debug('punch go not delivered', { peer: peer.nodeId, error: err.message });
       });
       await sleep(offset, signal);
-      const remote = await this.#punch(s, signal);
+      const remote = await this.#punch(s, punchMode(mine.type, reply.nat), signal);
       const path = await this.#openPath(s, remote, reply.stream);
       const conn = await secureConnect(path.duplex, {
         identity: this.#o.identity,
@@ -238,12 +252,85 @@ export class HolePuncher {
 
   #endSession(s: Session): void {
     s.ctrl.abort();
+    if (!s.path) s.birthday?.close();
     if (this.#sessions.get(s.sid) === s) this.#sessions.delete(s.sid);
     if (!s.path) this.#engine?.releaseStreamId(s.localStream);
   }
 
+  /** Punches in `mode`; resolves with the first address a valid probe came from. */
+  async #punch(s: Session, mode: ReturnType<typeof punchMode>, signal: AbortSignal): Promise<Addr> {
+    if (mode === 'direct') return this.#punchDirect(s, signal);
+    if (this.#birthdayBusy) throw new PunchFailedError('a birthday punch is already running on this node');
+    this.#birthdayBusy = true;
+    this.#counters.inc('holepunch.birthday_attempts');
+    try {
+      return mode === 'birthday-open' ? await this.#birthdayOpen(s, signal) : await this.#birthdayProbe(s, signal);
+    } finally {
+      this.#birthdayBusy = false;
+    }
+  }
+
+  /** Symmetric side: many sockets, low-TTL packets towards the cone side, the first probe through wins. */
+  async #birthdayOpen(s: Session, signal: AbortSignal): Promise<Addr> {
+    const target = s.candidates[0];
+    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const limits = this.#o.birthday ?? {};
+    const sockets = await BirthdaySockets.open(limits.sockets ?? C.BIRTHDAY_SOCKETS, (msg, from, sock) => {
+      const carrier: Carrier = { send: (b, to) => new Promise((res, rej) => sock.send(b, to.port, to.host, (e) => (e ? rej(e) : res()))) };
+      if (msg.length >= 2 && msg[0] === C.UDX_PREFIX[0] && msg[1] === C.UDX_PREFIX[1]) this.#onUdx(msg, from);
+      else if (msg.length >= 2 && msg[0] === C.PUNCH_PREFIX[0] && msg[1] === C.PUNCH_PREFIX[1]) {
+        const p = decodeProbe(msg);
+        if (!s.winner && p?.sid === s.sid && p.tok === s.tok) {
+          s.carrier = carrier;
+          sockets.keep(sock);
+        }
+        this.#onProbe(msg, from, carrier);
+      }
+    });
+    s.birthday = sockets;
+    const probe = encodeProbe(PROBE, s.sid, s.tok);
+    const opening = (async () => {
+      while (!s.winner && !signal.aborted) {
+        await sockets.openMappings({ host: target.ip, port: target.port }, probe, limits.ttl ?? C.BIRTHDAY_TTL, signal);
+        this.#counters.inc('holepunch.birthday_rounds');
+        await sleep(C.BIRTHDAY_REOPEN_MS, signal).catch(() => {});
+      }
+    })();
+    try {
+      return await waitFor(won, signal);
+    } finally {
+      await opening;
+    }
+  }
+
+  /** Cone side: probes random ports of the symmetric side's address at a bounded rate. */
+  async #birthdayProbe(s: Session, signal: AbortSignal): Promise<Addr> {
+    const target = s.candidates[0];
+    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const carrier = this.#carrier;
+    const probing = probeRandomPorts(
+      (b, to) => {
+        this.#counters.inc('holepunch.probes_sent');
+        carrier.send(b, to).catch(() => this.#counters.inc('holepunch.send_errors'));
+      },
+      target.ip,
+      s.sid,
+      s.tok,
+      this.#o.birthday ?? {},
+      () => s.winner !== undefined,
+      signal,
+    );
+    try {
+      return await waitFor(won, signal);
+    } finally {
+      await probing;
+    }
+  }
+
   /** Rounds of probes to every candidate; resolves with the first address a valid probe came from. */
-  async #punch(s: Session, signal: AbortSignal): Promise<Addr> {
+  async #punchDirect(s: Session, signal: AbortSignal): Promise<Addr> {
     if (s.winner) return s.winner;
     const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
     const carrier = this.#carrier;
@@ -272,9 +359,10 @@ export class HolePuncher {
     const engine = this.#engine as UdxEngine;
     if (this.#paths.size >= C.MAX_PATHS) throw new PunchFailedError('too many punched paths');
     const key = addrKey(remote);
+    const birthday = s.birthday;
     const path = await PunchedPath.open({
       engine,
-      carrier: this.#carrier,
+      carrier: s.carrier ?? this.#carrier,
       remote,
       sessionId: s.sid,
       token: s.tok,
@@ -284,6 +372,7 @@ export class HolePuncher {
       pathLostMs: this.#o.pathLostMs ?? C.PATH_LOST_MS,
       counters: this.#counters,
       onClose: () => {
+        birthday?.close();
         if (this.#paths.get(key) === path) this.#paths.delete(key);
         if (this.#paths.get(s.sid) === path) this.#paths.delete(s.sid);
       },
@@ -306,7 +395,7 @@ export class HolePuncher {
     for (const f of s.onWin.splice(0)) f(from);
   }
 
-  #onProbe(msg: Buffer, from: Addr): void {
+  #onProbe(msg: Buffer, from: Addr, reply: Carrier): void {
     const p = decodeProbe(msg);
     if (!p) {
       this.#counters.inc('holepunch.rejects.malformed');
@@ -321,7 +410,7 @@ export class HolePuncher {
     }
     if (p.kind === PROBE) {
       this.#counters.inc('holepunch.probes_received');
-      this.#probe?.send(encodeProbe(PROBE_ACK, p.sid, p.tok), from).catch(() => {});
+      reply.send(encodeProbe(PROBE_ACK, p.sid, p.tok), from).catch(() => {});
       if (s) this.#win(s, from);
     } else if (p.kind === PROBE_ACK) {
       if (s) this.#win(s, from);
@@ -398,7 +487,7 @@ export class HolePuncher {
       );
       const g = await waitFor(go, signal);
       if (g.k !== 'go') throw new PunchFailedError(`expected go, got ${g.k}`);
-      const remote = await this.#punch(s, signal);
+      const remote = await this.#punch(s, punchMode(mine.type, offer.nat), signal);
       const path = await this.#openPath(s, remote, offer.stream);
       const conn = await secureAccept(path.duplex, {
         identity: this.#o.identity,
@@ -432,12 +521,22 @@ export class HolePuncher {
   }
 }
 
-/** Why a pair of NAT types cannot be punched directly, or undefined when it can. */
+/** Why a pair of NAT types cannot be punched, or undefined when it can. */
 export function pairVerdict(mine: NatType, theirs: NatType): string | undefined {
   if (mine === 'blocked' || theirs === 'blocked') return 'UDP is blocked on one side';
   if (mine === 'symmetric' && theirs === 'symmetric') return 'both sides are behind symmetric NATs';
-  if (mine === 'symmetric' || theirs === 'symmetric') return 'one side is behind a symmetric NAT (birthday punch not available)';
+  if (mine === 'symmetric' || theirs === 'symmetric') {
+    const other = mine === 'symmetric' ? theirs : mine;
+    if (other !== 'cone' && other !== 'none') return `a birthday punch needs a cone NAT or none opposite a symmetric one, not ${other}`;
+  }
   return undefined;
+}
+
+/** How a punchable pair is punched: both consistent → direct; symmetric ↔ cone → birthday (my role). */
+export function punchMode(mine: NatType, theirs: NatType): 'direct' | 'birthday-open' | 'birthday-probe' {
+  if (mine === 'symmetric' && theirs !== 'symmetric') return 'birthday-open';
+  if (theirs === 'symmetric' && mine !== 'symmetric') return 'birthday-probe';
+  return 'direct';
 }
 
 function addrKey(a: Addr): string {

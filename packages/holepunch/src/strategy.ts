@@ -24,8 +24,10 @@ class HolePunchStrategy implements Strategy {
     const b = peer.body;
     if (!b.accepts_punch) return { applicable: false, reason: 'the peer does not accept hole punching' };
     if (b.punch.length === 0) return { applicable: false, reason: 'the peer published no punch endpoint' };
-    const mine = network.natType ?? this.#hp.nat?.type ?? 'unknown';
-    const why = pairVerdict(mine, b.nat_type);
+    const mine = network.natType ?? this.#hp.nat?.type;
+    // Our own NAT not measured yet (a node that just started): connect measures it first and
+    // then decides; only what the peer's record rules out is decided here.
+    const why = mine === undefined ? pairVerdict('none', b.nat_type) : pairVerdict(mine, b.nat_type);
     return why ? { applicable: false, reason: why } : { applicable: true };
   }
 

@@ -1,6 +1,6 @@
 // NAT classification from DISCOVER_ENDPOINT samples, against tables of what peers report behind
 // each kind of NAT of tools/netlab (and a public host).
-import { classifyNat, type NatSample, pairVerdict, punchPlan } from '@dpc/holepunch';
+import { classifyNat, type NatSample, pairVerdict, punchMode, punchPlan } from '@dpc/holepunch';
 import { describe, expect, it } from 'vitest';
 
 const s = (responder: string, ip: string, port: number): NatSample => ({ responder, ip, port });
@@ -84,6 +84,17 @@ describe('pairVerdict', () => {
     expect(pairVerdict('cone', 'cone')).toBeUndefined();
     expect(pairVerdict('none', 'cone')).toBeUndefined();
     expect(pairVerdict('unknown', 'cone')).toBeUndefined();
+  });
+  it('punches cone↔symmetric and open↔symmetric with a birthday punch, the symmetric side opening the sockets', () => {
+    expect(pairVerdict('cone', 'symmetric')).toBeUndefined();
+    expect(pairVerdict('symmetric', 'none')).toBeUndefined();
+    expect(punchMode('symmetric', 'cone')).toBe('birthday-open');
+    expect(punchMode('cone', 'symmetric')).toBe('birthday-probe');
+    expect(punchMode('cone', 'cone')).toBe('direct');
+    expect(punchMode('none', 'unknown')).toBe('direct');
+  });
+  it('does not try a birthday punch opposite an unmeasured NAT', () => {
+    expect(pairVerdict('unknown', 'symmetric')).toMatch(/birthday/);
   });
   it('refuses symmetric↔symmetric and blocked UDP', () => {
     expect(pairVerdict('symmetric', 'symmetric')).toMatch(/symmetric/);

@@ -1,7 +1,8 @@
 // Tier 4 in the lab, through dpc-node processes: NAT types measured from DHT peers' answers,
 // cone ↔ cone punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path
 // (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
-// applicable" at once so that the orchestrator goes on to the relay.
+// applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
+// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side).
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
@@ -97,7 +98,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     });
     await expect.poll(() => out.includes('"ready"'), { timeout: 10_000 }).toBe(true);
     const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra: PUNCH_ONLY }), cb.nodeId, `secret ${marker} text`);
-    expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
     expect(await cb.next('message', (e) => String(e.text).includes(marker))).toMatchObject({ tier: 'udp_hole_punch' });
     capture.kill('SIGTERM');
     await once(capture, 'exit');
@@ -106,6 +107,21 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     // The punched stream crossed this router, and the marker never appeared in any frame.
     expect(summary?.udp).toBeGreaterThan(0);
     expect(summary?.hits).toBe(0);
+  });
+
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday punch): connected on tier 4', async () => {
+    const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
+    const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
+    const sb = await start('sb', extra);
+    await sb.next('nat', measured('symmetric'), 45_000);
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra }), sb.nodeId, 'cone to symmetric');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await sb.next('message', (e) => e.text === 'cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
+    const cb = await start('cb', extra);
+    await cb.next('nat', measured('cone'), 45_000);
+    const r2 = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), cb.nodeId, 'symmetric to cone');
+    expect(r2.result, r2.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
   it('symmetric ↔ symmetric: tier 4 is not applicable at once (sequential mode), the relay carries the message', async () => {
