@@ -290,16 +290,21 @@ export class HolePuncher {
     });
     s.birthday = sockets;
     const probe = encodeProbe(PROBE, s.sid, s.tok);
+    // Ends the re-opening loop (and its 10 s pause) as soon as the punch is decided.
+    const done = new AbortController();
+    const loop = AbortSignal.any([signal, done.signal]);
     const opening = (async () => {
-      while (!s.winner && !signal.aborted) {
-        await sockets.openMappings({ host: target.ip, port: target.port }, probe, limits.ttl ?? C.BIRTHDAY_TTL, signal);
+      while (!s.winner && !loop.aborted) {
+        await sockets.openMappings({ host: target.ip, port: target.port }, probe, limits.ttl ?? C.BIRTHDAY_TTL, loop);
         this.#counters.inc('holepunch.birthday_rounds');
-        await sleep(C.BIRTHDAY_REOPEN_MS, signal).catch(() => {});
+        this.#counters.inc('holepunch.birthday_packets', sockets.size);
+        await sleep(C.BIRTHDAY_REOPEN_MS, loop).catch(() => {});
       }
     })();
     try {
       return await waitFor(won, signal);
     } finally {
+      done.abort();
       await opening;
     }
   }
