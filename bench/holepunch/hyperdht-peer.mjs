@@ -21,7 +21,9 @@ if (role === 'dht') {
   out({ ready: true });
   await new Promise(() => {});
 }
-const node = new HyperDHT({ bootstrap: [a] });
+// hyperdht allows one random (birthday) punch per node per 20 s by default; HD_RANDOM_PUNCH_INTERVAL
+// (ms, ≥ 1) changes it for a run of back-to-back trials.
+const node = new HyperDHT({ bootstrap: [a], randomPunchInterval: Number(process.env.HD_RANDOM_PUNCH_INTERVAL ?? 20_000) });
 await node.fullyBootstrapped();
 if (role === 'serve') {
   const keyPair = HyperDHT.keyPair();

@@ -69,6 +69,9 @@ const pairs = [
   { name: 'cone → symmetric (birthday)', client: 'ca', server: 'sa' },
   { name: 'symmetric → cone (birthday)', client: 'sa', server: 'cb' },
 ];
+// ONLY=<substring> runs the matching NAT pairs only; SYSTEMS=dpc,hyperdht picks the systems.
+if (process.env.ONLY) pairs.splice(0, pairs.length, ...pairs.filter((p) => p.name.includes(process.env.ONLY)));
+const systems = (process.env.SYSTEMS ?? 'dpc,hyperdht').split(',');
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
@@ -76,7 +79,7 @@ const pct = (xs, p) => {
 const rows = [];
 try {
   for (const pair of pairs) {
-    for (const system of ['dpc', 'hyperdht']) {
+    for (const system of systems) {
       const server = await daemon(system, pair.server, system === 'dpc' ? ['serve', dpcSeed] : ['serve', hdBoot]);
       const results = [];
       for (let i = 0; i < TRIALS; i++) {

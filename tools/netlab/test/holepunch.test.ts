@@ -26,6 +26,9 @@ const TOPOLOGY: Topology = {
     { name: 'coneb', kind: 'cone', lan: [{ name: 'cb' }] },
     { name: 'syma', kind: 'symmetric', lan: [{ name: 'sa' }] },
     { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
+    // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
+    { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
+    { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
   ],
 };
 
@@ -42,6 +45,16 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     const n = await LabNode.start(lab, host, work.dir, labIni({ seed, extra }));
     nodes.push(n);
     return n;
+  };
+
+  /**
+   * Waits for the node's NAT verdict, then for the endpoint record carrying it to be re-signed and
+   * stored in the DHT (debounce 200 ms plus a STORE round, slower on the delayed links).
+   */
+  const natPublished = async (n: LabNode, pred: (e: Record<string, unknown>) => boolean) => {
+    const e = await n.next('nat', pred, 45_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    return e;
   };
 
   beforeAll(async () => {
@@ -89,7 +102,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
 
   it('cone ↔ cone: connected on tier 4, and a capture at the router never shows the plaintext', async () => {
     const cb = await start('cb', PUNCH_ONLY);
-    await cb.next('nat', (e) => e.type === 'cone', 45_000);
+    await natPublished(cb, (e) => e.type === 'cone');
     const marker = `MARKER-${randomBytes(6).toString('hex')}`;
     const capture = lab.spawn('conea', PYTHON, [CAPTURE, marker, '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -109,16 +122,24 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(summary?.hits).toBe(0);
   });
 
+  it('cone ↔ cone over lossy, delayed links (50 ms RTT, 1 % loss): the message is delivered on tier 4', async () => {
+    const lb = await start('lb', PUNCH_ONLY);
+    await natPublished(lb, (e) => e.type === 'cone');
+    const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
   it('cone ↔ symmetric and symmetric ↔ cone (birthday punch): connected on tier 4', async () => {
     const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
     const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
     const sb = await start('sb', extra);
-    await sb.next('nat', measured('symmetric'), 45_000);
+    await natPublished(sb, measured('symmetric'));
     const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra }), sb.nodeId, 'cone to symmetric');
     expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
     expect(await sb.next('message', (e) => e.text === 'cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
     const cb = await start('cb', extra);
-    await cb.next('nat', measured('cone'), 45_000);
+    await natPublished(cb, measured('cone'));
     const r2 = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), cb.nodeId, 'symmetric to cone');
     expect(r2.result, r2.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
     expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
@@ -129,7 +150,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     await relay.logged(/volunteering as a relay/);
     const extra = '[relay]\nreserve = always\nport = 9100\n[connection]\nmode = sequential\nhole_punch_timeout = 60\nenable_gossip = false';
     const sb = await start('sb', extra);
-    await sb.next('nat', (e) => e.type === 'symmetric', 45_000);
+    await natPublished(sb, (e) => e.type === 'symmetric');
     await sb.logged(/relay reservations/);
     const r = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), sb.nodeId, 'sym to sym');
     expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
