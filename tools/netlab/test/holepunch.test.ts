@@ -26,6 +26,8 @@ const TOPOLOGY: Topology = {
     { name: 'coneb', kind: 'cone', lan: [{ name: 'cb' }] },
     { name: 'syma', kind: 'symmetric', lan: [{ name: 'sa' }] },
     { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
+    // a carrier-grade cone NAT in front of a home cone NAT
+    { name: 'dbl', kind: 'double-nat', lan: [{ name: 'da' }] },
     // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
     { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
     { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
@@ -128,6 +130,15 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
     expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
     expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('double NAT (cone behind cone) ↔ cone: measured as cone and connected on tier 4', async () => {
+    const da = await start('da', PUNCH_ONLY);
+    const nat = await natPublished(da, (e) => e.type !== 'unknown' && String(e.evidence).split(', ').length >= 3);
+    expect(nat).toMatchObject({ type: 'cone' });
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra: PUNCH_ONLY }), da.nodeId, 'through two NATs');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await da.next('message', (e) => e.text === 'through two NATs')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
   it('cone ↔ symmetric and symmetric ↔ cone (birthday punch): connected on tier 4', async () => {
