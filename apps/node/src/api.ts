@@ -34,7 +34,16 @@ const API_EVENTS = [
   'error',
   'relay',
 ] as const;
-const DEFAULT_EVENTS: readonly string[] = ['listening', 'connected', 'accepted', 'message', 'upgraded', 'path-lost', 'disconnected', 'error'];
+const DEFAULT_EVENTS: readonly string[] = [
+  'listening',
+  'connected',
+  'accepted',
+  'message',
+  'upgraded',
+  'path-lost',
+  'disconnected',
+  'error',
+];
 
 /** The API token in the data directory (created on first use, mode 0600). */
 export async function loadApiToken(dataDir: string): Promise<string> {

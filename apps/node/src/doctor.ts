@@ -162,6 +162,17 @@ export async function runDoctor(opts: {
                 : `the same for ${ep.samples.length} DHT nodes (${[...mappings][0]}): endpoint-independent`,
           local || ep.samples.length < 2 ? null : mappings.size === 1,
         );
+        // Tier 4's classifier (hyperdht's rules) on the same answers, with which peer saw which port.
+        const hp = (await import('@dpc/holepunch').catch(() => undefined)) as typeof import('@dpc/holepunch') | undefined;
+        if (hp) {
+          const own = [...addrs.ipv4.map((a) => a.ip), ...addrs.ipv6];
+          const nat = hp.classifyNat(
+            ep.samples.map((x) => ({ ip: x.ip, port: x.port, responder: x.responder.nodeId })),
+            own,
+            true,
+          );
+          row('NAT type', `${nat.type} (seen as: ${nat.evidence})`, nat.type === 'unknown' ? null : nat.type !== 'blocked');
+        }
       } else {
         row('external IPv4', `not learnt although the DHT answers: ${why}`, false);
       }

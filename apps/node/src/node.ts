@@ -85,6 +85,8 @@ export interface DpcNodeOptions {
   tierPackages?: readonly TierPackage[];
   /** Quiet time before a changed endpoint record is re-signed and re-announced, ms. Default 200. */
   endpointDebounceMs?: number;
+  /** How often a session on a worse tier (relay) tries the better ones, ms. Default: the orchestrator's (30 000). */
+  upgradeIntervalMs?: number;
   /**
    * Poll period of the local interface addresses, ms; when they change the endpoint record is
    * re-read, the external IPv4 re-learnt, and the record re-signed and re-announced. 0: never.
@@ -255,6 +257,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       counters: this.counters,
       store: this.store,
       ...(deferred && { deferred }),
+      ...(this.opts.upgradeIntervalMs !== undefined && { upgradeIntervalMs: this.opts.upgradeIntervalMs }),
     });
     this.listener.on('connection', (c) => this.acceptConnection(c));
     for (const c of this.#early.splice(0)) this.acceptConnection(c);
@@ -337,6 +340,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       on: (event, fn) => dht.on(event, fn),
       off: (event, fn) => dht.off(event, fn),
       discoverEndpoint: (o) => dht.discoverEndpoint(o),
+      closestPeers: (key, o) => dht.closestPeers(key, o),
       endpointBody: () => dht.endpointBody(),
       registerProtocol: (o) => dht.registerProtocol(o),
     };

@@ -131,6 +131,11 @@ describe('dpc-node', () => {
     const checks = JSON.parse(r.stdout).checks as Array<{ name: string; value: string; ok: boolean | null }>;
     expect(checks.find((c) => c.name === 'DHT')).toMatchObject({ ok: true, value: expect.stringContaining('reachable') });
     expect(checks.find((c) => c.name === 'tier 2 ipv4_direct')).toMatchObject({ ok: true });
+    // Tier 4 measured the NAT of the DHT socket: on loopback the peer saw our own address.
+    expect(checks.find((c) => c.name === 'NAT type')).toMatchObject({
+      ok: true,
+      value: expect.stringMatching(/^none \(seen as: [\w-]{8}→127\.0\.0\.1:\d+/),
+    });
     const text = await run(['doctor', '--config', ini, '--data-dir', join(root, 'd'), '--allow-loopback']);
     expect(text.stdout).toMatch(/✓ DHT\s+reachable/);
   });
@@ -211,7 +216,7 @@ async function installWithoutRelay(): Promise<string> {
   const app = new URL('..', import.meta.url).pathname;
   const modules = join(app, '..', '..', 'node_modules');
   await mkdir(join(root, 'node_modules', '@dpc'), { recursive: true });
-  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/orchestrator', '@dpc/store', 'prom-client', 'ws']) {
+  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/holepunch', '@dpc/orchestrator', '@dpc/store', 'prom-client', 'ws']) {
     await symlink(await realpath(join(modules, dep)), join(root, 'node_modules', dep), 'dir');
   }
   await cp(join(app, 'dist'), join(root, 'app', 'dist'), { recursive: true });

@@ -24,8 +24,19 @@ export interface TierDht {
   signal(nodeId: string, payload: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
   on(event: 'signal', fn: (e: { from: string; payload: unknown }) => void): unknown;
   off(event: 'signal', fn: (e: { from: string; payload: unknown }) => void): unknown;
-  /** This node's reflexive UDP endpoint as DHT peers see it (majority vote). */
-  discoverEndpoint(opts?: { signal?: AbortSignal }): Promise<{ ip: string; port: number; votes: number; majority: boolean }>;
+  /**
+   * This node's reflexive UDP endpoint as DHT peers see it (majority vote), asking `peers` when
+   * given (else a few contacts); `samples` are the single answers (tier 4 classifies the NAT).
+   */
+  discoverEndpoint(opts?: { signal?: AbortSignal; peers?: Array<{ host: string; port: number }> }): Promise<{
+    ip: string;
+    port: number;
+    votes: number;
+    majority: boolean;
+    samples?: Array<{ ip: string; port: number; responder: { nodeId: string; host: string; port: number } }>;
+  }>;
+  /** The DHT nodes closest to a 16-byte key, found by a lookup (beyond this node's contacts). */
+  closestPeers?(key: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Array<{ nodeId: string; host: string; port: number }>>;
   /** The endpoint record body as announced now (read only: tiers change it with `setEndpointPart`). */
   endpointBody(): EndpointBody;
   /**

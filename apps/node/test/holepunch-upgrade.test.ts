@@ -1,0 +1,97 @@
+// Tier 4 upgrade in dpc-node: a session that starts on a volunteer relay moves to a punched UDP
+// path (TLS 1.3 over UDX on the DHT socket) while 300 messages stream, and none is lost or
+// duplicated. Real nodes in one process on loopback: DHT over UDP, the real @dpc/relay and
+// @dpc/holepunch plugins; tiers 1–2 are off so that the upgrade can only be tier 4.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DpcConfig, defaultConfig } from '@dpc/core';
+import { tierPlugin as holePunchPlugin } from '@dpc/holepunch';
+import { DpcNode } from '@dpc/node';
+import { tierPlugin as relayPlugin } from '@dpc/relay';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const nodes: DpcNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0).reverse()) await n.stop();
+});
+
+function config(seed: string | undefined, mutate?: (c: DpcConfig) => void): DpcConfig {
+  const c = defaultConfig();
+  c.p2p.listen_port = 0;
+  c.p2p.listen_host = '127.0.0.1';
+  c.dht.port = 0;
+  c.dht.seed_nodes = seed ? [seed] : [];
+  c.dht.bootstrap_timeout = 5;
+  c.dht.lookup_timeout = 5;
+  c.api.enabled = false;
+  c.connection.enable_ipv4 = false;
+  c.connection.enable_ipv6 = false;
+  c.relay.port = 0;
+  mutate?.(c);
+  return c;
+}
+
+async function node(seed: string | undefined, mutate?: (c: DpcConfig) => void, plugins = [relayPlugin, holePunchPlugin]) {
+  const n = new DpcNode({
+    dataDir: await mkdtemp(join(tmpdir(), 'dpc-hp-')),
+    config: config(seed, mutate),
+    logger: quiet,
+    allowLoopback: true,
+    dhtHost: '127.0.0.1',
+    plugins,
+    endpointDebounceMs: 50,
+    upgradeIntervalMs: 1_000,
+  });
+  await n.start({ signal: AbortSignal.timeout(20_000) });
+  nodes.push(n);
+  return n;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('dpc-node with @dpc/holepunch', () => {
+  it('relay first, then an upgrade to tier 4 during a 300-message stream: every message arrives once, in order', async () => {
+    const boot = await node(undefined, undefined, []);
+    const seed = `127.0.0.1:${boot.dht.address?.port}`;
+    for (let i = 0; i < 3; i++) await node(seed, undefined, []); // DHT peers to measure the NAT with
+    const relay = await node(seed, (c) => {
+      c.relay.volunteer = true;
+      c.relay.region = 'test';
+    });
+    const bob = await node(seed, (c) => {
+      c.relay.reserve = 'always';
+    });
+    const alice = await node(seed);
+    await until('bob listing the relay and accepting punches', async () => {
+      const r = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
+      return r.body.relays.some((x) => x.node_id === relay.nodeId) && r.body.accepts_punch ? r : undefined;
+    });
+    const got: Array<{ text: string; tier: string }> = [];
+    bob.on('message', (m) => got.push({ text: m.text, tier: m.tier }));
+    const upgraded: Array<{ from?: string; to: string }> = [];
+    alice.on('upgraded', (e) => upgraded.push({ ...(e.from && { from: e.from }), to: e.to }));
+
+    expect(await alice.send(bob.nodeId, 'msg-0', { tiers: ['volunteer_relay'] })).toMatchObject({ tier: 'volunteer_relay' });
+    for (let i = 1; i < 300; i++) {
+      await alice.send(bob.nodeId, `msg-${i}`, { wait: 'accepted' });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until('all 300 messages at bob', async () => (got.length >= 300 ? true : undefined), 60_000);
+    await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+    expect(got.map((m) => m.text)).toEqual(Array.from({ length: 300 }, (_, i) => `msg-${i}`));
+    expect(upgraded).toContainEqual({ from: 'volunteer_relay', to: 'udp_hole_punch' });
+    // The stream started on the relay and ended on the punched path.
+    expect(got[0]?.tier).toBe('volunteer_relay');
+    expect(got.at(-1)?.tier).toBe('udp_hole_punch');
+  });
+});

@@ -1,0 +1,41 @@
+// Defaults of @dpc/holepunch. The spec's INI defaults are in @dpc/core's config schema
+// (`hole_punch_timeout` 15 s, `punch_attempts` 3, `stun_timeout` 5 s, `udp_punch_port` 8890).
+
+/** First bytes of the punch protocol's datagrams on the DHT socket (never a DHT byte 0x80–0x8f, 0xde, 0xdf). */
+export const PUNCH_PREFIX = Buffer.from([0xd7, 0x50]);
+/** UDX datagrams start with its magic byte 0xff and version 1: they are carried unchanged. */
+export const UDX_PREFIX = Buffer.from([0xff, 0x01]);
+
+/** Distinct DHT peers whose DISCOVER_ENDPOINT answers the NAT type is decided from. */
+export const NAT_SAMPLE_PEERS = 4;
+/** Discovery rounds when the samples do not decide (hyperdht resamples up to 3 times). */
+export const NAT_DISCOVERY_ROUNDS = 3;
+/** How long a measured NAT type and reflexive endpoint are reused, ms. */
+export const NAT_CACHE_MS = 60_000;
+/** How often the NAT type is measured again while the node runs, ms. */
+export const NAT_REFRESH_MS = 5 * 60_000;
+
+/** Probes per round to each candidate address. */
+export const PROBES_PER_ROUND = 2;
+/** Pause between punch rounds, ms. */
+export const PUNCH_ROUND_INTERVAL_MS = 200;
+/** A punched path sends a keepalive this often (NAT UDP mappings often expire after 30 s), ms. */
+export const KEEPALIVE_MS = 5_000;
+/** Nothing heard from the peer for this long: the path is lost, ms. */
+export const PATH_LOST_MS = 20_000;
+/** Upper bound of the start offset derived from the signalling round trip, ms. */
+export const MAX_START_OFFSET_MS = 2_000;
+/** At most this many punches (both roles) run at once. */
+export const MAX_CONCURRENT_PUNCHES = 16;
+/** At most this many punched paths are kept. */
+export const MAX_PATHS = 256;
+
+/** Birthday punch: sockets opened on the symmetric side. */
+export const BIRTHDAY_SOCKETS = 256;
+/** Birthday punch: TTL of the symmetric side's mapping-opening packets (dies before the peer's NAT). */
+export const BIRTHDAY_TTL = 5;
+/** Birthday punch: the cone side's probes to random ports, and their spacing, ms (hyperdht: 1,750 × 20 ms). */
+export const BIRTHDAY_PROBES = 1_750;
+export const BIRTHDAY_PROBE_INTERVAL_MS = 20;
+/** Birthday punch: the symmetric side sends its low-TTL packets again this often (mappings expire), ms. */
+export const BIRTHDAY_REOPEN_MS = 10_000;

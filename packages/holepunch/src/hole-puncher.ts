@@ -1,0 +1,567 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type Connection,
+  Counters,
+  type Identity,
+  type SignedRecord,
+  secureAccept,
+  secureConnect,
+  sleep,
+  type TierDht,
+  type TierLogger,
+  TierNotApplicableError,
+  type TierUdpProtocol,
+  throwIfAborted,
+  timeoutSignal,
+  toAbortError,
+} from '@dpc/core';
+import { type BirthdayLimits, BirthdaySockets, probeRandomPorts } from './birthday.js';
+import * as C from './constants.js';
+import { PunchFailedError, PunchRefusedError } from './errors.js';
+import {
+  CLOSE,
+  decodeProbe,
+  encodeProbe,
+  isPunchSignal,
+  KEEPALIVE,
+  PROBE,
+  PROBE_ACK,
+  type PunchSignal,
+  punchSignalSchema,
+} from './messages.js';
+import { NatMonitor } from './nat-monitor.js';
+import type { NatType, NatVerdict } from './nat-type.js';
+import { punchPlan } from './punch-plan.js';
+import { type Carrier, PunchedPath, UdxEngine } from './punched-path.js';
+
+type Endpoint = { ip: string; port: number };
+type Addr = { host: string; port: number };
+
+export interface HolePuncherOptions {
+  /** The identity proven in the TLS handshake (the node's). */
+  identity: Identity;
+  /** The DHT: signalling, endpoint discovery and its UDP socket (`registerProtocol`). */
+  dht: TierDht;
+  counters?: Counters;
+  log?: TierLogger;
+  /** `enable_hole_punching`: when false the node refuses punch requests. Default true. */
+  enabled?: boolean;
+  /** `hole_punch_timeout`: deadline of one punch, signalling to TLS, ms. Default 15 000. */
+  timeoutMs?: number;
+  /** `punch_attempts`: probe rounds sent to every candidate. Default 3. */
+  punchAttempts?: number;
+  /** `nat_detection_enabled`. Default true. */
+  natDetection?: boolean;
+  /** `stun_timeout`: deadline of one endpoint-discovery round, ms. Default 5 000. */
+  discoveryTimeoutMs?: number;
+  /** Pause between probe rounds, ms. Default 200. */
+  roundIntervalMs?: number;
+  /** Keepalive period of a punched path, ms. Default 5 000. */
+  keepaliveMs?: number;
+  /** Silence after which a path is lost, ms. Default 20 000. */
+  pathLostMs?: number;
+  /** This host's addresses (NAT "open" check). Default: every interface's. */
+  localAddresses?: () => string[];
+  /** A new NAT verdict (publish it in the endpoint record, report it to the orchestrator). */
+  onNat?: (v: NatVerdict) => void;
+  /** An inbound punched, authenticated connection. */
+  onIncoming?: (conn: Connection) => void;
+  /** Bounds of the birthday punch (cone ↔ symmetric). */
+  birthday?: BirthdayLimits;
+}
+
+interface Session {
+  sid: string;
+  tok: string;
+  peer: string;
+  role: 'initiator' | 'responder';
+  localStream: number;
+  candidates: Endpoint[];
+  /** The first address a valid probe came from. */
+  winner?: Addr;
+  onWin: Array<(a: Addr) => void>;
+  onSignal?: (m: PunchSignal) => void;
+  path?: PunchedPath;
+  ctrl: AbortController;
+  /** The socket the punch succeeded on, when not the DHT socket (birthday, symmetric side). */
+  carrier?: Carrier;
+  birthday?: BirthdaySockets;
+}
+
+/**
+ * Tier 4's engine: measures the NAT of the DHT socket, answers punch requests arriving as DHT
+ * signals, punches (rounds of probes to every candidate; the first probe back wins) on the DHT
+ * socket itself, then runs UDX and TLS 1.3 over the punched path.
+ */
+export class HolePuncher {
+  readonly #o: HolePuncherOptions;
+  readonly #counters: Counters;
+  readonly #nat: NatMonitor;
+  readonly #sessions = new Map<string, Session>();
+  readonly #paths = new Map<string, PunchedPath>();
+  readonly #shutdown = new AbortController();
+  #engine: UdxEngine | undefined;
+  #birthdayBusy = false;
+  #probe: TierUdpProtocol | undefined;
+  #udx: TierUdpProtocol | undefined;
+  readonly #onSignal = (e: { from: string; payload: unknown }) => this.#handleSignal(e.from, e.payload);
+
+  constructor(o: HolePuncherOptions) {
+    this.#o = o;
+    this.#counters = o.counters ?? new Counters();
+    this.#nat = new NatMonitor({
+      dht: o.dht,
+      detect: o.natDetection ?? true,
+      roundTimeoutMs: o.discoveryTimeoutMs ?? 5_000,
+      ...(o.localAddresses && { localAddresses: o.localAddresses }),
+    });
+  }
+
+  get enabled(): boolean {
+    return this.#o.enabled ?? true;
+  }
+
+  get timeoutMs(): number {
+    return this.#o.timeoutMs ?? 15_000;
+  }
+
+  /** The last NAT verdict, if measured. */
+  get nat(): NatVerdict | undefined {
+    return this.#nat.last;
+  }
+
+  /** Registers on the DHT socket and starts listening for punch requests. */
+  start(): void {
+    this.#engine = new UdxEngine();
+    this.#probe = this.#o.dht.registerProtocol({
+      name: 'holepunch',
+      prefix: C.PUNCH_PREFIX,
+      onMessage: (m, f) => this.#onProbe(m, f, this.#carrier),
+    });
+    this.#udx = this.#o.dht.registerProtocol({ name: 'holepunch-udx', prefix: C.UDX_PREFIX, onMessage: (m, f) => this.#onUdx(m, f) });
+    this.#o.dht.on('signal', this.#onSignal);
+  }
+
+  /** Measures (or re-measures with `force`) the NAT and reports the verdict through `onNat`. */
+  async measureNat(opts: { signal?: AbortSignal; force?: boolean } = {}): Promise<NatVerdict> {
+    const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
+    const before = this.#nat.last;
+    const v = await this.#nat.get({ signal, ...(opts.force !== undefined && { force: opts.force }) });
+    const changed =
+      !before ||
+      before.type !== v.type ||
+      before.endpoint?.ip !== v.endpoint?.ip ||
+      before.endpoint?.port !== v.endpoint?.port ||
+      before.samples.length !== v.samples.length;
+    if (changed) {
+      this.#counters.inc(`holepunch.nat.${v.type}`);
+      this.#o.onNat?.(v);
+    }
+    return v;
+  }
+
+  get #carrier(): Carrier {
+    const probe = this.#probe;
+    if (!probe) throw new PunchFailedError('hole punching is not started');
+    // Both protocols send from the same DHT socket; the prefix is part of the datagram.
+    return { send: (msg, to) => probe.send(msg, to) };
+  }
+
+  /** Punches to `peer` and returns the TLS connection over the punched path. */
+  async connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
+    throwIfAborted(opts.signal);
+    const t = timeoutSignal(this.timeoutMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
+    const signal = t.signal;
+    const engine = this.#engine;
+    if (!engine) throw new PunchFailedError('hole punching is not started');
+    if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) throw new PunchFailedError('too many punches in progress');
+    const s = this.#newSession(peer.nodeId, 'initiator', engine.allocateStreamId());
+    this.#counters.inc('holepunch.attempts');
+    try {
+      const mine = await this.#ownNat(signal);
+      const why = pairVerdict(mine.type, peer.body.nat_type);
+      if (why) throw new TierNotApplicableError('udp_hole_punch', why);
+      s.candidates = [...peer.body.punch];
+      const answer = new Promise<PunchSignal>((resolve) => {
+        s.onSignal = resolve;
+      });
+      const t0 = performance.now();
+      await this.#o.dht.signal(
+        peer.nodeId,
+        { hp: 1, k: 'offer', sid: s.sid, tok: s.tok, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream },
+        { signal },
+      );
+      const reply = await waitFor(answer, signal);
+      if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
+      if (reply.k !== 'answer') throw new PunchFailedError(`expected an answer, got ${reply.k}`);
+      const rttMs = performance.now() - t0;
+      for (const e of reply.eps) if (!s.candidates.some((c) => c.ip === e.ip && c.port === e.port)) s.candidates.push(e);
+      // The responder starts when `go` reaches it, about half a signalling round trip from now.
+      const offset = Math.min(C.MAX_START_OFFSET_MS, Math.round(rttMs / 2));
+      this.#o.dht.signal(peer.nodeId, { hp: 1, k: 'go', sid: s.sid, offset }, { signal }).catch((err: Error) => {
+        this.#o.log?.debug('punch go not delivered', { peer: peer.nodeId, error: err.message });
+      });
+      await sleep(offset, signal);
+      const remote = await this.#punch(s, punchMode(mine.type, reply.nat), signal);
+      const path = await this.#openPath(s, remote, reply.stream);
+      const conn = await secureConnect(path.duplex, {
+        identity: this.#o.identity,
+        tier: 'udp_hole_punch',
+        expectedNodeId: peer.nodeId,
+        signal,
+        handshakeTimeoutMs: this.timeoutMs,
+        counters: this.#counters,
+      });
+      this.#adopt(conn, path);
+      this.#counters.inc('holepunch.connected');
+      return conn;
+    } catch (err) {
+      s.path?.close();
+      this.#counters.inc('holepunch.failures');
+      if (signal.aborted) throw toAbortError(signal);
+      throw err;
+    } finally {
+      t.clear();
+      this.#endSession(s);
+    }
+  }
+
+  async #ownNat(signal: AbortSignal): Promise<NatVerdict> {
+    const t = timeoutSignal(Math.max(1, (this.#o.discoveryTimeoutMs ?? 5_000) * C.NAT_DISCOVERY_ROUNDS), 'NAT discovery', signal);
+    try {
+      return await this.measureNat({ signal: t.signal });
+    } finally {
+      t.clear();
+    }
+  }
+
+  #newSession(peer: string, role: Session['role'], localStream: number, sid?: string, tok?: string): Session {
+    const s: Session = {
+      sid: sid ?? randomBytes(8).toString('hex'),
+      tok: tok ?? randomBytes(8).toString('hex'),
+      peer,
+      role,
+      localStream,
+      candidates: [],
+      onWin: [],
+      ctrl: new AbortController(),
+    };
+    this.#sessions.set(s.sid, s);
+    return s;
+  }
+
+  #endSession(s: Session): void {
+    s.ctrl.abort();
+    if (!s.path) s.birthday?.close();
+    if (this.#sessions.get(s.sid) === s) this.#sessions.delete(s.sid);
+    if (!s.path) this.#engine?.releaseStreamId(s.localStream);
+  }
+
+  /** Punches in `mode`; resolves with the first address a valid probe came from. */
+  async #punch(s: Session, mode: ReturnType<typeof punchMode>, signal: AbortSignal): Promise<Addr> {
+    if (mode === 'direct') return this.#punchDirect(s, signal);
+    if (this.#birthdayBusy) throw new PunchFailedError('a birthday punch is already running on this node');
+    this.#birthdayBusy = true;
+    this.#counters.inc('holepunch.birthday_attempts');
+    try {
+      return mode === 'birthday-open' ? await this.#birthdayOpen(s, signal) : await this.#birthdayProbe(s, signal);
+    } finally {
+      this.#birthdayBusy = false;
+    }
+  }
+
+  /** Symmetric side: many sockets, low-TTL packets towards the cone side, the first probe through wins. */
+  async #birthdayOpen(s: Session, signal: AbortSignal): Promise<Addr> {
+    const target = s.candidates[0];
+    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const limits = this.#o.birthday ?? {};
+    const sockets = await BirthdaySockets.open(limits.sockets ?? C.BIRTHDAY_SOCKETS, (msg, from, sock) => {
+      const carrier: Carrier = { send: (b, to) => new Promise((res, rej) => sock.send(b, to.port, to.host, (e) => (e ? rej(e) : res()))) };
+      if (msg.length >= 2 && msg[0] === C.UDX_PREFIX[0] && msg[1] === C.UDX_PREFIX[1]) this.#onUdx(msg, from);
+      else if (msg.length >= 2 && msg[0] === C.PUNCH_PREFIX[0] && msg[1] === C.PUNCH_PREFIX[1]) {
+        const p = decodeProbe(msg);
+        if (!s.winner && p?.sid === s.sid && p.tok === s.tok) {
+          s.carrier = carrier;
+          sockets.keep(sock);
+        }
+        this.#onProbe(msg, from, carrier);
+      }
+    });
+    s.birthday = sockets;
+    const probe = encodeProbe(PROBE, s.sid, s.tok);
+    // Ends the re-opening loop (and its 10 s pause) as soon as the punch is decided.
+    const done = new AbortController();
+    const loop = AbortSignal.any([signal, done.signal]);
+    const opening = (async () => {
+      while (!s.winner && !loop.aborted) {
+        await sockets.openMappings({ host: target.ip, port: target.port }, probe, limits.ttl ?? C.BIRTHDAY_TTL, loop);
+        this.#counters.inc('holepunch.birthday_rounds');
+        this.#counters.inc('holepunch.birthday_packets', sockets.size);
+        await sleep(C.BIRTHDAY_REOPEN_MS, loop).catch(() => {});
+      }
+    })();
+    try {
+      return await waitFor(won, signal);
+    } finally {
+      done.abort();
+      await opening;
+    }
+  }
+
+  /** Cone side: probes random ports of the symmetric side's address at a bounded rate. */
+  async #birthdayProbe(s: Session, signal: AbortSignal): Promise<Addr> {
+    const target = s.candidates[0];
+    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const carrier = this.#carrier;
+    const probing = probeRandomPorts(
+      (b, to) => {
+        this.#counters.inc('holepunch.probes_sent');
+        carrier.send(b, to).catch(() => this.#counters.inc('holepunch.send_errors'));
+      },
+      target.ip,
+      s.sid,
+      s.tok,
+      this.#o.birthday ?? {},
+      () => s.winner !== undefined,
+      signal,
+    );
+    try {
+      return await waitFor(won, signal);
+    } finally {
+      await probing;
+    }
+  }
+
+  /** Rounds of probes to every candidate; resolves with the first address a valid probe came from. */
+  async #punchDirect(s: Session, signal: AbortSignal): Promise<Addr> {
+    if (s.winner) return s.winner;
+    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const carrier = this.#carrier;
+    const plan = punchPlan(s.candidates, { rounds: this.#o.punchAttempts ?? 3, probesPerRound: C.PROBES_PER_ROUND });
+    if (plan.length === 0) throw new PunchFailedError('the peer published no punch endpoint');
+    const probe = encodeProbe(PROBE, s.sid, s.tok);
+    const sending = (async () => {
+      for (const round of plan) {
+        if (s.winner || signal.aborted) return;
+        for (const to of round) {
+          this.#counters.inc('holepunch.probes_sent');
+          carrier.send(probe, { host: to.ip, port: to.port }).catch(() => this.#counters.inc('holepunch.send_errors'));
+        }
+        await sleep(this.#o.roundIntervalMs ?? C.PUNCH_ROUND_INTERVAL_MS, signal).catch(() => {});
+      }
+    })();
+    try {
+      // After the last round, the peer's probes may still arrive (our mapping is open): wait for them.
+      return await waitFor(won, signal);
+    } finally {
+      await sending;
+    }
+  }
+
+  async #openPath(s: Session, remote: Addr, remoteStream: number): Promise<PunchedPath> {
+    const engine = this.#engine as UdxEngine;
+    if (this.#paths.size >= C.MAX_PATHS) throw new PunchFailedError('too many punched paths');
+    const key = addrKey(remote);
+    const birthday = s.birthday;
+    const path = await PunchedPath.open({
+      engine,
+      carrier: s.carrier ?? this.#carrier,
+      remote,
+      sessionId: s.sid,
+      token: s.tok,
+      localStreamId: s.localStream,
+      remoteStreamId: remoteStream,
+      keepaliveMs: this.#o.keepaliveMs ?? C.KEEPALIVE_MS,
+      pathLostMs: this.#o.pathLostMs ?? C.PATH_LOST_MS,
+      counters: this.#counters,
+      onClose: () => {
+        birthday?.close();
+        if (this.#paths.get(key) === path) this.#paths.delete(key);
+        if (this.#paths.get(s.sid) === path) this.#paths.delete(s.sid);
+      },
+    });
+    this.#paths.get(key)?.close();
+    this.#paths.set(key, path);
+    this.#paths.set(s.sid, path);
+    s.path = path;
+    return path;
+  }
+
+  #adopt(conn: Connection, path: PunchedPath): void {
+    conn.on('close', () => path.close());
+  }
+
+  #win(s: Session, from: Addr): void {
+    if (s.winner) return;
+    s.winner = from;
+    this.#counters.inc('holepunch.punched');
+    for (const f of s.onWin.splice(0)) f(from);
+  }
+
+  #onProbe(msg: Buffer, from: Addr, reply: Carrier): void {
+    const p = decodeProbe(msg);
+    if (!p) {
+      this.#counters.inc('holepunch.rejects.malformed');
+      return;
+    }
+    const s = this.#sessions.get(p.sid);
+    const path = this.#paths.get(p.sid);
+    const tok = s?.tok ?? path?.token;
+    if (tok === undefined || tok !== p.tok) {
+      this.#counters.inc('holepunch.rejects.unknown_session');
+      return;
+    }
+    if (p.kind === PROBE) {
+      this.#counters.inc('holepunch.probes_received');
+      reply.send(encodeProbe(PROBE_ACK, p.sid, p.tok), from).catch(() => {});
+      if (s) this.#win(s, from);
+    } else if (p.kind === PROBE_ACK) {
+      if (s) this.#win(s, from);
+    } else if (p.kind === KEEPALIVE) {
+      if (path && addrKey(path.remote) === addrKey(from)) path.heard();
+    } else if (p.kind === CLOSE) {
+      if (path && addrKey(path.remote) === addrKey(from)) path.close();
+    }
+    if (path && p.kind !== CLOSE && addrKey(path.remote) === addrKey(from)) path.heard();
+  }
+
+  #onUdx(msg: Buffer, from: Addr): void {
+    const path = this.#paths.get(addrKey(from));
+    if (!path) {
+      this.#counters.inc('holepunch.rejects.udx_unknown_peer');
+      return;
+    }
+    path.deliver(msg);
+  }
+
+  #handleSignal(from: string, payload: unknown): void {
+    if (!isPunchSignal(payload)) return;
+    let m: PunchSignal;
+    try {
+      m = punchSignalSchema(payload, 'signal');
+    } catch {
+      this.#counters.inc('holepunch.rejects.signal');
+      return;
+    }
+    const s = this.#sessions.get(m.sid);
+    if (s) {
+      if (s.peer !== from) {
+        this.#counters.inc('holepunch.rejects.signal_sender');
+        return;
+      }
+      s.onSignal?.(m);
+      return;
+    }
+    if (m.k === 'offer') {
+      this.#respond(from, m).catch((err: Error) => {
+        this.#counters.inc('holepunch.responder_failures');
+        this.#o.log?.debug('punch as responder failed', { peer: from, error: err.message });
+      });
+    }
+  }
+
+  /** The responder side: answers the offer, waits for go, punches and accepts TLS. */
+  async #respond(from: string, offer: Extract<PunchSignal, { k: 'offer' }>): Promise<void> {
+    const refuse = (reason: string) => {
+      this.#counters.inc('holepunch.refused');
+      return this.#o.dht.signal(from, { hp: 1, k: 'refuse', sid: offer.sid, reason }, { signal: AbortSignal.timeout(this.timeoutMs) });
+    };
+    const engine = this.#engine;
+    if (!this.enabled || !engine) return refuse('hole punching is disabled');
+    if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) return refuse('busy');
+    const t = timeoutSignal(this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
+    const signal = t.signal;
+    const s = this.#newSession(from, 'responder', engine.allocateStreamId(), offer.sid, offer.tok);
+    try {
+      const mine = await this.#ownNat(signal);
+      const verdict = pairVerdict(mine.type, offer.nat);
+      if (verdict) {
+        await refuse(verdict);
+        return;
+      }
+      s.candidates = [...offer.eps];
+      const go = new Promise<PunchSignal>((resolve) => {
+        s.onSignal = resolve;
+      });
+      await this.#o.dht.signal(
+        from,
+        { hp: 1, k: 'answer', sid: s.sid, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream },
+        { signal },
+      );
+      const g = await waitFor(go, signal);
+      if (g.k !== 'go') throw new PunchFailedError(`expected go, got ${g.k}`);
+      const remote = await this.#punch(s, punchMode(mine.type, offer.nat), signal);
+      const path = await this.#openPath(s, remote, offer.stream);
+      const conn = await secureAccept(path.duplex, {
+        identity: this.#o.identity,
+        tier: 'udp_hole_punch',
+        expectedNodeId: from,
+        signal,
+        handshakeTimeoutMs: this.timeoutMs,
+        counters: this.#counters,
+      });
+      this.#adopt(conn, path);
+      this.#counters.inc('holepunch.accepted');
+      this.#o.onIncoming?.(conn);
+    } catch (err) {
+      s.path?.close();
+      throw err;
+    } finally {
+      t.clear();
+      this.#endSession(s);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#shutdown.abort();
+    this.#o.dht.off('signal', this.#onSignal);
+    for (const p of new Set(this.#paths.values())) p.close();
+    this.#paths.clear();
+    this.#probe?.close();
+    this.#udx?.close();
+    await this.#engine?.close();
+    this.#engine = undefined;
+  }
+}
+
+/** Why a pair of NAT types cannot be punched, or undefined when it can. */
+export function pairVerdict(mine: NatType, theirs: NatType): string | undefined {
+  if (mine === 'blocked' || theirs === 'blocked') return 'UDP is blocked on one side';
+  if (mine === 'symmetric' && theirs === 'symmetric') return 'both sides are behind symmetric NATs';
+  if (mine === 'symmetric' || theirs === 'symmetric') {
+    const other = mine === 'symmetric' ? theirs : mine;
+    if (other !== 'cone' && other !== 'none') return `a birthday punch needs a cone NAT or none opposite a symmetric one, not ${other}`;
+  }
+  return undefined;
+}
+
+/** How a punchable pair is punched: both consistent → direct; symmetric ↔ cone → birthday (my role). */
+export function punchMode(mine: NatType, theirs: NatType): 'direct' | 'birthday-open' | 'birthday-probe' {
+  if (mine === 'symmetric' && theirs !== 'symmetric') return 'birthday-open';
+  if (theirs === 'symmetric' && mine !== 'symmetric') return 'birthday-probe';
+  return 'direct';
+}
+
+function addrKey(a: Addr): string {
+  return `${a.host}|${a.port}`;
+}
+
+function waitFor<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(toAbortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(toAbortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,78 @@
+// Tier 4 on loopback: real DHT nodes (the testnet), real UDP, UDX and TLS 1.3 through the DHT socket.
+import type { Connection } from '@dpc/core';
+import type { Testnet } from '@dpc/dht/testnet';
+import { holePunchStrategy } from '@dpc/holepunch';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PunchNode, punchNode, ready, testnet, waitUntil } from './helpers.js';
+
+describe('hole punch on loopback', () => {
+  let net: Testnet;
+  let a: PunchNode;
+  let b: PunchNode;
+  beforeAll(async () => {
+    net = await testnet();
+    a = await punchNode(net);
+    b = await punchNode(net);
+    await Promise.all([ready(a), ready(b)]);
+  });
+  afterAll(async () => {
+    await a?.hp.stop();
+    await b?.hp.stop();
+    await net?.destroy();
+  });
+
+  it('classifies loopback as no NAT from several distinct DHT peers', () => {
+    const v = a.hp.nat;
+    expect(v?.type).toBe('none');
+    expect(v?.samples.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(v?.samples.map((s) => s.responder)).size).toBe(v?.samples.length);
+    expect(v?.endpoint?.port).toBe(a.dht.address?.port);
+  });
+
+  it('connects through the DHT socket, both ways carry messages, and the responder gets an authenticated connection', async () => {
+    const rec = await a.dht.findPeer(b.dht.nodeId, { signal: AbortSignal.timeout(5_000) });
+    const conn = await holePunchStrategy(a.hp).connect(rec, { signal: AbortSignal.timeout(10_000) });
+    try {
+      expect(conn.tier).toBe('udp_hole_punch');
+      expect(conn.remoteNodeId).toBe(b.dht.nodeId);
+      await waitUntil(() => b.incoming.length > 0);
+      const inbound = b.incoming[0] as Connection;
+      expect(inbound.remoteNodeId).toBe(a.dht.nodeId);
+      const got: unknown[] = [];
+      inbound.on('message', (m) => got.push(m));
+      for (let i = 0; i < 50; i++) await conn.send({ i, pad: 'x'.repeat(2000) });
+      await waitUntil(() => got.length === 50);
+      expect(got.map((m) => (m as { i: number }).i)).toEqual([...Array(50).keys()]);
+      const back: unknown[] = [];
+      conn.on('message', (m) => back.push(m));
+      await inbound.send({ reply: true });
+      await waitUntil(() => back.length === 1);
+      // The stream really went through the DHT sockets' demultiplexers.
+      expect(b.dht.stats().counters['udp.in.holepunch-udx'] ?? 0).toBeGreaterThan(0);
+      expect(a.dht.stats().counters['udp.in.holepunch'] ?? 0).toBeGreaterThan(0);
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('a path that goes silent closes the connection with DPC_PATH_LOST', async () => {
+    const c = await punchNode(net);
+    const d = await punchNode(net);
+    await Promise.all([ready(c), ready(d)]);
+    const rec = await c.dht.findPeer(d.dht.nodeId, { signal: AbortSignal.timeout(5_000) });
+    const conn = await holePunchStrategy(c.hp).connect(rec, { signal: AbortSignal.timeout(10_000) });
+    const closed = new Promise<Error | undefined>((resolve) => conn.on('close', resolve));
+    conn.on('error', () => {});
+    try {
+      // The peer vanishes without a word: its UDP socket is gone, no keepalive arrives any more.
+      await d.dht.stop();
+      const err = await closed;
+      expect((err as { code?: string } | undefined)?.code).toBe('DPC_PATH_LOST');
+      expect(c.counters.get('holepunch.paths_lost')).toBe(1);
+    } finally {
+      await conn.close();
+      await c.hp.stop();
+      await d.hp.stop();
+    }
+  });
+});

@@ -1,0 +1,178 @@
+// Tier 4 in the lab, through dpc-node processes: NAT types measured from DHT peers' answers,
+// cone ↔ cone punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path
+// (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
+// applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
+// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side).
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
+
+const canRunLab = labAvailability(['ip', 'nft', 'conntrack']);
+const CAPTURE = new URL('./fixtures/capture.py', import.meta.url).pathname;
+const PYTHON = process.env.PYTHON ?? 'python3';
+
+const TOPOLOGY: Topology = {
+  publicHosts: [
+    { name: 'boot', ipv6: false },
+    { name: 'p1', ipv6: false },
+    { name: 'p2', ipv6: false },
+    { name: 'p3', ipv6: false },
+    { name: 'r1', ipv6: false },
+  ],
+  routers: [
+    { name: 'conea', kind: 'cone', lan: [{ name: 'ca' }] },
+    { name: 'coneb', kind: 'cone', lan: [{ name: 'cb' }] },
+    { name: 'syma', kind: 'symmetric', lan: [{ name: 'sa' }] },
+    { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
+    // a carrier-grade cone NAT in front of a home cone NAT
+    { name: 'dbl', kind: 'double-nat', lan: [{ name: 'da' }] },
+    // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
+    { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
+    { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
+  ],
+};
+
+/** Tier 4 only (tiers 1–2 cannot cross these NATs; no Hub, no relay, no gossip). */
+const PUNCH_ONLY = '[connection]\nenable_relays = false\nenable_gossip = false\nenable_hub_webrtc = false';
+
+describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)', () => {
+  let lab: Lab;
+  let work: Awaited<ReturnType<typeof workdir>>;
+  let seed: string;
+  const publics: LabNode[] = [];
+  const nodes: LabNode[] = [];
+  const start = async (host: string, extra = '') => {
+    const n = await LabNode.start(lab, host, work.dir, labIni({ seed, extra }));
+    nodes.push(n);
+    return n;
+  };
+
+  /**
+   * Waits for the node's NAT verdict, then for the endpoint record carrying it to be re-signed and
+   * stored in the DHT (debounce 200 ms plus a STORE round, slower on the delayed links).
+   */
+  const natPublished = async (n: LabNode, pred: (e: Record<string, unknown>) => boolean) => {
+    const e = await n.next('nat', pred, 45_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    return e;
+  };
+
+  beforeAll(async () => {
+    lab = await createLab(TOPOLOGY);
+    work = await workdir();
+    publics.push(await LabNode.start(lab, 'boot', work.dir, labIni({})));
+    seed = `${lab.hosts.boot!.ipv4[0]}:8889`;
+    // Distinct DHT peers on the internet to measure NAT mappings with.
+    for (const h of ['p1', 'p2', 'p3']) publics.push(await LabNode.start(lab, h, work.dir, labIni({ seed })));
+  });
+  beforeEach(async () => {
+    for (const n of nodes.splice(0)) n.kill('SIGKILL');
+    await lab.flushConntrack();
+  });
+  afterAll(async () => {
+    for (const n of [...nodes, ...publics]) n.kill('SIGKILL');
+    await lab?.destroy();
+    await work?.cleanup();
+  });
+
+  it('measures the NAT type of every kind of host from distinct DHT peers: public none, cone, symmetric', async () => {
+    // A verdict from at least three distinct peers (the first, right after joining, may have fewer).
+    const nat = async (n: LabNode) =>
+      (await n.next('nat', (e) => e.type !== 'unknown' && String(e.evidence).split(', ').length >= 3, 60_000)) as Record<string, unknown>;
+    // A public host: the peers saw its own address (one answer decides that).
+    expect(await (publics[1] as LabNode).next('nat', (e) => e.type !== 'unknown', 45_000)).toMatchObject({
+      tier: 'udp_hole_punch',
+      type: 'none',
+      evidence: expect.stringContaining(`→${lab.hosts.p1!.ipv4[0]}:8889`),
+    });
+    const cb = await start('cb');
+    const sb = await start('sb');
+    const coneNat = await nat(cb);
+    expect(coneNat, cb.stderr.slice(-2000)).toMatchObject({ type: 'cone' });
+    // three or more distinct peers saw one mapping, on the router's external address
+    expect(String(coneNat.evidence).split(', ').length).toBeGreaterThanOrEqual(3);
+    expect(String(coneNat.evidence)).toContain(lab.routers.coneb!.externalIpv4);
+    const symNat = await nat(sb);
+    expect(symNat, sb.stderr.slice(-2000)).toMatchObject({ type: 'symmetric' });
+    const ports = String(symNat.evidence)
+      .split(', ')
+      .map((e) => e.split(':').pop());
+    expect(new Set(ports).size).toBe(ports.length);
+  });
+
+  it('cone ↔ cone: connected on tier 4, and a capture at the router never shows the plaintext', async () => {
+    const cb = await start('cb', PUNCH_ONLY);
+    await natPublished(cb, (e) => e.type === 'cone');
+    const marker = `MARKER-${randomBytes(6).toString('hex')}`;
+    const capture = lab.spawn('conea', PYTHON, [CAPTURE, marker, '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    capture.stdout?.on('data', (d) => {
+      out += d;
+    });
+    await expect.poll(() => out.includes('"ready"'), { timeout: 10_000 }).toBe(true);
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra: PUNCH_ONLY }), cb.nodeId, `secret ${marker} text`);
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await cb.next('message', (e) => String(e.text).includes(marker))).toMatchObject({ tier: 'udp_hole_punch' });
+    capture.kill('SIGTERM');
+    await once(capture, 'exit');
+    const summary = jsonLines<{ frames?: number; udp?: number; hits?: number }>(out).find((l) => l.frames !== undefined);
+    expect(summary, `capture output: ${out}`).toBeDefined();
+    // The punched stream crossed this router, and the marker never appeared in any frame.
+    expect(summary?.udp).toBeGreaterThan(0);
+    expect(summary?.hits).toBe(0);
+  });
+
+  it('cone ↔ cone over lossy, delayed links (50 ms RTT, 1 % loss): the message is delivered on tier 4', async () => {
+    const lb = await start('lb', PUNCH_ONLY);
+    await natPublished(lb, (e) => e.type === 'cone');
+    const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('double NAT (cone behind cone) ↔ cone: measured as cone and connected on tier 4', async () => {
+    const da = await start('da', PUNCH_ONLY);
+    const nat = await natPublished(da, (e) => e.type !== 'unknown' && String(e.evidence).split(', ').length >= 3);
+    expect(nat).toMatchObject({ type: 'cone' });
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra: PUNCH_ONLY }), da.nodeId, 'through two NATs');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await da.next('message', (e) => e.text === 'through two NATs')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday punch): connected on tier 4', async () => {
+    const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
+    const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
+    const sb = await start('sb', extra);
+    await natPublished(sb, measured('symmetric'));
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra }), sb.nodeId, 'cone to symmetric');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await sb.next('message', (e) => e.text === 'cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
+    const cb = await start('cb', extra);
+    await natPublished(cb, measured('cone'));
+    const r2 = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), cb.nodeId, 'symmetric to cone');
+    expect(r2.result, r2.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('symmetric ↔ symmetric: tier 4 is not applicable at once (sequential mode), the relay carries the message', async () => {
+    const relay = await start('r1', '[relay]\nvolunteer = true\nregion = lab\nport = 9100');
+    await relay.logged(/volunteering as a relay/);
+    const extra = '[relay]\nreserve = always\nport = 9100\n[connection]\nmode = sequential\nhole_punch_timeout = 60\nenable_gossip = false';
+    const sb = await start('sb', extra);
+    await natPublished(sb, (e) => e.type === 'symmetric');
+    await sb.logged(/relay reservations/);
+    const r = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), sb.nodeId, 'sym to sym');
+    expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
+    // Sequential: tier 4 ran before tier 5; had it tried to punch, it would have waited its 60 s deadline.
+    expect(Number(r.result?.connect_ms)).toBeLessThan(30_000);
+  });
+
+  it('leaves no namespace behind', async () => {
+    for (const n of [...nodes.splice(0), ...publics.splice(0)]) n.kill('SIGKILL');
+    const id = lab.id;
+    await lab.destroy();
+    expect(leftoverNamespaces(id)).toEqual([]);
+  });
+});
