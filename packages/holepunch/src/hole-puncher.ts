@@ -15,6 +15,7 @@ import {
   timeoutSignal,
   toAbortError,
 } from '@dpc/core';
+import { candidateProblem } from './address-policy.js';
 import { type BirthdayLimits, BirthdaySockets, probeRandomPorts } from './birthday.js';
 import * as C from './constants.js';
 import { PunchFailedError, PunchRefusedError } from './errors.js';
@@ -68,6 +69,12 @@ export interface HolePuncherOptions {
   onIncoming?: (conn: Connection) => void;
   /** Bounds of the birthday punch (cone ↔ symmetric). */
   birthday?: BirthdayLimits;
+  /**
+   * Probe loopback, private and link-local candidates a peer names (tests and demos on one
+   * machine). Default false: such candidates are dropped and counted
+   * (`holepunch.candidates_refused`).
+   */
+  allowLocal?: boolean;
 }
 
 interface Session {
@@ -167,6 +174,17 @@ export class HolePuncher {
     return { send: (msg, to) => probe.send(msg, to) };
   }
 
+  /** The candidates we may probe (see `candidateProblem`); the others are counted and dropped. */
+  #usable(eps: readonly Endpoint[]): Endpoint[] {
+    return eps.filter((e) => {
+      const why = candidateProblem(e.ip, { allowLocal: this.#o.allowLocal ?? false });
+      if (why === undefined) return true;
+      this.#counters.inc('holepunch.candidates_refused');
+      this.#o.log?.debug('punch candidate refused', { ip: e.ip, why });
+      return false;
+    });
+  }
+
   /** Punches to `peer` and returns the TLS connection over the punched path. */
   async connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
     throwIfAborted(opts.signal);
@@ -181,7 +199,7 @@ export class HolePuncher {
       const mine = await this.#ownNat(signal);
       const why = pairVerdict(mine.type, peer.body.nat_type);
       if (why) throw new TierNotApplicableError('udp_hole_punch', why);
-      s.candidates = [...peer.body.punch];
+      s.candidates = this.#usable(peer.body.punch);
       const answer = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });
@@ -195,7 +213,7 @@ export class HolePuncher {
       if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
       if (reply.k !== 'answer') throw new PunchFailedError(`expected an answer, got ${reply.k}`);
       const rttMs = performance.now() - t0;
-      for (const e of reply.eps) if (!s.candidates.some((c) => c.ip === e.ip && c.port === e.port)) s.candidates.push(e);
+      for (const e of this.#usable(reply.eps)) if (!s.candidates.some((c) => c.ip === e.ip && c.port === e.port)) s.candidates.push(e);
       // The responder starts when `go` reaches it, about half a signalling round trip from now.
       const offset = Math.min(C.MAX_START_OFFSET_MS, Math.round(rttMs / 2));
       this.#o.dht.signal(peer.nodeId, { hp: 1, k: 'go', sid: s.sid, offset }, { signal }).catch((err: Error) => {
@@ -273,7 +291,10 @@ export class HolePuncher {
   /** Symmetric side: many sockets, low-TTL packets towards the cone side, the first probe through wins. */
   async #birthdayOpen(s: Session, signal: AbortSignal): Promise<Addr> {
     const target = s.candidates[0];
-    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    if (!target)
+      throw new PunchFailedError(
+        'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
+      );
     const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
     const limits = this.#o.birthday ?? {};
     const sockets = await BirthdaySockets.open(limits.sockets ?? C.BIRTHDAY_SOCKETS, (msg, from, sock) => {
@@ -312,7 +333,10 @@ export class HolePuncher {
   /** Cone side: probes random ports of the symmetric side's address at a bounded rate. */
   async #birthdayProbe(s: Session, signal: AbortSignal): Promise<Addr> {
     const target = s.candidates[0];
-    if (!target) throw new PunchFailedError('the peer published no punch endpoint');
+    if (!target)
+      throw new PunchFailedError(
+        'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
+      );
     const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
     const carrier = this.#carrier;
     const probing = probeRandomPorts(
@@ -340,7 +364,10 @@ export class HolePuncher {
     const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
     const carrier = this.#carrier;
     const plan = punchPlan(s.candidates, { rounds: this.#o.punchAttempts ?? 3, probesPerRound: C.PROBES_PER_ROUND });
-    if (plan.length === 0) throw new PunchFailedError('the peer published no punch endpoint');
+    if (plan.length === 0)
+      throw new PunchFailedError(
+        'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
+      );
     const probe = encodeProbe(PROBE, s.sid, s.tok);
     const sending = (async () => {
       for (const round of plan) {
@@ -413,6 +440,12 @@ export class HolePuncher {
       this.#counters.inc('holepunch.rejects.unknown_session');
       return;
     }
+    // A path is only ever made to an address we would probe ourselves (no loopback or private
+    // path without allowLocal, whichever side probed first).
+    if (candidateProblem(from.host, { allowLocal: this.#o.allowLocal ?? false }) !== undefined) {
+      this.#counters.inc('holepunch.rejects.local_source');
+      return;
+    }
     if (p.kind === PROBE) {
       this.#counters.inc('holepunch.probes_received');
       reply.send(encodeProbe(PROBE_ACK, p.sid, p.tok), from).catch(() => {});
@@ -481,7 +514,7 @@ export class HolePuncher {
         await refuse(verdict);
         return;
       }
-      s.candidates = [...offer.eps];
+      s.candidates = this.#usable(offer.eps);
       const go = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });

@@ -16,6 +16,7 @@
  */
 import { HolePuncher, type HolePuncherOptions } from './hole-puncher.js';
 
+export { candidateProblem } from './address-policy.js';
 export type { BirthdayLimits } from './birthday.js';
 export * as constants from './constants.js';
 export { NatDiscoveryError, PathLostError, PunchFailedError, PunchMessageError, PunchRefusedError } from './errors.js';

@@ -43,6 +43,7 @@ export function holePunchTier(): TierPlugin {
         discoveryTimeoutMs: secondsToMs(config.hole_punch.stun_timeout),
         onNat: publish,
         onIncoming: (conn) => ctx.accept(conn),
+        allowLocal: ctx.allowLoopback,
       });
       hp.start();
       const loop = new AbortController();

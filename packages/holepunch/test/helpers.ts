@@ -21,6 +21,7 @@ export async function punchNode(net: Testnet, opts: Partial<HolePuncherOptions> 
     dht,
     counters,
     timeoutMs: 4_000,
+    allowLocal: true,
     discoveryTimeoutMs: 1_000,
     keepaliveMs: 500,
     pathLostMs: 2_000,

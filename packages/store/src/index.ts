@@ -74,6 +74,7 @@ export async function openStore(path: string, opts: OpenStoreOptions = {}): Prom
       );
     });
   let closed = false;
+  const inflight = new Set<Promise<void>>();
   const check = () => {
     if (closed) throw new StoreError(`the store ${path} is closed`);
   };
@@ -88,20 +89,27 @@ export async function openStore(path: string, opts: OpenStoreOptions = {}): Prom
       check();
       return db.getBinary(key) ?? undefined;
     },
-    async batch(ops) {
+    batch(ops) {
       check();
-      if (ops.length === 0) return;
-      try {
-        await db.transaction(() => {
-          for (const op of ops) {
-            if (op.type === 'put') db.put(op.key, Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength));
-            else db.remove(op.key);
-          }
-        });
-        if (sync) await flush();
-      } catch (err) {
-        throw new StoreError(`store write failed: ${(err as Error).message}`, err);
-      }
+      if (ops.length === 0) return Promise.resolve();
+      const write = (async () => {
+        try {
+          await db.transaction(() => {
+            for (const op of ops) {
+              if (op.type === 'put') db.put(op.key, Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength));
+              else db.remove(op.key);
+            }
+          });
+          if (sync) await flush();
+        } catch (err) {
+          throw new StoreError(`store write failed: ${(err as Error).message}`, err);
+        }
+      })();
+      // close() lets every accepted batch commit first.
+      inflight.add(write);
+      const done = () => inflight.delete(write);
+      write.then(done, done);
+      return write;
     },
     batchSync(ops) {
       check();
@@ -130,7 +138,16 @@ export async function openStore(path: string, opts: OpenStoreOptions = {}): Prom
     async close() {
       if (closed) return;
       closed = true;
-      await db.close();
+      // lmdb finishes pending writes on its own thread and reports back without holding the event
+      // loop open: were nothing else left running (the last thing a stopping node does), the
+      // process would exit with the close promise unsettled and those writes not committed.
+      const keepAlive = setInterval(() => {}, 1_000);
+      try {
+        await Promise.allSettled([...inflight]);
+        await db.close();
+      } finally {
+        clearInterval(keepAlive);
+      }
       await lock.release();
     },
   };

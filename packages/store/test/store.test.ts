@@ -72,6 +72,34 @@ describe('@dpc/store', () => {
     await s.close();
   });
 
+  it('close() commits every accepted batch and completes, also as the last thing a process does', async () => {
+    const path = tmp();
+    // Writes not awaited, then close with nothing else keeping the event loop alive: the process
+    // must not exit before close settles (it did: exit 0 with the promise pending, a node's
+    // `send` then reported success after printing a failure).
+    const script = `import { openStore } from '@dpc/store';
+      const s = await openStore(${JSON.stringify(path)});
+      for (let i = 0; i < 50; i++) void s.batch([{ type: 'put', key: 'k/' + String(i).padStart(3, '0'), value: new Uint8Array(64) }]);
+      await s.close();
+      process.stdout.write('closed');
+      process.exitCode = 7;`;
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        cwd: process.cwd(),
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect({ code, out }).toEqual({ code: 7, out: 'closed' });
+    }
+    const s = await openStore(path);
+    const keys: string[] = [];
+    for await (const [k] of s.entries('k/')) keys.push(k);
+    expect(keys.length).toBe(50);
+    await s.close();
+  });
+
   it('loses no acknowledged batch when the writer is SIGKILLed', async () => {
     const path = tmp();
     // A child writes numbered batches and prints each number once its batch resolved.
