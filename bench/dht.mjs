@@ -19,7 +19,8 @@ const sizes = process.argv[2] === '--one' ? [] : process.argv.slice(2).map(Numbe
 const NS = sizes.length ? sizes : [100, 1000];
 const LOOKUPS = Number(process.env.LOOKUPS ?? 100);
 // Joins measured one at a time after the N nodes are up: the joining node's own RPCs, the RPCs of the
-// whole network while it joins (the nodes it asks PING it back, evictions), and the time start() takes.
+// whole network for it (the nodes it asks PING it back, evictions; counted until the network's
+// count stops moving), and the time start() takes.
 const JOINS = Number(process.env.JOINS ?? 20);
 const HOST = '127.0.0.1';
 
@@ -58,14 +59,23 @@ const summary = (name, n, lat, rpcs, ok, bytesPerNode, setupMs, join) => ({
   'join RPCs network (median)': median(join.network),
   'join ms (median)': median(join.ms).toFixed(0),
 });
-const settle = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** `count()` once it stops moving (two reads 200 ms apart agree): the PINGs back follow a join's answers. */
+const settled = async (count) => {
+  for (let last = -1; ; await sleep(200)) {
+    const now = count();
+    if (now === last) return now;
+    last = now;
+  }
+};
 
 async function benchDpc(n, old = false) {
   const dist = old ? pathToFileURL(`${BEFORE}/testnet.js`).href : new URL('../packages/dht/dist/testnet.js', import.meta.url).href;
   const { createTestnet } = await import(dist);
   const before = mem();
   const t0 = performance.now();
-  const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000 } });
+  // Deadlines long enough for a loaded shared machine (the lookups themselves end long before).
+  const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000, bootstrapTimeoutMs: 30_000, lookupTimeoutMs: 30_000 } });
   const setupMs = performance.now() - t0;
   const perNode = (mem() - before) / n;
   const outOf = (d) => sum(Object.values(d.stats().rpcOut));
@@ -73,13 +83,12 @@ async function benchDpc(n, old = false) {
   const join = { setupRpcs, own: [], network: [], ms: [] };
   for (let i = 0; i < JOINS; i++) {
     const everyone = [net.bootstrap, ...net.nodes];
-    const before = sum(everyone.map(outOf));
+    const before = await settled(() => sum(everyone.map(outOf)));
     const t = performance.now();
     const d = await net.add();
     join.ms.push(performance.now() - t);
     join.own.push(outOf(d));
-    await settle(300); // the PINGs back from the nodes it asked
-    join.network.push(sum([...everyone, d].map(outOf)) - before);
+    join.network.push((await settled(() => sum([...everyone, d].map(outOf)))) - before);
   }
   const all = [net.bootstrap, ...net.nodes];
   const publishers = [];
@@ -87,7 +96,10 @@ async function benchDpc(n, old = false) {
     const p = pick(net.nodes);
     if (!publishers.includes(p)) publishers.push(p);
   }
-  for (let i = 0; i < publishers.length; i += 20) await Promise.all(publishers.slice(i, i + 20).map((p) => p.announceFull()));
+  for (let i = 0; i < publishers.length; i += 20) {
+    // A failed announce is reported, and its lookup counts as failed.
+    await Promise.all(publishers.slice(i, i + 20).map((p) => p.announceFull().catch((err) => console.error(`announce: ${err.message}`))));
+  }
   const lat = [];
   const rpcs = [];
   let ok = 0;
@@ -142,16 +154,15 @@ async function benchBittorrent(n) {
   const perNode = (mem() - before) / n;
   const join = { setupRpcs: sum(all.map((d) => d.__q)) / (n - 1), own: [], network: [], ms: [] };
   for (let i = 0; i < JOINS; i++) {
-    const before = sum(all.map((d) => d.__q));
+    const before = await settled(() => sum(all.map((d) => d.__q)));
     const t = performance.now();
     const d = counted(new DHT({ bootstrap: [seedAddr], host: HOST }));
     await listen(d);
     await ready(d);
     join.ms.push(performance.now() - t);
     join.own.push(d.__q);
-    await settle(300);
     all.push(d);
-    join.network.push(sum(all.map((x) => x.__q)) - before);
+    join.network.push((await settled(() => sum(all.map((x) => x.__q)))) - before);
   }
   const publishers = [];
   while (publishers.length < Math.min(LOOKUPS, n - 1)) {
