@@ -27,7 +27,6 @@ if (process.argv[2] === '--worker') {
     return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss };
   };
   const nodes = [];
-  const hashes = new Map(); // bittorrent-dht: publisher index -> hash
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   let api;
 
@@ -187,8 +186,8 @@ if (process.argv[2] === '--worker') {
       const shares = workers.map((_, i) => Math.floor((N - 1) / P) + (i < (N - 1) % P ? 1 : 0));
       const started = await Promise.all(workers.map((w, i) => w.call('start', { count: shares[i], seed })));
       const setupMs = performance.now() - t0;
-      started.forEach((s, i) => {
-        workers[i].count += shares[i];
+      shares.forEach((n, i) => {
+        workers[i].count += n;
       });
       const total = workers.reduce((a, w) => a + w.count, 0);
       const heap = started.reduce((a, s) => a + s.heap, 0);
