@@ -17,7 +17,7 @@ const fromWire = (c: WireContact): WireContact => ({ id: c.id, host: c.host, por
 export class Queries {
   readonly #c: NodeContext;
   /** When a lookup last went into each bucket (index: common-prefix length of target and our id). */
-  readonly #lookedAt = new Float64Array(129);
+  readonly #lookedAt = new Map<number, number>();
 
   constructor(ctx: NodeContext) {
     this.#c = ctx;
@@ -72,7 +72,7 @@ export class Queries {
   ): Promise<LookupResult<V>> {
     const c = this.#c;
     const t0 = performance.now();
-    this.#lookedAt[commonPrefixLength(target, c.kademliaId)] = Date.now();
+    this.#lookedAt.set(commonPrefixLength(target, c.kademliaId), Date.now());
     const targetHex = hex(target);
     const res = await iterativeLookup<V>({
       target,
@@ -142,7 +142,7 @@ export class Queries {
   async refreshBuckets(staleMs: number, signal = this.#c.shutdown): Promise<number> {
     const c = this.#c;
     const since = Date.now() - staleMs;
-    const buckets = [...bucketsToRefresh(c.kademliaId, c.table.toArray()), 128].filter((i) => (this.#lookedAt[i] ?? 0) < since);
+    const buckets = [...bucketsToRefresh(c.kademliaId, c.table.toArray()), 128].filter((i) => (this.#lookedAt.get(i) ?? 0) < since);
     for (const i of buckets) {
       if (signal.aborted) break;
       const target = i === 128 ? c.kademliaId : randomIdInBucket(c.kademliaId, i, randomBytes(16));
@@ -171,7 +171,7 @@ export class Queries {
         const target = randomIdInBucket(c.kademliaId, i, randomBytes(16));
         const lacking = () => want - (c.table.bucketCounts()[i] ?? 0);
         const opts = { signal, retries: this.#lookupRetries() };
-        this.#lookedAt[i] = Date.now();
+        this.#lookedAt.set(i, Date.now());
         let rpcs = 0;
         // The next closest contact to the target is asked only if the first answer did not bring enough.
         for (const via of c.table.closest(target, C.JOIN_FAR_BUCKET_ASK)) {

@@ -77,6 +77,17 @@ export function farBuckets(localId: Uint8Array, contacts: ReadonlyArray<{ id: Ui
   return cpls[Math.min(k, cpls.length) - 1] ?? 0;
 }
 
+/**
+ * A decoded id is a view into the whole datagram it came in (a 700-byte FIND_NODE answer): a contact
+ * keeps its own 16 bytes instead. Not from Buffer's shared pool either, where one long-lived id
+ * would pin an 8 KiB slab.
+ */
+function ownCopy(id: Uint8Array): Buffer {
+  const out = Buffer.alloc(id.length);
+  out.set(id);
+  return out;
+}
+
 export type AddResult = 'added' | 'updated' | 'subnet-limit' | 'bucket-full';
 
 export interface RoutingTableOptions {
@@ -138,7 +149,7 @@ export class RoutingTable {
   /** Adds or refreshes a node that just answered us. */
   add(node: { id: Uint8Array; host: string; port: number }): AddResult {
     const candidate: Contact = {
-      id: node.id,
+      id: ownCopy(node.id),
       host: node.host,
       port: node.port,
       vectorClock: ++this.#clock,

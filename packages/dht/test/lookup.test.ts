@@ -109,6 +109,17 @@ describe('routing table freshness', () => {
     expect(full[0]?.candidate.port).toBe(2000);
   });
 
+  it('keeps its own copy of a contact id, not a view into the datagram it came in', () => {
+    const { table } = setup();
+    const datagram = Buffer.alloc(700, 1);
+    const view = datagram.subarray(100, 116);
+    table.add({ id: view, host: '127.0.0.1', port: 4000 });
+    const stored = table.get(view)?.id as Uint8Array;
+    expect(Buffer.from(stored).equals(view)).toBe(true);
+    expect(stored.buffer).not.toBe(datagram.buffer);
+    expect(stored.buffer.byteLength).toBe(16);
+  });
+
   it('counts contacts per bucket', () => {
     const { table } = setup();
     expect(table.bucketCounts()).toEqual([20, 0, 0, 0, 0, 0, 0, 1]);
