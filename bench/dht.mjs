@@ -7,13 +7,21 @@
 // RPCs per lookup = queries the asking node sent while its lookup ran (same method for both).
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client as DHT } from 'bittorrent-dht';
-import { createTestnet } from '../packages/dht/dist/testnet.js';
+
+// DPC_DHT_BEFORE=<a built packages/dht/dist of another version> adds a "@dpc/dht (before)" row: the
+// old and the new version side by side in one run (the copy must resolve @dpc/core, e.g. live
+// under the repository's node_modules/).
+const BEFORE = process.env.DPC_DHT_BEFORE;
 
 const sizes = process.argv[2] === '--one' ? [] : process.argv.slice(2).map(Number).filter(Boolean);
 const NS = sizes.length ? sizes : [100, 1000];
 const LOOKUPS = Number(process.env.LOOKUPS ?? 100);
+// Joins measured one at a time after the N nodes are up: the joining node's own RPCs, the RPCs of the
+// whole network for it (the nodes it asks PING it back, evictions; counted until the network's
+// count stops moving), and the time start() takes.
+const JOINS = Number(process.env.JOINS ?? 20);
 const HOST = '127.0.0.1';
 
 const gc = () => globalThis.gc?.();
@@ -33,7 +41,9 @@ const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
 };
-const summary = (name, n, lat, rpcs, ok, bytesPerNode, setupMs) => ({
+const median = (xs) => quantile(xs, 0.5);
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const summary = (name, n, lat, rpcs, ok, bytesPerNode, setupMs, join) => ({
   impl: name,
   N: n,
   lookups: lat.length,
@@ -44,21 +54,52 @@ const summary = (name, n, lat, rpcs, ok, bytesPerNode, setupMs) => ({
   'RPCs/lookup (p95)': quantile(rpcs, 0.95),
   'memory/node KiB': (bytesPerNode / 1024).toFixed(1),
   'setup s': (setupMs / 1000).toFixed(1),
+  'setup RPCs/node': join.setupRpcs.toFixed(1),
+  'join RPCs own (median)': median(join.own),
+  'join RPCs network (median)': median(join.network),
+  'join ms (median)': median(join.ms).toFixed(0),
 });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** `count()` once it stops moving (two reads 200 ms apart agree): the PINGs back follow a join's answers. */
+const settled = async (count) => {
+  for (let last = -1; ; await sleep(200)) {
+    const now = count();
+    if (now === last) return now;
+    last = now;
+  }
+};
 
-async function benchDpc(n) {
+async function benchDpc(n, old = false) {
+  const dist = old ? pathToFileURL(`${BEFORE}/testnet.js`).href : new URL('../packages/dht/dist/testnet.js', import.meta.url).href;
+  const { createTestnet } = await import(dist);
   const before = mem();
   const t0 = performance.now();
-  const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000 } });
+  // Deadlines long enough for a loaded shared machine (the lookups themselves end long before).
+  const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000, bootstrapTimeoutMs: 30_000, lookupTimeoutMs: 30_000 } });
   const setupMs = performance.now() - t0;
   const perNode = (mem() - before) / n;
+  const outOf = (d) => sum(Object.values(d.stats().rpcOut));
+  const setupRpcs = sum([net.bootstrap, ...net.nodes].map(outOf)) / (n - 1);
+  const join = { setupRpcs, own: [], network: [], ms: [] };
+  for (let i = 0; i < JOINS; i++) {
+    const everyone = [net.bootstrap, ...net.nodes];
+    const before = await settled(() => sum(everyone.map(outOf)));
+    const t = performance.now();
+    const d = await net.add();
+    join.ms.push(performance.now() - t);
+    join.own.push(outOf(d));
+    join.network.push((await settled(() => sum([...everyone, d].map(outOf)))) - before);
+  }
   const all = [net.bootstrap, ...net.nodes];
   const publishers = [];
   while (publishers.length < Math.min(LOOKUPS, net.nodes.length)) {
     const p = pick(net.nodes);
     if (!publishers.includes(p)) publishers.push(p);
   }
-  for (let i = 0; i < publishers.length; i += 20) await Promise.all(publishers.slice(i, i + 20).map((p) => p.announceFull()));
+  for (let i = 0; i < publishers.length; i += 20) {
+    // A failed announce is reported, and its lookup counts as failed.
+    await Promise.all(publishers.slice(i, i + 20).map((p) => p.announceFull().catch((err) => console.error(`announce: ${err.message}`))));
+  }
   const lat = [];
   const rpcs = [];
   let ok = 0;
@@ -74,7 +115,7 @@ async function benchDpc(n) {
     rpcs.push(Object.values(asker.stats().rpcOut).reduce((a, b) => a + b, 0) - out0);
   }
   await net.destroy();
-  return summary('@dpc/dht', n, lat, rpcs, ok, perNode, setupMs);
+  return summary(old ? '@dpc/dht (before)' : '@dpc/dht', n, lat, rpcs, ok, perNode, setupMs, join);
 }
 
 const listen = (dht) => new Promise((resolve) => dht.listen(0, HOST, resolve));
@@ -84,12 +125,23 @@ async function benchBittorrent(n) {
   const before = mem();
   const t0 = performance.now();
   // Never the public routers: the seed has bootstrap false, every other node bootstraps to it.
-  const seed = new DHT({ bootstrap: false, host: HOST });
+  // Every node's queries are counted from its construction (k-rpc socket wrapped before it listens).
+  const counted = (d) => {
+    d.__q = 0;
+    const sock = d._rpc.socket;
+    const orig = sock.query.bind(sock);
+    sock.query = (...args) => {
+      d.__q++;
+      return orig(...args);
+    };
+    return d;
+  };
+  const seed = counted(new DHT({ bootstrap: false, host: HOST }));
   await listen(seed);
   const seedAddr = `${HOST}:${seed.address().port}`;
   const all = [seed];
   for (let i = 1; i < n; i += 25) {
-    const batch = Array.from({ length: Math.min(25, n - i) }, () => new DHT({ bootstrap: [seedAddr], host: HOST }));
+    const batch = Array.from({ length: Math.min(25, n - i) }, () => counted(new DHT({ bootstrap: [seedAddr], host: HOST })));
     all.push(...batch);
     await Promise.all(
       batch.map(async (d) => {
@@ -100,15 +152,17 @@ async function benchBittorrent(n) {
   }
   const setupMs = performance.now() - t0;
   const perNode = (mem() - before) / n;
-  // Count queries per node by wrapping its k-rpc socket.
-  for (const d of all) {
-    d.__q = 0;
-    const sock = d._rpc.socket;
-    const orig = sock.query.bind(sock);
-    sock.query = (...args) => {
-      d.__q++;
-      return orig(...args);
-    };
+  const join = { setupRpcs: sum(all.map((d) => d.__q)) / (n - 1), own: [], network: [], ms: [] };
+  for (let i = 0; i < JOINS; i++) {
+    const before = await settled(() => sum(all.map((d) => d.__q)));
+    const t = performance.now();
+    const d = counted(new DHT({ bootstrap: [seedAddr], host: HOST }));
+    await listen(d);
+    await ready(d);
+    join.ms.push(performance.now() - t);
+    join.own.push(d.__q);
+    all.push(d);
+    join.network.push((await settled(() => sum(all.map((x) => x.__q)))) - before);
   }
   const publishers = [];
   while (publishers.length < Math.min(LOOKUPS, n - 1)) {
@@ -141,19 +195,19 @@ async function benchBittorrent(n) {
     if (value?.v) ok++;
   }
   await Promise.all(all.map((d) => new Promise((r) => d.destroy(r))));
-  return summary('bittorrent-dht', n, lat, rpcs, ok, perNode, setupMs);
+  return summary('bittorrent-dht', n, lat, rpcs, ok, perNode, setupMs, join);
 }
 
 // Each (implementation, N) runs in a fresh process, so memory figures do not see each other's garbage.
 if (process.argv[2] === '--one') {
   const [impl, n] = [process.argv[3], Number(process.argv[4])];
-  const row = impl === 'dpc' ? await benchDpc(n) : await benchBittorrent(n);
+  const row = impl === 'bittorrent-dht' ? await benchBittorrent(n) : await benchDpc(n, impl === 'dpc-before');
   console.log(JSON.stringify(row));
   process.exit(0);
 }
 const rows = [];
 for (const n of NS) {
-  for (const impl of ['dpc', 'bittorrent-dht']) {
+  for (const impl of [...(BEFORE ? ['dpc-before'] : []), 'dpc', 'bittorrent-dht']) {
     const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--one', impl, String(n)], {
       encoding: 'utf8',
       env: process.env,
@@ -165,7 +219,8 @@ for (const n of NS) {
     console.table(rows.slice(-1));
   }
 }
-console.log('\n| impl | N | lookups | success | median ms | p95 ms | RPCs/lookup (mean) | RPCs/lookup (p95) | memory/node KiB | setup s |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+const cols = Object.keys(rows[0]);
+console.log(`\n| ${cols.join(' | ')} |`);
+console.log(`|${cols.map(() => '---').join('|')}|`);
 for (const r of rows) console.log(`| ${Object.values(r).join(' | ')} |`);
 console.log(`\nnode ${process.version}, ${LOOKUPS} lookups per N, ${new Date().toISOString()}`);

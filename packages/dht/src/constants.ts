@@ -27,6 +27,19 @@ export const DEFAULT_LOOKUP_RPC_RETRIES = 0;
 export const DEFAULT_RETRY_BACKOFF_MS = 200;
 /** Timeouts in a row after which a contact leaves the routing table. */
 export const MAX_CONTACT_FAILURES = 2;
+/**
+ * A contact that answered us or sent us a request this recently counts as alive: a full bucket of
+ * such contacts refuses a newcomer without PINGing anyone (BEP 5's "good" node: 15 min).
+ */
+export const CONTACT_FRESH_MS = 15 * 60_000;
+/**
+ * Contacts a joining node wants in each far bucket (those the self-lookup does not reach: farther
+ * than its k-th closest contact). One FIND_NODE into the bucket finds candidates, a PING each
+ * admits them: far buckets span many nodes, a few live contacts each are enough to route.
+ */
+export const JOIN_FAR_BUCKET_CONTACTS = 3;
+/** Contacts a joining node asks (one after the other) for nodes of one far bucket, until it has enough. */
+export const JOIN_FAR_BUCKET_ASK = 3;
 /** Unknown requesters being PINGed (to enter the routing table) at once. */
 export const MAX_PENDING_VERIFICATIONS = 256;
 /** Lifetime of the records this node signs. */

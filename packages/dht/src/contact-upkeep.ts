@@ -1,3 +1,4 @@
+import type { Counters } from '@dpc/core';
 import * as C from './constants.js';
 import type { RequestBody } from './messages.js';
 import type { Contact, RoutingTable } from './routing-table.js';
@@ -9,6 +10,7 @@ export interface ContactUpkeepOptions {
   k: number;
   shutdown: AbortSignal;
   running: () => boolean;
+  counters: Counters;
 }
 
 /**
@@ -51,10 +53,23 @@ export class ContactUpkeep {
     }
   }
 
-  /** A node that sent us a request enters the table only after it answers our PING. */
+  /**
+   * A node that sent us a request enters the table only after it answers our PING, and is PINGed
+   * only if it could enter (its bucket has room or a stale contact). A known one counts as seen.
+   */
   learn(id: Uint8Array, from: Peer): void {
     const { table, rpc, shutdown } = this.#o;
-    if (table.get(id) || this.#verifying.size >= C.MAX_PENDING_VERIFICATIONS || !this.#o.running()) return;
+    if (table.get(id)) {
+      table.touch(id, from);
+      return;
+    }
+    // Our own request to it is out: its answer (usually a moment behind this request) admits it.
+    if (rpc.awaiting(from)) return;
+    if (this.#verifying.size >= C.MAX_PENDING_VERIFICATIONS || !this.#o.running()) return;
+    if (!table.hasRoomFor(id)) {
+      this.#o.counters.inc('contacts.learn_no_room');
+      return;
+    }
     const key = `${from.host}|${from.port}`;
     if (this.#verifying.has(key)) return;
     this.#verifying.add(key);

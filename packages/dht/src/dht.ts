@@ -102,7 +102,14 @@ class DhtNode extends EventEmitter<DhtEvents> {
       onRequest: (msg, from) => (handler as RequestHandler).handle(msg, from),
     });
     const running = () => this.#state === 'running';
-    this.#upkeep = new ContactUpkeep({ table: this.#table, rpc: this.#rpc, k, shutdown: this.#shutdown.signal, running });
+    this.#upkeep = new ContactUpkeep({
+      table: this.#table,
+      rpc: this.#rpc,
+      k,
+      shutdown: this.#shutdown.signal,
+      running,
+      counters: this.#counters,
+    });
     const ctx: NodeContext = {
       o,
       identity: o.identity,
@@ -144,7 +151,10 @@ class DhtNode extends EventEmitter<DhtEvents> {
       this.#store.sweep();
       this.#registrations.sweep();
     });
-    this.#every(this.#o.bucketRefreshIntervalMs ?? C.DEFAULT_BUCKET_REFRESH_INTERVAL_MS, () => this.#queries.refreshBuckets());
+    // Buckets no lookup went into for a refresh interval get one; checked every quarter interval, so
+    // refreshes spread over time (a bucket the node's own lookups keep using is never refreshed).
+    const refreshMs = this.#o.bucketRefreshIntervalMs ?? C.DEFAULT_BUCKET_REFRESH_INTERVAL_MS;
+    this.#every(refreshMs / 4, () => this.#queries.refreshBuckets(refreshMs));
     this.#every(this.#o.announceIntervalMs ?? C.DEFAULT_ANNOUNCE_INTERVAL_MS, () => this.#announcer.republish());
     this.#every(this.#o.keepaliveIntervalMs ?? C.DEFAULT_KEEPALIVE_INTERVAL_MS, () => this.#announcer.keepalive());
     const seeds = this.#o.seeds ?? [];
@@ -202,10 +212,10 @@ class DhtNode extends EventEmitter<DhtEvents> {
         );
       }
       joined.abort();
+      // The self-lookup fills the buckets near our id and puts us in our neighbours' tables; the far
+      // buckets it leaves short get a few contacts each (one FIND_NODE, a PING per contact).
       await this.#queries.lookupNodes(this.kademliaId, t.signal).catch(() => undefined);
-      // The self-lookup fills the buckets near our id; the far ones it leaves short get a lookup
-      // each, which also puts us in the tables of nodes there (Kademlia's join refresh).
-      await this.#queries.refreshBuckets(t.signal, true);
+      await this.#queries.fillFarBuckets(t.signal);
       this.#progress({ type: 'bootstrap:done', answeredSeeds: answered, routingTableSize: this.#table.size });
       // The file now holds who answered (saved contacts that did not are dropped), also if the
       // process is killed before stop().

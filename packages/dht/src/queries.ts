@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { type SignedRecord, verifyRecord } from '@dpc/core';
 import { deadline } from './abort-fanout.js';
 import * as C from './constants.js';
-import { randomIdInBucket } from './distance.js';
+import { commonPrefixLength, compareDistance, randomIdInBucket } from './distance.js';
 import { iterativeLookup, type LookupReply, type LookupResult } from './lookup.js';
 import type { RequestBody, WireContact } from './messages.js';
 import type { NodeContext } from './node-context.js';
-import { bucketsToRefresh, farBuckets } from './routing-table.js';
+import { bucketsToRefresh, farBuckets, farBucketsToFill } from './routing-table.js';
 import type { Peer } from './rpc.js';
 import { keyMatchesRecord } from './storage.js';
 
@@ -16,6 +16,8 @@ const fromWire = (c: WireContact): WireContact => ({ id: c.id, host: c.host, por
 /** Iterative lookups over the network (FIND_NODE, FIND_VALUE), STORE at the closest, bucket refresh. */
 export class Queries {
   readonly #c: NodeContext;
+  /** When a lookup last went into each bucket (index: common-prefix length of target and our id). */
+  readonly #lookedAt = new Map<number, number>();
 
   constructor(ctx: NodeContext) {
     this.#c = ctx;
@@ -70,6 +72,7 @@ export class Queries {
   ): Promise<LookupResult<V>> {
     const c = this.#c;
     const t0 = performance.now();
+    this.#lookedAt.set(commonPrefixLength(target, c.kademliaId), Date.now());
     const targetHex = hex(target);
     const res = await iterativeLookup<V>({
       target,
@@ -132,23 +135,64 @@ export class Queries {
   }
 
   /**
-   * Lookups of a random id in each bucket farther than our closest neighbour. At join
-   * (`afterJoin`) only the far buckets the self-lookup left short of contacts get one, and it only
-   * needs a few live contacts there: it ends when the `alpha` closest have answered.
+   * Bucket refresh (Kademlia): a lookup of a random id in each bucket farther than our closest
+   * neighbour, and of our own id, skipping the buckets a lookup went into within `staleMs` (any
+   * lookup refreshes the bucket its target falls in). Sequential: one lookup at a time.
    */
-  async refreshBuckets(signal = this.#c.shutdown, afterJoin = false): Promise<void> {
+  async refreshBuckets(staleMs: number, signal = this.#c.shutdown): Promise<number> {
     const c = this.#c;
-    const contacts = c.table.toArray();
-    const buckets = afterJoin
-      ? bucketsToRefresh(c.kademliaId, contacts, c.k, { onlySparse: true, maxBuckets: farBuckets(c.kademliaId, contacts, c.k) })
-      : bucketsToRefresh(c.kademliaId, contacts, c.k);
-    const targets = [...(afterJoin ? [] : [c.kademliaId]), ...buckets.map((i) => randomIdInBucket(c.kademliaId, i, randomBytes(16)))];
-    for (const target of targets) {
-      if (signal.aborted) return;
+    const since = Date.now() - staleMs;
+    const buckets = [...bucketsToRefresh(c.kademliaId, c.table.toArray()), 128].filter((i) => (this.#lookedAt.get(i) ?? 0) < since);
+    for (const i of buckets) {
+      if (signal.aborted) break;
+      const target = i === 128 ? c.kademliaId : randomIdInBucket(c.kademliaId, i, randomBytes(16));
       const t = deadline(c.o.lookupTimeoutMs ?? C.DEFAULT_LOOKUP_TIMEOUT_MS, 'bucket refresh', signal);
-      await this.lookupNodes(target, t.signal, afterJoin ? c.alpha : c.k).catch(() => undefined);
+      await this.lookupNodes(target, t.signal).catch(() => undefined);
       t.clear();
     }
+    return buckets.length;
+  }
+
+  /**
+   * The join's far buckets. The self-lookup fills the buckets near our id; the farther ones (each
+   * spanning about N / 2^(i+1) nodes) it leaves nearly empty, and a node that knows nobody in a
+   * far bucket cannot route toward keys there. Each far bucket with fewer than
+   * `JOIN_FAR_BUCKET_CONTACTS` contacts gets one FIND_NODE of a random id in it (to the contact
+   * closest to that id), and the nodes of that bucket in the answer a PING each until it has
+   * enough: 1 + a few RPCs per bucket, all buckets at once, instead of a lookup per bucket. The
+   * nodes PINGed learn us too. Returns the RPCs sent.
+   */
+  async fillFarBuckets(signal: AbortSignal): Promise<number> {
+    const c = this.#c;
+    const want = Math.min(C.JOIN_FAR_BUCKET_CONTACTS, c.k);
+    const far = farBuckets(c.kademliaId, c.table.toArray(), c.k);
+    const sent = await Promise.all(
+      farBucketsToFill(c.table.bucketCounts(), far, want).map(async (i) => {
+        const target = randomIdInBucket(c.kademliaId, i, randomBytes(16));
+        const lacking = () => want - (c.table.bucketCounts()[i] ?? 0);
+        const opts = { signal, retries: this.#lookupRetries() };
+        this.#lookedAt.set(i, Date.now());
+        let rpcs = 0;
+        // The next closest contact to the target is asked only if the first answer did not bring enough.
+        for (const via of c.table.closest(target, C.JOIN_FAR_BUCKET_ASK)) {
+          if (signal.aborted || lacking() <= 0) break;
+          rpcs++;
+          const r = await c.request(via, { t: 'find_node', k: Buffer.from(target) }, opts).catch(() => null);
+          if (r?.msg.t !== 'nodes') continue;
+          const candidates = r.msg.n
+            .filter((n) => commonPrefixLength(n.id, c.kademliaId) === i && !c.table.get(n.id))
+            .sort((a, b) => compareDistance(a.id, b.id, target));
+          // PINGs in rounds: as many at once as the bucket still lacks, the next candidates if some fail.
+          while (candidates.length > 0 && !signal.aborted && lacking() > 0) {
+            const round = candidates.splice(0, lacking());
+            rpcs += round.length;
+            await Promise.all(round.map((p) => c.request(fromWire(p), { t: 'ping' }, opts).catch(() => undefined)));
+          }
+        }
+        return rpcs;
+      }),
+    );
+    return sent.reduce((a, b) => a + b, 0);
   }
 
   #lookupRetries(): number {

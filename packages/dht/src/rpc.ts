@@ -51,10 +51,17 @@ const peerString = (p: Peer): string => (isIP(p.host) === 6 ? `[${p.host}]:${p.p
 export class Rpc {
   readonly #o: RpcOptions;
   readonly #pending = new Map<string, { type: string; done: (r: Reply | Error) => void }>();
+  /** Requests awaiting an answer per address (`host|port`). */
+  readonly #pendingTo = new Map<string, number>();
   #closed = false;
 
   constructor(opts: RpcOptions) {
     this.#o = opts;
+  }
+
+  /** Whether a request to `to` awaits its answer (which will put the responder in the routing table). */
+  awaiting(to: Peer): boolean {
+    return this.#pendingTo.has(`${normalizeIp(to.host)}|${to.port}`);
   }
 
   /** Sends a request and waits for its matched response; remote `err` answers reject. */
@@ -83,6 +90,7 @@ export class Rpc {
       key = `${x.toString('hex')}|${host}|${to.port}`;
     } while (this.#pending.has(key));
     const bytes = encodeDatagram({ ...body, x, id: this.#o.localId } as Request);
+    const where = `${host}|${to.port}`;
     return new Promise<Reply>((resolve, reject) => {
       let off = () => {};
       const timer = setTimeout(() => {
@@ -92,13 +100,17 @@ export class Rpc {
       const done = (r: Reply | Error) => {
         clearTimeout(timer);
         off();
-        this.#pending.delete(key);
+        if (!this.#pending.delete(key)) return;
+        const n = this.#pendingTo.get(where) ?? 1;
+        if (n <= 1) this.#pendingTo.delete(where);
+        else this.#pendingTo.set(where, n - 1);
         if (r instanceof Error) reject(r);
         else if (r.msg.t === 'err') reject(new RpcRemoteError(body.t, peerString(to), r.msg.c));
         else resolve(r);
       };
-      if (signal) off = onAbort(signal, () => done(toAbortError(signal)));
       this.#pending.set(key, { type: body.t, done });
+      this.#pendingTo.set(where, (this.#pendingTo.get(where) ?? 0) + 1);
+      if (signal) off = onAbort(signal, () => done(toAbortError(signal)));
       this.#o.counters.inc(`rpc_out.${body.t}`);
       this.#o.send(bytes, to).catch((err: Error) => done(err));
     });
