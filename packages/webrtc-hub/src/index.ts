@@ -43,3 +43,4 @@ export { hubWebRtcStrategy, type WebRtcStrategyOptions } from './rtc/strategy.js
 export function createRtcPeer(o: RtcPeerOptions): RtcPeer {
   return new RtcPeer(o);
 }
+export { type HubLink, type WebRtcTierOptions, webRtcTier } from './rtc/plugin.js';

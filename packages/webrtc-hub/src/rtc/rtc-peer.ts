@@ -43,8 +43,11 @@ export interface RtcPeerOptions {
   identity: Identity;
   /** Carries offers, answers and candidates (the Hub). */
   signaller: Signaller;
-  /** STUN and TURN servers (werift uses the first STUN and the first TURN URL). Default none. */
-  iceServers?: RTCIceServer[];
+  /**
+   * STUN and TURN servers (werift uses the first STUN and the first TURN URL), or a function read
+   * at each attempt (short-lived TURN credentials from the Hub). Default none.
+   */
+  iceServers?: RTCIceServer[] | (() => RTCIceServer[]);
   /** `relay`: only TURN relay candidates. Default `all`. */
   iceTransportPolicy?: 'all' | 'relay';
   /** Extra host addresses to offer as candidates (e.g. 127.0.0.1, which werift leaves out). */
@@ -184,7 +187,7 @@ export class RtcPeer extends EventEmitter {
 
   #newSession(peer: string, sid: string, role: 'offerer' | 'answerer'): Session {
     const pc = new RTCPeerConnection({
-      iceServers: this.#o.iceServers ?? [],
+      iceServers: typeof this.#o.iceServers === 'function' ? this.#o.iceServers() : (this.#o.iceServers ?? []),
       iceTransportPolicy: this.#o.iceTransportPolicy ?? 'all',
       iceUseIpv6: this.#o.useIpv6 ?? false,
       ...(this.#o.additionalHostAddresses && { iceAdditionalHostAddresses: this.#o.additionalHostAddresses }),
