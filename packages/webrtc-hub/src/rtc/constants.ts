@@ -20,8 +20,8 @@ export const MAX_CANDIDATE_CHARS = 512;
 export const MAX_CANDIDATES_PER_SESSION = 64;
 /** Sessions being set up at once (each direction). */
 export const MAX_PENDING_SESSIONS = 32;
-/** Data-channel message size the stream writes (interoperable with every browser). */
-export const DC_CHUNK_BYTES = 16 * 1024;
+/** Largest data-channel message the byte stream writes (node ↔ node only: werift and libdatachannel accept 64 KiB; a TLS record of 16 KiB + overhead fits whole). */
+export const DC_CHUNK_BYTES = 64 * 1024;
 /** bufferedAmount above which the stream stops taking writes. */
 export const DC_HIGH_WATER_BYTES = 1024 * 1024;
 /** bufferedAmount at which writing resumes. */

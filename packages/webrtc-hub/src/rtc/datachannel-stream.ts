@@ -4,7 +4,7 @@ import { DC_CHUNK_BYTES, DC_HIGH_WATER_BYTES, DC_LOW_WATER_BYTES, DC_MAX_UNREAD_
 import { RtcOverflowError, RtcSessionError } from './errors.js';
 
 export interface DataChannelStreamOptions {
-  /** Largest data-channel message written, bytes. Default 16 KiB. */
+  /** Largest data-channel message written, bytes. Default 64 KiB. */
   chunkBytes?: number;
   /** bufferedAmount above which writes wait, bytes. Default 1 MiB. */
   highWaterBytes?: number;
