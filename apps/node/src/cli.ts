@@ -71,7 +71,8 @@ start-up). One node per data directory: it writes <data-dir>/node.json (pid, API
 removed on a clean stop) so that send, status, peers and stop reach it. Every fixed port
 ([p2p] listen_port, [dht] port, [api] port, [relay] port) is checked before the node joins
 the network; a taken one is an error naming its key. Roles come from the config:
-a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay.
+a node with no [dht] seed_nodes is a bootstrap node; [relay] volunteer = true offers a relay;
+[hub] serve = true runs a Hub on [hub] port (its URL is in the 'listening' event).
 With --json, one JSON object per line on stdout for each event: listening, connected (tier,
 time), message (sender, text), resumed (outbox resent at start), upgraded, path-lost, error, tier-not-installed (an optional tier
 package is absent), and the tiers' own events (relay: session, session-end, refused). The WebSocket API ([api]) needs the token
@@ -443,7 +444,9 @@ async function runStartedNode(
   opts: { json: boolean; logger: Logger; emit: (event: string, data: Record<string, unknown>, text: string) => void },
 ): Promise<number> {
   const { emit } = opts;
-  node.on('listening', (e) => emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})`));
+  node.on('listening', (e) =>
+    emit('listening', e, `listening as ${e.nodeId} on ${e.tcp.join(', ')} (dht ${e.dht})${e.hub ? ` (hub ${e.hub})` : ''}`),
+  );
   node.on('connected', (e) =>
     emit(
       'connected',

@@ -25,6 +25,7 @@ import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
 import { type ConnectionOrchestrator, createOrchestrator, type PeerSession, type TierOutcome } from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
+import type { HubServer } from '@dpc/webrtc-hub';
 import { watchAddresses } from './address-watch.js';
 import type { Logger } from './log.js';
 import { type LoadedTiers, loadTierPlugins, type TierPackage } from './plugins.js';
@@ -37,7 +38,7 @@ export interface ChatMessage {
 }
 
 export interface NodeEvents {
-  listening: [{ nodeId: string; tcp: string[]; dht: string | null }];
+  listening: [{ nodeId: string; tcp: string[]; dht: string | null; hub?: string }];
   connected: [{ peerId: string; tier: TierName; ms: number; outcomes: TierOutcome[] }];
   message: [{ from: string; text: string; tier: TierName }];
   /** Messages found in the outbox at start, resent to these peers. */
@@ -103,6 +104,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
   store: KvStore | undefined;
   strategies: Strategy[] = [];
   plugins: Array<{ name: TierName; stop(): Promise<void> }> = [];
+  /** The Hub this node serves (`[hub] serve = true`). */
+  hub: HubServer | undefined;
   /** Optional tier packages found absent at start. */
   missingTiers: LoadedTiers['missing'] = [];
   readonly #shutdown = new AbortController();
@@ -188,6 +191,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       });
     }
 
+    if (config.hub.serve) await this.#startHub(log, opts);
+
     const loaded: LoadedTiers = this.opts.plugins
       ? { plugins: this.opts.plugins, missing: [], broken: [] }
       : await loadTierPlugins(this.opts.tierPackages);
@@ -243,7 +248,17 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       nodeId: this.identity.nodeId,
       tcp: this.listener.addresses(),
       dht: this.dht.address ? hostPort(this.dht.address.host, this.dht.address.port) : null,
+      ...(this.hub && { hub: this.hub.url }),
     });
+  }
+
+  /** `[hub] serve = true`: runs a Hub (from @dpc/webrtc-hub) in this process, before the tiers (tier 3 may use it). */
+  async #startHub(log: Logger, opts: { signal?: AbortSignal }): Promise<void> {
+    const { hubServerFromConfig } = await import('@dpc/webrtc-hub');
+    const hub = hubServerFromConfig(this.opts.config, { counters: this.counters });
+    await hub.start(opts);
+    this.hub = hub;
+    log.info('serving a Hub', { url: hub.url, port: hub.port, redis: this.opts.config.hub.redis_url !== '' });
   }
 
   /** Issue 10 §9: a bootstrap node announces its record to the network once its first contact joins. */
@@ -412,6 +427,8 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     this.#shutdown.abort();
     await this.orchestrator?.stop().catch(() => {});
     for (const p of this.plugins.splice(0).reverse()) await p.stop().catch(() => {});
+    await this.hub?.stop().catch(() => {});
+    this.hub = undefined;
     this.#parts?.close();
     for (const c of this.#early.splice(0)) await c.close('node stopping').catch(() => {});
     await this.listener?.stop().catch(() => {});

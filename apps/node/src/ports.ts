@@ -48,6 +48,7 @@ export function configuredPorts(config: DpcConfig): Array<{ key: string; proto: 
     { key: '[dht] port', proto: 'udp' as const, host: bindHost(config.dht.host), port: config.dht.port },
     ...(config.api.enabled ? [{ key: '[api] port', proto: 'tcp' as const, host: config.api.host, port: config.api.port }] : []),
     ...(config.relay.volunteer ? [{ key: '[relay] port', proto: 'tcp' as const, host: undefined, port: config.relay.port }] : []),
+    ...(config.hub.serve ? [{ key: '[hub] port', proto: 'tcp' as const, host: bindHost(config.hub.host), port: config.hub.port }] : []),
   ];
   return list.filter((p) => p.port !== 0);
 }

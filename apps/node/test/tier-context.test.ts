@@ -180,7 +180,7 @@ describe('TierContext: what a tier plugin sees of dpc-node', () => {
   });
 
   it('an absent tier package is reported as not installed, and the node runs and sends over direct', async () => {
-    const absent = '@dpc/webrtc-hub';
+    const absent = '@dpc/no-such-tier-package';
     const boot = await node(undefined);
     const seed = `127.0.0.1:${boot.dht.address?.port}`;
     const missing: Array<{ tier: string; package: string }> = [];

@@ -126,8 +126,15 @@ export const CONFIG_SCHEMA = {
     seed_nodes: list([], 'host:port of bootstrap nodes, comma separated'),
   },
   hub: {
-    url: str('', 'Hub WebSocket URL (empty: no Hub)'),
+    url: str('', 'Hub WebSocket URL (empty: no Hub); on a node that serves a Hub, the URL nodes dial, named in its login challenges'),
     auto_connect: bool(true, 'connect to the Hub on start'),
+    serve: bool(false, 'run a Hub in this node'),
+    host: { kind: { t: 'host' }, default: '0.0.0.0', doc: 'Hub bind address' } as KeySpec<string>,
+    port: port(8886, 'Hub WebSocket port (0 picks a free one)'),
+    redis_url: str('', 'Redis shared by several Hub instances (empty: one instance)'),
+    turn_secret: str('', "coturn's static-auth-secret: the Hub hands out TURN credentials in coturn's REST format"),
+    turn_servers: list([], 'TURN URLs the Hub hands out with those credentials, comma separated'),
+    turn_ttl: secs(600, 'lifetime of the TURN credentials the Hub hands out'),
   },
   api: {
     enabled: bool(true, 'serve the local WebSocket API (stats, sessions, send, events)'),

@@ -45,7 +45,7 @@ describe('config', () => {
       priority: 'normal',
     });
     expect(c.dht).toMatchObject({ port: 8889, host: 'dual', k: 20, alpha: 3, seed_nodes: [] });
-    expect(c.hub).toEqual({ url: '', auto_connect: true });
+    expect(c.hub).toMatchObject({ url: '', auto_connect: true, serve: false, port: 8886, turn_secret: '', redis_url: '' });
   });
 
   it.each(['1-local-network.ini', '2-internet-with-hub.ini', '3-offline-hub-independent.ini', '4-disaster-resilience.ini'])(

@@ -18,6 +18,8 @@
  */
 import { RtcPeer, type RtcPeerOptions } from './rtc/rtc-peer.js';
 
+export * from './hub/index.js';
+
 export { BINDING_TAG, type BindingFields, bindingText, sdpFingerprint, signBinding, verifyBinding } from './rtc/binding.js';
 export * from './rtc/constants.js';
 export { DataChannelStream, type DataChannelStreamOptions } from './rtc/datachannel-stream.js';
@@ -36,11 +38,10 @@ export {
   rtcSignalSchema,
 } from './rtc/messages.js';
 export type { RtcConnectionInfo, RtcConnectOptions, RtcPeer, RtcPeerOptions, SelectedPair } from './rtc/rtc-peer.js';
-export type { Signaller } from './rtc/signaller.js';
 export { hubWebRtcStrategy, type WebRtcStrategyOptions } from './rtc/strategy.js';
 
 /** Creates tier 3's WebRTC engine for one node (see `RtcPeer`). Call `stop()` when done. */
 export function createRtcPeer(o: RtcPeerOptions): RtcPeer {
   return new RtcPeer(o);
 }
-export { type HubLink, type WebRtcTierOptions, webRtcTier } from './rtc/plugin.js';
+export { tierPlugin, type WebRtcTierOptions, webRtcTier } from './rtc/plugin.js';

@@ -15,39 +15,15 @@ import {
   type TierContext,
   type TierDht,
 } from '@dpc/core';
-import { type HubLink, iceServersFromConfig, webRtcTier } from '@dpc/webrtc-hub';
+import { createHubServer, type HubServer, iceServersFromConfig, tierPlugin, webRtcTier } from '@dpc/webrtc-hub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Relay, relaySignaller, startRelay } from './rtc-relay.js';
 
-/** A HubLink over the test relay: up once the socket is open, down when the test says so. */
-async function relayLink(url: string, nodeId: string): Promise<HubLink & { goDown(): void; iceAsked: number }> {
-  const s = await relaySignaller(url, nodeId);
-  const ev = new EventEmitter();
-  let connected = true;
-  const link: HubLink & { goDown(): void; iceAsked: number } = {
-    iceAsked: 0,
-    get connected() {
-      return connected;
-    },
-    send: (to, payload, opts) => s.send(to, payload, opts),
-    on(event: string, fn: (e: { from: string; payload: unknown }) => void) {
-      if (event === 'signal') s.on('signal', fn);
-      else ev.on(event, fn as () => void);
-      return this;
-    },
-    off: (_e, fn) => s.off('signal', fn),
-    // What a Hub hands out (TURN with short-lived credentials) is read at each attempt; none here.
-    iceServers() {
-      link.iceAsked++;
-      return [];
-    },
-    close: () => s.close(),
-    goDown() {
-      connected = false;
-      ev.emit('down');
-    },
-  };
-  return link;
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function context(identity: Identity, ini: Record<string, unknown>) {
@@ -88,22 +64,26 @@ function context(identity: Identity, ini: Record<string, unknown>) {
 const record = (who: Identity, body: Partial<EndpointBody>) =>
   createRecord(who, { kind: 'endpoint', body: { ...emptyEndpointBody(), ...body } });
 
-describe('webRtcTier plugin', () => {
-  let relay: Relay;
+describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
+  let hub: HubServer;
+  let url: string;
   beforeAll(async () => {
-    relay = await startRelay();
+    // No STUN handed out: nothing leaves this machine.
+    hub = createHubServer({ host: '127.0.0.1', port: 0, stunServers: [] });
+    await hub.start();
+    url = hub.url;
   });
-  afterAll(() => relay.close());
+  afterAll(() => hub?.stop().catch(() => {}));
 
   it('enable_hub_webrtc = false: no strategy, no Hub link, hubConnected false', async () => {
     let linked = false;
     const plugin = webRtcTier({
-      connectHub: async () => {
+      connectHub: () => {
         linked = true;
         throw new Error('must not link');
       },
     });
-    const { ctx, seen } = context(generateIdentity(), { connection: { enable_hub_webrtc: 'false' }, hub: { url: relay.url } });
+    const { ctx, seen } = context(generateIdentity(), { connection: { enable_hub_webrtc: 'false' }, hub: { url } });
     const started = await plugin.start(ctx);
     expect(started.strategy).toBeUndefined();
     expect(started.info).toMatchObject({ enabled: false, reason: 'enable_hub_webrtc = false' });
@@ -114,45 +94,55 @@ describe('webRtcTier plugin', () => {
 
   it('no [hub] url: tier 3 stays off', async () => {
     const { ctx } = context(generateIdentity(), {});
-    const started = await webRtcTier({ connectHub: async () => Promise.reject(new Error('no')) }).start(ctx);
+    const started = await tierPlugin.start(ctx);
     expect(started.strategy).toBeUndefined();
     expect(started.info).toMatchObject({ enabled: false, reason: 'no [hub] url' });
   });
 
-  it('linked: reports the Hub, lists it in the endpoint record, connects and accepts through the strategy, and reports the Hub going down', async () => {
+  it('logged in: reports the Hub, lists it in the endpoint record, connects and accepts through the strategy; Hub gone → hubConnected false', async () => {
     const alice = generateIdentity();
     const bob = generateIdentity();
-    const ini = { connection: { webrtc_timeout: '7' }, hub: { url: relay.url }, webrtc: { stun_servers: '' } };
+    const ini = { connection: { webrtc_timeout: '7' }, hub: { url }, webrtc: { stun_servers: '' } };
     const a = context(alice, ini);
     const b = context(bob, ini);
-    const linkA = await relayLink(relay.url, alice.nodeId);
-    const linkB = await relayLink(relay.url, bob.nodeId);
-    const sa = await webRtcTier({ connectHub: async () => linkA }).start(a.ctx);
-    const sb = await webRtcTier({ connectHub: async () => linkB }).start(b.ctx);
+    expect(tierPlugin.name).toBe('hub_webrtc');
+    const sa = await tierPlugin.start(a.ctx);
+    const sb = await tierPlugin.start(b.ctx);
     try {
-      expect(a.seen.network.at(-1)).toEqual({ hubConnected: true });
-      expect(a.seen.parts.at(-1)).toEqual(['hub', relay.url]);
-      expect(sa.info).toMatchObject({ enabled: true, hub: relay.url, ice_servers: 0 });
+      await until('alice logged in', () => a.seen.network.at(-1)?.hubConnected === true);
+      await until('bob logged in', () => b.seen.network.at(-1)?.hubConnected === true);
+      expect(a.seen.parts.at(-1)).toEqual(['hub', url]);
+      expect(a.seen.events).toContainEqual({ event: 'webrtc', kind: 'hub-up', hub: url });
+      expect(sa.info).toMatchObject({ enabled: true, hub: url, ice_servers: 0 });
       const strategy = sa.strategy;
       if (!strategy) throw new Error('no strategy');
-      expect(strategy.name).toBe('hub_webrtc');
-      const peerRecord = record(bob, { hub: relay.url });
+      const peerRecord = record(bob, { hub: url });
       expect(strategy.isApplicable(peerRecord, { hubConnected: false })).toMatchObject({ applicable: false });
+      expect(strategy.isApplicable(record(bob, { hub: null }), { hubConnected: true })).toMatchObject({ applicable: false });
       const inbound = once(b.accepted, 'conn');
       const conn = await strategy.connect(peerRecord, { signal: AbortSignal.timeout(10_000), network: { hubConnected: true } });
       const [bConn] = (await inbound) as [Connection];
-      expect(bConn.remoteNodeId).toBe(alice.nodeId);
       expect(conn.tier).toBe('hub_webrtc');
-      expect(linkA.iceAsked).toBe(1);
-      expect(linkB.iceAsked).toBe(1);
+      expect(conn.remoteNodeId).toBe(bob.nodeId);
+      expect(bConn.remoteNodeId).toBe(alice.nodeId);
       const got = once(bConn, 'message');
-      await conn.send('over the plugin');
-      expect((await got)[0]).toBe('over the plugin');
+      await conn.send('over the Hub');
+      expect((await got)[0]).toBe('over the Hub');
       await conn.close();
-      linkA.goDown();
-      expect(a.seen.network.at(-1)).toEqual({ hubConnected: false });
+      // A node that is not logged in is reported offline by the Hub at once: a typed error, not a wait.
+      const t0 = performance.now();
+      const offline = await strategy
+        .connect(record(generateIdentity(), { hub: url }), { signal: AbortSignal.timeout(10_000), network: { hubConnected: true } })
+        .then(
+          () => undefined,
+          (err: { code?: string }) => err,
+        );
+      expect(offline?.code).toBe('DPC_HUB_PEER_OFFLINE');
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      await hub.stop();
+      await until('alice noticed the Hub is gone', () => a.seen.network.at(-1)?.hubConnected === false);
       expect(a.seen.parts.at(-1)).toEqual(['hub', null]);
-      expect(a.seen.events).toContainEqual({ event: 'webrtc', kind: 'hub-down', hub: relay.url });
+      expect(a.seen.events).toContainEqual({ event: 'webrtc', kind: 'hub-down', hub: url });
     } finally {
       await sa.stop();
       await sb.stop();

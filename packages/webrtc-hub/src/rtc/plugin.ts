@@ -1,35 +1,38 @@
 import { secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
 import type { RTCIceServer } from 'werift';
+import type { HubClient } from '../hub/client.js';
+import { hubClientFromConfig } from '../hub/from-config.js';
 import { iceServersFromConfig } from './ice-servers.js';
 import { RtcPeer } from './rtc-peer.js';
-import type { Signaller } from './signaller.js';
 import { hubWebRtcStrategy } from './strategy.js';
 
-/** A live link to a Hub as tier 3 uses it: a signaller that says when it is up or down. */
-export interface HubLink extends Signaller {
-  /** Whether the link is logged in right now. */
-  readonly connected: boolean;
-  on(event: 'signal', fn: (e: { from: string; payload: unknown }) => void): unknown;
-  on(event: 'up' | 'down', fn: () => void): unknown;
-  /** ICE servers the Hub hands out (TURN with short-lived credentials), when it does. */
-  iceServers?(): RTCIceServer[];
-  close(): Promise<void> | void;
+export interface WebRtcTierOptions {
+  /**
+   * Opens the link to the Hub for this node (started). Default: a HubClient to `[hub] url`
+   * (`hubClientFromConfig`), counting into the node's counters.
+   */
+  connectHub?(ctx: TierContext): HubClient;
 }
 
-export interface WebRtcTierOptions {
-  /** Opens the link to `[hub] url` for this node. */
-  connectHub(ctx: TierContext): Promise<HubLink>;
-}
+const unique = (servers: RTCIceServer[]) => {
+  const seen = new Set<string>();
+  return servers.filter((s) => {
+    const k = JSON.stringify(s);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+};
 
 /**
- * Tier 3 as a node plugin: with `enable_hub_webrtc` and a `[hub] url`, it links to the Hub,
+ * Tier 3 as a node plugin: with `enable_hub_webrtc` and a `[hub] url`, it logs in to the Hub,
  * reports `hubConnected` (so the orchestrator applies the hybrid rules), lists the Hub in the
- * endpoint record's `hub` part while linked, offers the WebRTC strategy and hands inbound
- * sessions to `ctx.accept`. ICE servers: `[webrtc] stun_servers`, `[turn] servers / username /
- * credential`, then what the Hub hands out. Deadline: `webrtc_timeout`. Events: `webrtc` with
- * `kind` hub-up, hub-down, refused.
+ * endpoint record's `hub` part while logged in, offers the WebRTC strategy and hands inbound
+ * sessions to `ctx.accept`. ICE servers of each attempt: `[webrtc] stun_servers`, `[turn]
+ * servers / username / credential`, then what the Hub hands out (TURN with fresh credentials).
+ * Deadline: `webrtc_timeout`. Events: `webrtc` with `kind` hub-up, hub-down, refused.
  */
-export function webRtcTier(o: WebRtcTierOptions): TierPlugin {
+export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
   return {
     name: 'hub_webrtc',
     async start(ctx: TierContext) {
@@ -43,12 +46,29 @@ export function webRtcTier(o: WebRtcTierOptions): TierPlugin {
             : '[hub] auto_connect = false';
         return { info: { enabled: false, reason: why }, async stop() {} };
       }
-      const hub = await o.connectHub(ctx);
+      const hub =
+        o.connectHub?.(ctx) ??
+        (() => {
+          const c = hubClientFromConfig(config, ctx.identity, { counters: ctx.counters }) as HubClient;
+          c.start();
+          return c;
+        })();
       const configured = iceServersFromConfig(config);
+      let handedOut: RTCIceServer[] = [];
       const peer = new RtcPeer({
         identity: ctx.identity,
         signaller: hub,
-        iceServers: () => [...configured, ...(hub.iceServers?.() ?? [])],
+        // Fresh TURN credentials from the Hub for each attempt; the last ones if it does not answer.
+        iceServers: async ({ signal }) => {
+          const fromHub = await hub.iceServers({ signal }).then(
+            (list) => {
+              handedOut = list as RTCIceServer[];
+              return handedOut;
+            },
+            () => handedOut,
+          );
+          return unique([...configured, ...fromHub]);
+        },
         timeoutMs: secondsToMs(config.connection.webrtc_timeout),
         counters: ctx.counters,
         ...(ctx.allowLoopback && { additionalHostAddresses: ['127.0.0.1'] }),
@@ -58,27 +78,38 @@ export function webRtcTier(o: WebRtcTierOptions): TierPlugin {
         log.warn('webrtc offer refused', { from: e.from, code: e.code, reason: e.message });
         ctx.emit('webrtc', { kind: 'refused', from: e.from, code: e.code });
       });
-      const setUp = (up: boolean) => {
+      const setUp = (up: boolean, url = hub.url) => {
         ctx.reportNetwork({ hubConnected: up });
         try {
-          ctx.setEndpointPart('hub', up ? config.hub.url : null);
+          ctx.setEndpointPart('hub', up ? url : null);
         } catch (err) {
           log.warn('hub not listed in the endpoint record', { error: err });
         }
-        ctx.emit('webrtc', { kind: up ? 'hub-up' : 'hub-down', hub: config.hub.url });
+        ctx.emit('webrtc', { kind: up ? 'hub-up' : 'hub-down', hub: url });
       };
-      hub.on('up', () => setUp(true));
-      hub.on('down', () => setUp(false));
+      hub.on('up', (e) => {
+        handedOut = e.iceServers as RTCIceServer[];
+        log.info('logged in to the Hub', { url: e.url });
+        setUp(true, e.url);
+      });
+      hub.on('down', (e) => {
+        log.warn('lost the Hub', { url: hub.url, ...(e.error && { error: e.error.message }) });
+        setUp(false);
+      });
+      hub.on('error', (err) => log.debug('Hub connect attempt failed', { url: hub.url, error: err.message }));
       setUp(hub.connected);
       return {
         strategy: hubWebRtcStrategy({ peer }),
-        info: { enabled: true, hub: config.hub.url, ice_servers: configured.length },
+        info: { enabled: true, hub: hub.url, ice_servers: configured.length },
         async stop() {
           await peer.stop();
-          await hub.close();
+          await hub.stop();
           ctx.reportNetwork({ hubConnected: false });
         },
       };
     },
   };
 }
+
+/** The plugin the node app loads when @dpc/webrtc-hub is installed. */
+export const tierPlugin: TierPlugin = webRtcTier();

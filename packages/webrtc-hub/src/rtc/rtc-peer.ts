@@ -15,6 +15,7 @@ import {
   toAbortError,
 } from '@dpc/core';
 import { type RTCDataChannel, type RTCIceServer, RTCPeerConnection } from 'werift';
+import type { Signaller } from '../hub/signaller.js';
 import { sdpFingerprint, signBinding, verifyBinding } from './binding.js';
 import {
   DC_LABEL,
@@ -27,7 +28,6 @@ import { DataChannelStream } from './datachannel-stream.js';
 import { RtcBusyError, RtcPeerEndedError, RtcSessionError, RtcSignalMalformedError } from './errors.js';
 import { MessageConnection } from './message-connection.js';
 import { isRtcSignal, type RtcAnswer, type RtcOffer, type RtcProtocol, type RtcSignal, rtcSignalSchema } from './messages.js';
-import type { Signaller } from './signaller.js';
 
 /** Candidate types of the ICE pair a session uses (from werift's stats). */
 export interface SelectedPair {
@@ -44,10 +44,10 @@ export interface RtcPeerOptions {
   /** Carries offers, answers and candidates (the Hub). */
   signaller: Signaller;
   /**
-   * STUN and TURN servers (werift uses the first STUN and the first TURN URL), or a function read
-   * at each attempt (short-lived TURN credentials from the Hub). Default none.
+   * STUN and TURN servers (werift uses the first STUN and the first TURN URL), or a function
+   * called at each attempt (short-lived TURN credentials from the Hub). Default none.
    */
-  iceServers?: RTCIceServer[] | (() => RTCIceServer[]);
+  iceServers?: RTCIceServer[] | ((opts: { signal: AbortSignal }) => RTCIceServer[] | Promise<RTCIceServer[]>);
   /** `relay`: only TURN relay candidates. Default `all`. */
   iceTransportPolicy?: 'all' | 'relay';
   /** Extra host addresses to offer as candidates (e.g. 127.0.0.1, which werift leaves out). */
@@ -135,17 +135,21 @@ export class RtcPeer extends EventEmitter {
       AbortSignal.any([opts.signal ?? new AbortController().signal, this.#shutdown.signal]),
     );
     const sid = randomBytes(16).toString('hex');
-    const s = this.#newSession(nodeId, sid, 'offerer');
     this.#pendingOut++;
-    const signal = AbortSignal.any([total.signal, s.ended.signal]);
+    let s: Session | undefined;
     let conn: (Connection & { rtc?: RtcConnectionInfo }) | undefined;
+    let signal = total.signal;
     try {
+      const ice = await this.#step('get ICE servers', this.#iceServers(total.signal), total.signal);
+      s = this.#newSession(nodeId, sid, 'offerer', ice);
+      signal = AbortSignal.any([total.signal, s.ended.signal]);
       const dc = s.pc.createDataChannel(DC_LABEL, { ordered: true });
       const offer = await this.#step('create offer', s.pc.createOffer(), signal);
       const fingerprint = sdpFingerprint(offer.sdp);
       const binding = signBinding(this.#o.identity, { kind: 'offer', sid, to: nodeId, fingerprint, proto });
+      const session = s;
       const answered = new Promise<RtcAnswer>((resolve) => {
-        s.answer = resolve;
+        session.answer = resolve;
       });
       await this.#step('send offer', this.#send(nodeId, { t: 'rtc-offer', sid, proto, sdp: offer.sdp, ...binding }, signal), signal);
       // Trickle: the offer went out before gathering; candidates follow as werift finds them.
@@ -166,8 +170,10 @@ export class RtcPeer extends EventEmitter {
     } catch (err) {
       const e = this.#typed(err, signal);
       this.#o.counters?.inc(`rtc_connect_errors_${(e as DpcError).code ?? 'unknown'}`);
-      this.#send(nodeId, { t: 'rtc-end', sid, reason: e.message.slice(0, 200) }).catch(() => {});
-      this.#closePc(s.pc);
+      if (s) {
+        this.#send(nodeId, { t: 'rtc-end', sid, reason: e.message.slice(0, 200) }).catch(() => {});
+        this.#closePc(s.pc);
+      }
       throw e;
     } finally {
       total.clear();
@@ -185,9 +191,14 @@ export class RtcPeer extends EventEmitter {
     for (const pc of [...this.#live]) this.#closePc(pc);
   }
 
-  #newSession(peer: string, sid: string, role: 'offerer' | 'answerer'): Session {
+  async #iceServers(signal: AbortSignal): Promise<RTCIceServer[]> {
+    const o = this.#o.iceServers;
+    return typeof o === 'function' ? await o({ signal }) : (o ?? []);
+  }
+
+  #newSession(peer: string, sid: string, role: 'offerer' | 'answerer', iceServers: RTCIceServer[]): Session {
     const pc = new RTCPeerConnection({
-      iceServers: typeof this.#o.iceServers === 'function' ? this.#o.iceServers() : (this.#o.iceServers ?? []),
+      iceServers,
       iceTransportPolicy: this.#o.iceTransportPolicy ?? 'all',
       iceUseIpv6: this.#o.useIpv6 ?? false,
       ...(this.#o.additionalHostAddresses && { iceAdditionalHostAddresses: this.#o.additionalHostAddresses }),
@@ -353,13 +364,17 @@ export class RtcPeer extends EventEmitter {
       end('refused');
       return;
     }
-    const s = this.#newSession(from, sid, 'answerer');
     this.#pendingIn++;
     const total = timeoutSignal(this.#o.timeoutMs ?? DEFAULT_WEBRTC_TIMEOUT_MS, 'webrtc accept', this.#shutdown.signal);
-    const signal = AbortSignal.any([total.signal, s.ended.signal]);
+    let s: Session | undefined;
+    let signal = total.signal;
     try {
+      const ice = await this.#step('get ICE servers', this.#iceServers(total.signal), total.signal);
+      s = this.#newSession(from, sid, 'answerer', ice);
+      signal = AbortSignal.any([total.signal, s.ended.signal]);
+      const pc = s.pc;
       const channel = new Promise<RTCDataChannel>((resolve) => {
-        const sub = s.pc.onDataChannel.subscribe((dc) => {
+        const sub = pc.onDataChannel.subscribe((dc) => {
           sub.unSubscribe();
           resolve(dc);
         });
@@ -374,7 +389,7 @@ export class RtcPeer extends EventEmitter {
       const t0 = performance.now();
       const dc = await this.#step(
         'connect ICE, DTLS and the data channel',
-        channel.then((d) => waitOpen(d, s.pc).then(() => d)),
+        channel.then((d) => waitOpen(d, pc).then(() => d)),
         signal,
       );
       const info: RtcConnectionInfo = { sid, proto: offer.proto, pair: await selectedPair(s.pc), role: 'answerer' };
@@ -385,8 +400,8 @@ export class RtcPeer extends EventEmitter {
     } catch (err) {
       const e = this.#typed(err, signal);
       this.#o.counters?.inc(`rtc_accept_errors_${(e as DpcError).code ?? 'unknown'}`);
-      if (!s.ended.signal.aborted) end(e.message.slice(0, 200));
-      this.#closePc(s.pc);
+      if (!s?.ended.signal.aborted) end(e.message.slice(0, 200));
+      if (s) this.#closePc(s.pc);
     } finally {
       total.clear();
       this.#pendingIn--;
