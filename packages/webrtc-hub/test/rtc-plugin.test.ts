@@ -125,6 +125,14 @@ describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
       expect(conn.tier).toBe('hub_webrtc');
       expect(conn.remoteNodeId).toBe(bob.nodeId);
       expect(bConn.remoteNodeId).toBe(alice.nodeId);
+      expect(b.seen.events).toContainEqual({
+        event: 'webrtc',
+        kind: 'session',
+        peer: alice.nodeId,
+        proto: 'dpc-tls/1',
+        local: 'host',
+        remote: 'host',
+      });
       const got = once(bConn, 'message');
       await conn.send('over the Hub');
       expect((await got)[0]).toBe('over the Hub');

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateIdentity, type Identity } from '@dpc/core';
-import { createLab, type Lab, type Topology } from '@dpc/netlab';
+import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
 
@@ -91,6 +91,10 @@ describe.skipIf(!canRunLab)('tier 3 over real NAT with a real coturn (werift pee
         '--use-auth-secret',
         `--static-auth-secret=${SECRET}`,
         '--realm=dpc.lab',
+        // werift 0.24 sleeps 5/6 of an allocation's lifetime in an uncancellable timer before each
+        // refresh, even after the peer connection closed, which keeps a short-lived `dpc-node send`
+        // alive that long: short allocations here let it exit within ~10 s.
+        '--max-allocate-lifetime=12',
         '-L',
         turnIp,
         '-E',
@@ -195,5 +199,54 @@ describe.skipIf(!canRunLab)('tier 3 over real NAT with a real coturn (werift pee
     // the gather step's own deadline ends it, well before webrtc_timeout (40 s in the fixture).
     expect(r.result).toMatchObject({ code: 'DPC_TIMEOUT', message: expect.stringContaining('gather candidates') });
     expect(r.result?.ms as number).toBeLessThan(3000 + 2000);
+  });
+
+  describe('through dpc-node processes: a node serving the Hub ([hub] serve, turn_secret), nodes with [hub] url', () => {
+    let work: Awaited<ReturnType<typeof workdir>>;
+    let hubUrl: string;
+    let seed: string;
+    const nodes: LabNode[] = [];
+    beforeAll(async () => {
+      work = await workdir();
+      const hubIp = lab.hosts.hub?.ipv4[0] as string;
+      hubUrl = `ws://${hubIp}:8890`;
+      const hubIni = `[hub]\nserve = true\nport = 8890\nurl = ${hubUrl}\nturn_secret = ${SECRET}\nturn_servers = turn:${turnIp}:3478\n[webrtc]\nstun_servers = stun:${turnIp}:3478`;
+      nodes.push(await LabNode.start(lab, 'hub', work.dir, labIni({ extra: hubIni })));
+      seed = `${hubIp}:8889`;
+    });
+    afterAll(async () => {
+      for (const n of nodes) n.kill('SIGKILL');
+      await work?.cleanup();
+    });
+    // STUN from coturn; TURN only as the Hub hands it out (REST credentials from [hub] turn_secret).
+    const peerIni = () =>
+      labIni({
+        seed,
+        extra: `[hub]\nurl = ${hubUrl}\n[webrtc]\nstun_servers = stun:${turnIp}:3478\n[connection]\nwebrtc_timeout = 20\ntotal_timeout = 45`,
+      });
+
+    async function sendVia(from: string, to: string, text: string) {
+      const target = await LabNode.start(lab, to, work.dir, peerIni());
+      nodes.push(target);
+      await target.next('webrtc', (e) => e.kind === 'hub-up');
+      await new Promise((r) => setTimeout(r, 1500)); // the endpoint record with `hub` is re-announced
+      const r = await labSend(lab, from, work.dir, peerIni(), target.nodeId, text);
+      console.info(`dpc-node ${from} → ${to}: ${JSON.stringify(r.result)} in ${r.elapsedMs} ms`);
+      expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'hub_webrtc' });
+      expect(await target.next('message', (e) => e.text === text)).toMatchObject({ tier: 'hub_webrtc' });
+      const session = await target.next('webrtc', (e) => e.kind === 'session');
+      console.info(`dpc-node ${to} accepted: ${JSON.stringify(session)}`);
+      return session;
+    }
+
+    it('cone ↔ cone: dpc-node send reaches the peer over tier 3 without a relay', async () => {
+      const s = await sendVia('ca', 'cb', 'hello through the Hub, cone');
+      expect([s.local, s.remote]).not.toContain('relay');
+    });
+
+    it('symmetric ↔ symmetric: tier 3 over coturn with the Hub-issued TURN credentials (a relay candidate)', async () => {
+      const s = await sendVia('sa', 'sb', 'hello through the Hub, symmetric');
+      expect([s.local, s.remote]).toContain('relay');
+    });
   });
 });

@@ -1,10 +1,13 @@
-import { secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { type Connection, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
 import type { RTCIceServer } from 'werift';
 import type { HubClient } from '../hub/client.js';
 import { hubClientFromConfig } from '../hub/from-config.js';
 import { iceServersFromConfig } from './ice-servers.js';
-import { RtcPeer } from './rtc-peer.js';
+import { type RtcConnectionInfo, RtcPeer } from './rtc-peer.js';
 import { hubWebRtcStrategy } from './strategy.js';
+
+/** How long the plugin's start waits for the first Hub login, ms. */
+const HUB_LOGIN_WAIT_MS = 3_000;
 
 export interface WebRtcTierOptions {
   /**
@@ -30,7 +33,8 @@ const unique = (servers: RTCIceServer[]) => {
  * endpoint record's `hub` part while logged in, offers the WebRTC strategy and hands inbound
  * sessions to `ctx.accept`. ICE servers of each attempt: `[webrtc] stun_servers`, `[turn]
  * servers / username / credential`, then what the Hub hands out (TURN with fresh credentials).
- * Deadline: `webrtc_timeout`. Events: `webrtc` with `kind` hub-up, hub-down, refused.
+ * Deadline: `webrtc_timeout`. Start waits up to 3 s for the first login. Events: `webrtc` with
+ * `kind` hub-up, hub-down, refused, session (an inbound session: peer, proto, candidate types).
  */
 export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
   return {
@@ -73,19 +77,28 @@ export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
         counters: ctx.counters,
         ...(ctx.allowLoopback && { additionalHostAddresses: ['127.0.0.1'] }),
       });
-      peer.on('connection', (conn) => ctx.accept(conn));
+      peer.on('connection', (conn: Connection, info: RtcConnectionInfo) => {
+        ctx.emit('webrtc', {
+          kind: 'session',
+          peer: conn.remoteNodeId,
+          proto: info.proto,
+          local: info.pair?.local,
+          remote: info.pair?.remote,
+        });
+        ctx.accept(conn);
+      });
       peer.on('refused', (e: { from: string; code: string; message: string }) => {
         log.warn('webrtc offer refused', { from: e.from, code: e.code, reason: e.message });
         ctx.emit('webrtc', { kind: 'refused', from: e.from, code: e.code });
       });
-      const setUp = (up: boolean, url = hub.url) => {
+      const setUp = (up: boolean, url = hub.url, quiet = false) => {
         ctx.reportNetwork({ hubConnected: up });
         try {
           ctx.setEndpointPart('hub', up ? url : null);
         } catch (err) {
           log.warn('hub not listed in the endpoint record', { error: err });
         }
-        ctx.emit('webrtc', { kind: up ? 'hub-up' : 'hub-down', hub: url });
+        if (!quiet) ctx.emit('webrtc', { kind: up ? 'hub-up' : 'hub-down', hub: url });
       };
       hub.on('up', (e) => {
         handedOut = e.iceServers as RTCIceServer[];
@@ -97,7 +110,12 @@ export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
         setUp(false);
       });
       hub.on('error', (err) => log.debug('Hub connect attempt failed', { url: hub.url, error: err.message }));
-      setUp(hub.connected);
+      setUp(hub.connected, hub.url, true);
+      // A short-lived node (`dpc-node send`) should find the Hub up when it connects: wait a
+      // little for the first login, but never fail the start on it (the client keeps trying).
+      await hub.waitConnected({ signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(HUB_LOGIN_WAIT_MS)]) }).catch(() => {
+        log.warn('not logged in to the Hub yet; tier 3 waits for it', { url: hub.url });
+      });
       return {
         strategy: hubWebRtcStrategy({ peer }),
         info: { enabled: true, hub: hub.url, ice_servers: configured.length },
