@@ -11,8 +11,9 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** Returns the message to deliver (possibly changed and re-addressed), or undefined to drop it. */
-export type Tamper = (m: { from: string; to: string; payload: unknown }) => { from: string; to: string; payload: unknown } | undefined;
+type Routed = { from: string; to: string; payload: unknown };
+/** Returns the message(s) to deliver (possibly changed, re-addressed or repeated), or undefined to drop it. */
+export type Tamper = (m: Routed) => Routed | Routed[] | undefined;
 
 export async function startRelay(opts: { host?: string; tamper?: Tamper } = {}): Promise<Relay> {
   const wss = new WebSocketServer({ host: opts.host ?? '127.0.0.1', port: 0, maxPayload: 64 * 1024 });
@@ -33,8 +34,9 @@ export async function startRelay(opts: { host?: string; tamper?: Tamper } = {}):
         return;
       }
       const out = opts.tamper ? opts.tamper({ from: id, to: m.to, payload: m.payload }) : { from: id, to: m.to, payload: m.payload };
-      if (!out) return;
-      clients.get(out.to)?.send(JSON.stringify({ from: out.from, payload: out.payload }));
+      for (const o of out === undefined ? [] : Array.isArray(out) ? out : [out]) {
+        clients.get(o.to)?.send(JSON.stringify({ from: o.from, payload: o.payload }));
+      }
     });
   });
   const { port, address } = wss.address() as AddressInfo;

@@ -239,4 +239,24 @@ describe('tier 3 over a lying relay: the Hub cannot put itself or another node i
     expect((await refused)[0]).toMatchObject({ from: a.identity.nodeId, code: 'DPC_RTC_BINDING' });
     expect(b.counters.get('rtc_refused_DPC_RTC_BINDING')).toBe(1);
   });
+
+  it('a relay that replays an offer: the first copy is answered, the second refused (DPC_RTC_BINDING, counted), the session lives', async () => {
+    const relay = await lying((m) => ((m.payload as { t: string }).t === 'rtc-offer' ? [m, m] : m));
+    const a = await node(relay);
+    const b = await node(relay);
+    const refused = once(b.peer, 'refused');
+    const accepted = once(b.peer, 'connection');
+    const conn = await a.peer.connect(b.identity.nodeId, { signal: AbortSignal.timeout(10_000) });
+    const [bConn] = (await accepted) as [Awaited<ReturnType<RtcPeer['connect']>>];
+    expect((await refused)[0]).toMatchObject({
+      from: a.identity.nodeId,
+      code: 'DPC_RTC_BINDING',
+      message: expect.stringContaining('replayed'),
+    });
+    expect(b.counters.get('rtc_refused_DPC_RTC_BINDING')).toBe(1);
+    const got = once(bConn, 'message');
+    await conn.send('still here');
+    expect((await got)[0]).toBe('still here');
+    await conn.close();
+  });
 });

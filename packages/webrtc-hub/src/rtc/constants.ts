@@ -18,6 +18,8 @@ export const MAX_SDP_CHARS = 16_384;
 export const MAX_CANDIDATE_CHARS = 512;
 /** Trickled candidates accepted per session. */
 export const MAX_CANDIDATES_PER_SESSION = 64;
+/** Answered offers remembered against replay (each until its binding expires). */
+export const MAX_SEEN_OFFERS = 4096;
 /** Sessions being set up at once (each direction). */
 export const MAX_PENDING_SESSIONS = 32;
 /** Largest data-channel message the byte stream writes (node ↔ node only: werift and libdatachannel accept 64 KiB; a TLS record of 16 KiB + overhead fits whole). */

@@ -18,14 +18,16 @@ import { type RTCDataChannel, type RTCIceServer, RTCPeerConnection } from 'werif
 import type { Signaller } from '../hub/signaller.js';
 import { sdpFingerprint, signBinding, verifyBinding } from './binding.js';
 import {
+  BINDING_MAX_SKEW_MS,
   DC_LABEL,
   DEFAULT_STEP_TIMEOUT_MS,
   DEFAULT_WEBRTC_TIMEOUT_MS,
   MAX_CANDIDATES_PER_SESSION,
   MAX_PENDING_SESSIONS,
+  MAX_SEEN_OFFERS,
 } from './constants.js';
 import { DataChannelStream } from './datachannel-stream.js';
-import { RtcBusyError, RtcPeerEndedError, RtcSessionError, RtcSignalMalformedError } from './errors.js';
+import { RtcBindingError, RtcBusyError, RtcPeerEndedError, RtcSessionError, RtcSignalMalformedError } from './errors.js';
 import { MessageConnection } from './message-connection.js';
 import { isRtcSignal, type RtcAnswer, type RtcOffer, type RtcProtocol, type RtcSignal, rtcSignalSchema } from './messages.js';
 
@@ -107,6 +109,8 @@ export class RtcPeer extends EventEmitter {
   readonly #o: RtcPeerOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #live = new Set<RTCPeerConnection>();
+  /** (sender, session) of answered offers → until when their binding could still verify. */
+  readonly #seenOffers = new Map<string, number>();
   readonly #shutdown = new AbortController();
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#handle(e.from, e.payload);
   #pendingIn = 0;
@@ -334,6 +338,22 @@ export class RtcPeer extends EventEmitter {
     }
   }
 
+  /**
+   * Each signed offer is answered once: its (sender, session) is remembered until the binding
+   * expires, so an offer the Hub replays is refused. Full of live entries: refuse (fail closed).
+   */
+  #replayed(from: string, offer: RtcOffer): DpcError | undefined {
+    const k = key(from, offer.sid);
+    const now = Date.now();
+    if ((this.#seenOffers.get(k) ?? 0) > now) return new RtcBindingError(`offer ${offer.sid} from ${from} was already answered (replayed)`);
+    if (this.#seenOffers.size >= MAX_SEEN_OFFERS) {
+      for (const [x, until] of this.#seenOffers) if (until <= now) this.#seenOffers.delete(x);
+      if (this.#seenOffers.size >= MAX_SEEN_OFFERS) throw new RtcBusyError(`${MAX_SEEN_OFFERS} offers answered within their validity`);
+    }
+    this.#seenOffers.set(k, offer.exp + BINDING_MAX_SKEW_MS);
+    return undefined;
+  }
+
   #refused(from: string, err: DpcError): void {
     this.#o.counters?.inc(`rtc_refused_${err.code}`);
     this.emit('refused', { from, code: err.code, message: err.message });
@@ -349,7 +369,7 @@ export class RtcPeer extends EventEmitter {
       return;
     }
     const max = this.#o.maxPendingSessions ?? MAX_PENDING_SESSIONS;
-    if (this.#pendingIn >= max || this.#sessions.has(key(from, sid))) {
+    if (this.#pendingIn >= max) {
       this.#refused(from, new RtcBusyError(`${max} incoming WebRTC sessions are being set up already`));
       end('busy');
       return;
@@ -357,6 +377,12 @@ export class RtcPeer extends EventEmitter {
     let verified: ReturnType<typeof verifyBinding>;
     try {
       verified = verifyBinding(offer, { kind: 'offer', from, to: this.nodeId, proto: offer.proto });
+      const replayed = this.#replayed(from, offer);
+      if (replayed) {
+        // No rtc-end: that would end the genuine session of this id.
+        this.#refused(from, replayed);
+        return;
+      }
       const verdict = this.#o.authorize?.(verified.nodeId) ?? true;
       if (verdict !== true) throw new RtcSessionError(`not authorized: ${verdict}`);
     } catch (err) {
