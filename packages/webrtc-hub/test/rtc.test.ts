@@ -2,7 +2,9 @@
 // the peers do not trust: connect, both protocols, the identity binding against a lying relay,
 // per-step deadlines, and the data-channel stream's backpressure.
 import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Counters, generateIdentity, type Identity, isDpcError } from '@dpc/core';
 import { createRtcPeer, type RtcAnswer, type RtcOffer, type RtcPeer, signBinding } from '@dpc/webrtc-hub';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +106,23 @@ describe('tier 3 over an honest relay', () => {
     for (const c of chunks) await conn.send(c);
     await done;
     expect(got.digest('hex')).toBe(want.digest('hex'));
+    await conn.close();
+  });
+
+  it('a TURN server that never answers stalls gathering: the step deadline ends the attempt, the retry without TURN connects (counted)', async () => {
+    // A real UDP socket on loopback that swallows every TURN request.
+    const sink = createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+    cleanups.push(() => sink.close());
+    const turn = [{ urls: `turn:127.0.0.1:${(sink.address() as AddressInfo).port}`, username: 'u', credential: 'p' }];
+    const a = await node(relay, { stepTimeoutMs: 1500, iceServers: turn });
+    const b = await node(relay, { stepTimeoutMs: 1500, iceServers: turn });
+    const accepted = once(b.peer, 'connection');
+    const conn = await a.peer.connect(b.identity.nodeId, { signal: AbortSignal.timeout(15_000) });
+    await accepted;
+    expect(conn.rtc?.pair?.local).toBe('host');
+    expect(a.counters.get('rtc_retries_without_turn')).toBe(1);
+    expect(a.counters.get('rtc_turn_gather_timeouts') + b.counters.get('rtc_turn_gather_timeouts')).toBeGreaterThanOrEqual(1);
     await conn.close();
   });
 

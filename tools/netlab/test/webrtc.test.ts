@@ -191,14 +191,23 @@ describe.skipIf(!canRunLab)('tier 3 over real NAT with a real coturn (werift pee
     expect(p.local).toBe('relay');
   });
 
-  it('wrong TURN credentials: the attempt is bounded by its step deadline and fails typed (werift can hang gathering)', async () => {
-    const bad = (who: Identity) => [{ urls: `turn:${turnIp}:3478`, ...turnCredentials(who.nodeId, 'not-the-secret') }];
-    const r = await pair('sa', 'sb', bad, 3000);
-    expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'failed' });
+  it('wrong TURN credentials: werift stalls gathering, the step deadline ends the attempt, and the retry without TURN connects over STUN', async () => {
+    const bad = (who: Identity) => [
+      { urls: `stun:${turnIp}:3478` },
+      { urls: `turn:${turnIp}:3478`, ...turnCredentials(who.nodeId, 'not-the-secret') },
+    ];
+    const r = await pair('ca', 'cb', bad, 3000);
+    expect(r.result, r.stderr.slice(-3000)).toMatchObject({
+      event: 'connected',
+      remote: r.b.nodeId,
+      reply: { echo: { text: 'hello over tier 3' } },
+    });
+    const p = r.result?.pair as { local: string; remote: string };
+    expect([p.local, p.remote]).not.toContain('relay');
     // werift 0.24 does not return from setLocalDescription while the TURN allocation is refused:
-    // the gather step's own deadline ends it, well before webrtc_timeout (40 s in the fixture).
-    expect(r.result).toMatchObject({ code: 'DPC_TIMEOUT', message: expect.stringContaining('gather candidates') });
-    expect(r.result?.ms as number).toBeLessThan(3000 + 2000);
+    // the first attempt ends at the 3 s gather deadline, the second leaves TURN out.
+    expect(r.result?.ms as number).toBeGreaterThan(3000);
+    expect(r.result?.ms as number).toBeLessThan(2 * 3000 + 5000);
   });
 
   describe('through dpc-node processes: a node serving the Hub ([hub] serve, turn_secret), nodes with [hub] url', () => {

@@ -8,6 +8,8 @@ export const DEFAULT_WEBRTC_TIMEOUT_MS = 30_000;
  * `setLocalDescription` (TURN allocation with wrong credentials) for more than 20 s.
  */
 export const DEFAULT_STEP_TIMEOUT_MS = 10_000;
+/** After TURN stalled gathering, how long attempts leave TURN out, ms. */
+export const TURN_UNUSABLE_MS = 60_000;
 /** How long a signed fingerprint binding stays valid, ms. */
 export const BINDING_TTL_MS = 60_000;
 /** Clock skew tolerated on a binding's expiry, ms. */

@@ -54,3 +54,14 @@ export class RtcOverflowError extends DpcError {
     super('DPC_RTC_OVERFLOW', `peer sent ${bytes} bytes nobody read`);
   }
 }
+
+/**
+ * werift did not finish gathering candidates within the step deadline with TURN configured (a
+ * TURN server that refuses the credentials or never answers stalls it). The caller retries once
+ * without TURN.
+ */
+export class RtcTurnUnusableError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_RTC_TURN_UNUSABLE', message, { retryable: true, ...options });
+  }
+}

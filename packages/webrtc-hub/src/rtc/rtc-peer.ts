@@ -25,9 +25,17 @@ import {
   MAX_CANDIDATES_PER_SESSION,
   MAX_PENDING_SESSIONS,
   MAX_SEEN_OFFERS,
+  TURN_UNUSABLE_MS,
 } from './constants.js';
 import { DataChannelStream } from './datachannel-stream.js';
-import { RtcBindingError, RtcBusyError, RtcPeerEndedError, RtcSessionError, RtcSignalMalformedError } from './errors.js';
+import {
+  RtcBindingError,
+  RtcBusyError,
+  RtcPeerEndedError,
+  RtcSessionError,
+  RtcSignalMalformedError,
+  RtcTurnUnusableError,
+} from './errors.js';
 import { MessageConnection } from './message-connection.js';
 import { isRtcSignal, type RtcAnswer, type RtcOffer, type RtcProtocol, type RtcSignal, rtcSignalSchema } from './messages.js';
 
@@ -91,8 +99,30 @@ interface Session {
   /** Aborted with RtcPeerEndedError when the peer sends rtc-end. */
   ended: AbortController;
   candidates: number;
+  /** TURN servers were configured for this session. */
+  turn: boolean;
+  /** Inside the gather step. */
+  gathering?: boolean;
   answer?: (a: RtcAnswer) => void;
 }
+
+const urlsOf = (s: RTCIceServer) => (Array.isArray(s.urls) ? s.urls : [s.urls]);
+const isTurnUrl = (u: string) => /^turns?:/i.test(u);
+/** The ICE servers with every TURN URL left out. */
+function withoutTurn(servers: RTCIceServer[]): RTCIceServer[] {
+  return servers.flatMap((s) => {
+    const urls = urlsOf(s).filter((u) => !isTurnUrl(u));
+    return urls.length > 0 ? [{ ...s, urls }] : [];
+  });
+}
+/** The attempt failed because TURN stalled gathering, here or at the peer. */
+function turnUnusable(err: unknown): boolean {
+  if (isDpcError(err, 'DPC_RTC_TURN_UNUSABLE')) return true;
+  return isDpcError(err, 'DPC_RTC_PEER_ENDED') && (err as RtcPeerEndedError).reason.startsWith(TURN_UNUSABLE_REASON);
+}
+/** rtc-end reason when TURN stalled gathering (the caller then retries without it). */
+const TURN_UNUSABLE_REASON = 'turn unusable';
+const endReason = (e: Error) => `${isDpcError(e, 'DPC_RTC_TURN_UNUSABLE') ? `${TURN_UNUSABLE_REASON}: ` : ''}${e.message}`.slice(0, 200);
 
 const key = (peer: string, sid: string) => `${peer}/${sid}`;
 
@@ -111,6 +141,8 @@ export class RtcPeer extends EventEmitter {
   readonly #live = new Set<RTCPeerConnection>();
   /** (sender, session) of answered offers → until when their binding could still verify. */
   readonly #seenOffers = new Map<string, number>();
+  /** After TURN stalled gathering, attempts leave TURN out until then (ms since the epoch). */
+  #turnUnusableUntil = 0;
   readonly #shutdown = new AbortController();
   readonly #onSignal = (e: { from: string; payload: unknown }) => this.#handle(e.from, e.payload);
   #pendingIn = 0;
@@ -138,15 +170,33 @@ export class RtcPeer extends EventEmitter {
       'webrtc connect',
       AbortSignal.any([opts.signal ?? new AbortController().signal, this.#shutdown.signal]),
     );
-    const sid = randomBytes(16).toString('hex');
     this.#pendingOut++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.#offer(nodeId, proto, total.signal);
+        } catch (err) {
+          // TURN that never answers (or refuses the credentials) stalls werift's gathering: once,
+          // try again without it (both sides leave TURN out for a while after such a timeout).
+          if (attempt > 0 || total.signal.aborted || !turnUnusable(err)) throw err;
+          this.#o.counters?.inc('rtc_retries_without_turn');
+        }
+      }
+    } finally {
+      total.clear();
+      this.#pendingOut--;
+    }
+  }
+
+  async #offer(nodeId: string, proto: RtcProtocol, total: AbortSignal): Promise<Connection & { rtc?: RtcConnectionInfo }> {
+    const sid = randomBytes(16).toString('hex');
     let s: Session | undefined;
     let conn: (Connection & { rtc?: RtcConnectionInfo }) | undefined;
-    let signal = total.signal;
+    let signal = total;
     try {
-      const ice = await this.#step('get ICE servers', this.#iceServers(total.signal), total.signal);
+      const ice = await this.#step('get ICE servers', this.#iceServers(total), total);
       s = this.#newSession(nodeId, sid, 'offerer', ice);
-      signal = AbortSignal.any([total.signal, s.ended.signal]);
+      signal = AbortSignal.any([total, s.ended.signal]);
       const dc = s.pc.createDataChannel(DC_LABEL, { ordered: true });
       const offer = await this.#step('create offer', s.pc.createOffer(), signal);
       const fingerprint = sdpFingerprint(offer.sdp);
@@ -158,7 +208,7 @@ export class RtcPeer extends EventEmitter {
       await this.#step('send offer', this.#send(nodeId, { t: 'rtc-offer', sid, proto, sdp: offer.sdp, ...binding }, signal), signal);
       // Trickle: the offer went out before gathering; candidates follow as werift finds them.
       this.#trickle(s, signal);
-      const gathered = this.#step('gather candidates', s.pc.setLocalDescription(offer), signal);
+      const gathered = this.#gather(s, s.pc.setLocalDescription(offer), signal);
       gathered.catch(() => {}); // awaited below, after the answer
       const answer = await this.#step('wait for the answer', answered, signal);
       const verified = verifyBinding(answer, { kind: 'answer', from: nodeId, to: this.nodeId, expectedSigner: nodeId, proto });
@@ -175,15 +225,34 @@ export class RtcPeer extends EventEmitter {
       const e = this.#typed(err, signal);
       this.#o.counters?.inc(`rtc_connect_errors_${(e as DpcError).code ?? 'unknown'}`);
       if (s) {
-        this.#send(nodeId, { t: 'rtc-end', sid, reason: e.message.slice(0, 200) }).catch(() => {});
+        this.#send(nodeId, { t: 'rtc-end', sid, reason: endReason(e) }).catch(() => {});
         this.#closePc(s.pc);
       }
       throw e;
     } finally {
-      total.clear();
-      this.#pendingOut--;
       this.#sessions.delete(key(nodeId, sid));
     }
+  }
+
+  /** The gather step; a timeout with TURN configured marks TURN unusable for a while. */
+  async #gather(s: Session, p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+    s.gathering = true;
+    try {
+      await this.#step('gather candidates', p, signal);
+    } catch (err) {
+      if (!signal.aborted && s.turn && isDpcError(err, 'DPC_TIMEOUT')) {
+        this.#turnUnusable();
+        throw new RtcTurnUnusableError(`gathering did not finish within ${this.#stepMs()} ms with TURN configured`, { cause: err });
+      }
+      throw err;
+    } finally {
+      s.gathering = false;
+    }
+  }
+
+  #turnUnusable(): void {
+    this.#turnUnusableUntil = Date.now() + TURN_UNUSABLE_MS;
+    this.#o.counters?.inc('rtc_turn_gather_timeouts');
   }
 
   /** Stops accepting, aborts every session being set up and closes every live one. */
@@ -197,7 +266,8 @@ export class RtcPeer extends EventEmitter {
 
   async #iceServers(signal: AbortSignal): Promise<RTCIceServer[]> {
     const o = this.#o.iceServers;
-    return typeof o === 'function' ? await o({ signal }) : (o ?? []);
+    const all = typeof o === 'function' ? await o({ signal }) : (o ?? []);
+    return Date.now() < this.#turnUnusableUntil ? withoutTurn(all) : all;
   }
 
   #newSession(peer: string, sid: string, role: 'offerer' | 'answerer', iceServers: RTCIceServer[]): Session {
@@ -208,7 +278,8 @@ export class RtcPeer extends EventEmitter {
       ...(this.#o.additionalHostAddresses && { iceAdditionalHostAddresses: this.#o.additionalHostAddresses }),
     });
     this.#live.add(pc);
-    const s: Session = { sid, peer, role, pc, ended: new AbortController(), candidates: 0 };
+    const turn = iceServers.some((x) => urlsOf(x).some(isTurnUrl));
+    const s: Session = { sid, peer, role, pc, ended: new AbortController(), candidates: 0, turn };
     this.#sessions.set(key(peer, sid), s);
     return s;
   }
@@ -334,6 +405,8 @@ export class RtcPeer extends EventEmitter {
         this.#o.counters?.inc('rtc_candidates_bad');
       });
     } else {
+      // The peer gave up because TURN stalled its gathering, and ours with TURN is stalled too.
+      if (m.reason.startsWith(TURN_UNUSABLE_REASON) && s.turn && s.gathering) this.#turnUnusable();
       s.ended.abort(new RtcPeerEndedError(m.reason));
     }
   }
@@ -411,7 +484,7 @@ export class RtcPeer extends EventEmitter {
       const binding = signBinding(this.#o.identity, { kind: 'answer', sid, to: from, fingerprint, proto: offer.proto });
       await this.#step('send answer', this.#send(from, { t: 'rtc-answer', sid, sdp: answer.sdp, ...binding }, signal), signal);
       this.#trickle(s, signal);
-      await this.#step('gather candidates', s.pc.setLocalDescription(answer), signal);
+      await this.#gather(s, s.pc.setLocalDescription(answer), signal);
       const t0 = performance.now();
       const dc = await this.#step(
         'connect ICE, DTLS and the data channel',
@@ -426,7 +499,7 @@ export class RtcPeer extends EventEmitter {
     } catch (err) {
       const e = this.#typed(err, signal);
       this.#o.counters?.inc(`rtc_accept_errors_${(e as DpcError).code ?? 'unknown'}`);
-      if (!s?.ended.signal.aborted) end(e.message.slice(0, 200));
+      if (!s?.ended.signal.aborted) end(endReason(e));
       if (s) this.#closePc(s.pc);
     } finally {
       total.clear();
