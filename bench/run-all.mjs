@@ -24,6 +24,7 @@ ensureDeps(here);
 ok = run('node', ['--expose-gc', 'bench/dht.mjs', '100', '1000']) && ok;
 ensureDeps(join(here, 'relay'));
 ok = run('node', ['bench/relay/relay.mjs']) && ok;
+ok = run('node', ['bench/hub.mjs', '2000', '20000', '3']) && ok;
 if (process.getuid?.() === 0) ok = run('node', ['bench/orchestrator-lab.mjs', '3']) && ok;
 else console.log('\n=== bench/orchestrator-lab.mjs skipped: it needs root (network namespaces)');
 process.exit(ok ? 0 : 1);

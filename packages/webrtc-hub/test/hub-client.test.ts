@@ -1,7 +1,7 @@
 import { generateIdentity } from '@dpc/core';
-import { createHubClient, createHubServer } from '@dpc/webrtc-hub';
+import { createHubServer } from '@dpc/webrtc-hub';
 import { describe, expect, it } from 'vitest';
-import { freePort, loggedInClient, onCleanup, startFreezableProxy, startHub } from './hub-helpers.js';
+import { freePort, loggedInClient, onCleanup, RawClient, startFreezableProxy, startHub } from './hub-helpers.js';
 
 async function until(pred: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -53,6 +53,32 @@ describe('Hub client: liveness and reconnect (real sockets)', () => {
     expect(client.counters.get('hub_client_heartbeat_lost')).toBe(1);
     expect(noticedMs).toBeGreaterThanOrEqual(800);
     expect(noticedMs).toBeLessThan(4_000);
+  });
+
+  it('the Hub drops a node that went silent (missed pong) and then reports it offline', async () => {
+    const hubPort = await freePort();
+    const proxy = await startFreezableProxy(hubPort);
+    const hub = await startHub({ port: hubPort, pingIntervalMs: 200, url: `ws://127.0.0.1:${proxy.port}/` });
+    const quiet = await loggedInClient(hub, { heartbeatMs: 60_000, deadAfterMs: 120_000 });
+    const raw = await RawClient.login(`ws://127.0.0.1:${hubPort}/`); // straight to the Hub (raw: signs any challenge)
+    proxy.freeze();
+    await until(() => !hub.hasNode(quiet.nodeId), 3_000);
+    expect(hub.counters.get('hub_closed_dead')).toBe(1);
+    raw.send({ t: 'signal', id: 1, to: quiet.nodeId, payload: 'still there?' });
+    expect(await raw.next((m) => m.t === 'error')).toMatchObject({ code: 'DPC_HUB_PEER_OFFLINE', id: 1 });
+  });
+
+  it('a client replaced by a newer login of its identity does not fight back at once', async () => {
+    const hub = await startHub();
+    const me = generateIdentity();
+    const first = await loggedInClient(hub, { identity: me, backoff: { minMs: 50, maxMs: 2_000, jitter: 0 } });
+    const second = await loggedInClient(hub, { identity: me });
+    await until(() => !first.connected);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(second.connected).toBe(true);
+    expect(first.counters.get('hub_client_connect')).toBe(1);
+    expect(first.counters.get('hub_client_error_replaced')).toBe(1);
+    expect(hub.counters.get('hub_replaced')).toBe(1);
   });
 
   it('stop() ends the reconnect loop: no timer or socket left', async () => {

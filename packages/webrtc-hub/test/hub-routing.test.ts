@@ -26,7 +26,7 @@ describe('Hub routing (one instance, real sockets)', () => {
       code: 'DPC_HUB_PEER_OFFLINE',
       name: 'HubPeerOfflineError',
     });
-    expect(performance.now() - t0).toBeLessThan(2_000); // an answer, not a timeout (10 s)
+    expect(performance.now() - t0).toBeLessThan(5_000); // an answer, not the 10 s request timeout
     expect(hub.counters.get('hub_peer_offline')).toBe(1);
     expect(alice.connected).toBe(true);
   });

@@ -99,6 +99,7 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
   #nextId = 1;
   #started = false;
   #loop: Promise<void> | undefined;
+  #replaced = false;
 
   constructor(o: HubClientOptions) {
     super();
@@ -170,6 +171,15 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
     }
   }
 
+  /** Emits to the user's listeners; one that throws is counted, never breaks the connection. */
+  #tell<E extends 'up' | 'down' | 'signal'>(event: E, ...args: HubClientEvents[E]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch {
+      this.counters.inc('hub_client_listener_error');
+    }
+  }
+
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
     const b = this.#o.backoff ?? {};
@@ -181,6 +191,12 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
       let wasUp = false;
       try {
         wasUp = await this.#session();
+        // Replaced by a newer login of the same identity: coming straight back would replace it in turn.
+        if (this.#replaced) {
+          this.#replaced = false;
+          wasUp = false;
+          attempt = Math.max(attempt, 30);
+        }
       } catch (err) {
         if (stop.aborted) break;
         this.counters.inc('hub_client_connect_failed');
@@ -276,12 +292,12 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
             sendJson({ t: 'ping', id: 0 });
           }, hb);
           heartbeat.unref();
-          this.emit('up', { url: this.url, iceServers: m.ice_servers });
+          this.#tell('up', { url: this.url, iceServers: m.ice_servers });
           return;
         }
         case 'signal':
           this.counters.inc('hub_client_received');
-          this.emit('signal', { from: m.from, payload: m.payload });
+          this.#tell('signal', { from: m.from, payload: m.payload });
           return;
         case 'ack':
           this.#pending.get(m.id)?.resolve(undefined);
@@ -297,7 +313,10 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
           this.counters.inc(known ? `hub_client_error_${m.code.slice(8).toLowerCase()}` : 'hub_client_error_other');
           const p = m.id === undefined ? undefined : this.#pending.get(m.id);
           if (p) p.reject(err);
-          else closeError = err; // a connection-level error: the Hub closes next
+          else {
+            closeError = err; // a connection-level error: the Hub closes next
+            if (m.code === 'DPC_HUB_REPLACED') this.#replaced = true;
+          }
           return;
         }
       }
@@ -314,7 +333,7 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
       if (loggedIn) {
         this.#connected = false;
         this.counters.inc('hub_client_down');
-        this.emit('down', err ? { error: err } : {});
+        this.#tell('down', err ? { error: err } : {});
         settle(true);
       } else {
         fail(err ?? new HubNotConnectedError(`the Hub at ${this.url} closed the connection before login`));

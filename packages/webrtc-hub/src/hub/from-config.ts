@@ -38,15 +38,22 @@ export function hubClientFromConfig(config: DpcConfig, identity: Identity, extra
 export function startHubLink(ctx: TierContext, extra: Partial<HubClientOptions> = {}): HubClient | undefined {
   const client = hubClientFromConfig(ctx.config, ctx.identity, { counters: ctx.counters, ...extra });
   if (!client) return undefined;
+  const setHubPart = (value: string | null) => {
+    try {
+      ctx.setEndpointPart('hub', value);
+    } catch (err) {
+      ctx.log.warn('cannot put the Hub URL in the endpoint record', { url: client.url, error: (err as Error).message });
+    }
+  };
   client.on('up', ({ url }) => {
     ctx.log.info('logged in to the Hub', { url });
     ctx.reportNetwork({ hubConnected: true });
-    ctx.setEndpointPart('hub', url);
+    setHubPart(url);
   });
   client.on('down', ({ error }) => {
     ctx.log.warn('lost the Hub', { url: client.url, ...(error && { error: error.message }) });
     ctx.reportNetwork({ hubConnected: false });
-    ctx.setEndpointPart('hub', null);
+    setHubPart(null);
   });
   client.on('error', (err) => ctx.log.debug('Hub connect attempt failed', { url: client.url, error: err.message }));
   ctx.signal.addEventListener('abort', () => void client.stop(), { once: true });

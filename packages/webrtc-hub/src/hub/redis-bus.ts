@@ -105,9 +105,16 @@ export class RedisBus {
   /** `nodeId` logged in here: its presence points to this instance; an older login elsewhere is kicked. */
   async claim(nodeId: string): Promise<void> {
     this.#local.add(nodeId);
-    const old = (await this.#cmd.sendCommand(['SET', this.#key(nodeId), this.instanceId, 'PX', String(this.#o.presenceTtlMs), 'GET'])) as
-      | string
-      | null;
+    const t = AbortSignal.timeout(this.#o.routeTimeoutMs);
+    const set = this.#cmd.sendCommand<string | null>([
+      'SET',
+      this.#key(nodeId),
+      this.instanceId,
+      'PX',
+      String(this.#o.presenceTtlMs),
+      'GET',
+    ]);
+    const old = await abortable(set, t);
     if (old && old !== this.instanceId) {
       this.#o.counters.inc('hub_bus_kick_sent');
       await this.#publish(`${this.#o.prefix}inst:${old}`, { k: 'kick', node_id: nodeId });
@@ -127,16 +134,20 @@ export class RedisBus {
    */
   async route(from: string, to: string, payload: unknown, signal?: AbortSignal): Promise<boolean> {
     if (this.#pending.size >= this.#o.maxPendingRoutes) throw new HubUnavailableError('too many messages in flight between Hubs');
+    const t = timeoutSignal(this.#o.routeTimeoutMs, 'routing through another Hub', signal);
     let where: string | null;
     try {
-      where = (await this.#cmd.sendCommand(['GET', this.#key(to)])) as string | null;
+      where = (await abortable(this.#cmd.sendCommand(['GET', this.#key(to)]), t.signal)) as string | null;
     } catch (err) {
+      t.clear();
       throw new HubUnavailableError('the Hubs\u2019 shared Redis is unreachable', { cause: err });
     }
-    if (!where) return false;
-    if (where === this.instanceId) return false; // the caller already looked locally: a stale key
+    if (!where || where === this.instanceId) {
+      // Logged in nowhere, or here (the caller already looked locally: a stale key).
+      t.clear();
+      return false;
+    }
     const rid = randomBytes(9).toString('base64');
-    const t = timeoutSignal(this.#o.routeTimeoutMs, 'routing through another Hub', signal);
     const answer = new Promise<boolean>((resolve) => this.#pending.set(rid, { resolve }));
     try {
       const receivers = await this.#publish(`${this.#o.prefix}inst:${where}`, { k: 'sig', rid, from, to, payload, reply: this.instanceId });
