@@ -131,11 +131,10 @@ describe('tier 3 over an honest relay', () => {
     const silent = generateIdentity();
     const s = await relaySignaller(relay.url, silent.nodeId); // connected, never answers
     cleanups.push(() => s.close());
-    const t0 = performance.now();
+    // The attempt's own deadline is 15 s: a timeout naming the step is the step's deadline.
     const err = await failure(a.peer.connect(silent.nodeId));
     expect(err.code).toBe('DPC_TIMEOUT');
-    expect(err.message).toContain('wait for the answer');
-    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(err.message).toContain("webrtc step 'wait for the answer' timed out after 1500 ms");
     expect(a.counters.get('rtc_connect_errors_DPC_TIMEOUT')).toBe(1);
   });
 
