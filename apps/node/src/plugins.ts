@@ -12,6 +12,7 @@ export interface TierPackage {
 
 /** The optional tier packages this app knows (filled as tier packages land). */
 export const TIER_PACKAGES: readonly TierPackage[] = [
+  { tier: 'hub_webrtc', package: '@dpc/webrtc-hub', import: () => import('@dpc/webrtc-hub') },
   { tier: 'udp_hole_punch', package: '@dpc/holepunch', import: () => import('@dpc/holepunch') },
   { tier: 'volunteer_relay', package: '@dpc/relay', import: () => import('@dpc/relay') },
 ];
