@@ -216,7 +216,17 @@ async function installWithoutRelay(): Promise<string> {
   const app = new URL('..', import.meta.url).pathname;
   const modules = join(app, '..', '..', 'node_modules');
   await mkdir(join(root, 'node_modules', '@dpc'), { recursive: true });
-  for (const dep of ['@dpc/core', '@dpc/dht', '@dpc/direct', '@dpc/holepunch', '@dpc/orchestrator', '@dpc/store', '@dpc/webrtc-hub', 'prom-client', 'ws']) {
+  for (const dep of [
+    '@dpc/core',
+    '@dpc/dht',
+    '@dpc/direct',
+    '@dpc/holepunch',
+    '@dpc/orchestrator',
+    '@dpc/store',
+    '@dpc/webrtc-hub',
+    'prom-client',
+    'ws',
+  ]) {
     await symlink(await realpath(join(modules, dep)), join(root, 'node_modules', dep), 'dir');
   }
   await cp(join(app, 'dist'), join(root, 'app', 'dist'), { recursive: true });
