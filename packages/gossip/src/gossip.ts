@@ -12,7 +12,7 @@ import {
   throwIfAborted,
 } from '@dpc/core';
 import { DEFAULT_REDELIVER_INTERVAL_MS, DEFAULT_SEEN_SET_SIZE, MAX_RECEIPT_IDS } from './constants.js';
-import { GossipMalformedError, type GossipMessageError, GossipStoppedError } from './errors.js';
+import { GossipMalformedError, type GossipMessageError, GossipReplayedError, GossipStoppedError } from './errors.js';
 import { chooseForwardPeers } from './forward-choice.js';
 import {
   createMessage,
@@ -251,6 +251,9 @@ class GossipService extends EventEmitter implements Gossip {
       this.#refuse(err, from?.nodeId);
     }
     const hex = m.id.toString('hex');
+    if (this.store.isTombstoned(hex)) {
+      this.#refuse(new GossipReplayedError(`message ${hex.slice(0, 16)} was already delivered or confirmed`), from?.nodeId);
+    }
     if (this.store.has(hex) || !this.#seen.add(hex)) {
       if (from && this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
       this.counters.inc('gossip_duplicates');
