@@ -13,6 +13,7 @@ export interface TierPackage {
 /** The optional tier packages this app knows (filled as tier packages land). */
 export const TIER_PACKAGES: readonly TierPackage[] = [
   { tier: 'volunteer_relay', package: '@dpc/relay', import: () => import('@dpc/relay') },
+  { tier: 'gossip', package: '@dpc/gossip', import: () => import('@dpc/gossip') },
 ];
 
 export interface LoadedTiers {

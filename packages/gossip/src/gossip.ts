@@ -49,6 +49,8 @@ export interface GossipOptions {
   ttlSeconds?: number;
   /** `[gossip] priority` of this node's messages, default 'normal'. */
   priority?: GossipPriority;
+  /** `[gossip] sync_interval`, ms, default 300,000 (0: no timer): anti-entropy with a random linked peer. */
+  syncIntervalMs?: number;
   /** `[gossip] cleanup_interval`, ms, default 600,000 (0: no timer; call `sweep()`). */
   cleanupIntervalMs?: number;
   /** Re-offers stored, not yet receipted messages to the application this often, ms. Default 15,000. */

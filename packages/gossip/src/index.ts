@@ -26,6 +26,7 @@ export { DEFAULT_MAX_MESSAGE_BYTES, MAX_ALREADY_FORWARDED, MAX_HOPS_LIMIT, MAX_T
 export * from './errors.js';
 export { chooseForwardPeers, type ForwardCandidate, xorDistanceCompare } from './forward-choice.js';
 export { createGossip, type Gossip, type GossipLink, type GossipOptions } from './gossip.js';
+export { type GossipLinks, type GossipLinksOptions, parseHostPort, startGossipLinks } from './links.js';
 export {
   type CreateMessageOptions,
   createMessage,
@@ -40,6 +41,7 @@ export {
   type VerifyMessageOptions,
   verifyMessage,
 } from './messages.js';
+export { gossipTier, tierPlugin } from './plugin.js';
 export { open, SEAL_OVERHEAD_BYTES, seal, x25519PublicOf, x25519SecretOf } from './seal.js';
 export { SeenSet } from './seen-set.js';
 export { GossipStore, type GossipStoreOptions, type StoredEntry } from './store.js';
