@@ -1,2 +1,3 @@
 // Filled in by the work on this package's issue.
-export {};
+
+export * from './negentropy.js';
