@@ -60,3 +60,10 @@ export class NegentropyUsageError extends DpcError {
     super('DPC_NEGENTROPY_USAGE', message, options);
   }
 }
+
+/** The peer did not let the reconciliation end within `maxRounds` round trips. */
+export class NegentropyRoundsError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_NEGENTROPY_ROUNDS', message, options);
+  }
+}

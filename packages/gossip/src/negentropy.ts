@@ -47,6 +47,7 @@ import type { NegentropyStorage } from './negentropy-storage.js';
 export { NEGENTROPY_FINGERPRINT_BYTES, NEGENTROPY_ID_BYTES, NEGENTROPY_PROTOCOL_V1 } from './negentropy-codec.js';
 export * from './negentropy-errors.js';
 export { type NegentropyItem, NegentropyStorage } from './negentropy-storage.js';
+export * from './negentropy-sync.js';
 
 const ID = NEGENTROPY_ID_BYTES;
 /** Ranges are split into this many sub-ranges when their fingerprints differ. */

@@ -97,6 +97,22 @@ describe('negentropy reconciliation (our initiator against our responder)', () =
     expect(Math.max(...unlimited.sizes)).toBeGreaterThan(limit);
   });
 
+  it('a frame-limited responder cut at every possible id-list boundary loses no item', () => {
+    // The responder's id list stops at the frame limit and a fingerprint covers the rest; sizes
+    // around each cut (about 120 ids per 4 KiB frame) put the last item exactly on the boundary.
+    const shared = Array.from({ length: 40 }, (_, i) => ({ timestamp: 10 + i, id: idOf(-1000 - i) }));
+    for (let n = 100; n <= 380; n++) {
+      const onlyB = Array.from({ length: n }, (_, i) => ({ timestamp: 100 + i, id: idOf(i) }));
+      for (const common of [[], shared]) {
+        const { a, b } = sides(common, [], onlyB);
+        const r = syncLocal(a, b, { responder: { frameSizeLimit: 4096 } });
+        expect(r.have).toEqual([]);
+        expect(r.need.map(hex)).toEqual(onlyB.map((x) => hex(x.id)));
+        for (const size of r.sizes) expect(size).toBeLessThanOrEqual(4096);
+      }
+    }
+  });
+
   it('identical sets reconcile in one round trip: 16 fingerprints out, one byte back', () => {
     const items = Array.from({ length: 10_000 }, (_, i) => ({ timestamp: 1_700_000_000 + i * 7, id: idOf(i) }));
     const { a, b } = sides(items, [], []);
