@@ -5,7 +5,8 @@
 // one process, no network). Three shapes of difference: `random` = spread over the whole history
 // and split between both sides; `missed` = the responder's newest items that the initiator lacks
 // (a peer coming back online pulls); `ahead` = the initiator's newest items that the responder
-// lacks (it pushes). Every run checks that have/need are exactly the differences. Side by side:
+// lacks (it pushes); `diverged` = both sides added d/2 new items each while apart (the newest
+// items, interleaved in time: two peers that were partitioned). Every run checks that have/need are exactly the differences. Side by side:
 // the same sync driven by nostr-tools' NIP-77 initiator (an independent implementation of the
 // same protocol, hex strings, O(range) fingerprints) against our responder.
 // Run: npm run build && node bench/gossip-sync.mjs
@@ -66,7 +67,11 @@ function scenario(d, shape) {
     shared = Array.from({ length: N - d }, item);
     const newest = Array.from({ length: d }, () => ({ ...item(), timestamp: T0 + SPAN + seq }));
     if (shape === 'missed') onlyB = newest;
-    else onlyA = newest;
+    else if (shape === 'ahead') onlyA = newest;
+    else {
+      onlyA = newest.filter((_, i) => i % 2 === 0);
+      onlyB = newest.filter((_, i) => i % 2 === 1);
+    }
   }
   const itemsA = [...shared, ...onlyA];
   const t = performance.now();
@@ -104,7 +109,7 @@ console.log(
   '| differences | shape | → bytes | ← bytes | total bytes | bytes / difference | round trips | sync ms, ours (median) | sync ms, nostr-tools initiator | ratio | seal ms |',
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-for (const shape of ['random', 'missed', 'ahead']) {
+for (const shape of (process.env.SHAPES ?? 'random,missed,ahead,diverged').split(',')) {
   for (const d of DIFFS) {
     const s = scenario(d, shape);
     const times = [];

@@ -113,6 +113,26 @@ describe('negentropy reconciliation (our initiator against our responder)', () =
     }
   });
 
+  it('frame-limited on both sides: every difference reported exactly once', () => {
+    // Differences spread everywhere make both sides cut messages after ranges already resolved;
+    // the cut must resume exactly there, or resolved ids come back again.
+    for (const [nShared, nA, nB, step] of [
+      [20_000, 1_500, 1_500, 3],
+      [8_000, 40, 3_000, 1],
+      [5_000, 2_000, 100, 7],
+    ] as const) {
+      const shared = Array.from({ length: nShared }, (_, i) => ({ timestamp: 1_000 + i * step, id: idOf(i) }));
+      const onlyA = Array.from({ length: nA }, (_, i) => ({ timestamp: 1_000 + Math.floor((i * nShared * step) / nA), id: idOf(1e6 + i) }));
+      const onlyB = Array.from({ length: nB }, (_, i) => ({ timestamp: 1_001 + Math.floor((i * nShared * step) / nB), id: idOf(2e6 + i) }));
+      const { a, b } = sides(shared, onlyA, onlyB);
+      const r = syncLocal(a, b, { initiator: { frameSizeLimit: 4096 }, responder: { frameSizeLimit: 4096 } });
+      expect(r.have.length).toBe(nA);
+      expect(r.need.length).toBe(nB);
+      expect(hexSet(r.have)).toEqual(hexSet(onlyA.map((x) => x.id)));
+      expect(hexSet(r.need)).toEqual(hexSet(onlyB.map((x) => x.id)));
+    }
+  });
+
   it('identical sets reconcile in one round trip: 16 fingerprints out, one byte back', () => {
     const items = Array.from({ length: 10_000 }, (_, i) => ({ timestamp: 1_700_000_000 + i * 7, id: idOf(i) }));
     const { a, b } = sides(items, [], []);
