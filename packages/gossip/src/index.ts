@@ -41,6 +41,7 @@ export {
   type VerifyMessageOptions,
   verifyMessage,
 } from './messages.js';
+export * from './negentropy.js';
 export { gossipTier, tierPlugin } from './plugin.js';
 export { open, SEAL_OVERHEAD_BYTES, seal, x25519PublicOf, x25519SecretOf } from './seal.js';
 export { SeenSet } from './seen-set.js';
