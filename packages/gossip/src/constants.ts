@@ -36,3 +36,5 @@ export const DEFAULT_HOP_ACK_TIMEOUT_MS = 10_000;
 export const MAX_LINK_FRAME_BYTES = 256 * 1024;
 /** Priority ranks, higher is kept longer. */
 export const PRIORITY_RANK = { low: 0, normal: 1, high: 2 } as const;
+/** Largest anti-entropy (Negentropy) message either side produces, bytes. */
+export const SYNC_FRAME_BYTES = 64 * 1024;

@@ -11,7 +11,7 @@ import {
   kademliaIdOf,
   throwIfAborted,
 } from '@dpc/core';
-import { DEFAULT_REDELIVER_INTERVAL_MS, DEFAULT_SEEN_SET_SIZE, MAX_RECEIPT_IDS } from './constants.js';
+import { DEFAULT_REDELIVER_INTERVAL_MS, DEFAULT_SEEN_SET_SIZE, MAX_RECEIPT_IDS, SYNC_FRAME_BYTES } from './constants.js';
 import { GossipMalformedError, type GossipMessageError, GossipReplayedError, GossipStoppedError } from './errors.js';
 import { chooseForwardPeers } from './forward-choice.js';
 import {
@@ -26,6 +26,7 @@ import {
   receiptPlaintextSchema,
   verifyMessage,
 } from './messages.js';
+import { Negentropy, NegentropyStorage, negentropySync } from './negentropy.js';
 import { open, x25519PublicOf, x25519SecretOf } from './seal.js';
 import { SeenSet } from './seen-set.js';
 import { GossipStore, type GossipStoreOptions } from './store.js';
@@ -78,6 +79,14 @@ export interface Gossip extends DeferredDelivery {
   /** Takes a message (bytes) from `from` (a link or anti-entropy): verified, stored, delivered or forwarded. Throws the refusal. */
   receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'>;
   sweep(): Promise<number>;
+  /**
+   * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
+   * reconciliation of the stored message ids, then each side sends what the other lacks.
+   */
+  sync(
+    peer?: string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<{ peer: string; have: number; need: number; rounds: number; bytes: number } | undefined>;
   stop(): Promise<void>;
   on(event: 'message', listener: (e: { from: string; publicKey: Buffer; item: DeferredItem }) => void): this;
   on(event: 'receipt', listener: (e: { from: string; ids: string[] }) => void): this;
@@ -114,6 +123,9 @@ class GossipService extends EventEmitter implements Gossip {
   readonly #clock = new Map<string, number>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #shutdown = new AbortController();
+  /** Anti-entropy exchanges this side started and waits on: session → resolve. */
+  readonly #syncWaits = new Map<number, { peer: string; resolve: (b: Uint8Array) => void }>();
+  #syncSeq = 0;
   #stopped = false;
 
   constructor(o: GossipOptions, store: GossipStore) {
@@ -140,6 +152,8 @@ class GossipService extends EventEmitter implements Gossip {
   start(): void {
     const cleanup = this.#o.cleanupIntervalMs ?? 600_000;
     if (cleanup > 0) this.#every(cleanup, () => this.sweep());
+    const syncMs = this.#o.syncIntervalMs ?? 300_000;
+    if (syncMs > 0) this.#every(syncMs, () => this.sync(undefined, { signal: this.#shutdown.signal }));
     const redeliver = this.#o.redeliverIntervalMs ?? DEFAULT_REDELIVER_INTERVAL_MS;
     if (redeliver > 0) this.#every(redeliver, () => this.#offerStored());
     // Stored messages for us are offered as soon as someone listens (the orchestrator subscribes after start).
@@ -216,7 +230,83 @@ class GossipService extends EventEmitter implements Gossip {
         if (this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
         this.counters.inc('gossip_hop_acks');
       } else this.counters.inc('gossip_hop_refusals');
+    } else if (frame.t === 'n') {
+      if (frame.q === 1) {
+        let reply: Uint8Array;
+        try {
+          reply = new Negentropy(this.#syncStorage(), { counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES }).respond(frame.b);
+        } catch {
+          this.counters.inc('gossip_sync_refused');
+          return;
+        }
+        await from.send({ t: 'n', q: 0, s: frame.s, b: reply });
+      } else {
+        const w = this.#syncWaits.get(frame.s);
+        if (w && w.peer === from.nodeId) w.resolve(frame.b);
+      }
+    } else if (frame.t === 'w') {
+      for (const id of frame.ids) {
+        const m = await this.store.get(Buffer.from(id).toString('hex'));
+        if (m) {
+          this.counters.inc('gossip_sync_sent');
+          await from.send({ t: 'm', b: m.encoded });
+        }
+      }
     }
+  }
+
+  /** The stored message ids as a Negentropy set: (creation second, id). */
+  #syncStorage(): NegentropyStorage {
+    return NegentropyStorage.from([...this.store.entries()].map((e) => ({ timestamp: Math.floor(e.createdAt / 1000), id: e.id })));
+  }
+
+  async sync(peer?: string, opts: { signal?: AbortSignal } = {}) {
+    const ids = this.links();
+    const target = peer ?? ids[Math.floor((this.#o.random ?? Math.random)() * ids.length)];
+    const l = target === undefined ? undefined : this.#links.get(target);
+    if (!l || target === undefined) return undefined;
+    const link = l.link;
+    const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
+    const r = await negentropySync(
+      this.#syncStorage(),
+      (msg, sig) =>
+        new Promise<Uint8Array>((resolve, reject) => {
+          const s = ++this.#syncSeq;
+          const done = () => {
+            this.#syncWaits.delete(s);
+            sig.removeEventListener('abort', onAbort);
+          };
+          const onAbort = () => {
+            done();
+            reject(sig.reason);
+          };
+          sig.addEventListener('abort', onAbort, { once: true });
+          this.#syncWaits.set(s, {
+            peer: target,
+            resolve: (b) => {
+              done();
+              resolve(b);
+            },
+          });
+          link.send({ t: 'n', q: 1, s, b: msg }).catch((err) => {
+            done();
+            reject(err);
+          });
+        }),
+      { signal, counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES },
+    );
+    // What only we hold goes to the peer; what only it holds, we ask for.
+    for (const id of r.have) {
+      const m = await this.store.get(Buffer.from(id).toString('hex'));
+      if (m) {
+        this.counters.inc('gossip_sync_sent');
+        await link.send({ t: 'm', b: m.encoded });
+      }
+    }
+    for (let i = 0; i < r.need.length; i += 1024) await link.send({ t: 'w', ids: r.need.slice(i, i + 1024) });
+    this.counters.inc('gossip_syncs');
+    this.counters.inc('gossip_sync_bytes', r.bytesSent + r.bytesReceived);
+    return { peer: target, have: r.have.length, need: r.need.length, rounds: r.rounds, bytes: r.bytesSent + r.bytesReceived };
   }
 
   #idOf(bytes: Uint8Array): Buffer | undefined {
