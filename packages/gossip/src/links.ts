@@ -145,9 +145,16 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
         },
       );
     });
-    server.on('error', (err) => o.log?.warn('gossip listener error', { error: err }));
     server.listen({ port: o.port, host: o.host ?? '::', ipv6Only: false });
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+    try {
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+      server.on('error', (err) => o.log?.warn('gossip listener error', { error: err }));
+    } catch (err) {
+      // Without a listener this node still dials its seeds; it only takes no inbound links.
+      o.log?.warn('gossip: cannot listen for links; dialling out only', { port: o.port, error: err });
+      o.counters?.inc('gossip_listen_errors');
+      server = undefined;
+    }
   }
 
   const dialOnce = async (seed: { host: string; port: number }): Promise<'self' | 'done'> => {
