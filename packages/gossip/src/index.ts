@@ -8,18 +8,19 @@
  * @example
  * ```ts
  * import { generateIdentity, memoryKvStore } from '@dpc/core';
- * import { createGossip } from '@dpc/gossip';
+ * import { createGossip, type GossipLink, type LinkFrame } from '@dpc/gossip';
  *
  * const [alice, bob] = [generateIdentity(), generateIdentity()];
  * const a = await createGossip({ identity: alice, store: memoryKvStore() });
  * const b = await createGossip({ identity: bob, store: memoryKvStore() });
- * // two in-process links (the node uses TLS links: see gossipLinks)
- * a.addLink({ nodeId: bob.nodeId, send: async (f) => void b.onFrame({ nodeId: alice.nodeId, send: async (r) => void a.onFrame({ nodeId: bob.nodeId, send: async () => {} }, r) }, f) });
- * b.on('message', async (e) => {
- *   console.log('bob got', e.item.body);
- *   await b.receipt({ nodeId: e.from, publicKey: e.publicKey }, [e.item.id]);
- * });
- * await a.submit({ nodeId: bob.nodeId, publicKey: bob.publicKey }, { id: 'e1:1', body: { text: 'hi' } });
+ * // two in-process links (dpc-node uses TLS links: startGossipLinks)
+ * const aToB: GossipLink = { nodeId: bob.nodeId, send: async (f: LinkFrame) => void setImmediate(() => b.onFrame(bToA, f)) };
+ * const bToA: GossipLink = { nodeId: alice.nodeId, send: async (f: LinkFrame) => void setImmediate(() => a.onFrame(aToB, f)) };
+ * a.addLink(aToB);
+ * b.addLink(bToA);
+ * b.on('message', ({ from, publicKey, item }) => void b.receipt({ nodeId: from, publicKey }, [item.id]));
+ * a.on('receipt', ({ from, ids }) => console.log('delivered to', from, ids));
+ * await a.submit({ nodeId: bob.nodeId, publicKey: bob.publicKey }, { id: 'e1:1', body: { text: 'hi bob' } });
  * ```
  */
 export { DEFAULT_MAX_MESSAGE_BYTES, MAX_ALREADY_FORWARDED, MAX_HOPS_LIMIT, MAX_TTL_SECONDS } from './constants.js';
