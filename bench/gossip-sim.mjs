@@ -106,7 +106,7 @@ for (round = 0; round < ROUNDS; round++) {
   const offline = nodes.filter((n) => !n.online);
   const k = Math.floor(online.length / 10);
   for (let j = 0; j < k; j++) goOffline(pick(online));
-  for (let j = 0; j < k; j++) {
+  for (let j = 0; j < k && offline.length > 0; j++) {
     const n = pick(offline);
     if (!n.online) goOnline(n);
   }
@@ -117,11 +117,13 @@ for (round = 0; round < ROUNDS; round++) {
       let dst = pick(nodes);
       while (dst === src) dst = pick(nodes);
       const id = `m:${sent.length}`;
-      sent.push({ id, src, dst });
+      sent.push({ id, src, dst, round, reachable: false });
       await src.g.submit({ nodeId: dst.identity.nodeId, publicKey: dst.identity.publicKey }, { id, body: { n: sent.length } });
     }
   }
   await settle();
+  // a destination online at the end of a round after its message was sent could have taken it
+  for (const s of sent) if (s.dst.online && s.round < round) s.reachable = true;
   if (SYNC_EVERY > 0 && round % SYNC_EVERY === SYNC_EVERY - 1) {
     for (const n of nodes.filter((x) => x.online)) {
       const r = await n.g.sync().catch(() => undefined);
@@ -151,6 +153,9 @@ const result = {
   FANOUT,
   MAX_HOPS,
   delivery_ratio: +(d / MESSAGES).toFixed(3),
+  // among messages whose destination was online for at least one round end after the send
+  delivery_ratio_reachable: +(sent.filter((s) => s.reachable && delivered.has(s.id)).length / Math.max(1, sent.filter((s) => s.reachable).length)).toFixed(3),
+  reachable: sent.filter((s) => s.reachable).length,
   receipts_back_ratio: +(receipted.size / MESSAGES).toFixed(3),
   stored_copies_per_delivered: +(storedCopies / Math.max(1, d)).toFixed(1),
   transmissions_per_delivered: +(transmissions / Math.max(1, d)).toFixed(1),
