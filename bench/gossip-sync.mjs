@@ -106,7 +106,7 @@ function syncTheirs(theirs, b) {
 
 console.log(`N=${N} items per side, ROUNDS=${ROUNDS}, frameSizeLimit=${FRAME || 'none'}, node ${process.version}`);
 console.log(
-  '| differences | shape | → bytes | ← bytes | total bytes | bytes / difference | round trips | sync ms, ours (median) | sync ms, nostr-tools initiator | ratio | seal ms |',
+  '| differences | shape | → bytes | ← bytes | total bytes | bytes / difference | round trips | sync ms, ours (median) | sync ms, nostr-tools initiator (median) | nostr-tools / ours | seal ms (one build) |',
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const shape of (process.env.SHAPES ?? 'random,missed,ahead,diverged').split(',')) {
@@ -132,7 +132,7 @@ for (const shape of (process.env.SHAPES ?? 'random,missed,ahead,diverged').split
     const total = r.out + r.back;
     const perDiff = d === 0 ? '' : (total / d).toFixed(1);
     console.log(
-      `| ${d} | ${shape} | ${r.out} | ${r.back} | ${total} | ${perDiff} | ${r.rounds} | ${ours.toFixed(1)} | ${theirsMs.toFixed(1)} | ${(ours / theirsMs).toFixed(2)} | ${s.buildMs.toFixed(0)} |`,
+      `| ${d} | ${shape} | ${r.out} | ${r.back} | ${total} | ${perDiff} | ${r.rounds} | ${ours.toFixed(1)} | ${theirsMs.toFixed(1)} | ${(theirsMs / ours).toFixed(0)}× | ${s.buildMs.toFixed(0)} |`,
     );
   }
 }

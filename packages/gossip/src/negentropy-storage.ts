@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { type Bound, compareBytes, NEGENTROPY_FINGERPRINT_BYTES, NEGENTROPY_ID_BYTES, varintBytes } from './negentropy-codec.js';
+import { type Bound, NEGENTROPY_FINGERPRINT_BYTES, NEGENTROPY_ID_BYTES, varintBytes } from './negentropy-codec.js';
 import { NegentropyUsageError } from './negentropy-errors.js';
 
 const ID = NEGENTROPY_ID_BYTES;
+/** Item indices fit in 21 bits on the fast sorting path (timestamp·2^21 + index < 2^53). */
+const INDEX_RANGE = 2 ** 21;
 
 /** One item of a reconciled set: a timestamp in seconds and a 32-byte id. */
 export interface NegentropyItem {
@@ -20,8 +22,10 @@ export interface NegentropyItem {
  * values from a peer are refused as `DPC_NEGENTROPY_VARINT`).
  */
 export class NegentropyStorage {
-  #pendingTs: number[] = [];
-  #pendingIds: Uint8Array[] = [];
+  /** Items added before seal(): timestamps and ids packed, grown by doubling. */
+  #pendingTs = new Float64Array(64);
+  #pendingIds = new Uint8Array(64 * ID);
+  #pending = 0;
   #sealed = false;
   #size = 0;
   #ts = new Float64Array(0);
@@ -46,50 +50,92 @@ export class NegentropyStorage {
     if (!(id instanceof Uint8Array) || id.length !== ID) {
       throw new NegentropyUsageError(`item id must be ${ID} bytes`);
     }
-    this.#pendingTs.push(timestamp);
-    this.#pendingIds.push(id.slice());
+    const n = this.#pending;
+    if (n === this.#pendingTs.length) {
+      const ts = new Float64Array(n * 2);
+      ts.set(this.#pendingTs);
+      this.#pendingTs = ts;
+      const ids = new Uint8Array(n * 2 * ID);
+      ids.set(this.#pendingIds);
+      this.#pendingIds = ids;
+    }
+    this.#pendingTs[n] = timestamp;
+    this.#pendingIds.set(id, n * ID);
+    this.#pending = n + 1;
   }
 
   /** Sorts the items, drops exact duplicates and makes the storage read-only. Idempotent. */
   seal(): void {
     if (this.#sealed) return;
+    const n = this.#pending;
     const ts = this.#pendingTs;
     const ids = this.#pendingIds;
-    const order = Array.from({ length: ts.length }, (_, i) => i);
-    order.sort((a, b) => {
-      const d = (ts[a] as number) - (ts[b] as number);
-      return d !== 0 ? d : compareBytes(ids[a] as Uint8Array, ids[b] as Uint8Array);
-    });
-    const n = order.length;
-    const outTs = new Float64Array(n);
-    const outIds = new Uint8Array(n * ID);
-    let size = 0;
-    for (const i of order) {
-      const t = ts[i] as number;
-      const id = ids[i] as Uint8Array;
-      if (size > 0 && outTs[size - 1] === t && compareBytes(outIds.subarray((size - 1) * ID, size * ID), id) === 0) continue;
-      outTs[size] = t;
-      outIds.set(id, size * ID);
-      size++;
+    const compareIds = (a: number, b: number): number => {
+      const ba = a * ID;
+      const bb = b * ID;
+      for (let j = 0; j < ID; j++) {
+        const d = (ids[ba + j] as number) - (ids[bb + j] as number);
+        if (d !== 0) return d;
+      }
+      return 0;
+    };
+    const order = new Uint32Array(n);
+    let maxTs = 0;
+    for (let i = 0; i < n; i++) maxTs = Math.max(maxTs, ts[i] as number);
+    if (n <= INDEX_RANGE && maxTs < 2 ** 32) {
+      // Fast path (timestamps before 2106): sort numeric keys timestamp·2^21 + index natively,
+      // then order each run of equal timestamps by id.
+      const keys = new Float64Array(n);
+      for (let i = 0; i < n; i++) keys[i] = (ts[i] as number) * INDEX_RANGE + i;
+      keys.sort();
+      for (let k = 0; k < n; k++) order[k] = (keys[k] as number) % INDEX_RANGE;
+      for (let k = 0; k < n; ) {
+        let e = k + 1;
+        while (e < n && ts[order[e] as number] === ts[order[k] as number]) e++;
+        if (e - k > 1) order.subarray(k, e).sort(compareIds);
+        k = e;
+      }
+    } else {
+      for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((a, b) => {
+        const d = (ts[a] as number) - (ts[b] as number);
+        return d !== 0 ? d : compareIds(a, b);
+      });
     }
-    this.#size = size;
-    this.#ts = outTs.slice(0, size);
-    this.#ids = size === n ? outIds : outIds.slice(0, size * ID);
-    this.#prefix = new Uint8Array((size + 1) * ID);
-    const p = this.#prefix;
-    for (let i = 0; i < size; i++) {
+    // Keep the first of each run of identical (timestamp, id).
+    let size = 0;
+    for (let k = 0; k < n; k++) {
+      const i = order[k] as number;
+      if (size > 0) {
+        const prev = order[size - 1] as number;
+        if (ts[prev] === ts[i] && compareIds(prev, i) === 0) continue;
+      }
+      order[size++] = i;
+    }
+    const outTs = new Float64Array(size);
+    const outIds = new Uint8Array(size * ID);
+    const p = new Uint8Array((size + 1) * ID);
+    for (let k = 0; k < size; k++) {
+      const i = order[k] as number;
+      outTs[k] = ts[i] as number;
       const src = i * ID;
-      const prev = i * ID;
-      const dst = (i + 1) * ID;
+      const dst = k * ID;
       let carry = 0;
       for (let j = 0; j < ID; j++) {
-        const s = (p[prev + j] as number) + (this.#ids[src + j] as number) + carry;
-        p[dst + j] = s & 0xff;
-        carry = s >>> 8;
+        const b = ids[src + j] as number;
+        outIds[dst + j] = b;
+        const sum = (p[dst + j] as number) + b + carry;
+        p[dst + ID + j] = sum & 0xff;
+        carry = sum >>> 8;
       }
     }
-    this.#pendingTs = [];
-    this.#pendingIds = [];
+    this.#size = size;
+    this.#ts = outTs;
+    this.#ids = outIds;
+    this.#prefix = p;
+    this.#pendingTs = new Float64Array(0);
+    this.#pendingIds = new Uint8Array(0);
+    this.#pending = 0;
     this.#sealed = true;
   }
 
@@ -99,7 +145,7 @@ export class NegentropyStorage {
 
   /** Number of (distinct) items; only meaningful once sealed. */
   get size(): number {
-    return this.#sealed ? this.#size : this.#pendingTs.length;
+    return this.#sealed ? this.#size : this.#pending;
   }
 
   timestampAt(i: number): number {

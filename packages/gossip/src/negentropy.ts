@@ -238,7 +238,7 @@ export class Negentropy {
             out.bytes(storage.fingerprint(end, size));
             break;
           } else {
-            // No room at all: fall through to the overflow handling below.
+            // No room for a single id: close the message from this range on, as on overflow.
             out.truncate(mark);
             enc.last = encMark;
             skip = skipBefore;

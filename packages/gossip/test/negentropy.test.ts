@@ -194,6 +194,23 @@ describe('negentropy reconciliation (our initiator against our responder)', () =
     expect(s.fingerprint(0, 3)).toEqual(NegentropyStorage.from([...s.items()]).fingerprint(0, 3));
   });
 
+  it('storage order is (timestamp, id) with duplicates dropped, for small and beyond-2106 timestamps', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ timestamp: fc.integer({ min: 0, max: 5 }), id: idArb }), { maxLength: 300 }),
+        fc.constantFrom(0, 2 ** 32 - 10, 2 ** 40),
+        (rows, offset) => {
+          const items = rows.flatMap((r, i) => (i % 7 === 0 ? [r, r] : [r])).map((r) => ({ timestamp: r.timestamp + offset, id: r.id }));
+          const s = NegentropyStorage.from(items);
+          const expected = [...new Set(items.map((x) => `${String(x.timestamp).padStart(16, '0')}:${hex(x.id)}`))].sort();
+          const got = [...s.items()].map((x) => `${String(x.timestamp).padStart(16, '0')}:${hex(x.id)}`);
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('an instance plays a single role', () => {
     const s = NegentropyStorage.from([]);
     const ini = new Negentropy(s);
