@@ -106,7 +106,8 @@ describe('gossip through dpc-node (tier 6)', () => {
     // B is online once (its record is announced), then gone before A ever starts.
     let b = startNode(['--config', bIni, '--data-dir', dirs.b]);
     const bId = String((await b.next('listening')).nodeId);
-    await new Promise((r) => setTimeout(r, 500));
+    // its signed record is stored at C (A finds B's key there later)
+    await until(async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, "B's record stored at C", 15_000);
     b.p.kill('SIGTERM');
     await once(b.p, 'exit');
 
