@@ -68,6 +68,7 @@ describe.skipIf(!canRunLab)('gossip (tier 6) through dpc-node over real NAT', ()
     // bob is online once (its record is announced at boot), then gone before alice starts
     const bob1 = await LabNode.start(lab, 'bob', work.dir, labIni({ seed, extra: GOSSIP }));
     const bobId = bob1.nodeId;
+    await bob1.logged(/announced endpoint record.*stored_at=[1-9]/, 15_000); // alice finds bob's key at boot later
     bob1.kill();
     await new Promise((r) => bob1.child.once('exit', r));
 
