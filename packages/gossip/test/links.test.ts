@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { generateIdentity, memoryKvStore } from '@dpc/core';
+import { generateIdentity, memoryKvStore, secureAccept } from '@dpc/core';
 import { createGossip, type Gossip, type GossipLinks, startGossipLinks } from '@dpc/gossip';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -58,6 +58,25 @@ describe('gossip links (TLS over TCP on loopback)', () => {
     const a2 = await peer([seed], false, a.identity, a.store);
     const [r] = (await once(a2.g, 'receipt')) as [{ from: string; ids: string[] }];
     expect(r).toEqual({ from: bId.nodeId, ids: ['x:1'] });
+  });
+
+  it('does not link to a listener whose banner names another node than the one its TLS key proves', async () => {
+    const liar = generateIdentity();
+    const claimed = generateIdentity().nodeId;
+    let handshakes = 0;
+    const srv = createServer((s) => {
+      s.on('error', () => {});
+      s.write(`DPCG1 ${claimed}\n`);
+      handshakes++;
+      secureAccept(s, { identity: liar, tier: 'gossip' }).catch(() => s.destroy());
+    }).listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => new Promise((r) => srv.close(() => r())));
+    const a = await peer([`127.0.0.1:${(srv.address() as { port: number }).port}`]);
+    const end = Date.now() + 5_000;
+    while (handshakes < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(handshakes).toBeGreaterThanOrEqual(2); // it dialled, was refused, and dialled again
+    expect(a.g.links()).toEqual([]);
   });
 
   it('does not link to a listener that is not a gossip peer', async () => {
