@@ -38,3 +38,5 @@ export const MAX_LINK_FRAME_BYTES = 256 * 1024;
 export const PRIORITY_RANK = { low: 0, normal: 1, high: 2 } as const;
 /** Largest anti-entropy (Negentropy) message either side produces, bytes. */
 export const SYNC_FRAME_BYTES = 64 * 1024;
+/** Messages sent to one peer per minute in answer to its anti-entropy wants. */
+export const SYNC_WANTS_PER_MINUTE = 10_000;

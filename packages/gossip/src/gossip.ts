@@ -11,7 +11,13 @@ import {
   kademliaIdOf,
   throwIfAborted,
 } from '@dpc/core';
-import { DEFAULT_REDELIVER_INTERVAL_MS, DEFAULT_SEEN_SET_SIZE, MAX_RECEIPT_IDS, SYNC_FRAME_BYTES } from './constants.js';
+import {
+  DEFAULT_REDELIVER_INTERVAL_MS,
+  DEFAULT_SEEN_SET_SIZE,
+  MAX_RECEIPT_IDS,
+  SYNC_FRAME_BYTES,
+  SYNC_WANTS_PER_MINUTE,
+} from './constants.js';
 import { GossipMalformedError, type GossipMessageError, GossipReplayedError, GossipStoppedError } from './errors.js';
 import { chooseForwardPeers } from './forward-choice.js';
 import {
@@ -126,6 +132,8 @@ class GossipService extends EventEmitter implements Gossip {
   /** Anti-entropy exchanges this side started and waits on: session → resolve. */
   readonly #syncWaits = new Map<number, { peer: string; resolve: (b: Uint8Array) => void }>();
   #syncSeq = 0;
+  /** Messages sent to each peer on its 'w' (want) frames in the current minute. */
+  readonly #wants = new Map<string, { since: number; served: number }>();
   #stopped = false;
 
   constructor(o: GossipOptions, store: GossipStore) {
@@ -245,7 +253,18 @@ class GossipService extends EventEmitter implements Gossip {
         if (w && w.peer === from.nodeId) w.resolve(frame.b);
       }
     } else if (frame.t === 'w') {
-      for (const id of frame.ids) {
+      // Bounded per peer and minute: a peer cannot make this node resend its whole store in a loop.
+      const now = this.#now;
+      let q = this.#wants.get(from.nodeId);
+      if (!q || now - q.since > 60_000) {
+        q = { since: now, served: 0 };
+        this.#wants.set(from.nodeId, q);
+        if (this.#wants.size > 1024) this.#wants.delete(this.#wants.keys().next().value as string);
+      }
+      const allowed = Math.max(0, SYNC_WANTS_PER_MINUTE - q.served);
+      if (frame.ids.length > allowed) this.counters.inc('gossip_sync_wants_dropped', frame.ids.length - allowed);
+      q.served += Math.min(allowed, frame.ids.length);
+      for (const id of frame.ids.slice(0, allowed)) {
         const m = await this.store.get(Buffer.from(id).toString('hex'));
         if (m) {
           this.counters.inc('gossip_sync_sent');
