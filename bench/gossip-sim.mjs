@@ -154,7 +154,9 @@ const result = {
   MAX_HOPS,
   delivery_ratio: +(d / MESSAGES).toFixed(3),
   // among messages whose destination was online for at least one round end after the send
-  delivery_ratio_reachable: +(sent.filter((s) => s.reachable && delivered.has(s.id)).length / Math.max(1, sent.filter((s) => s.reachable).length)).toFixed(3),
+  delivery_ratio_reachable: +(
+    sent.filter((s) => s.reachable && delivered.has(s.id)).length / Math.max(1, sent.filter((s) => s.reachable).length)
+  ).toFixed(3),
   reachable: sent.filter((s) => s.reachable).length,
   receipts_back_ratio: +(receipted.size / MESSAGES).toFixed(3),
   stored_copies_per_delivered: +(storedCopies / Math.max(1, d)).toFixed(1),
