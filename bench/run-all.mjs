@@ -20,6 +20,7 @@ const ensureDeps = (dir) => {
 
 let ok = true;
 ok = run('node', ['bench/secure-channel.mjs']) && ok;
+ok = run('node', ['bench/gossip-sync.mjs']) && ok;
 ensureDeps(here);
 ok = run('node', ['--expose-gc', 'bench/dht.mjs', '100', '1000']) && ok;
 ensureDeps(join(here, 'relay'));

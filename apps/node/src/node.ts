@@ -350,6 +350,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       config: this.opts.config,
       dht: directory,
       counters: this.counters,
+      ...(this.store && { store: this.store }),
       log,
       allowLoopback: this.opts.allowLoopback ?? false,
       signal: this.#shutdown.signal,

@@ -15,6 +15,7 @@ export const TIER_PACKAGES: readonly TierPackage[] = [
   { tier: 'hub_webrtc', package: '@dpc/webrtc-hub', import: () => import('@dpc/webrtc-hub') },
   { tier: 'udp_hole_punch', package: '@dpc/holepunch', import: () => import('@dpc/holepunch') },
   { tier: 'volunteer_relay', package: '@dpc/relay', import: () => import('@dpc/relay') },
+  { tier: 'gossip', package: '@dpc/gossip', import: () => import('@dpc/gossip') },
 ];
 
 export interface LoadedTiers {

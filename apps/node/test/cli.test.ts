@@ -82,7 +82,8 @@ describe('dpc-node', () => {
   it('send exits non-zero: an unknown peer is a lookup failure, an unreachable one lists every tier', async () => {
     const { root, seed } = await bootstrapNode();
     const ini = join(root, 'a.ini');
-    await writeFile(ini, baseIni(seed));
+    // Live tiers only: with tier 6 (gossip) on, an offline peer whose key is known is queued instead (gossip.test.ts).
+    await writeFile(ini, baseIni(seed, 'enable_gossip = false'));
     const sendFromA = (to: string, text: string) =>
       run(['send', '--config', ini, '--data-dir', join(root, 'a'), '--allow-loopback', '--json', '--timeout', '15', '--to', to, text]);
     const r = await sendFromA('dpc-node-00000000000000000000000000000000', 'anyone?');

@@ -3,6 +3,7 @@ import type { Counters } from './counters.js';
 import type { DeferredDelivery } from './deferred.js';
 import { DpcError } from './errors.js';
 import type { Identity } from './identity.js';
+import type { KvStore } from './kv-store.js';
 import { type EndpointBody, endpointBodySchema, type RelayOfferBody, type SignedRecord } from './records.js';
 import type { Connection, NetworkState, Strategy, TierName } from './tiers.js';
 
@@ -79,6 +80,11 @@ export interface TierContext {
   readonly dht: TierDht;
   /** The node's shared counters. */
   readonly counters: Counters;
+  /**
+   * The node's durable store, when it has one (shared: a tier keeps to its own key prefix, e.g.
+   * `gossip/`). Tier 6 keeps its messages here.
+   */
+  readonly store?: KvStore;
   readonly log: TierLogger;
   /** Loopback addresses may be announced and dialled (single-machine tests and demos). */
   readonly allowLoopback: boolean;

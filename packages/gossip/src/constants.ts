@@ -1,0 +1,42 @@
+/** Defaults of @dpc/gossip, mirroring the spec's `[gossip]` INI defaults where it has them. */
+
+/** Wire version of the gossip envelope. */
+export const GOSSIP_VERSION = 1;
+/** Largest encoded gossip message accepted or created, bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+/** Largest `max_hops` a message may carry (the config key's own bound). */
+export const MAX_HOPS_LIMIT = 64;
+/** Entries kept in `already_forwarded` (the newest forwarders). */
+export const MAX_ALREADY_FORWARDED = 32;
+/** Longest lifetime a message may claim, seconds (7 days). */
+export const MAX_TTL_SECONDS = 7 * 86_400;
+/** How far a message's `created_at` may lie in the future (sender clock skew), ms. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 10 * 60_000;
+/** Ids remembered by the in-memory seen-set. */
+export const DEFAULT_SEEN_SET_SIZE = 65_536;
+/** Store bounds. */
+export const DEFAULT_MAX_STORE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_STORE_COUNT = 100_000;
+export const DEFAULT_MAX_ORIGIN_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_ORIGIN_COUNT = 2_000;
+/** Tombstones (ids delivered or receipted, kept until they expire) bound. */
+export const DEFAULT_MAX_TOMBSTONES = 200_000;
+/** Ids in one receipt. */
+export const MAX_RECEIPT_IDS = 256;
+/** Period of re-offering stored, not yet receipted messages to the local application, ms. */
+export const DEFAULT_REDELIVER_INTERVAL_MS = 15_000;
+/** Reconnect backoff of a gossip link to a seed, ms. */
+export const DEFAULT_LINK_RETRY_MS = 2_000;
+export const DEFAULT_LINK_RETRY_MAX_MS = 30_000;
+/** Gossip links kept at most (inbound plus outbound). */
+export const DEFAULT_MAX_LINKS = 64;
+/** Deadline of one hop's acknowledgement, ms. */
+export const DEFAULT_HOP_ACK_TIMEOUT_MS = 10_000;
+/** Largest link frame, bytes. */
+export const MAX_LINK_FRAME_BYTES = 256 * 1024;
+/** Priority ranks, higher is kept longer. */
+export const PRIORITY_RANK = { low: 0, normal: 1, high: 2 } as const;
+/** Largest anti-entropy (Negentropy) message either side produces, bytes. */
+export const SYNC_FRAME_BYTES = 64 * 1024;
+/** Messages sent to one peer per minute in answer to its anti-entropy wants. */
+export const SYNC_WANTS_PER_MINUTE = 10_000;

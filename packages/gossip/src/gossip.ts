@@ -1,0 +1,551 @@
+import { EventEmitter } from 'node:events';
+import {
+  Counters,
+  type DeferredDelivery,
+  type DeferredItem,
+  type DeferredRecipient,
+  decodeUntrusted,
+  encodeCanonical,
+  type Identity,
+  type KvStore,
+  kademliaIdOf,
+  throwIfAborted,
+} from '@dpc/core';
+import {
+  DEFAULT_REDELIVER_INTERVAL_MS,
+  DEFAULT_SEEN_SET_SIZE,
+  MAX_RECEIPT_IDS,
+  SYNC_FRAME_BYTES,
+  SYNC_WANTS_PER_MINUTE,
+} from './constants.js';
+import { GossipMalformedError, type GossipMessageError, GossipReplayedError, GossipStoppedError } from './errors.js';
+import { chooseForwardPeers } from './forward-choice.js';
+import {
+  createMessage,
+  expiresAt,
+  forwardedCopy,
+  type GossipMessage,
+  type GossipPriority,
+  type LinkFrame,
+  msgPlaintextSchema,
+  payloadAad,
+  receiptPlaintextSchema,
+  verifyMessage,
+} from './messages.js';
+import { Negentropy, NegentropyStorage, negentropySync } from './negentropy.js';
+import { open, x25519PublicOf, x25519SecretOf } from './seal.js';
+import { SeenSet } from './seen-set.js';
+import { GossipStore, type GossipStoreOptions } from './store.js';
+
+/** A link to one gossip peer (a secure-channel connection, or a simulated link). */
+export interface GossipLink {
+  readonly nodeId: string;
+  send(frame: LinkFrame): Promise<void>;
+}
+
+export interface GossipOptions {
+  identity: Identity;
+  /** Where messages live (`@dpc/store` in the node, memoryKvStore in tests). */
+  store: KvStore;
+  counters?: Counters;
+  /** `[gossip] max_hops`, default 5. */
+  maxHops?: number;
+  /** `[gossip] fanout`, default 3. */
+  fanout?: number;
+  /** `[gossip] ttl_seconds`, default 86,400. */
+  ttlSeconds?: number;
+  /** `[gossip] priority` of this node's messages, default 'normal'. */
+  priority?: GossipPriority;
+  /** `[gossip] sync_interval`, ms, default 300,000 (0: no timer): anti-entropy with a random linked peer. */
+  syncIntervalMs?: number;
+  /** `[gossip] cleanup_interval`, ms, default 600,000 (0: no timer; call `sweep()`). */
+  cleanupIntervalMs?: number;
+  /** Re-offers stored, not yet receipted messages to the application this often, ms. Default 15,000. */
+  redeliverIntervalMs?: number;
+  /** Store bounds. */
+  limits?: Omit<GossipStoreOptions, 'localNodeId' | 'now'>;
+  seenSetSize?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** The gossip service of one node: a `DeferredDelivery` plus the link side. */
+export interface Gossip extends DeferredDelivery {
+  readonly nodeId: string;
+  readonly store: GossipStore;
+  readonly counters: Counters;
+  /** Per-origin counters seen (the spec's vector clock). */
+  vectorClock(): Record<string, number>;
+  /** A peer is linked: messages for it and messages short of `fanout` copies go to it. */
+  addLink(link: GossipLink): void;
+  removeLink(nodeId: string): void;
+  links(): string[];
+  /** A frame from a linked peer. */
+  onFrame(from: GossipLink, frame: LinkFrame): Promise<void>;
+  /** Takes a message (bytes) from `from` (a link or anti-entropy): verified, stored, delivered or forwarded. Throws the refusal. */
+  receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'>;
+  sweep(): Promise<number>;
+  /**
+   * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
+   * reconciliation of the stored message ids, then each side sends what the other lacks.
+   */
+  sync(
+    peer?: string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<{ peer: string; have: number; need: number; rounds: number; bytes: number } | undefined>;
+  stop(): Promise<void>;
+  on(event: 'message', listener: (e: { from: string; publicKey: Buffer; item: DeferredItem }) => void): this;
+  on(event: 'receipt', listener: (e: { from: string; ids: string[] }) => void): this;
+  on(event: 'refused', listener: (e: { reason: string; from?: string; error: Error }) => void): this;
+  on(event: 'delivered-copy', listener: (e: { id: string; hops: number }) => void): this;
+}
+
+export async function createGossip(o: GossipOptions): Promise<Gossip> {
+  const { store, dropped } = await GossipStore.open(o.store, {
+    localNodeId: o.identity.nodeId,
+    ...o.limits,
+    ...(o.now && { now: o.now }),
+  });
+  const g = new GossipService(o, store);
+  if (dropped > 0) g.counters.inc('gossip_store_dropped_on_open', dropped);
+  g.start();
+  return g;
+}
+
+class GossipService extends EventEmitter implements Gossip {
+  readonly tier = 'gossip' as const;
+  readonly store: GossipStore;
+  readonly counters: Counters;
+  readonly #o: GossipOptions;
+  readonly #id: Identity;
+  readonly #secret: Uint8Array;
+  readonly #publicX: Uint8Array;
+  readonly #seen: SeenSet;
+  readonly #links = new Map<string, { link: GossipLink; kademliaId: Buffer }>();
+  /** Peers that acknowledged a copy of each stored message (hex → node ids). */
+  readonly #copies = new Map<string, Set<string>>();
+  /** Messages for this node, opened: hex → the sender and item id (to answer receipt()). */
+  readonly #forMe = new Map<string, { from: string; publicKey: Buffer; item: DeferredItem }>();
+  readonly #clock = new Map<string, number>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #shutdown = new AbortController();
+  /** Anti-entropy exchanges this side started and waits on: session → resolve. */
+  readonly #syncWaits = new Map<number, { peer: string; resolve: (b: Uint8Array) => void }>();
+  #syncSeq = 0;
+  /** Messages sent to each peer on its 'w' (want) frames in the current minute. */
+  readonly #wants = new Map<string, { since: number; served: number }>();
+  #stopped = false;
+
+  constructor(o: GossipOptions, store: GossipStore) {
+    super();
+    this.#o = o;
+    this.#id = o.identity;
+    this.store = store;
+    this.counters = o.counters ?? new Counters();
+    this.#secret = x25519SecretOf(o.identity);
+    this.#publicX = x25519PublicOf(o.identity.publicKey);
+    this.#seen = new SeenSet(o.seenSetSize ?? DEFAULT_SEEN_SET_SIZE);
+  }
+
+  get nodeId(): string {
+    return this.#id.nodeId;
+  }
+  get #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+  get #fanout(): number {
+    return this.#o.fanout ?? 3;
+  }
+
+  start(): void {
+    const cleanup = this.#o.cleanupIntervalMs ?? 600_000;
+    if (cleanup > 0) this.#every(cleanup, () => this.sweep());
+    const syncMs = this.#o.syncIntervalMs ?? 300_000;
+    if (syncMs > 0) this.#every(syncMs, () => this.sync(undefined, { signal: this.#shutdown.signal }));
+    const redeliver = this.#o.redeliverIntervalMs ?? DEFAULT_REDELIVER_INTERVAL_MS;
+    if (redeliver > 0) this.#every(redeliver, () => this.#offerStored());
+    // Stored messages for us are offered as soon as someone listens (the orchestrator subscribes after start).
+    this.on('newListener', (event) => {
+      if (event === 'message') setImmediate(() => void this.#offerStored());
+    });
+  }
+
+  #every(ms: number, fn: () => Promise<unknown>): void {
+    const t = setInterval(() => {
+      fn().catch(() => this.counters.inc('gossip_timer_errors'));
+    }, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  vectorClock(): Record<string, number> {
+    return Object.fromEntries(this.#clock);
+  }
+
+  links(): string[] {
+    return [...this.#links.keys()];
+  }
+
+  addLink(link: GossipLink): void {
+    if (this.#stopped || link.nodeId === this.nodeId) return;
+    this.#links.set(link.nodeId, { link, kademliaId: kademliaIdOf(link.nodeId) });
+    this.counters.inc('gossip_links_up');
+    void this.#catchUp(link).catch(() => this.counters.inc('gossip_send_errors'));
+  }
+
+  removeLink(nodeId: string): void {
+    if (this.#links.delete(nodeId)) this.counters.inc('gossip_links_down');
+  }
+
+  /** A new link: what is for that peer, and what has fewer than `fanout` copies, goes to it. */
+  async #catchUp(link: GossipLink): Promise<void> {
+    for (const e of [...this.store.entries()]) {
+      if (this.#stopped || !this.#links.has(link.nodeId)) return;
+      const copies = this.#copies.get(e.hex);
+      if (copies?.has(link.nodeId) || e.source === link.nodeId) continue;
+      const forPeer = e.destination === link.nodeId;
+      if (!forPeer && (e.destination === this.nodeId || (copies?.size ?? 0) >= this.#fanout)) continue;
+      const m = await this.store.get(e.hex);
+      if (!m || (!forPeer && (m.hops >= m.max_hops || m.already_forwarded.includes(link.nodeId)))) continue;
+      await this.#sendCopy(link, m);
+    }
+  }
+
+  async #sendCopy(link: GossipLink, m: GossipMessage): Promise<void> {
+    const copy = m.source === this.nodeId && m.hops === 0 ? m : forwardedCopy(m, this.nodeId);
+    if (copy.hops > copy.max_hops) return;
+    this.counters.inc('gossip_copies_sent');
+    await link.send({ t: 'm', b: copy.encoded });
+  }
+
+  async onFrame(from: GossipLink, frame: LinkFrame): Promise<void> {
+    if (this.#stopped) return;
+    if (frame.t === 'm') {
+      let id: Buffer | undefined;
+      try {
+        await this.receive(frame.b, from);
+        id = this.#idOf(frame.b);
+        if (id) await from.send({ t: 'a', id });
+      } catch (err) {
+        id ??= this.#idOf(frame.b);
+        const reason = (err as GossipMessageError).reason ?? (err as { code?: string }).code ?? 'error';
+        if (id) await from.send({ t: 'a', id, err: String(reason).slice(0, 64) }).catch(() => {});
+      }
+    } else if (frame.t === 'a') {
+      const hex = Buffer.from(frame.id).toString('hex');
+      if (frame.err === undefined || frame.err === 'replayed') {
+        // The peer holds it (or had it already delivered): one copy more.
+        if (this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
+        this.counters.inc('gossip_hop_acks');
+      } else this.counters.inc('gossip_hop_refusals');
+    } else if (frame.t === 'n') {
+      if (frame.q === 1) {
+        let reply: Uint8Array;
+        try {
+          reply = new Negentropy(this.#syncStorage(), { counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES }).respond(frame.b);
+        } catch {
+          this.counters.inc('gossip_sync_refused');
+          return;
+        }
+        await from.send({ t: 'n', q: 0, s: frame.s, b: reply });
+      } else {
+        const w = this.#syncWaits.get(frame.s);
+        if (w && w.peer === from.nodeId) w.resolve(frame.b);
+      }
+    } else if (frame.t === 'w') {
+      // Bounded per peer and minute: a peer cannot make this node resend its whole store in a loop.
+      const now = this.#now;
+      let q = this.#wants.get(from.nodeId);
+      if (!q || now - q.since > 60_000) {
+        q = { since: now, served: 0 };
+        this.#wants.set(from.nodeId, q);
+        if (this.#wants.size > 1024) this.#wants.delete(this.#wants.keys().next().value as string);
+      }
+      const allowed = Math.max(0, SYNC_WANTS_PER_MINUTE - q.served);
+      if (frame.ids.length > allowed) this.counters.inc('gossip_sync_wants_dropped', frame.ids.length - allowed);
+      q.served += Math.min(allowed, frame.ids.length);
+      for (const id of frame.ids.slice(0, allowed)) {
+        const m = await this.store.get(Buffer.from(id).toString('hex'));
+        if (m) {
+          this.counters.inc('gossip_sync_sent');
+          await from.send({ t: 'm', b: m.encoded });
+        }
+      }
+    }
+  }
+
+  /** The stored message ids as a Negentropy set: (creation second, id). */
+  #syncStorage(): NegentropyStorage {
+    return NegentropyStorage.from([...this.store.entries()].map((e) => ({ timestamp: Math.floor(e.createdAt / 1000), id: e.id })));
+  }
+
+  async sync(peer?: string, opts: { signal?: AbortSignal } = {}) {
+    const ids = this.links();
+    const target = peer ?? ids[Math.floor((this.#o.random ?? Math.random)() * ids.length)];
+    const l = target === undefined ? undefined : this.#links.get(target);
+    if (!l || target === undefined) return undefined;
+    const link = l.link;
+    const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
+    const r = await negentropySync(
+      this.#syncStorage(),
+      (msg, sig) =>
+        new Promise<Uint8Array>((resolve, reject) => {
+          const s = ++this.#syncSeq;
+          const done = () => {
+            this.#syncWaits.delete(s);
+            sig.removeEventListener('abort', onAbort);
+          };
+          const onAbort = () => {
+            done();
+            reject(sig.reason);
+          };
+          sig.addEventListener('abort', onAbort, { once: true });
+          this.#syncWaits.set(s, {
+            peer: target,
+            resolve: (b) => {
+              done();
+              resolve(b);
+            },
+          });
+          link.send({ t: 'n', q: 1, s, b: msg }).catch((err) => {
+            done();
+            reject(err);
+          });
+        }),
+      { signal, counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES },
+    );
+    // What only we hold goes to the peer; what only it holds, we ask for.
+    for (const id of r.have) {
+      const m = await this.store.get(Buffer.from(id).toString('hex'));
+      if (m) {
+        this.counters.inc('gossip_sync_sent');
+        await link.send({ t: 'm', b: m.encoded });
+      }
+    }
+    for (let i = 0; i < r.need.length; i += 1024) await link.send({ t: 'w', ids: r.need.slice(i, i + 1024) });
+    this.counters.inc('gossip_syncs');
+    this.counters.inc('gossip_sync_bytes', r.bytesSent + r.bytesReceived);
+    return { peer: target, have: r.have.length, need: r.need.length, rounds: r.rounds, bytes: r.bytesSent + r.bytesReceived };
+  }
+
+  #idOf(bytes: Uint8Array): Buffer | undefined {
+    try {
+      const env = decodeUntrusted(bytes);
+      return Array.isArray(env) && env[2] instanceof Uint8Array && env[2].length === 32 ? Buffer.from(env[2]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #copiesOf(hex: string): Set<string> {
+    let s = this.#copies.get(hex);
+    if (!s) {
+      s = new Set();
+      this.#copies.set(hex, s);
+    }
+    return s;
+  }
+
+  #refuse(err: unknown, from: string | undefined): never {
+    const reason = (err as GossipMessageError).reason ?? 'error';
+    this.counters.inc(`gossip_refused_${reason}`);
+    this.emit('refused', { reason, ...(from && { from }), error: err as Error });
+    throw err;
+  }
+
+  async receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'> {
+    if (this.#stopped) throw new GossipStoppedError();
+    let m: GossipMessage;
+    try {
+      m = verifyMessage(bytes, { now: this.#now });
+    } catch (err) {
+      this.#refuse(err, from?.nodeId);
+    }
+    const hex = m.id.toString('hex');
+    if (this.store.isTombstoned(hex)) {
+      this.#refuse(new GossipReplayedError(`message ${hex.slice(0, 16)} was already delivered or confirmed`), from?.nodeId);
+    }
+    if (this.store.has(hex) || !this.#seen.add(hex)) {
+      if (from && this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
+      this.counters.inc('gossip_duplicates');
+      return 'duplicate';
+    }
+    try {
+      if (m.kind === 'receipt' && m.destination !== this.nodeId) {
+        const dropped = await this.store.applyReceipt(m);
+        if (dropped.length > 0) this.counters.inc('gossip_dropped_by_receipt', dropped.length);
+      }
+      const evicted: string[] = [];
+      await this.store.put(m, evicted); // durable before the hop is acknowledged
+      for (const e of evicted) this.#forget(e);
+      if (evicted.length > 0) this.counters.inc('gossip_evicted', evicted.length);
+    } catch (err) {
+      this.#seen.delete(hex);
+      if ((err as { code?: string }).code === 'DPC_GOSSIP_REPLAYED') this.#refuse(err, from?.nodeId);
+      this.counters.inc('gossip_store_refused');
+      throw err;
+    }
+    this.counters.inc('gossip_stored');
+    if (from) this.#copiesOf(hex).add(from.nodeId);
+    this.#observeClock(m);
+    if (m.destination === this.nodeId) await this.#arrived(m);
+    else void this.#forward(m, from?.nodeId).catch(() => this.counters.inc('gossip_send_errors'));
+    return 'stored';
+  }
+
+  #observeClock(m: GossipMessage): void {
+    const n = m.vector_clock[m.source];
+    if (n === undefined) return;
+    if ((this.#clock.get(m.source) ?? 0) < n) {
+      this.#clock.delete(m.source);
+      this.#clock.set(m.source, n);
+      if (this.#clock.size > 10_000) {
+        const oldest = this.#clock.keys().next().value;
+        if (oldest !== undefined) this.#clock.delete(oldest);
+      }
+    }
+  }
+
+  async #forward(m: GossipMessage, previous: string | undefined): Promise<void> {
+    if (m.hops >= m.max_hops) return;
+    const copies = this.#copiesOf(m.id.toString('hex'));
+    const exclude = new Set([...m.already_forwarded, ...copies, m.source, this.nodeId, ...(previous ? [previous] : [])]);
+    const candidates = [...this.#links.values()].map((l) => ({ nodeId: l.link.nodeId, kademliaId: l.kademliaId, link: l.link }));
+    const want = Math.max(0, this.#fanout - copies.size);
+    const dest = { nodeId: m.destination, kademliaId: kademliaIdOf(m.destination) };
+    const picks = chooseForwardPeers(
+      candidates,
+      dest,
+      exclude,
+      want || (candidates.some((c) => c.nodeId === m.destination) ? 1 : 0),
+      this.#o.random,
+    );
+    await Promise.all(picks.map((p) => this.#sendCopy(p.link, m).catch(() => this.counters.inc('gossip_send_errors'))));
+  }
+
+  /** A message for this node: open it and hand it to the application, or take the receipt. */
+  async #arrived(m: GossipMessage): Promise<void> {
+    const hex = m.id.toString('hex');
+    let plain: unknown;
+    try {
+      plain = decodeUntrusted(open(this.#secret, this.#publicX, m.payload, payloadAad(m.source, m.destination, m.kind)));
+    } catch (err) {
+      await this.store.remove([hex], true);
+      this.#refuse(err, m.source);
+    }
+    if (m.kind === 'receipt') {
+      let ids: string[];
+      try {
+        ids = receiptPlaintextSchema(plain).ids;
+      } catch (err) {
+        await this.store.remove([hex], true);
+        this.#refuse(new GossipMalformedError('receipt payload is malformed', { cause: err }), m.source);
+      }
+      // Our own copies of what it confirms go, and the receipt itself is consumed.
+      const dropped = await this.store.applyReceipt(m);
+      for (const d of dropped) this.#forget(d);
+      await this.store.remove([hex], true);
+      this.#forget(hex);
+      this.counters.inc('gossip_receipts_received');
+      this.emit('receipt', { from: m.source, ids });
+      return;
+    }
+    let item: DeferredItem;
+    try {
+      item = msgPlaintextSchema(plain) as DeferredItem;
+    } catch (err) {
+      await this.store.remove([hex], true);
+      this.#refuse(new GossipMalformedError('message payload is malformed', { cause: err }), m.source);
+    }
+    this.#forMe.set(hex, { from: m.source, publicKey: m.sourceKey, item });
+    this.counters.inc('gossip_delivered');
+    this.emit('delivered-copy', { id: hex, hops: m.hops });
+    this.emit('message', { from: m.source, publicKey: m.sourceKey, item });
+  }
+
+  /** Offers again what is stored for us and not yet receipted (after a restart, or when the application refused it). */
+  async #offerStored(): Promise<void> {
+    if (this.listenerCount('message') === 0) return;
+    for (const e of [...this.store.entries()]) {
+      if (e.destination !== this.nodeId || e.kind !== 'msg') continue;
+      const known = this.#forMe.get(e.hex);
+      if (known) {
+        this.emit('message', { from: known.from, publicKey: known.publicKey, item: known.item });
+        continue;
+      }
+      const m = await this.store.get(e.hex);
+      if (m) await this.#arrived(m).catch(() => {});
+    }
+  }
+
+  #forget(hex: string): void {
+    this.#copies.delete(hex);
+    this.#forMe.delete(hex);
+  }
+
+  async submit(recipient: DeferredRecipient, item: DeferredItem, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#stopped) throw new GossipStoppedError();
+    throwIfAborted(opts.signal);
+    const plaintext = encodeCanonical({ id: item.id, body: item.body });
+    await this.#originate('msg', recipient, plaintext, []);
+    this.counters.inc('gossip_submitted');
+  }
+
+  async receipt(recipient: DeferredRecipient, ids: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#stopped) throw new GossipStoppedError();
+    throwIfAborted(opts.signal);
+    const wanted = new Set(ids);
+    const acks: Buffer[] = [];
+    for (const [hex, f] of this.#forMe) if (f.from === recipient.nodeId && wanted.has(f.item.id)) acks.push(Buffer.from(hex, 'hex'));
+    for (let i = 0; i < Math.max(ids.length, 1); i += MAX_RECEIPT_IDS) {
+      const part = ids.slice(i, i + MAX_RECEIPT_IDS);
+      const partAcks = acks.slice(0, MAX_RECEIPT_IDS);
+      acks.splice(0, partAcks.length);
+      await this.#originate('receipt', recipient, encodeCanonical({ ids: part }), partAcks);
+    }
+    // Taken by the application: our copies go, and their ids are refused from now on.
+    const hexes = [...this.#forMe].filter(([, f]) => f.from === recipient.nodeId && wanted.has(f.item.id)).map(([h]) => h);
+    await this.store.remove(hexes, true);
+    for (const h of hexes) this.#forget(h);
+    this.counters.inc('gossip_receipts_sent');
+  }
+
+  async #originate(kind: 'msg' | 'receipt', to: DeferredRecipient, plaintext: Uint8Array, acks: Uint8Array[]): Promise<void> {
+    const n = await this.store.nextClock();
+    const m = createMessage(this.#id, {
+      kind,
+      destination: to.nodeId,
+      destinationKey: to.publicKey,
+      plaintext,
+      maxHops: this.#o.maxHops ?? 5,
+      ttlSeconds: this.#o.ttlSeconds ?? 86_400,
+      priority: this.#o.priority ?? 'normal',
+      vectorClock: { [this.nodeId]: n },
+      acks,
+      now: this.#now,
+    });
+    const hex = m.id.toString('hex');
+    this.#seen.add(hex);
+    await this.store.put(m); // durable before submit() resolves
+    this.#observeClock(m);
+    void this.#forward(m, undefined).catch(() => this.counters.inc('gossip_send_errors'));
+  }
+
+  async sweep(): Promise<number> {
+    const n = await this.store.sweep();
+    for (const hex of [...this.#copies.keys()]) if (!this.store.has(hex)) this.#copies.delete(hex);
+    for (const hex of [...this.#forMe.keys()]) if (!this.store.has(hex)) this.#forMe.delete(hex);
+    if (n > 0) this.counters.inc('gossip_expired', n);
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#shutdown.abort();
+    for (const t of this.#timers) clearInterval(t);
+    this.#links.clear();
+  }
+}
+
+export { expiresAt };

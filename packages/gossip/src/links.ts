@@ -1,0 +1,213 @@
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import {
+  type Connection,
+  type Counters,
+  type Identity,
+  isNodeId,
+  type SecureConnection,
+  secureAccept,
+  secureConnect,
+  sleep,
+  type TierLogger,
+} from '@dpc/core';
+import { DEFAULT_LINK_RETRY_MAX_MS, DEFAULT_LINK_RETRY_MS, DEFAULT_MAX_LINKS, MAX_LINK_FRAME_BYTES } from './constants.js';
+import type { Gossip, GossipLink } from './gossip.js';
+import { type LinkFrame, linkFrameSchema } from './messages.js';
+
+/**
+ * Gossip links: TLS 1.3 over TCP with the @dpc/core secure channel (mutual authentication by
+ * node id), on the TCP port with the same number as the node's DHT UDP port. The listener first
+ * sends a 48-byte banner naming its node id (`DPCG1 <node id>\n`), which the dialer then requires
+ * the TLS handshake to prove: dialers know a seed by address only. Nodes behind NAT dial their
+ * public peers (the DHT seeds) and keep the link; public nodes take links inbound.
+ */
+const BANNER_PREFIX = 'DPCG1 ';
+const BANNER_BYTES = BANNER_PREFIX.length + 41 + 1;
+
+export interface GossipLinksOptions {
+  gossip: Gossip;
+  identity: Identity;
+  /** TCP port to listen on (0: any; undefined: no listener). */
+  port?: number;
+  /** Bind address ('::' dual stack by default). */
+  host?: string;
+  /** `host:port` of public peers to keep links to (the DHT seeds). */
+  seeds?: readonly string[];
+  counters?: Counters;
+  log?: TierLogger;
+  maxLinks?: number;
+  retryMs?: number;
+  retryMaxMs?: number;
+  handshakeTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface GossipLinks {
+  /** Port the listener is bound to, if any. */
+  readonly port: number | undefined;
+  /** Node ids of the linked peers. */
+  peers(): string[];
+  stop(): Promise<void>;
+}
+
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s.trim());
+  const port = Number(m?.[2]);
+  if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: m[1], port };
+}
+
+function readBanner(socket: Socket, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const finish = (err: Error | undefined, id?: string) => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(id as string);
+    };
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length < BANNER_BYTES) return;
+      socket.pause();
+      if (buf.length > BANNER_BYTES) socket.unshift(buf.subarray(BANNER_BYTES));
+      const text = buf.subarray(0, BANNER_BYTES).toString('latin1');
+      const id = text.slice(BANNER_PREFIX.length, BANNER_BYTES - 1);
+      if (!text.startsWith(BANNER_PREFIX) || !text.endsWith('\n') || !isNodeId(id)) finish(new Error('not a gossip banner'));
+      else finish(undefined, id);
+    };
+    const onClose = () => finish(new Error('closed before the banner'));
+    const onAbort = () => finish(new Error('no banner in time'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLinks> {
+  const ctrl = new AbortController();
+  const signal = o.signal ? AbortSignal.any([ctrl.signal, o.signal]) : ctrl.signal;
+  const current = new Map<string, Connection>();
+  const sockets = new Set<Socket>();
+  const maxLinks = o.maxLinks ?? DEFAULT_MAX_LINKS;
+  const common = {
+    identity: o.identity,
+    tier: 'gossip' as const,
+    maxFrameBytes: MAX_LINK_FRAME_BYTES,
+    messageSchema: linkFrameSchema,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
+    signal,
+    ...(o.counters && { counters: o.counters }),
+  };
+
+  const adopt = (conn: SecureConnection): Promise<void> => {
+    const nodeId = conn.remoteNodeId;
+    const previous = current.get(nodeId);
+    current.set(nodeId, conn);
+    if (previous) void previous.close('replaced');
+    const link: GossipLink = { nodeId, send: (f: LinkFrame) => conn.send(f, { signal }) };
+    conn.on('message', (f: unknown) => {
+      o.gossip.onFrame(link, f as LinkFrame).catch(() => o.counters?.inc('gossip_frame_errors'));
+    });
+    conn.on('error', () => {});
+    o.gossip.addLink(link);
+    o.log?.debug('gossip link up', { peer: nodeId });
+    return new Promise((resolve) => {
+      conn.once('close', () => {
+        if (current.get(nodeId) === conn) {
+          current.delete(nodeId);
+          o.gossip.removeLink(nodeId);
+        }
+        resolve();
+      });
+    });
+  };
+
+  let server: Server | undefined;
+  if (o.port !== undefined) {
+    server = createServer((socket) => {
+      if (signal.aborted || current.size >= maxLinks) {
+        o.counters?.inc('gossip_links_refused');
+        socket.destroy();
+        return;
+      }
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      socket.write(`${BANNER_PREFIX}${o.identity.nodeId}\n`);
+      secureAccept(socket, common).then(
+        (conn) => void adopt(conn),
+        () => {
+          o.counters?.inc('gossip_link_handshake_errors');
+          socket.destroy();
+        },
+      );
+    });
+    server.listen({ port: o.port, host: o.host ?? '::', ipv6Only: false });
+    try {
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+      server.on('error', (err) => o.log?.warn('gossip listener error', { error: err }));
+    } catch (err) {
+      // Without a listener this node still dials its seeds; it only takes no inbound links.
+      o.log?.warn('gossip: cannot listen for links; dialling out only', { port: o.port, error: err });
+      o.counters?.inc('gossip_listen_errors');
+      server = undefined;
+    }
+  }
+
+  const dialOnce = async (seed: { host: string; port: number }): Promise<'self' | 'done'> => {
+    const socket = connect({ host: seed.host, port: seed.port });
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    try {
+      const t = AbortSignal.any([signal, AbortSignal.timeout(common.handshakeTimeoutMs)]);
+      await Promise.race([once(socket, 'connect', { signal: t }), once(socket, 'error', { signal: t }).then(([e]) => Promise.reject(e))]);
+      const id = await readBanner(socket, t);
+      if (id === o.identity.nodeId) {
+        socket.destroy();
+        return 'self';
+      }
+      const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
+      await adopt(conn); // until the link closes
+      return 'done';
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+  };
+
+  const keepDialing = async (seed: { host: string; port: number }) => {
+    let delay = o.retryMs ?? DEFAULT_LINK_RETRY_MS;
+    while (!signal.aborted) {
+      try {
+        const r = await dialOnce(seed);
+        if (r === 'self') return;
+        delay = o.retryMs ?? DEFAULT_LINK_RETRY_MS;
+      } catch {
+        o.counters?.inc('gossip_link_dial_errors');
+        delay = Math.min(delay * 2, o.retryMaxMs ?? DEFAULT_LINK_RETRY_MAX_MS);
+      }
+      await sleep(delay * (0.75 + Math.random() / 2), signal).catch(() => {});
+    }
+  };
+  for (const s of o.seeds ?? []) {
+    const seed = parseHostPort(s);
+    if (seed) void keepDialing(seed);
+    else o.log?.warn('gossip: seed is not host:port', { seed: s });
+  }
+
+  const port = server ? (server.address() as { port: number }).port : undefined;
+  return {
+    port,
+    peers: () => [...current.keys()],
+    async stop() {
+      ctrl.abort();
+      await Promise.all([...current.values()].map((c) => c.close('stopping').catch(() => {})));
+      for (const s of sockets) s.destroy();
+      if (server) await new Promise((r) => server.close(r));
+    },
+  };
+}

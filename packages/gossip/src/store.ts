@@ -1,0 +1,323 @@
+import { decodeUntrusted, encodeCanonical, type KvOp, type KvStore, s } from '@dpc/core';
+import {
+  DEFAULT_MAX_ORIGIN_BYTES,
+  DEFAULT_MAX_ORIGIN_COUNT,
+  DEFAULT_MAX_STORE_BYTES,
+  DEFAULT_MAX_STORE_COUNT,
+  DEFAULT_MAX_TOMBSTONES,
+  PRIORITY_RANK,
+} from './constants.js';
+import { GossipReplayedError, GossipStoreFullError } from './errors.js';
+import { expiresAt, type GossipMessage, verifyMessage } from './messages.js';
+
+const P = 'gossip/';
+const K = {
+  msg: (hex: string) => `${P}m/${hex}`,
+  tomb: (hex: string) => `${P}t/${hex}`,
+  clock: `${P}clock`,
+};
+
+/** What the store keeps in memory about a stored message (the bytes stay on disk). */
+export interface StoredEntry {
+  hex: string;
+  id: Buffer;
+  kind: GossipMessage['kind'];
+  source: string;
+  destination: string;
+  priority: GossipMessage['priority'];
+  createdAt: number;
+  expiresAt: number;
+  bytes: number;
+  /** Receipts: ids they confirm (hex). */
+  acks: string[];
+}
+
+export interface GossipStoreOptions {
+  /** This node: its own messages and messages for it are never evicted for others'. */
+  localNodeId: string;
+  /** Default 64 MiB. */
+  maxBytes?: number;
+  /** Default 100,000. */
+  maxCount?: number;
+  /** Per origin (source node), default 4 MiB. */
+  maxOriginBytes?: number;
+  /** Per origin, default 2,000. */
+  maxOriginCount?: number;
+  /** Tombstones kept (ids delivered or confirmed, until they expire). Default 200,000. */
+  maxTombstones?: number;
+  now?: () => number;
+}
+
+const entryValue = s.array(s.unknown(), { max: 2 });
+
+/**
+ * The durable message store of one node on a KvStore: every accepted message is written (and
+ * synced) before `put` resolves; bounded in bytes and count, per origin and in total, evicting
+ * lower priority first, then the oldest; tombstones refuse replays of delivered or confirmed
+ * messages until they expire.
+ */
+export class GossipStore {
+  readonly #kv: KvStore;
+  readonly #o: Required<Omit<GossipStoreOptions, 'now'>> & { now: () => number };
+  readonly #entries = new Map<string, StoredEntry>();
+  readonly #tombs = new Map<string, number>();
+  readonly #origins = new Map<string, { bytes: number; count: number }>();
+  #bytes = 0;
+  #clock = 0;
+
+  private constructor(kv: KvStore, o: GossipStoreOptions) {
+    this.#kv = kv;
+    this.#o = {
+      localNodeId: o.localNodeId,
+      maxBytes: o.maxBytes ?? DEFAULT_MAX_STORE_BYTES,
+      maxCount: o.maxCount ?? DEFAULT_MAX_STORE_COUNT,
+      maxOriginBytes: o.maxOriginBytes ?? DEFAULT_MAX_ORIGIN_BYTES,
+      maxOriginCount: o.maxOriginCount ?? DEFAULT_MAX_ORIGIN_COUNT,
+      maxTombstones: o.maxTombstones ?? DEFAULT_MAX_TOMBSTONES,
+      now: o.now ?? Date.now,
+    };
+  }
+
+  /** Opens the store, loading its index; entries that no longer verify are dropped (counted in `dropped`). */
+  static async open(kv: KvStore, o: GossipStoreOptions): Promise<{ store: GossipStore; dropped: number }> {
+    const st = new GossipStore(kv, o);
+    const now = st.#o.now();
+    const drop: KvOp[] = [];
+    for await (const [key, value] of kv.entries(`${P}m/`)) {
+      try {
+        const [bytes] = entryValue(decodeUntrusted(value)) as [Uint8Array];
+        // Expired or no longer valid: dropped.
+        const m = verifyMessage(bytes, { now });
+        st.#index(m);
+      } catch {
+        drop.push({ type: 'del', key });
+      }
+    }
+    for await (const [key, value] of kv.entries(`${P}t/`)) {
+      const exp = value.length === 8 ? Number(Buffer.from(value).readBigUInt64BE()) : 0;
+      if (exp > now) st.#tombs.set(key.slice(`${P}t/`.length), exp);
+      else drop.push({ type: 'del', key });
+    }
+    const c = await kv.get(K.clock);
+    if (c?.length === 8) st.#clock = Number(Buffer.from(c).readBigUInt64BE());
+    if (drop.length > 0) await kv.batch(drop);
+    return { store: st, dropped: drop.length };
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get tombstones(): number {
+    return this.#tombs.size;
+  }
+
+  has(hex: string): boolean {
+    return this.#entries.has(hex);
+  }
+  isTombstoned(hex: string): boolean {
+    const exp = this.#tombs.get(hex);
+    return exp !== undefined && exp > this.#o.now();
+  }
+  entry(hex: string): StoredEntry | undefined {
+    return this.#entries.get(hex);
+  }
+  entries(): IterableIterator<StoredEntry> {
+    return this.#entries.values();
+  }
+
+  /** The stored message (as last stored: with its hop fields), or undefined. */
+  async get(hex: string): Promise<GossipMessage | undefined> {
+    if (!this.#entries.has(hex)) return undefined;
+    const v = await this.#kv.get(K.msg(hex));
+    if (!v) return undefined;
+    const [bytes] = entryValue(decodeUntrusted(v)) as [Uint8Array];
+    try {
+      return verifyMessage(bytes, { now: this.#o.now() });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Next value of this node's own vector-clock entry, durably counted. */
+  async nextClock(): Promise<number> {
+    this.#clock++;
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(this.#clock));
+    await this.#kv.batch([{ type: 'put', key: K.clock, value: b }]);
+    return this.#clock;
+  }
+
+  /**
+   * Stores `m` durably. Returns false when it is stored already. Throws GossipReplayedError
+   * (tombstoned) or GossipStoreFullError (no room even after evicting lower-priority or older
+   * messages of others); evicted messages are listed in `evicted`.
+   */
+  async put(m: GossipMessage, evicted: string[] = []): Promise<boolean> {
+    const hex = m.id.toString('hex');
+    if (this.isTombstoned(hex)) throw new GossipReplayedError(`message ${hex.slice(0, 16)} was already delivered or confirmed`);
+    if (this.#entries.has(hex)) return false;
+    const size = m.encoded.length;
+    const victims = this.#makeRoom(m, size);
+    const ops: KvOp[] = victims.map((v) => ({ type: 'del', key: K.msg(v.hex) }));
+    ops.push({ type: 'put', key: K.msg(hex), value: encodeCanonical([m.encoded, this.#o.now()]) });
+    await this.#kv.batch(ops);
+    for (const v of victims) {
+      this.#unindex(v);
+      evicted.push(v.hex);
+    }
+    if (!this.#entries.has(hex)) this.#index(m);
+    return true;
+  }
+
+  /** Replaces the stored bytes of a message (its hop fields) without changing the index. */
+  async update(m: GossipMessage): Promise<void> {
+    const hex = m.id.toString('hex');
+    if (!this.#entries.has(hex)) return;
+    await this.#kv.batch([{ type: 'put', key: K.msg(hex), value: encodeCanonical([m.encoded, this.#o.now()]) }]);
+  }
+
+  /** Removes messages; with `tombstone`, their ids are refused until they expire. */
+  async remove(hexes: readonly string[], tombstone: boolean, expiry?: number): Promise<string[]> {
+    const ops: KvOp[] = [];
+    const gone: StoredEntry[] = [];
+    const tombs: Array<[string, number]> = [];
+    for (const hex of hexes) {
+      const e = this.#entries.get(hex);
+      if (e) {
+        gone.push(e);
+        ops.push({ type: 'del', key: K.msg(hex) });
+      }
+      const exp = e?.expiresAt ?? expiry;
+      if (tombstone && exp !== undefined && exp > this.#o.now() && !this.#tombs.has(hex)) {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64BE(BigInt(exp));
+        ops.push({ type: 'put', key: K.tomb(hex), value: b });
+        tombs.push([hex, exp]);
+      }
+    }
+    if (ops.length === 0) return [];
+    for (const [hex] of tombs) if (this.#tombs.size + 1 > this.#o.maxTombstones) this.#dropOldestTomb(ops, hex);
+    await this.#kv.batch(ops);
+    for (const e of gone) this.#unindex(e);
+    for (const [hex, exp] of tombs) this.#tombs.set(hex, exp);
+    return gone.map((e) => e.hex);
+  }
+
+  /**
+   * Drops the messages a verified receipt confirms: only those from the receipt's destination to
+   * its source (nobody else can cancel a message). Returns the ids removed.
+   */
+  async applyReceipt(receipt: Pick<GossipMessage, 'source' | 'destination' | 'acks' | 'created_at' | 'ttl'>): Promise<string[]> {
+    const hexes: string[] = [];
+    for (const a of receipt.acks) {
+      const hex = a.toString('hex');
+      const e = this.#entries.get(hex);
+      if (e ? e.destination === receipt.source && e.source === receipt.destination : false) hexes.push(hex);
+    }
+    return this.remove(hexes, true);
+  }
+
+  /** Removes expired messages and tombstones; returns how many messages went. */
+  async sweep(): Promise<number> {
+    const now = this.#o.now();
+    const expired = [...this.#entries.values()].filter((e) => e.expiresAt <= now);
+    const ops: KvOp[] = expired.map((e) => ({ type: 'del', key: K.msg(e.hex) }));
+    const tombs = [...this.#tombs].filter(([, exp]) => exp <= now);
+    for (const [hex] of tombs) ops.push({ type: 'del', key: K.tomb(hex) });
+    if (ops.length > 0) await this.#kv.batch(ops);
+    for (const e of expired) this.#unindex(e);
+    for (const [hex] of tombs) this.#tombs.delete(hex);
+    return expired.length;
+  }
+
+  #dropOldestTomb(ops: KvOp[], except: string): void {
+    for (const hex of this.#tombs.keys()) {
+      if (hex === except) continue;
+      this.#tombs.delete(hex);
+      ops.push({ type: 'del', key: K.tomb(hex) });
+      return;
+    }
+  }
+
+  #pinned(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
+    return e.source === this.#o.localNodeId || e.destination === this.#o.localNodeId;
+  }
+
+  /** Entries to evict so `m` fits; throws GossipStoreFullError when it cannot. */
+  #makeRoom(m: GossipMessage, size: number): StoredEntry[] {
+    const rank = PRIORITY_RANK[m.priority];
+    const pinned = this.#pinned(m);
+    // Lower priority first, then the oldest; never pinned ones, never higher priority than m.
+    const evictable = (e: StoredEntry) => !this.#pinned(e) && (pinned || PRIORITY_RANK[e.priority] <= rank);
+    const order = (a: StoredEntry, b: StoredEntry) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || a.createdAt - b.createdAt;
+    const victims = new Set<StoredEntry>();
+    const origin = this.#origins.get(m.source) ?? { bytes: 0, count: 0 };
+    let oBytes = origin.bytes + size;
+    let oCount = origin.count + 1;
+    if (!pinned && (oBytes > this.#o.maxOriginBytes || oCount > this.#o.maxOriginCount)) {
+      const pool = [...this.#entries.values()].filter((e) => e.source === m.source && evictable(e)).sort(order);
+      for (const e of pool) {
+        if (oBytes <= this.#o.maxOriginBytes && oCount <= this.#o.maxOriginCount) break;
+        victims.add(e);
+        oBytes -= e.bytes;
+        oCount--;
+      }
+      if (oBytes > this.#o.maxOriginBytes || oCount > this.#o.maxOriginCount) {
+        throw new GossipStoreFullError(`origin ${m.source} is over its share of the store`);
+      }
+    }
+    let bytes = this.#bytes + size;
+    let count = this.#entries.size + 1;
+    for (const v of victims) {
+      bytes -= v.bytes;
+      count--;
+    }
+    if (bytes > this.#o.maxBytes || count > this.#o.maxCount) {
+      const pool = [...this.#entries.values()].filter((e) => !victims.has(e) && evictable(e)).sort(order);
+      for (const e of pool) {
+        if (bytes <= this.#o.maxBytes && count <= this.#o.maxCount) break;
+        victims.add(e);
+        bytes -= e.bytes;
+        count--;
+      }
+      if (bytes > this.#o.maxBytes || count > this.#o.maxCount) throw new GossipStoreFullError('the gossip store is full');
+    }
+    return [...victims];
+  }
+
+  #index(m: GossipMessage): void {
+    const hex = m.id.toString('hex');
+    const e: StoredEntry = {
+      hex,
+      id: m.id,
+      kind: m.kind,
+      source: m.source,
+      destination: m.destination,
+      priority: m.priority,
+      createdAt: m.created_at,
+      expiresAt: expiresAt(m),
+      bytes: m.encoded.length,
+      acks: m.acks.map((a) => a.toString('hex')),
+    };
+    this.#entries.set(hex, e);
+    this.#bytes += e.bytes;
+    const o = this.#origins.get(e.source) ?? { bytes: 0, count: 0 };
+    o.bytes += e.bytes;
+    o.count++;
+    this.#origins.set(e.source, o);
+  }
+
+  #unindex(e: StoredEntry): void {
+    if (!this.#entries.delete(e.hex)) return;
+    this.#bytes -= e.bytes;
+    const o = this.#origins.get(e.source);
+    if (o) {
+      o.bytes -= e.bytes;
+      o.count--;
+      if (o.count <= 0) this.#origins.delete(e.source);
+    }
+  }
+}

@@ -1,0 +1,270 @@
+import { generateIdentity, type Identity, type KvStore, memoryKvStore } from '@dpc/core';
+import { chooseForwardPeers, createGossip, createMessage, type Gossip, GossipStore } from '@dpc/gossip';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const started: Gossip[] = [];
+afterEach(async () => {
+  for (const g of started.splice(0)) await g.stop();
+});
+
+async function node(
+  identity = generateIdentity(),
+  store: KvStore = memoryKvStore(),
+  extra: Partial<Parameters<typeof createGossip>[0]> = {},
+) {
+  const g = await createGossip({ identity, store, cleanupIntervalMs: 0, redeliverIntervalMs: 0, ...extra });
+  started.push(g);
+  return { g, identity, store };
+}
+
+/** A bidirectional in-process link; frames are delivered asynchronously, as over a socket. */
+function link(a: Gossip, b: Gossip): () => void {
+  let up = true;
+  type Frame = Parameters<Gossip['onFrame']>[1];
+  // a's handle for b sends to b, which answers through its handle for a
+  const aToB = { nodeId: b.nodeId, send: async (f: Frame) => void (up && setImmediate(() => void b.onFrame(bToA, f))) };
+  const bToA = { nodeId: a.nodeId, send: async (f: Frame) => void (up && setImmediate(() => void a.onFrame(aToB, f))) };
+  a.addLink(aToB);
+  b.addLink(bToA);
+  return () => {
+    up = false;
+    a.removeLink(b.nodeId);
+    b.removeLink(a.nodeId);
+  };
+}
+
+const until = async (cond: () => boolean, ms = 5_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+const recipient = (i: Identity) => ({ nodeId: i.nodeId, publicKey: i.publicKey });
+
+describe('gossip engine', () => {
+  it('A and B never online together: C stores, B delivers, the receipt reaches A and C drops its copy', async () => {
+    const a = await node();
+    const c = await node();
+    const bId = generateIdentity();
+    const cutAC = link(a.g, c.g);
+    await a.g.submit(recipient(bId), { id: 'ep:1', body: { text: 'for bob' } });
+    await until(() => c.g.store.size === 1);
+    cutAC(); // A goes away
+    await a.g.stop();
+    const b = await node(bId);
+    const got: unknown[] = [];
+    b.g.on('message', (e) => {
+      got.push(e.item.body);
+      expect(e.from).toBe(a.identity.nodeId);
+      void b.g.receipt({ nodeId: e.from, publicKey: e.publicKey }, [e.item.id]);
+    });
+    const cutBC = link(b.g, c.g);
+    await until(() => got.length === 1);
+    expect(got[0]).toEqual({ text: 'for bob' });
+    // C has dropped the message (receipt seen) and keeps the receipt for A
+    await until(() => [...c.g.store.entries()].every((e) => e.kind === 'receipt') && c.g.store.size === 1);
+    cutBC();
+    // A comes back (same store): the receipt arrives
+    const a2 = await node(a.identity, a.store);
+    const receipts: Array<{ from: string; ids: string[] }> = [];
+    a2.g.on('receipt', (e) => receipts.push(e));
+    link(a2.g, c.g);
+    await until(() => receipts.length === 1);
+    expect(receipts[0]).toEqual({ from: bId.nodeId, ids: ['ep:1'] });
+    expect(a2.g.store.size).toBe(0); // its own copy went with the receipt
+  });
+
+  it('a restarted forwarder still holds the message, and B delivers it', async () => {
+    const a = await node();
+    const cKv = memoryKvStore();
+    const c = await node(undefined, cKv);
+    const bId = generateIdentity();
+    link(a.g, c.g);
+    await a.g.submit(recipient(bId), { id: 'ep:7', body: 'x' });
+    await until(() => c.g.store.size === 1);
+    await c.g.stop();
+    const c2 = await node(c.identity, cKv);
+    expect(c2.g.store.size).toBe(1);
+    const b = await node(bId);
+    const got: string[] = [];
+    b.g.on('message', (e) => got.push(e.item.id));
+    link(b.g, c2.g);
+    await until(() => got.length === 1);
+    expect(got).toEqual(['ep:7']);
+  });
+
+  it('refuses and counts forged, tampered, expired and replayed messages; duplicates are dropped', async () => {
+    const a = generateIdentity();
+    const b = await node();
+    const m = createMessage(a, {
+      destination: b.identity.nodeId,
+      destinationKey: b.identity.publicKey,
+      plaintext: Buffer.from([0x82, 0xa2, 0x69, 0x64, 0xa1, 0x31, 0xa4, 0x62, 0x6f, 0x64, 0x79, 0xc0]), // {id:'1',body:null}
+      maxHops: 5,
+      ttlSeconds: 60,
+      priority: 'normal',
+      vectorClock: { [a.nodeId]: 1 },
+    });
+    const tampered = Buffer.from(m.encoded);
+    tampered[20] = (tampered[20] as number) ^ 1;
+    await expect(b.g.receive(tampered)).rejects.toMatchObject({ code: expect.stringMatching(/DPC_GOSSIP_(TAMPERED|MALFORMED)/) });
+    const sig = m.encoded.indexOf(m.signature);
+    const forged = Buffer.from(m.encoded);
+    forged[sig + 3] = (forged[sig + 3] as number) ^ 1;
+    await expect(b.g.receive(forged)).rejects.toMatchObject({ code: 'DPC_GOSSIP_FORGED' });
+    const old = createMessage(a, {
+      destination: b.identity.nodeId,
+      destinationKey: b.identity.publicKey,
+      plaintext: Buffer.from([0xc0]),
+      maxHops: 5,
+      ttlSeconds: 1,
+      priority: 'normal',
+      vectorClock: {},
+      now: Date.now() - 5_000,
+    });
+    await expect(b.g.receive(old.encoded)).rejects.toMatchObject({ code: 'DPC_GOSSIP_EXPIRED' });
+    const ids: string[] = [];
+    b.g.on('message', (e) => ids.push(e.item.id));
+    expect(await b.g.receive(m.encoded)).toBe('stored');
+    expect(await b.g.receive(m.encoded)).toBe('duplicate');
+    expect(ids).toEqual(['1']);
+    await b.g.receipt(recipient(a), ['1']);
+    await expect(b.g.receive(m.encoded)).rejects.toMatchObject({ code: 'DPC_GOSSIP_REPLAYED' });
+    const c = b.g.counters.snapshot();
+    expect(c.gossip_refused_forged).toBe(1);
+    expect((c.gossip_refused_tampered ?? 0) + (c.gossip_refused_malformed ?? 0)).toBe(1);
+    expect(c.gossip_refused_expired).toBe(1);
+    expect(c.gossip_refused_replayed).toBe(1);
+    expect(c.gossip_duplicates).toBe(1);
+  });
+
+  it('forwards to at most fanout peers, and only the destination when it is linked', async () => {
+    const a = await node(undefined, undefined, { fanout: 2 });
+    const peers = await Promise.all([0, 1, 2, 3].map(() => node()));
+    for (const p of peers) link(a.g, p.g);
+    const far = generateIdentity();
+    await a.g.submit(recipient(far), { id: 'e:1', body: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(peers.filter((p) => p.g.store.size === 1)).toHaveLength(2);
+    const dest = peers[3] as (typeof peers)[number];
+    const b = await node(undefined, undefined, { fanout: 2 });
+    for (const p of peers) link(b.g, p.g);
+    await b.g.submit(recipient(dest.identity), { id: 'e:2', body: 2 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(peers.map((p) => [...p.g.store.entries()].filter((e) => e.source === b.identity.nodeId).length)).toEqual([0, 0, 0, 1]);
+  });
+});
+
+describe('anti-entropy', () => {
+  it('Negentropy sync gives both sides the union; a pair in sync needs one round trip', async () => {
+    const a = await node();
+    const b = await node();
+    const make = (from: Identity) =>
+      createMessage(from, {
+        destination: generateIdentity().nodeId,
+        destinationKey: generateIdentity().publicKey,
+        plaintext: Buffer.from('x'),
+        maxHops: 0, // never forwarded: only anti-entropy moves them
+        ttlSeconds: 600,
+        priority: 'normal',
+        vectorClock: {},
+      });
+    const src = generateIdentity();
+    const shared = Array.from({ length: 1200 }, () => make(src));
+    for (const m of shared) {
+      await a.g.store.put(m);
+      await b.g.store.put(m);
+    }
+    const onlyA = Array.from({ length: 40 }, () => make(src));
+    const onlyB = Array.from({ length: 30 }, () => make(src));
+    for (const m of onlyA) await a.g.store.put(m);
+    for (const m of onlyB) await b.g.store.put(m);
+    link(a.g, b.g);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.g.store.size).toBe(1240); // maxHops 0: the link alone moved nothing
+    const r = await a.g.sync(b.g.nodeId);
+    expect(r).toMatchObject({ peer: b.g.nodeId, have: 40, need: 30 });
+    expect(r?.rounds).toBeGreaterThan(1); // a fresh responder per round: NIP-77 is stateless there
+    await until(() => a.g.store.size === 1270 && b.g.store.size === 1270);
+    const again = await a.g.sync(b.g.nodeId);
+    expect(again).toMatchObject({ have: 0, need: 0, rounds: 1 });
+  }, 90_000); // 1,270 sealed and signed messages (16 buckets of ~80 ids: at least two rounds)
+});
+
+describe('forwarding choice', () => {
+  const id = (hex: string) => ({ nodeId: `dpc-node-${hex.padEnd(32, '0')}`, kademliaId: Buffer.from(hex.padEnd(32, '0'), 'hex') });
+  const dest = id('ff');
+  const peers = [id('00'), id('0f'), id('f0'), id('fe'), id('80'), id('7f')];
+  it.each([
+    { exclude: [], fanout: 2, first: id('fe').nodeId },
+    { exclude: [id('fe').nodeId], fanout: 2, first: id('f0').nodeId },
+    { exclude: [id('fe').nodeId, id('f0').nodeId], fanout: 1, first: id('80').nodeId },
+  ])('closest peer first (exclude $exclude.length, fanout $fanout)', ({ exclude, fanout, first }) => {
+    const picks = chooseForwardPeers(peers, dest, new Set(exclude), fanout, () => 0.5);
+    expect(picks).toHaveLength(fanout);
+    expect(picks[0]?.nodeId).toBe(first);
+    for (const p of picks) expect(exclude).not.toContain(p.nodeId);
+  });
+  it('the destination alone when it is a candidate; everyone when fewer than fanout', () => {
+    expect(chooseForwardPeers([...peers, dest], dest, new Set(), 3)).toEqual([dest]);
+    expect(chooseForwardPeers(peers.slice(0, 2), dest, new Set(), 3)).toHaveLength(2);
+    expect(chooseForwardPeers(peers, dest, new Set(peers.map((p) => p.nodeId)), 3)).toEqual([]);
+  });
+});
+
+describe('gossip store', () => {
+  const me = generateIdentity();
+  const msg = (from: Identity, priority: 'low' | 'normal' | 'high', now = Date.now(), ttlSeconds = 60) =>
+    createMessage(from, {
+      destination: me.nodeId.replace(/.$/, '0') === me.nodeId ? generateIdentity().nodeId : generateIdentity().nodeId,
+      destinationKey: generateIdentity().publicKey,
+      plaintext: Buffer.from('x'),
+      maxHops: 5,
+      ttlSeconds,
+      priority,
+      vectorClock: {},
+      now,
+    });
+
+  it('evicts lower priority first, refuses what would push out higher priority, and bounds each origin', async () => {
+    const kv = memoryKvStore();
+    const { store } = await GossipStore.open(kv, { localNodeId: me.nodeId, maxCount: 3, maxOriginCount: 2 });
+    const [x, y, z] = [generateIdentity(), generateIdentity(), generateIdentity()];
+    const low = msg(x, 'low');
+    await store.put(low);
+    await store.put(msg(y, 'high'));
+    await store.put(msg(z, 'normal'));
+    const evicted: string[] = [];
+    await store.put(msg(y, 'normal'), evicted);
+    expect(evicted).toEqual([low.id.toString('hex')]);
+    await expect(store.put(msg(x, 'low'))).rejects.toMatchObject({ code: 'DPC_GOSSIP_STORE_FULL' });
+    // y is at its share (2): a third from y pushes out y's own lowest, oldest
+    const ev2: string[] = [];
+    await store.put(msg(y, 'high'), ev2);
+    expect(ev2).toHaveLength(1);
+    expect(store.size).toBe(3);
+    // survives a reopen
+    const again = await GossipStore.open(kv, { localNodeId: me.nodeId });
+    expect(again.store.size).toBe(3);
+  });
+
+  it('the sweep drops expired messages and tombstones', async () => {
+    let now = Date.now();
+    const kv = memoryKvStore();
+    const { store } = await GossipStore.open(kv, { localNodeId: me.nodeId, now: () => now });
+    const m = msg(generateIdentity(), 'normal', now, 10);
+    const keep = msg(generateIdentity(), 'normal', now, 100);
+    await store.put(m);
+    await store.put(keep);
+    await store.remove([keep.id.toString('hex')], true);
+    expect(store.tombstones).toBe(1);
+    now += 11_000;
+    expect(await store.sweep()).toBe(1);
+    expect(store.size).toBe(0);
+    expect(store.tombstones).toBe(1);
+    now += 100_000;
+    await store.sweep();
+    expect(store.tombstones).toBe(0);
+  });
+});

@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { generateIdentity, memoryKvStore, secureAccept } from '@dpc/core';
+import { createGossip, type Gossip, type GossipLinks, startGossipLinks } from '@dpc/gossip';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function peer(seeds: string[] = [], listen = false, identity = generateIdentity(), store = memoryKvStore()) {
+  const g = await createGossip({ identity, store, cleanupIntervalMs: 0, redeliverIntervalMs: 0 });
+  const links = await startGossipLinks({
+    gossip: g,
+    identity,
+    seeds,
+    host: '127.0.0.1',
+    retryMs: 50,
+    retryMaxMs: 200,
+    ...(listen && { port: 0 }),
+  });
+  const stop = async () => {
+    await links.stop();
+    await g.stop();
+  };
+  cleanup.push(stop);
+  return { g, links, identity, store, stop };
+}
+const until = async (cond: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('gossip links (TLS over TCP on loopback)', () => {
+  it('carries a message from A to B through C when A and B are never linked at the same time', async () => {
+    const c = await peer([], true);
+    const seed = `127.0.0.1:${(c.links as GossipLinks).port}`;
+    const a = await peer([seed]);
+    const bId = generateIdentity();
+    await until(() => c.g.links().includes(a.identity.nodeId));
+    await a.g.submit({ nodeId: bId.nodeId, publicKey: bId.publicKey }, { id: 'x:1', body: 'through c' });
+    await until(() => c.g.store.size === 1);
+    await a.stop();
+    const b = await peer([seed], false, bId);
+    const got = await new Promise<{ from: string; body: unknown }>((resolve) =>
+      (b.g as Gossip).on('message', (e) => {
+        void b.g.receipt({ nodeId: e.from, publicKey: e.publicKey }, [e.item.id]);
+        resolve({ from: e.from, body: e.item.body });
+      }),
+    );
+    expect(got).toEqual({ from: a.identity.nodeId, body: 'through c' });
+    await until(() => [...c.g.store.entries()].every((e) => e.kind === 'receipt'));
+    await b.stop();
+    const a2 = await peer([seed], false, a.identity, a.store);
+    const [r] = (await once(a2.g, 'receipt')) as [{ from: string; ids: string[] }];
+    expect(r).toEqual({ from: bId.nodeId, ids: ['x:1'] });
+  });
+
+  it('does not link to a listener whose banner names another node than the one its TLS key proves', async () => {
+    const liar = generateIdentity();
+    const claimed = generateIdentity().nodeId;
+    let handshakes = 0;
+    const srv = createServer((s) => {
+      s.on('error', () => {});
+      s.write(`DPCG1 ${claimed}\n`);
+      handshakes++;
+      secureAccept(s, { identity: liar, tier: 'gossip' }).catch(() => s.destroy());
+    }).listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => new Promise((r) => srv.close(() => r())));
+    const a = await peer([`127.0.0.1:${(srv.address() as { port: number }).port}`]);
+    const end = Date.now() + 5_000;
+    while (handshakes < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(handshakes).toBeGreaterThanOrEqual(2); // it dialled, was refused, and dialled again
+    expect(a.g.links()).toEqual([]);
+  });
+
+  it('does not link to a listener that is not a gossip peer', async () => {
+    const srv = createServer((s) => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')).listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => new Promise((r) => srv.close(() => r())));
+    const a = await peer([`127.0.0.1:${(srv.address() as { port: number }).port}`]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.g.links()).toEqual([]);
+  });
+});
