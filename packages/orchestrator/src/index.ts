@@ -45,5 +45,5 @@ export {
   type PeerDirectory,
 } from './orchestrator.js';
 export { planTiers, TIER_ENABLE_KEY, TIER_TIMEOUT_KEY, type TierPlan, tierEnabled, tierTimeoutMs } from './plan.js';
-export { type DeferredPort, type PeerSession, preferConnection, type Queued } from './session.js';
+export { type DeferredPort, PATH_RANK, type PeerSession, preferConnection, type Queued } from './session.js';
 export { type OrchestratorStats, percentile, type TierStats } from './stats.js';

@@ -16,7 +16,6 @@ import {
   TIERS,
   type TierName,
   throwIfAborted,
-  tierPriority,
   timeoutSignal,
 } from '@dpc/core';
 import {
@@ -30,7 +29,7 @@ import {
 import { ConnectFailedError, OrchestratorStateError, PeerLookupError, type TierOutcome } from './errors.js';
 import { planTiers } from './plan.js';
 import { type RunResult, runRacing, runSequential } from './run-tiers.js';
-import { type PeerSession, Session } from './session.js';
+import { PATH_RANK, type PeerSession, Session } from './session.js';
 import { peersWithOutbox } from './session-state.js';
 import { type OrchestratorStats, StatsRecorder } from './stats.js';
 
@@ -63,9 +62,10 @@ export interface OrchestratorOptions {
   /** Background upgrade attempts period for sessions on a worse tier, ms. Default 30 000. */
   upgradeIntervalMs?: number;
   /**
-   * A session whose tier has this priority or a worse one keeps trying the better eligible tiers
-   * in the background, and racing keeps better attempts running after such a tier won.
-   * Default 3 (tiers 3–6: WebRTC, hole punching, relay, gossip).
+   * A session whose path ranks this or worse (`PATH_RANK`: direct 1–2, hole punching 3, WebRTC 4,
+   * relay 5, gossip 6) keeps trying the better-ranked eligible tiers in the background (so tier 3
+   * moves to tier 4 too), and racing keeps better attempts running after a tier of this spec
+   * priority or worse won. Default 3.
    */
   upgradeFromPriority?: number;
   /** Sessions kept in memory at most; idle ones are evicted, least recently used first. Default 4096. */
@@ -488,11 +488,12 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           continue;
         }
         const tier = session.tier;
-        if (!tier || tierPriority(tier) < this.#upgradeFrom) return;
+        // Sessions on a path ranked at or below upgradeFromPriority keep trying the better paths.
+        if (!tier || PATH_RANK[tier] < this.#upgradeFrom) return;
         await sleep(interval, signal).catch(() => {});
         const now = session.tier;
-        if (session.closed || signal.aborted || !session.connected || !now || tierPriority(now) < this.#upgradeFrom) continue;
-        const better = this.#opts.strategies.filter((s) => s.priority < tierPriority(now)).map((s) => s.name);
+        if (session.closed || signal.aborted || !session.connected || !now || PATH_RANK[now] < this.#upgradeFrom) continue;
+        const better = this.#opts.strategies.filter((s) => PATH_RANK[s.name] < PATH_RANK[now]).map((s) => s.name);
         if (better.length === 0) return;
         await this.connect(session.peerId, { tiers: better, signal }).catch(() => this.#counters.inc('session_upgrade_failures'));
       }

@@ -35,7 +35,8 @@ export interface TierPlan {
 /**
  * Decides which tiers to try for a peer, in priority order (pure): each tier's `enable_*` flag,
  * whether it is installed, the hybrid rules (Hub connected: tiers 4–5 skipped because WebRTC
- * covers NAT traversal; Hub absent: tier 3 skipped) and the strategy's own applicability.
+ * covers NAT traversal, unless `only` names the tiers to try; Hub absent: tier 3 skipped) and the
+ * strategy's own applicability.
  */
 export function planTiers(
   strategies: readonly Strategy[],
@@ -65,7 +66,9 @@ export function planTiers(
       skipped.push({ tier, result: 'skipped', reason: 'hub offline' });
       continue;
     }
-    if ((tier === 'udp_hole_punch' || tier === 'volunteer_relay') && network.hubConnected) {
+    // Only when choosing on our own: tiers asked for by name (a background upgrade from tier 3 to
+    // tier 4, a user's --tier) are tried whatever the Hub's state.
+    if ((tier === 'udp_hole_punch' || tier === 'volunteer_relay') && network.hubConnected && !only) {
       skipped.push({ tier, result: 'skipped', reason: 'hub connected', detail: 'WebRTC via the Hub covers NAT traversal' });
       continue;
     }

@@ -186,6 +186,28 @@ describe('ConnectionOrchestrator — racing mode', () => {
     expect(a.orchestrator.stats().upgrades).toBeGreaterThanOrEqual(1);
   });
 
+  it('a session on WebRTC (tier 3) moves to a punched UDP path (tier 4) when the punch succeeds later', async () => {
+    let punch!: ReturnType<typeof scriptedTier>;
+    const { a, b } = await pair({
+      upgradeIntervalMs: 200,
+      hub: () => true,
+      strategies: (id) => {
+        punch = scriptedTier('udp_hole_punch', id, { fail: 'not yet' });
+        return [scriptedTier('hub_webrtc', id), punch];
+      },
+    });
+    const s = await a.orchestrator.connect(b.identity.nodeId);
+    expect(s.tier).toBe('hub_webrtc');
+    const upgraded = once(a.orchestrator, 'upgrade');
+    punch.behaviour = {};
+    const [e] = await upgraded;
+    expect(e).toMatchObject({ peerId: b.identity.nodeId, from: 'hub_webrtc', to: 'udp_hole_punch' });
+    expect(s.tier).toBe('udp_hole_punch');
+    const got = once(b.orchestrator, 'message');
+    await s.send('over the punched path');
+    expect((await got)[0]).toMatchObject({ body: 'over the punched path' });
+  });
+
   it('records stats in the spec’s shape with per-tier detail', async () => {
     const { a, b } = await pair();
     await a.orchestrator.connect(b.identity.nodeId);
