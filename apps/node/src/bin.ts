@@ -12,11 +12,25 @@ function fail(err: unknown, code: string | undefined, message: string, exit: num
   process.stderr.write(`dpc-node: ${message}${hint}\n`);
   process.exitCode = exit;
   void err;
+  exitSoon();
+}
+
+/**
+ * After a command has finished (and the node stopped, its store closed), a library timer left
+ * behind must not keep the process alive: werift keeps refreshing a TURN allocation for minutes
+ * after its connection closed. The process exits on its own when nothing is left; otherwise after
+ * this grace period.
+ */
+const EXIT_GRACE_MS = 1_000;
+
+function exitSoon(): void {
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    exitSoon();
   },
   (err: unknown) => {
     const e = err as Error & { code?: string };

@@ -91,10 +91,9 @@ describe.skipIf(!canRunLab)('tier 3 over real NAT with a real coturn (werift pee
         '--use-auth-secret',
         `--static-auth-secret=${SECRET}`,
         '--realm=dpc.lab',
-        // werift 0.24 sleeps 5/6 of an allocation's lifetime in an uncancellable timer before each
-        // refresh, even after the peer connection closed, which keeps a short-lived `dpc-node send`
-        // alive that long: short allocations here let it exit within ~10 s.
-        '--max-allocate-lifetime=12',
+        // Default allocation lifetime (600 s) on purpose: werift 0.24 sleeps 5/6 of it in an
+        // uncancellable timer before each refresh, even after the peer connection closed; a
+        // short-lived `dpc-node send` must exit anyway (labSend gives it 90 s).
         '-L',
         turnIp,
         '-E',
