@@ -27,27 +27,34 @@ function exitSoon(): void {
   setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    exitSoon();
-  },
-  (err: unknown) => {
-    const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e?.code?.startsWith('ERR_PARSE_ARGS')) {
-      fail(err, 'DPC_USAGE', e.message, 2, `\nTry 'dpc-node ${process.argv[2] ?? ''} --help'.`);
-    } else if (isDpcError(err, 'DPC_CONFIG')) {
-      fail(err, e.code, `config error: ${e.message}`, 2);
-    } else if (isDpcError(err) && USAGE_CODES.has(e.code as string)) {
-      fail(err, e.code, e.message, 2);
-    } else if (isDpcError(err)) {
-      // A typed error is the message the user needs; the stack is for bugs.
-      fail(err, e.code, `${e.message} (${e.code})`, 1);
-    } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) && 'syscall' in e) {
-      // A system error (EACCES on the data directory, ENOSPC, …): the message names the path.
-      fail(err, e.code, e.message, 1);
-    } else {
-      fail(err, undefined, String(e?.stack ?? err), 1);
-    }
-  },
-);
+// Until the command settles the process stays up: sockets and timers of the tiers are unref'd
+// (a library must not hold its user's process open), so a command waiting only on them — a hole
+// punch's probes on the DHT socket — would otherwise end with exit 0 and no result.
+const running = setInterval(() => {}, 60_000);
+
+main(process.argv.slice(2))
+  .finally(() => clearInterval(running))
+  .then(
+    (code) => {
+      process.exitCode = code;
+      exitSoon();
+    },
+    (err: unknown) => {
+      const e = err as Error & { code?: string };
+      if (err instanceof UsageError || e?.code?.startsWith('ERR_PARSE_ARGS')) {
+        fail(err, 'DPC_USAGE', e.message, 2, `\nTry 'dpc-node ${process.argv[2] ?? ''} --help'.`);
+      } else if (isDpcError(err, 'DPC_CONFIG')) {
+        fail(err, e.code, `config error: ${e.message}`, 2);
+      } else if (isDpcError(err) && USAGE_CODES.has(e.code as string)) {
+        fail(err, e.code, e.message, 2);
+      } else if (isDpcError(err)) {
+        // A typed error is the message the user needs; the stack is for bugs.
+        fail(err, e.code, `${e.message} (${e.code})`, 1);
+      } else if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) && 'syscall' in e) {
+        // A system error (EACCES on the data directory, ENOSPC, …): the message names the path.
+        fail(err, e.code, e.message, 1);
+      } else {
+        fail(err, undefined, String(e?.stack ?? err), 1);
+      }
+    },
+  );

@@ -568,7 +568,11 @@ async function runSend(
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let accepted: number | undefined;
   // What send is waiting for: progress events with --json (stdout), lines on stderr otherwise.
+  // The result is the last line: outcomes of racing attempts still ending after it (a loser's
+  // timeout) are not printed.
+  let finished = false;
   const progress = (step: string, data: Record<string, unknown>, text: string) => {
+    if (finished) return;
     if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'progress', step, ...data }, jsonReplacer)}\n`);
     else process.stderr.write(`… ${text}\n`);
   };
@@ -592,6 +596,7 @@ async function runSend(
         progress('waiting', { seq }, `in the outbox (seq ${seq}); waiting for ${opts.to} to acknowledge`);
       },
     });
+    finished = true;
     out(
       opts.json,
       {
@@ -622,6 +627,7 @@ async function runSend(
     }
     return 0;
   } catch (err) {
+    finished = true;
     const e = err as Error & { code?: string; tiers?: unknown };
     if (accepted !== undefined) {
       // In the outbox: the next start of this node (same data directory) sends it again.
