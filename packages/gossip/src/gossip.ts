@@ -12,9 +12,11 @@ import {
   throwIfAborted,
 } from '@dpc/core';
 import {
+  DEFAULT_HOP_ACK_TIMEOUT_MS,
   DEFAULT_REDELIVER_INTERVAL_MS,
   DEFAULT_SEEN_SET_SIZE,
   MAX_RECEIPT_IDS,
+  MAX_RELAYS_IN_FLIGHT,
   SYNC_FRAME_BYTES,
   SYNC_WANTS_PER_MINUTE,
 } from './constants.js';
@@ -93,7 +95,11 @@ export interface Gossip extends DeferredDelivery {
   /** A frame from a linked peer. */
   onFrame(from: GossipLink, frame: LinkFrame): Promise<void>;
   /** Takes a message (bytes) from `from` (a link or anti-entropy): verified, stored, delivered or forwarded. Throws the refusal. */
-  receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'>;
+  /**
+   * 'relayed' (scoped mode only): this node is not among those that should hold it, so it passed it
+   * to the next hop and returned once that hop acknowledged a durable copy; nothing stored here.
+   */
+  receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'>;
   sweep(): Promise<number>;
   /**
    * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
@@ -148,6 +154,8 @@ class GossipService extends EventEmitter implements Gossip {
   readonly #kid: Buffer;
   /** Kademlia ids of destinations (bounded cache). */
   readonly #kids = new Map<string, Buffer>();
+  /** Relayed messages waiting for the next hop's ack: `peer:hex` → settle. */
+  readonly #ackWaits = new Map<string, (err: string | undefined) => void>();
 
   constructor(o: GossipOptions, store: GossipStore) {
     super();
@@ -265,6 +273,13 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
+  /** Scoped: this node (when responsible) plus the linked peers it considers responsible that acknowledged a copy. */
+  #knownHolders(e: { hex: string; source: string; destination: string }): number {
+    let n = this.#responsible(e) ? 1 : 0;
+    for (const p of this.#copies.get(e.hex) ?? []) if (p !== e.source && this.#links.has(p) && this.#peerResponsible(e, p)) n++;
+    return n;
+  }
+
   /** Scoped: to a new link go what is for it and what it should hold in this node's view and lacks. */
   async #catchUpScoped(link: GossipLink): Promise<void> {
     for (const e of [...this.store.entries()]) {
@@ -272,6 +287,8 @@ class GossipService extends EventEmitter implements Gossip {
       if (this.#copies.get(e.hex)?.has(link.nodeId) || e.source === link.nodeId) continue;
       const forPeer = e.destination === link.nodeId;
       if (!forPeer && (e.destination === this.nodeId || !this.#peerResponsible(e, link.nodeId))) continue;
+      // A responsible holder adds a copy only while fewer than k holders it knows are linked (churn).
+      if (!forPeer && e.source !== this.nodeId && this.#responsible(e) && this.#knownHolders(e) >= this.#replicas) continue;
       const m = await this.store.get(e.hex);
       if (!m || (!forPeer && (m.hops >= m.max_hops || m.already_forwarded.includes(link.nodeId)))) continue;
       this.counters.inc('gossip_handoffs');
@@ -325,6 +342,7 @@ class GossipService extends EventEmitter implements Gossip {
       }
     } else if (frame.t === 'a') {
       const hex = Buffer.from(frame.id).toString('hex');
+      this.#ackWaits.get(`${from.nodeId}:${hex}`)?.(frame.err);
       if (frame.err === undefined || frame.err === 'replayed') {
         // The peer holds it (or had it already delivered): one copy more.
         if (this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
@@ -467,7 +485,7 @@ class GossipService extends EventEmitter implements Gossip {
     throw err;
   }
 
-  async receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'> {
+  async receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'> {
     if (this.#stopped) throw new GossipStoppedError();
     let m: GossipMessage;
     try {
@@ -483,6 +501,15 @@ class GossipService extends EventEmitter implements Gossip {
       if (from && this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
       this.counters.inc('gossip_duplicates');
       return 'duplicate';
+    }
+    // Scoped: a node that should not hold it passes it on first (cut-through) and answers the
+    // previous hop only after the next one holds it; if that fails, it stores it as usual.
+    if (from && this.#replicas > 0 && m.destination !== this.nodeId && !this.#responsible(m)) {
+      const next = this.#relayTarget(m, from.nodeId);
+      if (next && (await this.#relay(next, m))) {
+        this.counters.inc('gossip_relayed');
+        return 'relayed';
+      }
     }
     try {
       if (m.kind === 'receipt' && m.destination !== this.nodeId) {
@@ -505,6 +532,41 @@ class GossipService extends EventEmitter implements Gossip {
     if (m.destination === this.nodeId) await this.#arrived(m);
     else void this.#forward(m, from?.nodeId).catch(() => this.counters.inc('gossip_send_errors'));
     return 'stored';
+  }
+
+  /** Scoped: the next hop of a message this node passes on (the destination, or the closest linked peer nearer to it). */
+  #relayTarget(m: GossipMessage, previous: string): GossipLink | undefined {
+    const d = this.#links.get(m.destination);
+    if (d) return d.link;
+    if (m.hops >= m.max_hops) return undefined;
+    const dest = this.#kidOf(m.destination);
+    const exclude = new Set([...m.already_forwarded, m.source, previous]);
+    let best: { link: GossipLink; kademliaId: Buffer } | undefined;
+    for (const l of this.#links.values()) {
+      if (exclude.has(l.link.nodeId) || xorDistanceCompare(l.kademliaId, this.#kid, dest) >= 0) continue;
+      if (!best || xorDistanceCompare(l.kademliaId, best.kademliaId, dest) < 0) best = l;
+    }
+    return best?.link;
+  }
+
+  /** Sends `m` one hop on and waits for that hop's acknowledgement: true when it holds it (or delivered it). */
+  async #relay(next: GossipLink, m: GossipMessage): Promise<boolean> {
+    const key = `${next.nodeId}:${m.id.toString('hex')}`;
+    if (this.#ackWaits.has(key) || this.#ackWaits.size >= MAX_RELAYS_IN_FLIGHT) return false;
+    const copy = forwardedCopy(m, this.nodeId);
+    if (copy.hops > copy.max_hops) return false;
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#ackWaits.delete(key);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false), DEFAULT_HOP_ACK_TIMEOUT_MS);
+      timer.unref?.();
+      this.#ackWaits.set(key, (err) => finish(err === undefined || err === 'replayed'));
+      this.counters.inc('gossip_copies_sent');
+      next.send({ t: 'm', b: copy.encoded }).catch(() => finish(false));
+    });
   }
 
   #observeClock(m: GossipMessage): void {
@@ -558,8 +620,12 @@ class GossipService extends EventEmitter implements Gossip {
     const closer = ranked.filter((l) => xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0);
     let picks: GossipLink[];
     if (closer.length < this.#replicas) {
-      // Among the k closest this node knows: copy it to the other ones it knows that lack it.
-      picks = ranked.filter((l) => !exclude.has(l.link.nodeId) && this.#peerResponsible(m, l.link.nodeId)).map((l) => l.link);
+      // Among the k closest this node knows: copy it to the other ones it knows that lack it, up to k holders.
+      const short = Math.max(0, this.#replicas - this.#knownHolders({ hex, source: m.source, destination: m.destination }));
+      picks = ranked
+        .filter((l) => !exclude.has(l.link.nodeId) && this.#peerResponsible(m, l.link.nodeId))
+        .slice(0, m.source === this.nodeId ? this.#replicas : short)
+        .map((l) => l.link);
     } else if (closer.some((l) => copies.has(l.link.nodeId))) {
       picks = []; // a peer nearer the destination holds it already: handed off
     } else {
