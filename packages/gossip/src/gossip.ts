@@ -321,7 +321,9 @@ class GossipService extends EventEmitter implements Gossip {
   }
 
   async #sendCopy(link: GossipLink, m: GossipMessage): Promise<void> {
-    const copy = m.source === this.nodeId && m.hops === 0 ? m : forwardedCopy(m, this.nodeId);
+    let copy = m.source === this.nodeId && m.hops === 0 ? m : forwardedCopy(m, this.nodeId);
+    // The last step to the destination itself goes as stored (as anti-entropy sends it), not one hop over.
+    if (copy.hops > copy.max_hops && link.nodeId === m.destination) copy = m;
     if (copy.hops > copy.max_hops) return;
     this.counters.inc('gossip_copies_sent');
     await link.send({ t: 'm', b: copy.encoded });

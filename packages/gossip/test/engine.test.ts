@@ -1,4 +1,4 @@
-import { generateIdentity, type Identity, type KvStore, kademliaIdOf, memoryKvStore } from '@dpc/core';
+import { encodeCanonical, generateIdentity, type Identity, type KvStore, kademliaIdOf, memoryKvStore } from '@dpc/core';
 import { chooseForwardPeers, createGossip, createMessage, type Gossip, GossipStore, xorDistanceCompare } from '@dpc/gossip';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -310,6 +310,32 @@ describe('keyspace-scoped copies (replicas)', () => {
     expect(count(r.g, 'gossip_dropped_at_destination')).toBe(1);
     expect(r.g.store.isTombstoned(hex)).toBe(true);
     expect(count(x1.g, 'gossip_stored') + count(x2.g, 'gossip_stored') + count(r.g, 'gossip_stored')).toBe(1);
+  });
+
+  it('a holder whose copy has used up max_hops still hands it to the destination itself (unchanged, as anti-entropy would)', async () => {
+    const dId = generateIdentity();
+    const src = generateIdentity();
+    const m = createMessage(src, {
+      destination: dId.nodeId,
+      destinationKey: dId.publicKey,
+      plaintext: encodeCanonical({ id: 'hl:1', body: 'last hop' }),
+      maxHops: 0,
+      ttlSeconds: 3600,
+      priority: 'normal',
+      vectorClock: {},
+    });
+    const r = await node(generateIdentity(), memoryKvStore(), { replicas: 1 });
+    const other = await node(generateIdentity(), memoryKvStore(), { replicas: 1 });
+    expect(await r.g.receive(m.encoded)).toBe('stored');
+    link(r.g, other.g); // not the destination: nothing goes (no hops left)
+    const d = await node(dId, memoryKvStore(), { replicas: 1 });
+    const got: string[] = [];
+    d.g.on('message', (e) => got.push(e.item.id));
+    link(r.g, d.g);
+    await until(() => got.length === 1);
+    expect(got).toEqual(['hl:1']);
+    expect(other.g.store.size).toBe(0);
+    expect(count(other.g, 'gossip_stored')).toBe(0);
   });
 
   it('a forwarder whose next hop fails stores the message itself before acknowledging it', async () => {
