@@ -7,8 +7,11 @@
 // ROUNDS rounds; anti-entropy with one random linked peer every SYNC_EVERY rounds per node.
 // Reports: delivery ratio, stored copies and transmissions per delivered message, receipts back
 // at the sender, anti-entropy bytes and round trips, store growth.
-// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, SEED)
-import { generateIdentity, memoryKvStore } from '../packages/core/dist/index.js';
+// TOPOLOGY=random (default): DEGREE random links per node. TOPOLOGY=kademlia: the DEGREE/2 nodes
+// closest in XOR keyspace plus one random node per k-bucket (shared prefix length 0..log2(N)+2), as a
+// Kademlia routing table would link them. REPLICAS=k > 0 turns on keyspace-scoped copies (`replicas`).
+// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, TOPOLOGY, REPLICAS, SEED)
+import { generateIdentity, kademliaIdOf, memoryKvStore } from '../packages/core/dist/index.js';
 import { createGossip } from '../packages/gossip/dist/index.js';
 
 const N = Number(process.env.N ?? 1000);
@@ -19,6 +22,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 30);
 const SYNC_EVERY = Number(process.env.SYNC_EVERY ?? 5);
 const FANOUT = Number(process.env.FANOUT ?? 3);
 const MAX_HOPS = Number(process.env.MAX_HOPS ?? 5);
+const TOPOLOGY = process.env.TOPOLOGY ?? 'random';
+const REPLICAS = Number(process.env.REPLICAS ?? 0);
 let seed = Number(process.env.SEED ?? 1);
 const rnd = () => {
   seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -38,6 +43,7 @@ for (let i = 0; i < N; i++) {
     store: memoryKvStore(),
     fanout: FANOUT,
     maxHops: MAX_HOPS,
+    replicas: REPLICAS,
     cleanupIntervalMs: 0,
     syncIntervalMs: 0,
     redeliverIntervalMs: 0,
@@ -45,8 +51,47 @@ for (let i = 0; i < N; i++) {
   });
   nodes.push({ i, identity, g, online: true, nbrs: new Set() });
 }
+const join = (a, b) => {
+  if (a === b) return;
+  a.nbrs.add(b);
+  b.nbrs.add(a);
+};
+if (TOPOLOGY === 'kademlia') {
+  for (const n of nodes) n.kid = kademliaIdOf(n.identity.nodeId);
+  const prefix = (a, b) => {
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i] ^ b[i];
+      if (x) return i * 8 + Math.clz32(x) - 24;
+    }
+    return a.length * 8;
+  };
+  const maxBucket = Math.ceil(Math.log2(N)) + 2;
+  for (const n of nodes) {
+    const buckets = new Map();
+    const byDist = [];
+    for (const m of nodes) {
+      if (m === n) continue;
+      const p = prefix(n.kid, m.kid);
+      byDist.push([p, m]);
+      if (p <= maxBucket) {
+        const list = buckets.get(p) ?? [];
+        list.push(m);
+        buckets.set(p, list);
+      }
+    }
+    byDist.sort((x, y) => {
+      for (let i = 0; i < n.kid.length; i++) {
+        const d = (x[1].kid[i] ^ n.kid[i]) - (y[1].kid[i] ^ n.kid[i]);
+        if (d) return d;
+      }
+      return 0;
+    });
+    for (const [, m] of byDist.slice(0, Math.ceil(DEGREE / 2))) join(n, m);
+    for (const list of buckets.values()) join(n, pick(list));
+  }
+}
 for (const n of nodes) {
-  while (n.nbrs.size < DEGREE) {
+  while (TOPOLOGY !== 'kademlia' && n.nbrs.size < DEGREE) {
     const m = pick(nodes);
     if (m !== n) {
       n.nbrs.add(m);
@@ -145,7 +190,10 @@ const storeCount = nodes.reduce((a, n) => a + n.g.store.size, 0);
 const d = delivered.size;
 const result = {
   N,
+  TOPOLOGY,
+  REPLICAS,
   DEGREE,
+  mean_links: +(nodes.reduce((a, n) => a + n.nbrs.size, 0) / N).toFixed(1),
   CHURN,
   MESSAGES,
   ROUNDS,
@@ -167,6 +215,12 @@ const result = {
   sync_round_trips_mean: syncs ? +(syncRounds / syncs).toFixed(2) : 0,
   refused_replayed: sum('gossip_refused_replayed'),
   dropped_by_receipt: sum('gossip_dropped_by_receipt'),
+  handed_off: sum('gossip_handed_off'),
+  catch_up_handoffs: sum('gossip_handoffs'),
+  copies_sent: sum('gossip_copies_sent'),
+  sync_sent: sum('gossip_sync_sent'),
+  duplicates: sum('gossip_duplicates'),
+  dropped_at_destination: sum('gossip_dropped_at_destination'),
   store_messages_end: storeCount,
   store_bytes_end: storeBytes,
   setup_ms: Math.round(setupMs),

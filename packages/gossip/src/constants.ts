@@ -32,6 +32,8 @@ export const DEFAULT_LINK_RETRY_MAX_MS = 30_000;
 export const DEFAULT_MAX_LINKS = 64;
 /** Deadline of one hop's acknowledgement, ms. */
 export const DEFAULT_HOP_ACK_TIMEOUT_MS = 10_000;
+/** Scoped mode: messages passed on (cut-through) and waiting for the next hop's ack, at most. */
+export const MAX_RELAYS_IN_FLIGHT = 4096;
 /** Largest link frame, bytes. */
 export const MAX_LINK_FRAME_BYTES = 256 * 1024;
 /** Priority ranks, higher is kept longer. */

@@ -12,14 +12,16 @@ import {
   throwIfAborted,
 } from '@dpc/core';
 import {
+  DEFAULT_HOP_ACK_TIMEOUT_MS,
   DEFAULT_REDELIVER_INTERVAL_MS,
   DEFAULT_SEEN_SET_SIZE,
   MAX_RECEIPT_IDS,
+  MAX_RELAYS_IN_FLIGHT,
   SYNC_FRAME_BYTES,
   SYNC_WANTS_PER_MINUTE,
 } from './constants.js';
 import { GossipMalformedError, type GossipMessageError, GossipReplayedError, GossipStoppedError } from './errors.js';
-import { chooseForwardPeers } from './forward-choice.js';
+import { chooseForwardPeers, xorDistanceCompare } from './forward-choice.js';
 import {
   createMessage,
   expiresAt,
@@ -52,6 +54,16 @@ export interface GossipOptions {
   maxHops?: number;
   /** `[gossip] fanout`, default 3. */
   fanout?: number;
+  /**
+   * Keyspace-scoped copies (0, the default: the spec's epidemic forwarding). With k > 0 a node holds
+   * a copy only while it is among the k nodes closest to the destination in its view (its links and
+   * itself, XOR of Kademlia ids), or is the source or the destination. Others hand the message to
+   * the closest linked peer (one copy per hop) and drop theirs when that peer acknowledges it; the
+   * responsible nodes copy it among themselves and to the destination when it links; a hop ack from
+   * the destination (durable there) drops a holder's copy; anti-entropy covers only what the peer
+   * should hold. `[gossip] replicas`.
+   */
+  replicas?: number;
   /** `[gossip] ttl_seconds`, default 86,400. */
   ttlSeconds?: number;
   /** `[gossip] priority` of this node's messages, default 'normal'. */
@@ -83,7 +95,11 @@ export interface Gossip extends DeferredDelivery {
   /** A frame from a linked peer. */
   onFrame(from: GossipLink, frame: LinkFrame): Promise<void>;
   /** Takes a message (bytes) from `from` (a link or anti-entropy): verified, stored, delivered or forwarded. Throws the refusal. */
-  receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'>;
+  /**
+   * 'relayed' (scoped mode only): this node is not among those that should hold it, so it passed it
+   * to the next hop and returned once that hop acknowledged a durable copy; nothing stored here.
+   */
+  receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'>;
   sweep(): Promise<number>;
   /**
    * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
@@ -135,6 +151,11 @@ class GossipService extends EventEmitter implements Gossip {
   /** Messages sent to each peer on its 'w' (want) frames in the current minute. */
   readonly #wants = new Map<string, { since: number; served: number }>();
   #stopped = false;
+  readonly #kid: Buffer;
+  /** Kademlia ids of destinations (bounded cache). */
+  readonly #kids = new Map<string, Buffer>();
+  /** Relayed messages waiting for the next hop's ack: `peer:hex` → settle. */
+  readonly #ackWaits = new Map<string, (err: string | undefined) => void>();
 
   constructor(o: GossipOptions, store: GossipStore) {
     super();
@@ -145,6 +166,46 @@ class GossipService extends EventEmitter implements Gossip {
     this.#secret = x25519SecretOf(o.identity);
     this.#publicX = x25519PublicOf(o.identity.publicKey);
     this.#seen = new SeenSet(o.seenSetSize ?? DEFAULT_SEEN_SET_SIZE);
+    this.#kid = kademliaIdOf(o.identity.nodeId);
+  }
+
+  get #replicas(): number {
+    return Math.max(0, Math.floor(this.#o.replicas ?? 0));
+  }
+
+  #kidOf(nodeId: string): Buffer {
+    let k = this.#kids.get(nodeId);
+    if (!k) {
+      k = kademliaIdOf(nodeId);
+      if (this.#kids.size >= 4096) this.#kids.delete(this.#kids.keys().next().value as string);
+      this.#kids.set(nodeId, k);
+    }
+    return k;
+  }
+
+  /** How many of this node's linked peers are closer to `dest` than `than` (a Kademlia id), counted up to `cap`. */
+  #closerCount(dest: Buffer, than: Buffer, cap: number): number {
+    let n = 0;
+    for (const l of this.#links.values()) if (xorDistanceCompare(l.kademliaId, than, dest) < 0 && ++n >= cap) return n;
+    return n;
+  }
+
+  /** Scoped mode: this node should hold a copy of `e` (it is the source, the destination, or among the k closest it knows). */
+  #responsible(e: { source: string; destination: string }): boolean {
+    if (e.destination === this.nodeId || e.source === this.nodeId) return true;
+    const k = this.#replicas;
+    return this.#closerCount(this.#kidOf(e.destination), this.#kid, k) < k;
+  }
+
+  /** Scoped mode: in this node's view, linked `peer` should hold `e` (it is the destination, or among the k closest). */
+  #peerResponsible(e: { destination: string }, peer: string): boolean {
+    if (e.destination === peer) return true;
+    const l = this.#links.get(peer);
+    if (!l) return false;
+    const k = this.#replicas;
+    const dest = this.#kidOf(e.destination);
+    const meCloser = xorDistanceCompare(this.#kid, l.kademliaId, dest) < 0 ? 1 : 0;
+    return this.#closerCount(dest, l.kademliaId, k) + meCloser < k;
   }
 
   get nodeId(): string {
@@ -199,6 +260,7 @@ class GossipService extends EventEmitter implements Gossip {
 
   /** A new link: what is for that peer, and what has fewer than `fanout` copies, goes to it. */
   async #catchUp(link: GossipLink): Promise<void> {
+    if (this.#replicas > 0) return this.#catchUpScoped(link);
     for (const e of [...this.store.entries()]) {
       if (this.#stopped || !this.#links.has(link.nodeId)) return;
       const copies = this.#copies.get(e.hex);
@@ -211,8 +273,57 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
+  /** Scoped: this node (when responsible) plus the linked peers it considers responsible that acknowledged a copy. */
+  #knownHolders(e: { hex: string; source: string; destination: string }): number {
+    let n = this.#responsible(e) ? 1 : 0;
+    for (const p of this.#copies.get(e.hex) ?? []) if (p !== e.source && this.#links.has(p) && this.#peerResponsible(e, p)) n++;
+    return n;
+  }
+
+  /** Scoped: to a new link go what is for it and what it should hold in this node's view and lacks. */
+  async #catchUpScoped(link: GossipLink): Promise<void> {
+    for (const e of [...this.store.entries()]) {
+      if (this.#stopped || !this.#links.has(link.nodeId)) return;
+      if (this.#copies.get(e.hex)?.has(link.nodeId) || e.source === link.nodeId) continue;
+      const forPeer = e.destination === link.nodeId;
+      if (!forPeer && (e.destination === this.nodeId || !this.#peerResponsible(e, link.nodeId))) continue;
+      // A responsible holder adds a copy only while fewer than k holders it knows are linked (churn).
+      if (!forPeer && e.source !== this.nodeId && this.#responsible(e) && this.#knownHolders(e) >= this.#replicas) continue;
+      const m = await this.store.get(e.hex);
+      if (!m || (!forPeer && (m.hops >= m.max_hops || m.already_forwarded.includes(link.nodeId)))) continue;
+      this.counters.inc('gossip_handoffs');
+      await this.#sendCopy(link, m);
+    }
+  }
+
+  /**
+   * Scoped: a peer acknowledged a copy. The destination holds it durably, so this node's copy goes
+   * (tombstoned: it is delivered); a non-responsible holder drops its copy once a peer it would hand
+   * it to (one it considers responsible, or one closer to the destination) holds it.
+   */
+  async #afterHopAck(hex: string, peer: string): Promise<void> {
+    const e = this.store.entry(hex);
+    if (!e || e.source === this.nodeId || e.destination === this.nodeId) return;
+    if (peer === e.destination) {
+      await this.store.remove([hex], true);
+      this.#forget(hex);
+      this.counters.inc('gossip_dropped_at_destination');
+      return;
+    }
+    if (this.#responsible(e)) return;
+    const l = this.#links.get(peer);
+    const dest = this.#kidOf(e.destination);
+    if (this.#peerResponsible(e, peer) || (l && xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0)) {
+      await this.store.remove([hex], false);
+      this.#forget(hex);
+      this.counters.inc('gossip_handed_off');
+    }
+  }
+
   async #sendCopy(link: GossipLink, m: GossipMessage): Promise<void> {
-    const copy = m.source === this.nodeId && m.hops === 0 ? m : forwardedCopy(m, this.nodeId);
+    let copy = m.source === this.nodeId && m.hops === 0 ? m : forwardedCopy(m, this.nodeId);
+    // The last step to the destination itself goes as stored (as anti-entropy sends it), not one hop over.
+    if (copy.hops > copy.max_hops && link.nodeId === m.destination) copy = m;
     if (copy.hops > copy.max_hops) return;
     this.counters.inc('gossip_copies_sent');
     await link.send({ t: 'm', b: copy.encoded });
@@ -233,16 +344,20 @@ class GossipService extends EventEmitter implements Gossip {
       }
     } else if (frame.t === 'a') {
       const hex = Buffer.from(frame.id).toString('hex');
+      this.#ackWaits.get(`${from.nodeId}:${hex}`)?.(frame.err);
       if (frame.err === undefined || frame.err === 'replayed') {
         // The peer holds it (or had it already delivered): one copy more.
         if (this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
         this.counters.inc('gossip_hop_acks');
+        if (this.#replicas > 0 && this.store.has(hex)) await this.#afterHopAck(hex, from.nodeId);
       } else this.counters.inc('gossip_hop_refusals');
     } else if (frame.t === 'n') {
       if (frame.q === 1) {
         let reply: Uint8Array;
         try {
-          reply = new Negentropy(this.#syncStorage(), { counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES }).respond(frame.b);
+          reply = new Negentropy(this.#syncStorage(from.nodeId), { counters: this.counters, frameSizeLimit: SYNC_FRAME_BYTES }).respond(
+            frame.b,
+          );
         } catch {
           this.counters.inc('gossip_sync_refused');
           return;
@@ -265,7 +380,14 @@ class GossipService extends EventEmitter implements Gossip {
       if (frame.ids.length > allowed) this.counters.inc('gossip_sync_wants_dropped', frame.ids.length - allowed);
       q.served += Math.min(allowed, frame.ids.length);
       for (const id of frame.ids.slice(0, allowed)) {
-        const m = await this.store.get(Buffer.from(id).toString('hex'));
+        const hex = Buffer.from(id).toString('hex');
+        const e = this.store.entry(hex);
+        // Scoped: only what the asking peer should hold (it cannot pull copies it would only drop).
+        if (!e || (this.#replicas > 0 && !this.#peerResponsible(e, from.nodeId))) {
+          if (e) this.counters.inc('gossip_sync_wants_out_of_scope');
+          continue;
+        }
+        const m = await this.store.get(hex);
         if (m) {
           this.counters.inc('gossip_sync_sent');
           await from.send({ t: 'm', b: m.encoded });
@@ -274,9 +396,18 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
-  /** The stored message ids as a Negentropy set: (creation second, id). */
-  #syncStorage(): NegentropyStorage {
-    return NegentropyStorage.from([...this.store.entries()].map((e) => ({ timestamp: Math.floor(e.createdAt / 1000), id: e.id })));
+  /**
+   * The stored message ids as a Negentropy set: (creation second, id). Scoped mode: only those this
+   * node is responsible for or thinks `peer` should hold (both sides hold the shared replicas' items,
+   * so they cancel out; the rest is the difference).
+   */
+  #syncStorage(peer: string): NegentropyStorage {
+    const scoped = this.#replicas > 0;
+    return NegentropyStorage.from(
+      [...this.store.entries()]
+        .filter((e) => !scoped || this.#responsible(e) || this.#peerResponsible(e, peer))
+        .map((e) => ({ timestamp: Math.floor(e.createdAt / 1000), id: e.id })),
+    );
   }
 
   async sync(peer?: string, opts: { signal?: AbortSignal } = {}) {
@@ -287,7 +418,7 @@ class GossipService extends EventEmitter implements Gossip {
     const link = l.link;
     const signal = AbortSignal.any([this.#shutdown.signal, ...(opts.signal ? [opts.signal] : [])]);
     const r = await negentropySync(
-      this.#syncStorage(),
+      this.#syncStorage(target),
       (msg, sig) =>
         new Promise<Uint8Array>((resolve, reject) => {
           const s = ++this.#syncSeq;
@@ -316,7 +447,10 @@ class GossipService extends EventEmitter implements Gossip {
     );
     // What only we hold goes to the peer; what only it holds, we ask for.
     for (const id of r.have) {
-      const m = await this.store.get(Buffer.from(id).toString('hex'));
+      const hex = Buffer.from(id).toString('hex');
+      const e = this.store.entry(hex);
+      if (!e || (this.#replicas > 0 && !this.#peerResponsible(e, target))) continue;
+      const m = await this.store.get(hex);
       if (m) {
         this.counters.inc('gossip_sync_sent');
         await link.send({ t: 'm', b: m.encoded });
@@ -353,7 +487,7 @@ class GossipService extends EventEmitter implements Gossip {
     throw err;
   }
 
-  async receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate'> {
+  async receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'> {
     if (this.#stopped) throw new GossipStoppedError();
     let m: GossipMessage;
     try {
@@ -369,6 +503,15 @@ class GossipService extends EventEmitter implements Gossip {
       if (from && this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
       this.counters.inc('gossip_duplicates');
       return 'duplicate';
+    }
+    // Scoped: a node that should not hold it passes it on first (cut-through) and answers the
+    // previous hop only after the next one holds it; if that fails, it stores it as usual.
+    if (from && this.#replicas > 0 && m.destination !== this.nodeId && !this.#responsible(m)) {
+      const next = this.#relayTarget(m, from.nodeId);
+      if (next && (await this.#relay(next, m))) {
+        this.counters.inc('gossip_relayed');
+        return 'relayed';
+      }
     }
     try {
       if (m.kind === 'receipt' && m.destination !== this.nodeId) {
@@ -393,6 +536,41 @@ class GossipService extends EventEmitter implements Gossip {
     return 'stored';
   }
 
+  /** Scoped: the next hop of a message this node passes on (the destination, or the closest linked peer nearer to it). */
+  #relayTarget(m: GossipMessage, previous: string): GossipLink | undefined {
+    const d = this.#links.get(m.destination);
+    if (d) return d.link;
+    if (m.hops >= m.max_hops) return undefined;
+    const dest = this.#kidOf(m.destination);
+    const exclude = new Set([...m.already_forwarded, m.source, previous]);
+    let best: { link: GossipLink; kademliaId: Buffer } | undefined;
+    for (const l of this.#links.values()) {
+      if (exclude.has(l.link.nodeId) || xorDistanceCompare(l.kademliaId, this.#kid, dest) >= 0) continue;
+      if (!best || xorDistanceCompare(l.kademliaId, best.kademliaId, dest) < 0) best = l;
+    }
+    return best?.link;
+  }
+
+  /** Sends `m` one hop on and waits for that hop's acknowledgement: true when it holds it (or delivered it). */
+  async #relay(next: GossipLink, m: GossipMessage): Promise<boolean> {
+    const key = `${next.nodeId}:${m.id.toString('hex')}`;
+    if (this.#ackWaits.has(key) || this.#ackWaits.size >= MAX_RELAYS_IN_FLIGHT) return false;
+    const copy = forwardedCopy(m, this.nodeId);
+    if (copy.hops > copy.max_hops) return false;
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#ackWaits.delete(key);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false), DEFAULT_HOP_ACK_TIMEOUT_MS);
+      timer.unref?.();
+      this.#ackWaits.set(key, (err) => finish(err === undefined || err === 'replayed'));
+      this.counters.inc('gossip_copies_sent');
+      next.send({ t: 'm', b: copy.encoded }).catch(() => finish(false));
+    });
+  }
+
   #observeClock(m: GossipMessage): void {
     const n = m.vector_clock[m.source];
     if (n === undefined) return;
@@ -407,6 +585,7 @@ class GossipService extends EventEmitter implements Gossip {
   }
 
   async #forward(m: GossipMessage, previous: string | undefined): Promise<void> {
+    if (this.#replicas > 0) return this.#forwardScoped(m, previous);
     if (m.hops >= m.max_hops) return;
     const copies = this.#copiesOf(m.id.toString('hex'));
     const exclude = new Set([...m.already_forwarded, ...copies, m.source, this.nodeId, ...(previous ? [previous] : [])]);
@@ -421,6 +600,42 @@ class GossipService extends EventEmitter implements Gossip {
       this.#o.random,
     );
     await Promise.all(picks.map((p) => this.#sendCopy(p.link, m).catch(() => this.counters.inc('gossip_send_errors'))));
+  }
+
+  /**
+   * Scoped forwarding: to the destination alone when linked; else a responsible node copies it to the
+   * peers it considers responsible that lack it, and any other node to the one closest linked peer
+   * nearer the destination than itself (one copy per hop, at most max_hops).
+   */
+  async #forwardScoped(m: GossipMessage, previous: string | undefined): Promise<void> {
+    const hex = m.id.toString('hex');
+    const copies = this.#copiesOf(hex);
+    const destLink = this.#links.get(m.destination);
+    if (destLink) {
+      if (!copies.has(m.destination)) await this.#sendCopy(destLink.link, m).catch(() => this.counters.inc('gossip_send_errors'));
+      return;
+    }
+    if (m.hops >= m.max_hops) return;
+    const dest = this.#kidOf(m.destination);
+    const exclude = new Set([...m.already_forwarded, ...copies, m.source, this.nodeId, ...(previous ? [previous] : [])]);
+    const ranked = [...this.#links.values()].sort((a, b) => xorDistanceCompare(a.kademliaId, b.kademliaId, dest));
+    const closer = ranked.filter((l) => xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0);
+    let picks: GossipLink[];
+    if (closer.length < this.#replicas) {
+      // Among the k closest this node knows: copy it to the other ones it knows that lack it, up to k holders.
+      const short = Math.max(0, this.#replicas - this.#knownHolders({ hex, source: m.source, destination: m.destination }));
+      picks = ranked
+        .filter((l) => !exclude.has(l.link.nodeId) && this.#peerResponsible(m, l.link.nodeId))
+        .slice(0, m.source === this.nodeId ? this.#replicas : short)
+        .map((l) => l.link);
+    } else if (closer.some((l) => copies.has(l.link.nodeId))) {
+      picks = []; // a peer nearer the destination holds it already: handed off
+    } else {
+      // Hand it on to the closest peer nearer the destination (one copy).
+      const first = closer.find((l) => !exclude.has(l.link.nodeId));
+      picks = first ? [first.link] : [];
+    }
+    await Promise.all(picks.map((p) => this.#sendCopy(p, m).catch(() => this.counters.inc('gossip_send_errors'))));
   }
 
   /** A message for this node: open it and hand it to the application, or take the receipt. */

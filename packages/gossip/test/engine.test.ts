@@ -1,5 +1,5 @@
-import { generateIdentity, type Identity, type KvStore, memoryKvStore } from '@dpc/core';
-import { chooseForwardPeers, createGossip, createMessage, type Gossip, GossipStore } from '@dpc/gossip';
+import { encodeCanonical, generateIdentity, type Identity, type KvStore, kademliaIdOf, memoryKvStore } from '@dpc/core';
+import { chooseForwardPeers, createGossip, createMessage, type Gossip, GossipStore, xorDistanceCompare } from '@dpc/gossip';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const started: Gossip[] = [];
@@ -266,5 +266,184 @@ describe('gossip store', () => {
     now += 100_000;
     await store.sweep();
     expect(store.tombstones).toBe(0);
+  });
+});
+
+describe('keyspace-scoped copies (replicas)', () => {
+  /** `n` identities ordered from the farthest to the closest to `dest` in XOR keyspace. */
+  const byDistance = (dest: Identity, n: number) =>
+    Array.from({ length: n }, () => generateIdentity()).sort(
+      (a, b) => -xorDistanceCompare(kademliaIdOf(a.nodeId), kademliaIdOf(b.nodeId), kademliaIdOf(dest.nodeId)),
+    );
+  const count = (g: Gossip, name: string) => g.counters.get(name) ?? 0;
+
+  it('passes a message along the keyspace without storing it on the way; only the responsible node holds it until the destination acks', async () => {
+    const dId = generateIdentity();
+    const [sId, x1Id, x2Id, rId] = byDistance(dId, 4) as [Identity, Identity, Identity, Identity];
+    const opts = { replicas: 1 };
+    const s = await node(sId, memoryKvStore(), opts);
+    const x1 = await node(x1Id, memoryKvStore(), opts);
+    const x2 = await node(x2Id, memoryKvStore(), opts);
+    const r = await node(rId, memoryKvStore(), opts);
+    link(s.g, x1.g);
+    link(x1.g, x2.g);
+    link(x2.g, r.g);
+    await s.g.submit(recipient(dId), { id: 'sc:1', body: 'far away' });
+    await until(() => r.g.store.size === 1 && count(x1.g, 'gossip_relayed') === 1);
+    // each forwarder passed it on (cut-through, acked upstream after the next hop held it) and stored nothing
+    for (const x of [x1, x2]) {
+      expect(count(x.g, 'gossip_relayed')).toBe(1);
+      expect(count(x.g, 'gossip_stored')).toBe(0);
+      expect(x.g.store.size).toBe(0);
+    }
+    expect(count(r.g, 'gossip_stored')).toBe(1);
+    expect(count(r.g, 'gossip_handed_off')).toBe(0);
+    expect(s.g.store.size).toBe(1);
+    const hex = [...r.g.store.entries()][0]?.hex as string;
+    // the destination links to the responsible node: it gets the message; its ack ends r's copy
+    const d = await node(dId, memoryKvStore(), opts);
+    const got: string[] = [];
+    d.g.on('message', (e) => got.push(e.item.id));
+    link(r.g, d.g);
+    await until(() => got.length === 1 && r.g.store.size === 0);
+    expect(got).toEqual(['sc:1']);
+    expect(count(r.g, 'gossip_dropped_at_destination')).toBe(1);
+    expect(r.g.store.isTombstoned(hex)).toBe(true);
+    expect(count(x1.g, 'gossip_stored') + count(x2.g, 'gossip_stored') + count(r.g, 'gossip_stored')).toBe(1);
+  });
+
+  it('a holder whose copy has used up max_hops still hands it to the destination itself (unchanged, as anti-entropy would)', async () => {
+    const dId = generateIdentity();
+    const src = generateIdentity();
+    const m = createMessage(src, {
+      destination: dId.nodeId,
+      destinationKey: dId.publicKey,
+      plaintext: encodeCanonical({ id: 'hl:1', body: 'last hop' }),
+      maxHops: 0,
+      ttlSeconds: 3600,
+      priority: 'normal',
+      vectorClock: {},
+    });
+    const r = await node(generateIdentity(), memoryKvStore(), { replicas: 1 });
+    const other = await node(generateIdentity(), memoryKvStore(), { replicas: 1 });
+    expect(await r.g.receive(m.encoded)).toBe('stored');
+    link(r.g, other.g); // not the destination: nothing goes (no hops left)
+    const d = await node(dId, memoryKvStore(), { replicas: 1 });
+    const got: string[] = [];
+    d.g.on('message', (e) => got.push(e.item.id));
+    link(r.g, d.g);
+    await until(() => got.length === 1);
+    expect(got).toEqual(['hl:1']);
+    expect(other.g.store.size).toBe(0);
+    expect(count(other.g, 'gossip_stored')).toBe(0);
+  });
+
+  it('a forwarder whose next hop fails stores the message itself before acknowledging it', async () => {
+    const dId = generateIdentity();
+    const [sId, xId, yId] = byDistance(dId, 3) as [Identity, Identity, Identity];
+    const opts = { replicas: 1 };
+    const s = await node(sId, memoryKvStore(), opts);
+    const x = await node(xId, memoryKvStore(), opts);
+    link(s.g, x.g);
+    // y is nearer the destination but its link is broken: every send fails
+    x.g.addLink({
+      nodeId: yId.nodeId,
+      send: async () => {
+        throw new Error('link down');
+      },
+    });
+    await s.g.submit(recipient(dId), { id: 'sc:2', body: 'kept' });
+    await until(() => x.g.store.size === 1 && count(s.g, 'gossip_hop_acks') === 1);
+    expect(count(x.g, 'gossip_relayed')).toBe(0);
+    expect(count(x.g, 'gossip_stored')).toBe(1);
+  });
+
+  it('a new link closer to the destination takes the copy over; a farther one gets nothing, even by asking in anti-entropy', async () => {
+    const dId = generateIdentity();
+    const [farId, aId, nearId] = byDistance(dId, 3) as [Identity, Identity, Identity];
+    const src = generateIdentity();
+    const m = createMessage(src, {
+      destination: dId.nodeId,
+      destinationKey: dId.publicKey,
+      plaintext: new Uint8Array([1]),
+      maxHops: 5,
+      ttlSeconds: 3600,
+      priority: 'normal',
+      vectorClock: {},
+    });
+    const opts = { replicas: 1 };
+    const a = await node(aId, memoryKvStore(), opts);
+    expect(await a.g.receive(m.encoded)).toBe('stored');
+    // farther peer: not handed over on link-up, and its anti-entropy "want" is refused as out of scope
+    const far = await node(farId, memoryKvStore(), opts);
+    link(a.g, far.g);
+    const r = await far.g.sync(a.g.nodeId);
+    expect(r?.need).toBe(1);
+    await until(() => count(a.g, 'gossip_sync_wants_out_of_scope') === 1);
+    expect(far.g.store.size).toBe(0);
+    expect(count(a.g, 'gossip_sync_sent')).toBe(0);
+    expect(a.g.store.size).toBe(1);
+    // nearer peer: catch-up hands it over and a, no longer among the 1 closest it knows, drops its copy
+    const near = await node(nearId, memoryKvStore(), opts);
+    link(a.g, near.g);
+    await until(() => near.g.store.size === 1 && a.g.store.size === 0);
+    expect(count(a.g, 'gossip_handoffs')).toBe(1);
+    expect(count(a.g, 'gossip_handed_off')).toBe(1);
+    expect(a.g.store.isTombstoned(m.id.toString('hex'))).toBe(false);
+    // the dropped copy is not taken again (seen): a second offer is a duplicate, not a new copy
+    expect(await a.g.receive(m.encoded)).toBe('duplicate');
+    expect(count(a.g, 'gossip_stored')).toBe(1);
+  });
+
+  it('in a 40-node keyspace-linked network a message is stored by at most 2k nodes, none on the way (epidemic: many more)', async () => {
+    const run = async (replicas: number) => {
+      const gs: Gossip[] = [];
+      for (let i = 0; i < 40; i++) gs.push((await node(generateIdentity(), memoryKvStore(), { replicas, syncIntervalMs: 0 })).g);
+      const kid = (g: Gossip) => kademliaIdOf(g.nodeId);
+      const linked = new Set<string>();
+      const join = (x: Gossip, y: Gossip) => {
+        const key = [x.nodeId, y.nodeId].sort().join();
+        if (x === y || linked.has(key)) return;
+        linked.add(key);
+        link(x, y);
+      };
+      // each node: its 3 closest in keyspace, and the first node of each other shared-prefix bucket
+      for (const x of gs) {
+        const others = gs.filter((y) => y !== x).sort((p, q) => xorDistanceCompare(kid(p), kid(q), kid(x)));
+        for (const y of others.slice(0, 3)) join(x, y);
+        const seenBucket = new Set<number>();
+        for (const y of others) {
+          const b = Buffer.from(kid(x)).readUInt32BE(0) ^ Buffer.from(kid(y)).readUInt32BE(0);
+          const bucket = Math.clz32(b);
+          if (!seenBucket.has(bucket)) {
+            seenBucket.add(bucket);
+            join(x, y);
+          }
+        }
+      }
+      const dest = generateIdentity(); // offline: the message stays with the responsible nodes
+      const sender = gs[0] as Gossip;
+      await sender.submit(recipient(dest), { id: `k${replicas}`, body: 1 });
+      const total = () => gs.reduce((a, g) => a + (g.counters.get('gossip_stored') ?? 0) + (g.counters.get('gossip_handed_off') ?? 0), 0);
+      // quiescent: no store or hand-off for 10 polls in a row
+      let last = -1;
+      let still = 0;
+      await until(() => {
+        const t = total();
+        still = t === last && t > 0 ? still + 1 : 0;
+        last = t;
+        return still >= 10;
+      }, 20_000);
+      const stored = gs.reduce((a, g) => a + (g.counters.get('gossip_stored') ?? 0), 0);
+      const holding = gs.filter((g) => g !== sender && g.store.size > 0).length;
+      for (const g of gs) await g.stop();
+      return { stored, holding };
+    };
+    const scoped = await run(2);
+    expect(scoped.stored).toBeLessThanOrEqual(2 * 2);
+    expect(scoped.holding).toBeGreaterThanOrEqual(1);
+    expect(scoped.holding).toBeLessThanOrEqual(2 * 2);
+    const epidemic = await run(0);
+    expect(epidemic.stored).toBeGreaterThan(scoped.stored);
   });
 });
