@@ -57,11 +57,13 @@ async function trial(system, host, args) {
 const ip = (h) => lab.hosts[h].ipv4[0];
 const dpcSeed = `${ip('boot')}:8889`;
 const hdBoot = `${ip('boot')}:49737`;
-await daemon('dpc', 'boot', ['dht']);
-await daemon('hyperdht', 'boot', ['boot', ip('boot')]);
+// SYSTEMS=dpc,hyperdht picks the systems (hyperdht needs `npm install --prefix bench`).
+const systems = (process.env.SYSTEMS ?? 'dpc,hyperdht').split(',');
+if (systems.includes('dpc')) await daemon('dpc', 'boot', ['dht']);
+if (systems.includes('hyperdht')) await daemon('hyperdht', 'boot', ['boot', ip('boot')]);
 for (const h of ['p1', 'p2', 'p3']) {
-  await daemon('dpc', h, ['dht', dpcSeed]);
-  await daemon('hyperdht', h, ['dht', ip(h), hdBoot]);
+  if (systems.includes('dpc')) await daemon('dpc', h, ['dht', dpcSeed]);
+  if (systems.includes('hyperdht')) await daemon('hyperdht', h, ['dht', ip(h), hdBoot]);
 }
 
 const pairs = [
@@ -69,9 +71,8 @@ const pairs = [
   { name: 'cone → symmetric (birthday)', client: 'ca', server: 'sa' },
   { name: 'symmetric → cone (birthday)', client: 'sa', server: 'cb' },
 ];
-// ONLY=<substring> runs the matching NAT pairs only; SYSTEMS=dpc,hyperdht picks the systems.
+// ONLY=<substring> runs the matching NAT pairs only.
 if (process.env.ONLY) pairs.splice(0, pairs.length, ...pairs.filter((p) => p.name.includes(process.env.ONLY)));
-const systems = (process.env.SYSTEMS ?? 'dpc,hyperdht').split(',');
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
