@@ -31,6 +31,8 @@ const TOPOLOGY: Topology = {
     // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
     { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
     { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
+    // TCP only: every UDP packet dropped (the DHT, and so tier 4, cannot work from here)
+    { name: 'noudp', kind: 'udp-blocked', lan: [{ name: 'ua' }] },
   ],
 };
 
@@ -167,6 +169,29 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
     // Sequential: tier 4 ran before tier 5; had it tried to punch, it would have waited its 60 s deadline.
     expect(Number(r.result?.connect_ms)).toBeLessThan(30_000);
+  });
+
+  it('UDP blocked: the node says at once that no seed answers and keeps retrying; a send from there fails fast with DPC_DHT_BOOTSTRAP', async () => {
+    // The DHT is UDP, so with every UDP packet dropped the node cannot join it: no endpoint record,
+    // no relay offers and no tier 4 (which would otherwise report NAT type `blocked`). What a user
+    // relies on: it says so within [dht] bootstrap_timeout instead of hanging, keeps trying, and a
+    // send fails with a typed error rather than waiting for a path that cannot exist.
+    const cb = await start('cb', PUNCH_ONLY);
+    const ua = await LabNode.spawn(lab, 'ua', work.dir, labIni({ seed }), ['start']);
+    nodes.push(ua);
+    const retry = await ua.next('retrying', () => true, 20_000);
+    expect(retry).toMatchObject({ reason: 'seeds-unreachable', seeds: [seed], error: { code: 'DPC_DHT_BOOTSTRAP' } });
+    expect(ua.child.exitCode).toBeNull();
+    expect(ua.events.some((e) => e.event === 'listening')).toBe(false);
+    const r = await labSend(lab, 'ua', work.dir, labIni({ seed }), cb.nodeId, 'through a UDP-blocked router');
+    expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+      event: 'error',
+      error: { code: 'DPC_DHT_BOOTSTRAP' },
+    });
+    // Not a hang: the send gave up after its bootstrap_timeout (5 s), far inside its 90 s limit.
+    expect(r.elapsedMs).toBeLessThan(60_000);
+    expect(cb.events.some((e) => e.event === 'message')).toBe(false);
   });
 
   it('leaves no namespace behind', async () => {
