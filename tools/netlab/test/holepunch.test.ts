@@ -2,7 +2,9 @@
 // cone ↔ cone punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path
 // (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
 // applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
-// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side).
+// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side),
+// also over 50 ms RTT and 1 % loss; behind a UDP-blocked router the node cannot join the DHT and
+// says so at once, and a send fails fast with a typed error.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
@@ -31,6 +33,8 @@ const TOPOLOGY: Topology = {
     // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
     { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
     { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
+    // a symmetric NAT on a delayed, lossy uplink (with lossya: 50 ms RTT, 1 % loss each way on both)
+    { name: 'lossysym', kind: 'symmetric', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'ls' }] },
     // TCP only: every UDP packet dropped (the DHT, and so tier 4, cannot work from here)
     { name: 'noudp', kind: 'udp-blocked', lan: [{ name: 'ua' }] },
   ],
@@ -130,7 +134,10 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     const lb = await start('lb', PUNCH_ONLY);
     await natPublished(lb, (e) => e.type === 'cone');
     const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
-    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(r.result, `exit ${r.code} after ${r.elapsedMs} ms: ${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
     expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
@@ -156,6 +163,27 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     const r2 = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), cb.nodeId, 'symmetric to cone');
     expect(r2.result, r2.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
     expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday) over lossy, delayed links (50 ms RTT, 1 % loss): connected on tier 4', async () => {
+    const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
+    const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
+    const ls = await start('ls', extra);
+    await natPublished(ls, measured('symmetric'));
+    const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra }), ls.nodeId, 'lossy cone to symmetric');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await ls.next('message', (e) => e.text === 'lossy cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
+    // The send below runs on ls's host (its own DHT port): stop the responder there first.
+    ls.kill('SIGKILL');
+    if (ls.child.exitCode === null) await once(ls.child, 'exit');
+    const la = await start('la', extra);
+    await natPublished(la, measured('cone'));
+    const r2 = await labSend(lab, 'ls', work.dir, labIni({ seed, extra }), la.nodeId, 'lossy symmetric to cone');
+    expect(r2.result, `${JSON.stringify(r2.result)}\n${r2.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
+    expect(await la.next('message', (e) => e.text === 'lossy symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
   it('symmetric ↔ symmetric: tier 4 is not applicable at once (sequential mode), the relay carries the message', async () => {
@@ -186,7 +214,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     const r = await labSend(lab, 'ua', work.dir, labIni({ seed }), cb.nodeId, 'through a UDP-blocked router');
     expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
     expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
-      event: 'error',
+      event: 'failed',
       error: { code: 'DPC_DHT_BOOTSTRAP' },
     });
     // Not a hang: the send gave up after its bootstrap_timeout (5 s), far inside its 90 s limit.
