@@ -3,7 +3,7 @@
 // (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
 // applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
 // a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side),
-// also over 50 ms RTT and 1 % loss; behind a UDP-blocked router the node cannot join the DHT and
+// also over 100 ms RTT and 1 % loss per link; behind a UDP-blocked router the node cannot join the DHT and
 // says so at once, and a send fails fast with a typed error.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -30,10 +30,11 @@ const TOPOLOGY: Topology = {
     { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
     // a carrier-grade cone NAT in front of a home cone NAT
     { name: 'dbl', kind: 'double-nat', lan: [{ name: 'da' }] },
-    // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
+    // 25 ms each way on each router's uplink and 1 % loss each way: 100 ms RTT between the two (each
+    // delayed link adds 50 ms RTT, measured with a UDP echo), about 2 % loss each way end to end
     { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
     { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
-    // a symmetric NAT on a delayed, lossy uplink (with lossya: 50 ms RTT, 1 % loss each way on both)
+    // a symmetric NAT on a delayed, lossy uplink (with lossya: 100 ms RTT, 1 % loss each way on both)
     { name: 'lossysym', kind: 'symmetric', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'ls' }] },
     // TCP only: every UDP packet dropped (the DHT, and so tier 4, cannot work from here)
     { name: 'noudp', kind: 'udp-blocked', lan: [{ name: 'ua' }] },
@@ -130,7 +131,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(summary?.hits).toBe(0);
   });
 
-  it('cone ↔ cone over lossy, delayed links (50 ms RTT, 1 % loss): the message is delivered on tier 4', async () => {
+  it('cone ↔ cone over lossy, delayed links (100 ms RTT, 1 % loss per link): the message is delivered on tier 4', async () => {
     const lb = await start('lb', PUNCH_ONLY);
     await natPublished(lb, (e) => e.type === 'cone');
     const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
@@ -165,7 +166,7 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
-  it('cone ↔ symmetric and symmetric ↔ cone (birthday) over lossy, delayed links (50 ms RTT, 1 % loss): connected on tier 4', async () => {
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday) over lossy, delayed links (100 ms RTT, 1 % loss per link): connected on tier 4', async () => {
     const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
     const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
     const ls = await start('ls', extra);
