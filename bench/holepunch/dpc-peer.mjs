@@ -3,11 +3,23 @@
 //   dht [seed]            a plain DHT node (the lab's public DHT nodes; no seed = bootstrap)
 //   serve seed            a tier-4 responder: prints {"ready", nodeId, nat} then echoes
 //   connect seed nodeId   one punch: prints {"ok", ms, packets, nat} or {"ok": false, error}
-import { Counters, defaultConfig, emptyEndpointBody, generateIdentity } from '../../packages/core/dist/index.js';
+//   tput-serve seed       serve, and count bulk bytes on tier 4 and on TLS over TCP (:9300)
+//   tput seed nodeId host MB   punch, then MB over tier 4 and MB over TLS 1.3 over TCP to host:9300
+//                         (same @dpc/core channel, same path): prints {"ok", udxMBps, tcpMBps}
+import { once } from 'node:events';
+import { createServer, connect as tcpConnect } from 'node:net';
+import {
+  Counters,
+  defaultConfig,
+  emptyEndpointBody,
+  generateIdentity,
+  secureAccept,
+  secureConnect,
+} from '../../packages/core/dist/index.js';
 import { createDht, dhtOptionsFromConfig } from '../../packages/dht/dist/index.js';
 import { createHolePuncher, holePunchStrategy } from '../../packages/holepunch/dist/index.js';
 
-const [role, seed, target] = process.argv.slice(2);
+const [role, seed, target, tcpHost, mb] = process.argv.slice(2);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const identity = generateIdentity();
 const cfg = defaultConfig();
@@ -30,8 +42,32 @@ const hp = createHolePuncher({
   timeoutMs: Number(process.env.PUNCH_TIMEOUT_MS ?? 30_000),
   onNat: (v) =>
     dht.setEndpointBody({ ...emptyEndpointBody(), nat_type: v.type, punch: v.endpoint ? [v.endpoint] : [], accepts_punch: true }),
-  onIncoming: (conn) => conn.on('message', (m) => conn.send(m).catch(() => {})),
+  onIncoming: (conn) => (role === 'tput-serve' ? countBulk(conn) : conn.on('message', (m) => conn.send(m).catch(() => {}))),
 });
+
+/** Bulk receiver: counts the bytes of Buffer messages, answers {got} to {done}; anything else is echoed. */
+function countBulk(conn) {
+  let got = 0;
+  conn.on('message', (m) => {
+    if (Buffer.isBuffer(m) || m instanceof Uint8Array) got += m.length;
+    else if (m?.done) {
+      conn.send({ got }).catch(() => {});
+      got = 0;
+    } else conn.send(m).catch(() => {});
+  });
+}
+
+/** Sends `bytes` in 64 KiB messages, then {done}; resolves with MB/s once the receiver counted them all. */
+async function bulk(conn, bytes) {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const t0 = performance.now();
+  for (let sent = 0; sent < bytes; sent += chunk.length) await conn.send(chunk);
+  const ack = new Promise((r) => conn.once('message', r));
+  await conn.send({ done: true });
+  const { got } = await ack;
+  if (got !== bytes) throw new Error(`receiver counted ${got} of ${bytes} bytes`);
+  return bytes / 1e6 / ((performance.now() - t0) / 1000);
+}
 hp.start();
 let nat;
 for (let i = 0; i < 10; i++) {
@@ -41,7 +77,14 @@ for (let i = 0; i < 10; i++) {
 }
 // The peer answers through the DHT's SIGNAL, which finds this node by its endpoint record.
 await dht.announceFull();
-if (role === 'serve') {
+if (role === 'tput-serve') {
+  const tcp = createServer((sock) => {
+    sock.on('error', () => {});
+    secureAccept(sock, { identity, tier: 'ipv4_direct' }).then(countBulk, () => sock.destroy());
+  }).listen(9300, '0.0.0.0');
+  await once(tcp, 'listening');
+}
+if (role === 'serve' || role === 'tput-serve') {
   out({ ready: true, nodeId: dht.nodeId, nat: nat?.type });
   await new Promise(() => {});
 }
@@ -53,6 +96,40 @@ try {
   const t0 = performance.now();
   const conn = await holePunchStrategy(hp).connect(record, { signal: AbortSignal.timeout(60_000) });
   const ms = performance.now() - t0;
+  if (role === 'tput') {
+    // Same bytes over tier 4 (TLS over UDX over the punched path) and over TLS over TCP to the same
+    // host; the order alternates with the trial number (argument tcp-first) so warm-up favours neither.
+    const bytes = Number(mb) * 1024 * 1024;
+    const overTcp = async () => {
+      const sock = tcpConnect(9300, tcpHost);
+      const c = await secureConnect(sock, { identity, tier: 'ipv4_direct', expectedNodeId: target });
+      try {
+        return await bulk(c, bytes);
+      } finally {
+        await c.close();
+      }
+    };
+    let udxMBps;
+    let tcpMBps;
+    if (process.argv[7] === 'tcp-first') {
+      tcpMBps = await overTcp();
+      udxMBps = await bulk(conn, bytes);
+    } else {
+      udxMBps = await bulk(conn, bytes);
+      tcpMBps = await overTcp();
+    }
+    out({
+      ok: true,
+      ms: Math.round(ms),
+      udxMBps: +udxMBps.toFixed(2),
+      tcpMBps: +tcpMBps.toFixed(2),
+      ratio: +(udxMBps / tcpMBps).toFixed(3),
+    });
+    await conn.close();
+    await hp.stop();
+    await dht.stop();
+    process.exit(0);
+  }
   // "usable": one message there and back over the encrypted stream
   const echoed = new Promise((r) => conn.once('message', r));
   await conn.send({ ping: 1 });

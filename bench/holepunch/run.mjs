@@ -9,9 +9,12 @@ import { createInterface } from 'node:readline';
 import { createLab } from '../../tools/netlab/dist/index.js';
 
 const TRIALS = Number(process.argv[2] ?? 10);
+// THROUGHPUT=<MB>: instead of the punch pairs, MB over tier 4 (cone host → public host 'srv') and the
+// same MB over TLS 1.3 over TCP on the same path, per trial (dpc only).
+const THROUGHPUT = Number(process.env.THROUGHPUT ?? 0);
 const link = { delayMs: 25 };
 const lab = await createLab({
-  publicHosts: ['boot', 'p1', 'p2', 'p3'].map((name) => ({ name, ipv6: false, link })),
+  publicHosts: ['boot', 'p1', 'p2', 'p3', ...(THROUGHPUT ? ['srv'] : [])].map((name) => ({ name, ipv6: false, link })),
   routers: [
     { name: 'conea', kind: 'cone', link, lan: [{ name: 'ca' }] },
     { name: 'coneb', kind: 'cone', link, lan: [{ name: 'cb' }] },
@@ -57,11 +60,13 @@ async function trial(system, host, args) {
 const ip = (h) => lab.hosts[h].ipv4[0];
 const dpcSeed = `${ip('boot')}:8889`;
 const hdBoot = `${ip('boot')}:49737`;
-await daemon('dpc', 'boot', ['dht']);
-await daemon('hyperdht', 'boot', ['boot', ip('boot')]);
+// SYSTEMS=dpc,hyperdht picks the systems (hyperdht needs `npm install --prefix bench`).
+const systems = (process.env.SYSTEMS ?? (THROUGHPUT ? 'dpc' : 'dpc,hyperdht')).split(',');
+if (systems.includes('dpc')) await daemon('dpc', 'boot', ['dht']);
+if (systems.includes('hyperdht')) await daemon('hyperdht', 'boot', ['boot', ip('boot')]);
 for (const h of ['p1', 'p2', 'p3']) {
-  await daemon('dpc', h, ['dht', dpcSeed]);
-  await daemon('hyperdht', h, ['dht', ip(h), hdBoot]);
+  if (systems.includes('dpc')) await daemon('dpc', h, ['dht', dpcSeed]);
+  if (systems.includes('hyperdht')) await daemon('hyperdht', h, ['dht', ip(h), hdBoot]);
 }
 
 const pairs = [
@@ -69,14 +74,42 @@ const pairs = [
   { name: 'cone → symmetric (birthday)', client: 'ca', server: 'sa' },
   { name: 'symmetric → cone (birthday)', client: 'sa', server: 'cb' },
 ];
-// ONLY=<substring> runs the matching NAT pairs only; SYSTEMS=dpc,hyperdht picks the systems.
+// ONLY=<substring> runs the matching NAT pairs only.
 if (process.env.ONLY) pairs.splice(0, pairs.length, ...pairs.filter((p) => p.name.includes(process.env.ONLY)));
-const systems = (process.env.SYSTEMS ?? 'dpc,hyperdht').split(',');
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;
 };
 const rows = [];
+if (THROUGHPUT) {
+  const server = await daemon('dpc', 'srv', ['tput-serve', dpcSeed]);
+  const res = [];
+  try {
+    for (let i = 0; i < TRIALS; i++) {
+      const order = i % 2 ? 'tcp-first' : 'udx-first';
+      const r = await trial('dpc', 'ca', ['tput', dpcSeed, server.nodeId, ip('srv'), String(THROUGHPUT), order]);
+      res.push(r);
+      console.log(JSON.stringify({ throughput: 'cone → public', trial: i, order, ...r }));
+    }
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await lab.destroy();
+  }
+  const ok = res.filter((r) => r.ok);
+  const med = (k) =>
+    pct(
+      ok.map((r) => r[k]),
+      0.5,
+    );
+  console.log(
+    `\n| path | MB per transfer | trials ok | tier 4 (TLS/UDX) MB/s median | TLS/TCP MB/s median | tier 4 / TCP (median of per-trial ratios) |`,
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    `| cone host → public host | ${THROUGHPUT} | ${ok.length}/${res.length} | ${med('udxMBps')} | ${med('tcpMBps')} | ${med('ratio')} |`,
+  );
+  process.exit(0);
+}
 try {
   for (const pair of pairs) {
     for (const system of systems) {

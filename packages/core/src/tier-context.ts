@@ -22,7 +22,7 @@ export interface TierDht {
   /** Signs and stores this node's relay offer (`node_id` is filled in from the identity). */
   announceRelay(offer: Omit<RelayOfferBody, 'node_id'> & { node_id?: string }, opts?: { signal?: AbortSignal }): Promise<unknown>;
   /** Sends a signed payload to a node, through its `signal_via` forwarders when it is behind NAT. */
-  signal(nodeId: string, payload: unknown, opts?: { signal?: AbortSignal }): Promise<void>;
+  signal(nodeId: string, payload: unknown, opts?: { signal?: AbortSignal; via?: Array<{ host: string; port: number }> }): Promise<void>;
   on(event: 'signal', fn: (e: { from: string; payload: unknown }) => void): unknown;
   off(event: 'signal', fn: (e: { from: string; payload: unknown }) => void): unknown;
   /**

@@ -113,3 +113,5 @@ export const RELAY_INDEX_PREFIX = 'dpc-relay:';
 export const GLOBAL_RELAY_REGION = '*';
 /** Contacts saved to (and read back from) `dataDir` across restarts. */
 export const MAX_PERSISTED_CONTACTS = 256;
+/** Addresses of a caller-supplied signal route (`Dht.signal` `via`) tried before a lookup. */
+export const MAX_SIGNAL_ROUTE = 4;

@@ -43,6 +43,7 @@ import type {
   DiscoveredEndpoint,
   OpOptions,
   RelayOfferInput,
+  SignalOptions,
   UdpProtocol,
   UdpProtocolOptions,
 } from './types.js';
@@ -339,29 +340,47 @@ class DhtNode extends EventEmitter<DhtEvents> {
     });
   }
 
-  async signal(nodeId: string, payload: unknown, opts: OpOptions = {}): Promise<void> {
+  async signal(nodeId: string, payload: unknown, opts: SignalOptions = {}): Promise<void> {
     const to = kademliaIdOf(nodeId);
     const e = createSignalEnvelope(this.#o.identity, to, payload);
     return this.#withTimeout(opts, 'signal', async (signal) => {
+      const causes: unknown[] = [];
+      const tried = new Set<string>();
+      // A forwarder answers after its own request to the target (rpcTimeoutMs): give the two hops time.
+      const timeoutMs = 2 * (this.#o.rpcTimeoutMs ?? C.DEFAULT_RPC_TIMEOUT_MS);
+      const send = async (paths: Peer[]): Promise<boolean> => {
+        for (const p of paths) {
+          const k = `${p.host}|${p.port}`;
+          if (tried.has(k)) continue;
+          tried.add(k);
+          try {
+            await this.#upkeep.request(p, { t: 'signal', to, h: 0, e }, { signal, timeoutMs });
+            return true;
+          } catch (err) {
+            if (signal.aborted) throw err;
+            causes.push(err);
+          }
+        }
+        return false;
+      };
+      const reg = this.#registrations.get(nodeId);
+      if (opts.via && opts.via.length > 0) {
+        // The caller's route first (no lookup); a lookup only when none of it delivers.
+        const known = this.#table.get(to);
+        const route = opts.via.slice(0, C.MAX_SIGNAL_ROUTE).map((v) => ({ host: v.host, port: v.port }));
+        if (await send([...(reg ? [reg.peer] : []), ...route, ...(known ? [{ host: known.host, port: known.port }] : [])])) {
+          this.#counters.inc('signals.sent_by_route');
+          return;
+        }
+        this.#counters.inc('signals.route_failed');
+      }
       const { record, direct } = await this.#queries.findPeer(nodeId, to, signal);
       const paths: Peer[] = (record?.body.signal_via ?? [])
         .filter((v) => v.node_id !== this.nodeId)
         .map((v) => ({ host: v.ip, port: v.port }));
-      const reg = this.#registrations.get(nodeId);
       if (reg) paths.unshift(reg.peer);
       if (direct) paths.push(direct);
-      const causes: unknown[] = [];
-      // A forwarder answers after its own request to the target (rpcTimeoutMs): give the two hops time.
-      const timeoutMs = 2 * (this.#o.rpcTimeoutMs ?? C.DEFAULT_RPC_TIMEOUT_MS);
-      for (const p of paths) {
-        try {
-          await this.#upkeep.request(p, { t: 'signal', to, h: 0, e }, { signal, timeoutMs });
-          return;
-        } catch (err) {
-          if (signal.aborted) throw err;
-          causes.push(err);
-        }
-      }
+      if (await send(paths)) return;
       throw new SignalDeliveryError(nodeId, causes);
     });
   }

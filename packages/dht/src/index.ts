@@ -58,6 +58,7 @@ export type {
   OpOptions,
   RelayOfferInput,
   SignalEvent,
+  SignalOptions,
   UdpProtocol,
   UdpProtocolOptions,
 } from './types.js';

@@ -104,6 +104,16 @@ export interface DhtOptions {
 }
 
 /** Every async method takes these. Without a signal, the default timeout of the operation applies. */
+/** Options of `Dht.signal`. */
+export interface SignalOptions extends OpOptions {
+  /**
+   * A route the caller already holds (the target's `signal_via` forwarders, or its own address):
+   * tried before any lookup, so a conversation of several signals costs one lookup at most. At most
+   * 4 are tried; when none delivers, the target is looked up as without it.
+   */
+  via?: DhtPeer[];
+}
+
 export interface OpOptions {
   signal?: AbortSignal;
 }
@@ -223,7 +233,7 @@ export interface Dht {
   findRelays(opts?: OpOptions & { region?: string }): Promise<SignedRecord<'relay-offer'>[]>;
   closestPeers(key: Uint8Array, opts?: OpOptions): Promise<Array<DhtPeer & { nodeId: string }>>;
   discoverEndpoint(opts?: OpOptions & { peers?: DhtPeer[] }): Promise<DiscoveredEndpoint>;
-  signal(nodeId: string, payload: unknown, opts?: OpOptions): Promise<void>;
+  signal(nodeId: string, payload: unknown, opts?: SignalOptions): Promise<void>;
   ping(peer: DhtPeer, opts?: OpOptions): Promise<{ nodeId: string; rttMs: number }>;
   contacts(): Array<DhtPeer & { nodeId: string }>;
   stats(): DhtStats;

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import {
   createRecord,
   decode,
@@ -120,6 +121,33 @@ describe(`a ${N}-node DHT on loopback`, () => {
     expect(via).toContain(ev.via.port);
     expect(via).not.toContain(portOf(sender));
     expect(all.reduce((n, d) => n + (d.stats().counters['signals.forwarded'] ?? 0), 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a SIGNAL along a route the caller holds needs no lookup; a dead route falls back to one', async () => {
+    const target = net.nodes[62] as Dht;
+    const key = kademliaIdOf(target.nodeId);
+    const sender = net.nodes
+      .filter((d) => d !== target)
+      .reduce((far, d) => (Buffer.compare(xorDistance(d.kademliaId, key), xorDistance(far.kademliaId, key)) > 0 ? d : far));
+    const count = (name: string) => sender.stats().counters[name] ?? 0;
+    const via = target.endpointBody().signal_via.map((v) => ({ host: v.ip, port: v.port }));
+    expect(via.length).toBeGreaterThan(0);
+    const lookups = count('lookups.value');
+    let received = new Promise<SignalEvent>((resolve) => target.once('signal', resolve));
+    await sender.signal(target.nodeId, { n: 1 }, { via });
+    expect((await received).payload).toEqual({ n: 1 });
+    expect(count('lookups.value')).toBe(lookups);
+    expect(count('signals.sent_by_route')).toBe(1);
+    // A route nobody answers on (a closed port): the target is looked up and still reached.
+    const dead = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => dead.bind(0, '127.0.0.1', resolve));
+    const deadPort = dead.address().port;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    received = new Promise<SignalEvent>((resolve) => target.once('signal', resolve));
+    await sender.signal(target.nodeId, { n: 2 }, { via: [{ host: '127.0.0.1', port: deadPort }] });
+    expect((await received).payload).toEqual({ n: 2 });
+    expect(count('signals.route_failed')).toBe(1);
+    expect(count('lookups.value')).toBeGreaterThan(lookups);
   });
 
   it('acknowledges a retransmitted SIGNAL again without delivering it twice', async () => {

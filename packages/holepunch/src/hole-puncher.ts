@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Connection,
   Counters,
+  type EndpointBody,
   type Identity,
   type SignedRecord,
   secureAccept,
@@ -90,6 +91,8 @@ interface Session {
   onSignal?: (m: PunchSignal) => void;
   path?: PunchedPath;
   ctrl: AbortController;
+  /** Where signals reach the peer, held for the punch (no DHT lookup per signal); empty: look it up. */
+  route: Addr[];
   /** The socket the punch succeeded on, when not the DHT socket (birthday, symmetric side). */
   carrier?: Carrier;
   birthday?: BirthdaySockets;
@@ -200,14 +203,25 @@ export class HolePuncher {
       const why = pairVerdict(mine.type, peer.body.nat_type);
       if (why) throw new TierNotApplicableError('udp_hole_punch', why);
       s.candidates = this.#usable(peer.body.punch);
+      s.route = signalRoute(peer.body);
       const answer = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });
       const t0 = performance.now();
-      await this.#o.dht.signal(
-        peer.nodeId,
-        { hp: 1, k: 'offer', sid: s.sid, tok: s.tok, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream },
-        { signal },
+      const via = ownRoute(this.#o.dht.endpointBody(), mine);
+      await this.#signal(
+        s,
+        {
+          hp: 1,
+          k: 'offer',
+          sid: s.sid,
+          tok: s.tok,
+          nat: mine.type,
+          eps: mine.endpoint ? [mine.endpoint] : [],
+          stream: s.localStream,
+          ...(via.length > 0 && { via }),
+        },
+        signal,
       );
       const reply = await waitFor(answer, signal);
       if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
@@ -216,7 +230,7 @@ export class HolePuncher {
       for (const e of this.#usable(reply.eps)) if (!s.candidates.some((c) => c.ip === e.ip && c.port === e.port)) s.candidates.push(e);
       // The responder starts when `go` reaches it, about half a signalling round trip from now.
       const offset = Math.min(C.MAX_START_OFFSET_MS, Math.round(rttMs / 2));
-      this.#o.dht.signal(peer.nodeId, { hp: 1, k: 'go', sid: s.sid, offset }, { signal }).catch((err: Error) => {
+      this.#signal(s, { hp: 1, k: 'go', sid: s.sid, offset }, signal).catch((err: Error) => {
         this.#o.log?.debug('punch go not delivered', { peer: peer.nodeId, error: err.message });
       });
       await sleep(offset, signal);
@@ -244,6 +258,12 @@ export class HolePuncher {
     }
   }
 
+  /** A signal of this punch, along the session's route (a DHT lookup only when it fails). */
+  #signal(s: Session, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+    this.#counters.inc(s.route.length > 0 ? 'holepunch.signals_routed' : 'holepunch.signals_looked_up');
+    return this.#o.dht.signal(s.peer, payload, { signal, ...(s.route.length > 0 && { via: s.route }) });
+  }
+
   async #ownNat(signal: AbortSignal): Promise<NatVerdict> {
     const t = timeoutSignal(Math.max(1, (this.#o.discoveryTimeoutMs ?? 5_000) * C.NAT_DISCOVERY_ROUNDS), 'NAT discovery', signal);
     try {
@@ -261,6 +281,7 @@ export class HolePuncher {
       role,
       localStream,
       candidates: [],
+      route: [],
       onWin: [],
       ctrl: new AbortController(),
     };
@@ -497,9 +518,17 @@ export class HolePuncher {
 
   /** The responder side: answers the offer, waits for go, punches and accepts TLS. */
   async #respond(from: string, offer: Extract<PunchSignal, { k: 'offer' }>): Promise<void> {
+    // The initiator named where signals reach it: answer there, without a DHT lookup.
+    const route = (offer.via ?? [])
+      .filter((e) => candidateProblem(e.ip, { allowLocal: this.#o.allowLocal ?? false }) === undefined)
+      .map((e) => ({ host: e.ip, port: e.port }));
     const refuse = (reason: string) => {
       this.#counters.inc('holepunch.refused');
-      return this.#o.dht.signal(from, { hp: 1, k: 'refuse', sid: offer.sid, reason }, { signal: AbortSignal.timeout(this.timeoutMs) });
+      return this.#o.dht.signal(
+        from,
+        { hp: 1, k: 'refuse', sid: offer.sid, reason },
+        { signal: AbortSignal.timeout(this.timeoutMs), ...(route.length > 0 && { via: route }) },
+      );
     };
     const engine = this.#engine;
     if (!this.enabled || !engine) return refuse('hole punching is disabled');
@@ -507,6 +536,7 @@ export class HolePuncher {
     const t = timeoutSignal(this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
     const signal = t.signal;
     const s = this.#newSession(from, 'responder', engine.allocateStreamId(), offer.sid, offer.tok);
+    s.route = route;
     try {
       const mine = await this.#ownNat(signal);
       const verdict = pairVerdict(mine.type, offer.nat);
@@ -518,10 +548,10 @@ export class HolePuncher {
       const go = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });
-      await this.#o.dht.signal(
-        from,
+      await this.#signal(
+        s,
         { hp: 1, k: 'answer', sid: s.sid, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream },
-        { signal },
+        signal,
       );
       const g = await waitFor(go, signal);
       if (g.k !== 'go') throw new PunchFailedError(`expected go, got ${g.k}`);
@@ -579,6 +609,23 @@ export function punchMode(mine: NatType, theirs: NatType): 'direct' | 'birthday-
 
 function addrKey(a: Addr): string {
   return `${a.host}|${a.port}`;
+}
+
+/**
+ * Where signals reach a peer, from its verified endpoint record: its `signal_via` forwarders, or
+ * its punch endpoint (the DHT socket's address) when it is not behind NAT.
+ */
+function signalRoute(body: EndpointBody): Addr[] {
+  const via = body.signal_via.map((v) => ({ host: v.ip, port: v.port }));
+  if (body.nat_type === 'none') for (const e of body.punch) via.push({ host: e.ip, port: e.port });
+  return via.slice(0, 4);
+}
+
+/** Where signals reach this node (sent in the offer): the forwarders it registered with, or its own endpoint when open. */
+function ownRoute(body: EndpointBody, mine: NatVerdict): Endpoint[] {
+  const via: Endpoint[] = body.signal_via.map((v) => ({ ip: v.ip, port: v.port }));
+  if (mine.type === 'none' && mine.endpoint) via.push(mine.endpoint);
+  return via.slice(0, 4);
 }
 
 function waitFor<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -27,6 +27,11 @@ export const punchSignalSchema = s.union('k', {
     eps: s.array(endpoint, { max: 4 }),
     /** The initiator's UDX stream id. */
     stream: streamId,
+    /**
+     * Where signals reach the initiator (its `signal_via` forwarders, or its own address when it
+     * is not behind NAT): the answer goes there without a DHT lookup.
+     */
+    via: s.optional(s.array(endpoint, { max: 4 })),
   }),
   answer: s.object({
     hp: s.literal(1),

@@ -55,6 +55,30 @@ describe('hole punch on loopback', () => {
     }
   });
 
+  it('a punch looks the peer up once at most: offer, answer and go travel along the route the record and the offer name', async () => {
+    const c = await punchNode(net);
+    const d = await punchNode(net);
+    await Promise.all([ready(c), ready(d)]);
+    const rec = await c.dht.findPeer(d.dht.nodeId, { signal: AbortSignal.timeout(5_000) });
+    const lookups = (n: PunchNode) => n.dht.stats().counters['lookups.value'] ?? 0;
+    const routed = (n: PunchNode) => n.dht.stats().counters['signals.sent_by_route'] ?? 0;
+    const before = { c: lookups(c), d: lookups(d), cRouted: routed(c), dRouted: routed(d) };
+    const conn = await holePunchStrategy(c.hp).connect(rec, { signal: AbortSignal.timeout(10_000) });
+    try {
+      await waitUntil(() => d.incoming.length > 0);
+      // offer and go from the initiator, answer from the responder: all by route, none looked up.
+      await waitUntil(() => routed(c) - before.cRouted === 2);
+      expect(routed(d) - before.dRouted).toBe(1);
+      expect(lookups(c)).toBe(before.c);
+      expect(lookups(d)).toBe(before.d);
+      expect(c.counters.get('holepunch.signals_looked_up') + d.counters.get('holepunch.signals_looked_up')).toBe(0);
+    } finally {
+      await conn.close();
+      await c.hp.stop();
+      await d.hp.stop();
+    }
+  });
+
   it('a path that goes silent closes the connection with DPC_PATH_LOST', async () => {
     const c = await punchNode(net);
     const d = await punchNode(net);

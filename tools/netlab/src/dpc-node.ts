@@ -128,7 +128,7 @@ export interface SendResult {
   elapsedMs: number;
 }
 
-/** `dpc-node send --json` from a lab host; resolves with its last JSON line. */
+/** `dpc-node send --json` from a lab host; resolves with its last JSON line that is not a progress event. */
 export async function labSend(lab: Lab, host: string, dir: string, ini: string, to: string, text: string): Promise<SendResult> {
   const data = join(dir, `${host}-send`);
   await mkdir(data, { recursive: true });
@@ -139,6 +139,7 @@ export async function labSend(lab: Lab, host: string, dir: string, ini: string, 
     timeoutMs: 90_000,
   });
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
-  const last = lines.at(-1);
+  // The outcome (delivered, failed, queued, error): a racing tier may still report progress after it.
+  const last = lines.filter((l) => !l.startsWith('{"event":"progress"')).at(-1) ?? lines.at(-1);
   return { code: r.code, result: last ? (JSON.parse(last) as Event) : undefined, stderr: r.stderr, elapsedMs: Date.now() - t0 };
 }

@@ -2,7 +2,9 @@
 // cone ↔ cone punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path
 // (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
 // applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
-// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side).
+// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side),
+// also over 100 ms RTT and 1 % loss per link; behind a UDP-blocked router the node cannot join the DHT and
+// says so at once, and a send fails fast with a typed error.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
@@ -28,9 +30,14 @@ const TOPOLOGY: Topology = {
     { name: 'symb', kind: 'symmetric', lan: [{ name: 'sb' }] },
     // a carrier-grade cone NAT in front of a home cone NAT
     { name: 'dbl', kind: 'double-nat', lan: [{ name: 'da' }] },
-    // 25 ms each way on each router's uplink (50 ms RTT between the two) and 1 % loss each way
+    // 25 ms each way on each router's uplink and 1 % loss each way: 100 ms RTT between the two (each
+    // delayed link adds 50 ms RTT, measured with a UDP echo), about 2 % loss each way end to end
     { name: 'lossya', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'la' }] },
     { name: 'lossyb', kind: 'cone', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lb' }] },
+    // a symmetric NAT on a delayed, lossy uplink (with lossya: 100 ms RTT, 1 % loss each way on both)
+    { name: 'lossysym', kind: 'symmetric', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'ls' }] },
+    // TCP only: every UDP packet dropped (the DHT, and so tier 4, cannot work from here)
+    { name: 'noudp', kind: 'udp-blocked', lan: [{ name: 'ua' }] },
   ],
 };
 
@@ -124,11 +131,14 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(summary?.hits).toBe(0);
   });
 
-  it('cone ↔ cone over lossy, delayed links (50 ms RTT, 1 % loss): the message is delivered on tier 4', async () => {
+  it('cone ↔ cone over lossy, delayed links (100 ms RTT, 1 % loss per link): the message is delivered on tier 4', async () => {
     const lb = await start('lb', PUNCH_ONLY);
     await natPublished(lb, (e) => e.type === 'cone');
     const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra: PUNCH_ONLY }), lb.nodeId, 'over a lossy path');
-    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(r.result, `exit ${r.code} after ${r.elapsedMs} ms: ${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
     expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
@@ -156,6 +166,27 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday) over lossy, delayed links (100 ms RTT, 1 % loss per link): connected on tier 4', async () => {
+    const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
+    const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
+    const ls = await start('ls', extra);
+    await natPublished(ls, measured('symmetric'));
+    const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra }), ls.nodeId, 'lossy cone to symmetric');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await ls.next('message', (e) => e.text === 'lossy cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
+    // The send below runs on ls's host (its own DHT port): stop the responder there first.
+    ls.kill('SIGKILL');
+    if (ls.child.exitCode === null) await once(ls.child, 'exit');
+    const la = await start('la', extra);
+    await natPublished(la, measured('cone'));
+    const r2 = await labSend(lab, 'ls', work.dir, labIni({ seed, extra }), la.nodeId, 'lossy symmetric to cone');
+    expect(r2.result, `${JSON.stringify(r2.result)}\n${r2.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
+    expect(await la.next('message', (e) => e.text === 'lossy symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
   it('symmetric ↔ symmetric: tier 4 is not applicable at once (sequential mode), the relay carries the message', async () => {
     const relay = await start('r1', '[relay]\nvolunteer = true\nregion = lab\nport = 9100');
     await relay.logged(/volunteering as a relay/);
@@ -167,6 +198,29 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(r.result, r.stderr.slice(-3000)).toMatchObject({ event: 'delivered', tier: 'volunteer_relay' });
     // Sequential: tier 4 ran before tier 5; had it tried to punch, it would have waited its 60 s deadline.
     expect(Number(r.result?.connect_ms)).toBeLessThan(30_000);
+  });
+
+  it('UDP blocked: the node says at once that no seed answers and keeps retrying; a send from there fails fast with DPC_DHT_BOOTSTRAP', async () => {
+    // The DHT is UDP, so with every UDP packet dropped the node cannot join it: no endpoint record,
+    // no relay offers and no tier 4 (which would otherwise report NAT type `blocked`). What a user
+    // relies on: it says so within [dht] bootstrap_timeout instead of hanging, keeps trying, and a
+    // send fails with a typed error rather than waiting for a path that cannot exist.
+    const cb = await start('cb', PUNCH_ONLY);
+    const ua = await LabNode.spawn(lab, 'ua', work.dir, labIni({ seed }), ['start']);
+    nodes.push(ua);
+    const retry = await ua.next('retrying', () => true, 20_000);
+    expect(retry).toMatchObject({ reason: 'seeds-unreachable', seeds: [seed], error: { code: 'DPC_DHT_BOOTSTRAP' } });
+    expect(ua.child.exitCode).toBeNull();
+    expect(ua.events.some((e) => e.event === 'listening')).toBe(false);
+    const r = await labSend(lab, 'ua', work.dir, labIni({ seed }), cb.nodeId, 'through a UDP-blocked router');
+    expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+      event: 'failed',
+      error: { code: 'DPC_DHT_BOOTSTRAP' },
+    });
+    // Not a hang: the send gave up after its bootstrap_timeout (5 s), far inside its 90 s limit.
+    expect(r.elapsedMs).toBeLessThan(60_000);
+    expect(cb.events.some((e) => e.event === 'message')).toBe(false);
   });
 
   it('leaves no namespace behind', async () => {
