@@ -286,7 +286,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     const key = opts.tiers ? `${peerId}|${opts.tiers.join(',')}` : peerId;
     let p = this.#inflight.get(key);
     if (!p) {
-      p = this.#connect(peerId, opts).finally(() => this.#inflight.delete(key));
+      p = this.#connect(peerId, opts, false).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, p);
     }
     return p;
@@ -320,6 +320,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
   async #connect(
     peerId: string,
     opts: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void },
+    upgrade: boolean,
   ): Promise<PeerSession> {
     const cfg = this.#opts.config.connection;
     const progress = (e: ConnectProgress) => {
@@ -354,7 +355,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       if (record.nodeId !== peerId) throw new PeerLookupError(peerId, new Error(`the directory returned ${record.nodeId}'s record`));
       const network = this.#network();
       const only = opts.tiers ? new Set(opts.tiers) : undefined;
-      const plan = planTiers(this.#opts.strategies, cfg, record, network, only, deferredOk);
+      const plan = planTiers(this.#opts.strategies, cfg, record, network, only, deferredOk, upgrade);
       for (const o of plan.skipped) this.#stats.failure(o.tier, `skipped: ${o.result === 'skipped' ? o.reason : ''}`);
       progress({ step: 'found', peerId, tiers: plan.eligible.map((st) => st.name) });
       const run = {
@@ -495,7 +496,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
         if (session.closed || signal.aborted || !session.connected || !now || PATH_RANK[now] < this.#upgradeFrom) continue;
         const better = this.#opts.strategies.filter((s) => PATH_RANK[s.name] < PATH_RANK[now]).map((s) => s.name);
         if (better.length === 0) return;
-        await this.connect(session.peerId, { tiers: better, signal }).catch(() => this.#counters.inc('session_upgrade_failures'));
+        await this.#connect(session.peerId, { tiers: better, signal }, true).catch(() => this.#counters.inc('session_upgrade_failures'));
       }
     };
     void loop().finally(() => {

@@ -35,8 +35,8 @@ export interface TierPlan {
 /**
  * Decides which tiers to try for a peer, in priority order (pure): each tier's `enable_*` flag,
  * whether it is installed, the hybrid rules (Hub connected: tiers 4–5 skipped because WebRTC
- * covers NAT traversal, unless `only` names the tiers to try; Hub absent: tier 3 skipped) and the
- * strategy's own applicability.
+ * covers NAT traversal, except for a background `upgrade` from tier 3; Hub absent: tier 3
+ * skipped) and the strategy's own applicability.
  */
 export function planTiers(
   strategies: readonly Strategy[],
@@ -45,6 +45,7 @@ export function planTiers(
   network: NetworkState,
   only?: ReadonlySet<TierName>,
   deferredInstalled = false,
+  upgrade = false,
 ): TierPlan {
   const byTier = new Map(strategies.map((s) => [s.name, s]));
   const eligible: Strategy[] = [];
@@ -66,9 +67,8 @@ export function planTiers(
       skipped.push({ tier, result: 'skipped', reason: 'hub offline' });
       continue;
     }
-    // Only when choosing on our own: tiers asked for by name (a background upgrade from tier 3 to
-    // tier 4, a user's --tier) are tried whatever the Hub's state.
-    if ((tier === 'udp_hole_punch' || tier === 'volunteer_relay') && network.hubConnected && !only) {
+    // Not for a background upgrade (a session on tier 3 trying tier 4): that is why it runs.
+    if ((tier === 'udp_hole_punch' || tier === 'volunteer_relay') && network.hubConnected && !upgrade) {
       skipped.push({ tier, result: 'skipped', reason: 'hub connected', detail: 'WebRTC via the Hub covers NAT traversal' });
       continue;
     }
