@@ -1,4 +1,4 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import type { Counters } from './counters.js';
 import { ConnectionClosedError, HandshakeError, HandshakeTimeoutError, PeerRejectedError } from './errors.js';
@@ -172,7 +172,9 @@ export class SecureConnection extends EventEmitter implements Connection {
     } catch {
       // best effort
     }
-    const closed = once(this, 'close');
+    // Not events.once: it rejects on an 'error' (a reset while saying goodbye), and close() is
+    // often fire-and-forget (`void conn.close()`): closing ends in 'close' whatever happens.
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
     this.#writer.end(bye);
     const t = setTimeout(() => this.#socket.destroy(), 2000);
     t.unref();

@@ -180,6 +180,8 @@ export class FrameWriter {
         };
       });
       promise.catch(() => {}); // every waiter awaits it through abortable(); none may be left
+      // Shared by every waiter; when the socket fails before any awaits it, not unhandled.
+      promise.catch(() => {});
       this.#drain = { promise, reject };
     }
     return this.#drain.promise;
