@@ -294,6 +294,16 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
         if (i % 2 === 1) s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]));
         stalled.push(s);
       }
+      // Read while they are surely held (the 10 s handshake deadline runs from now; on a loaded
+      // machine the 40 junk connections below could take that long).
+      await until(
+        async () => {
+          pendingSeen = (await targetStats()).listener.pending_handshakes ?? 0;
+          return pendingSeen >= 40;
+        },
+        5_000,
+        'the 40 stalled handshakes are held',
+      );
       const junk = Array.from({ length: 40 }, async () => {
         const s = tcpConnect(targetTcp.port, targetTcp.host);
         s.on('error', () => {});
@@ -307,7 +317,6 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
         await closed;
       });
       await Promise.all(junk);
-      pendingSeen = (await targetStats()).listener.pending_handshakes ?? 0;
       // A new peer, a new identity, a new TLS handshake to T while the 40 are stalled.
       const dir = join(root, `cli-${Date.now()}`);
       await mkdir(dir);
