@@ -45,6 +45,9 @@ async function tappedPair(): Promise<{ a: Connection; b: Connection; recordsFrom
         buf = buf.subarray(5 + buf.readUInt16BE(3));
       }
     });
+    // The proxy's own sockets: a write after the far side ended (teardown) must not be uncaught.
+    fromA.on('error', () => {});
+    toB.on('error', () => {});
     fromA.pipe(toB); // with backpressure: a receiver that stops reading stops the sender's socket
     toB.pipe(fromA);
   });
