@@ -4,14 +4,13 @@ import type { Counters } from './counters.js';
 import { ConnectionClosedError, HandshakeError, HandshakeTimeoutError, PeerRejectedError } from './errors.js';
 import { FrameWriter } from './frame-writer.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frames.js';
+import { InboundMessages } from './inbound.js';
 import type { ConnectionFrame } from './messages.js';
 import type { Schema } from './schema.js';
 import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 import type { Connection, TierName } from './tiers.js';
 
 const DEFAULT_PING_TIMEOUT_MS = 10_000;
-/** Messages held while nobody listens or the consumer paused. */
-const HELD_MAX = 64;
 
 export interface SecureConnectionInit {
   socket: TLSSocket;
@@ -55,14 +54,13 @@ export class SecureConnection extends EventEmitter implements Connection {
   readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder<ConnectionFrame>;
   readonly #max: number;
-  readonly #schema: Schema<unknown> | undefined;
+  /** Schema check, count, and the held queue while paused or unheard (inbound.ts). */
+  readonly #inbound: InboundMessages;
   readonly #counters: Counters | undefined;
   readonly #pings = new Map<number, (rtt: number) => void>();
   #pingSeq = 0;
   #closeError: Error | undefined;
   #closedByPeer: { reason?: string } | undefined;
-  readonly #held: unknown[] = [];
-  #userPaused = false;
   /** close()/destroy() was called here: an unsettled ack is then no handshake failure to count. */
   #closingLocally = false;
   /** Set while the dialer waits for the acceptor's hello_ack. */
@@ -86,8 +84,16 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.#writer = new FrameWriter(init.socket, () => new ConnectionClosedError(undefined, { cause: this.#closeError }));
     this.#decoder = init.decoder;
     this.#max = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.#schema = init.messageSchema;
     this.#counters = init.counters;
+    // Messages that arrive before anyone listens are held (bounded; the decoder pauses when
+    // full) and delivered once a 'message' listener is attached.
+    this.#inbound = new InboundMessages({
+      target: this,
+      schema: init.messageSchema,
+      counters: init.counters,
+      overflow: { pause: () => this.#decoder.pause(), resume: () => this.#decoder.resume() },
+      onError: (err) => this.#fail(err),
+    });
     if (init.awaitingAck) {
       const { timeoutMs, helloSentAt } = init.awaitingAck;
       this.accepted = new Promise<void>((resolve, reject) => {
@@ -101,20 +107,8 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.#socket.on('error', (err) => this.#fail(err));
     this.#socket.on('close', () => this.#onClose());
     this.#decoder.on('end', () => this.#writer.end());
-    // Messages that arrive before anyone listens are held (bounded; the decoder pauses when
-    // full) and delivered once a 'message' listener is attached.
-    this.on('newListener', (event) => {
-      if (event === 'message') process.nextTick(() => this.#flushHeld());
-    });
     this.#decoder.resume();
     if (init.probeRtt) this.ping().catch(() => {});
-  }
-
-  #flushHeld(): void {
-    while (this.#held.length > 0 && this.listenerCount('message') > 0 && !this.#userPaused) {
-      this.emit('message', this.#held.shift());
-    }
-    if (this.#held.length < HELD_MAX && !this.#userPaused) this.#decoder.resume();
   }
 
   /** The remote transport address, when the pipe has one (TCP). */
@@ -150,12 +144,11 @@ export class SecureConnection extends EventEmitter implements Connection {
   }
 
   pause(): void {
-    this.#userPaused = true;
+    this.#inbound.pause();
   }
 
   resume(): void {
-    this.#userPaused = false;
-    this.#flushHeld();
+    this.#inbound.resume();
   }
 
   /** The peer's goodbye, when it closed the connection cleanly (see `Connection.closedByPeer`). */
@@ -245,24 +238,9 @@ export class SecureConnection extends EventEmitter implements Connection {
       return;
     }
     switch (f.t) {
-      case 'data': {
-        let msg = f.d;
-        if (this.#schema) {
-          try {
-            msg = this.#schema(msg);
-          } catch (err) {
-            this.#counters?.inc('frame_errors_DPC_SCHEMA');
-            this.#fail(err as Error);
-            return;
-          }
-        }
-        this.#counters?.inc('messages_in');
-        if (this.#userPaused || this.listenerCount('message') === 0 || this.#held.length > 0) {
-          this.#held.push(msg);
-          if (this.#held.length >= HELD_MAX) this.#decoder.pause();
-        } else this.emit('message', msg);
+      case 'data':
+        this.#inbound.receive(f.d);
         return;
-      }
       case 'ping':
         this.#write({ t: 'pong', n: f.n }).catch(() => {});
         return;

@@ -67,6 +67,7 @@ export {
   rawPublicKey,
   verifySignature,
 } from './identity.js';
+export { DEFAULT_HELD_MAX, type HeldOverflow, InboundMessages, type InboundMessagesInit } from './inbound.js';
 export { KvBatcher, type KvOp, type KvStore, memoryKvStore } from './kv-store.js';
 export {
   type CreateRecordOptions,

@@ -1,5 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { type Connection, ConnectionClosedError, type Counters, type Schema, throwIfAborted, timeoutSignal, toAbortError } from '@dpc/core';
+import {
+  type Connection,
+  ConnectionClosedError,
+  type Counters,
+  InboundMessages,
+  type Schema,
+  throwIfAborted,
+  timeoutSignal,
+  toAbortError,
+} from '@dpc/core';
 import type { RTCDataChannel } from 'werift';
 import { DC_HIGH_WATER_BYTES, DC_LOW_WATER_BYTES } from './constants.js';
 import { RtcSessionError, RtcSignalMalformedError } from './errors.js';
@@ -38,13 +47,12 @@ export class MessageConnection extends EventEmitter implements Connection {
   rttMs: number;
   closed = false;
   readonly #dc: RTCDataChannel;
-  readonly #schema: Schema<unknown> | undefined;
   readonly #counters: Counters | undefined;
   readonly #pings = new Map<number, () => void>();
-  readonly #held: unknown[] = [];
+  /** Schema check, count, and the held queue while paused or unheard (a data channel cannot be paused: one too many fails). */
+  readonly #inbound: InboundMessages;
   readonly #unsubs: Array<() => void> = [];
   readonly #onClose: (() => void) | undefined;
-  #paused = false;
   #seq = 0;
   #drain: Array<() => void> = [];
 
@@ -55,8 +63,15 @@ export class MessageConnection extends EventEmitter implements Connection {
     this.remoteNodeId = init.remoteNodeId;
     this.remotePublicKey = init.remotePublicKey;
     this.rttMs = init.rttMs;
-    this.#schema = init.messageSchema;
     this.#counters = init.counters;
+    this.#inbound = new InboundMessages({
+      target: this,
+      schema: init.messageSchema,
+      counters: init.counters,
+      max: HELD_MAX,
+      overflow: { error: (max) => new RtcSessionError(`peer sent more than ${max} messages nobody read`) },
+      onError: (err) => this.#fail(err),
+    });
     this.#onClose = init.onClose;
     this.#dc.bufferedAmountLowThreshold = DC_LOW_WATER_BYTES;
     const a = this.#dc.onMessage.subscribe((m) => this.#onFrame(m));
@@ -71,9 +86,6 @@ export class MessageConnection extends EventEmitter implements Connection {
       () => b.unSubscribe(),
       () => c.unSubscribe(),
     );
-    this.on('newListener', (ev) => {
-      if (ev === 'message') process.nextTick(() => this.#flush());
-    });
   }
 
   #onFrame(raw: string | Buffer): void {
@@ -90,27 +102,9 @@ export class MessageConnection extends EventEmitter implements Connection {
       return;
     }
     switch (f.t) {
-      case 'data': {
-        let msg = f.d;
-        if (this.#schema) {
-          try {
-            msg = this.#schema(msg);
-          } catch (err) {
-            this.#counters?.inc('frame_errors_DPC_SCHEMA');
-            this.#fail(err as Error);
-            return;
-          }
-        }
-        this.#counters?.inc('messages_in');
-        if (this.#paused || this.listenerCount('message') === 0 || this.#held.length > 0) {
-          if (this.#held.length >= HELD_MAX) {
-            this.#fail(new RtcSessionError(`peer sent more than ${HELD_MAX} messages nobody read`));
-            return;
-          }
-          this.#held.push(msg);
-        } else this.emit('message', msg);
+      case 'data':
+        this.#inbound.receive(f.d);
         return;
-      }
       case 'ping':
         if (Number.isSafeInteger(f.n)) this.#sendFrame({ t: 'pong', n: f.n }).catch(() => {});
         return;
@@ -123,10 +117,6 @@ export class MessageConnection extends EventEmitter implements Connection {
       default:
         this.#counters?.inc('rtc_msg_frame_errors');
     }
-  }
-
-  #flush(): void {
-    while (this.#held.length > 0 && !this.#paused && this.listenerCount('message') > 0) this.emit('message', this.#held.shift());
   }
 
   async #sendFrame(f: Frame, signal?: AbortSignal): Promise<void> {
@@ -177,12 +167,11 @@ export class MessageConnection extends EventEmitter implements Connection {
   }
 
   pause(): void {
-    this.#paused = true;
+    this.#inbound.pause();
   }
 
   resume(): void {
-    this.#paused = false;
-    this.#flush();
+    this.#inbound.resume();
   }
 
   async close(reason?: string): Promise<void> {
