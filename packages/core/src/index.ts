@@ -50,6 +50,7 @@ export {
 export { SecureConnection } from './connection.js';
 export { Counters } from './counters.js';
 export type { DeferredDelivery, DeferredItem, DeferredRecipient } from './deferred.js';
+export { defineStrategy, type StrategyDefinition } from './define-strategy.js';
 export * from './errors.js';
 export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type FrameDecoderOptions } from './frames.js';
 export {
