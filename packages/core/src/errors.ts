@@ -21,6 +21,57 @@ export class DpcError extends Error {
   }
 }
 
+/** A class whose constructor makes DpcErrors (DpcError itself or a subclass with its constructor). */
+export type DpcErrorBase<I extends DpcError = DpcError> = new (code: string, message: string, options?: DpcErrorOptions) => I;
+
+/** What `errorClass` returns: a constructor taking `Args`, whose instances carry the fixed `code`. */
+export type DpcErrorClass<Code extends string, Args extends unknown[], I extends DpcError = DpcError> = new (
+  ...args: Args
+) => I & { readonly code: Code };
+
+/**
+ * The base of an error class with a fixed `code`, to extend with an empty body: the subclass's
+ * own name is the error's `name`, `instanceof` works as for any class, and the instances are
+ * DpcErrors (of `base`, when given). Without `message` the constructor takes
+ * `(message, options?)`; with it, `message`'s arguments (the message is built from them).
+ *
+ * @example
+ * ```ts
+ * import { errorClass } from '@dpc/core';
+ *
+ * // The store has no room for the item.
+ * export class StoreFullError extends errorClass('DPC_X_STORE_FULL', { retryable: true }) {}
+ * // The item is larger than the limit.
+ * export class TooLargeError extends errorClass('DPC_X_TOO_LARGE', {
+ *   message: (size: number, max: number) => `item is ${size} bytes, the limit is ${max}`,
+ * }) {}
+ *
+ * throw new StoreFullError('the store is full'); // name 'StoreFullError', code 'DPC_X_STORE_FULL'
+ * ```
+ */
+export function errorClass<const Code extends string, I extends DpcError = DpcError>(
+  code: Code,
+  opts?: { base?: DpcErrorBase<I>; retryable?: boolean },
+): DpcErrorClass<Code, [message: string, options?: DpcErrorOptions], I>;
+export function errorClass<const Code extends string, Args extends unknown[], I extends DpcError = DpcError>(
+  code: Code,
+  opts: { base?: DpcErrorBase<I>; retryable?: boolean; message: (...args: Args) => string },
+): DpcErrorClass<Code, Args, I>;
+export function errorClass(
+  code: string,
+  opts: { base?: DpcErrorBase; retryable?: boolean; message?: (...args: unknown[]) => string } = {},
+): DpcErrorClass<string, unknown[]> {
+  const Base = opts.base ?? DpcError;
+  const retryable = opts.retryable ?? false;
+  const build = opts.message;
+  return class extends Base {
+    constructor(...args: unknown[]) {
+      if (build) super(code, build(...args), { retryable });
+      else super(code, args[0] as string, { retryable, ...(args[1] as DpcErrorOptions | undefined) });
+    }
+  };
+}
+
 /** True when `err` is a dpc error with the given code (works across package copies). */
 export function isDpcError(err: unknown, code?: string): err is DpcError {
   if (typeof err !== 'object' || err === null) return false;
