@@ -27,9 +27,10 @@ function exitSoon(): void {
   setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 
-// Until the command settles the process stays up: sockets and timers of the tiers are unref'd
-// (a library must not hold its user's process open), so a command waiting only on them — a hole
-// punch's probes on the DHT socket — would otherwise end with exit 0 and no result.
+// Until the command settles the process stays up. The awaited calls hold it themselves
+// (ConnectionOrchestrator.connect / stop and PeerSession.send keep a ref'd timer until they
+// settle, as the tiers' sockets and timers are unref'd); this is the backstop for whatever else a
+// command awaits on unref'd handles only, which would otherwise end with exit 0 and no result.
 const running = setInterval(() => {}, 60_000);
 
 main(process.argv.slice(2))

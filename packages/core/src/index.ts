@@ -108,7 +108,7 @@ export {
   SequenceStoreError,
   type SequenceStoreOptions,
 } from './sequence.js';
-export { abortable, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
+export { abortable, holdProcess, raceStaggered, sleep, throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 export { SourceCounts, type SourceKeyPolicy, sourceKey } from './source-key.js';
 export {
   type EndpointPart,

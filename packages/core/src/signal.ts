@@ -36,6 +36,21 @@ export function timeoutSignal(ms: number, what: string, parent?: AbortSignal): {
   };
 }
 
+/** Longest delay a Node timer takes (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Keeps the process alive while `promise` is pending, for `ms` at most (default: until it
+ * settles), with a ref'd timer cleared when it settles. For an operation its caller awaits —
+ * a connect, a send — whose sockets and timers are unref'd so that a library never holds its
+ * user's process open by itself: `await orchestrator.connect(…)` as a script's last line then
+ * still gets its result instead of the process ending with the promise unsettled.
+ */
+export function holdProcess<T>(promise: Promise<T>, ms = MAX_TIMER_MS): Promise<T> {
+  const timer = setTimeout(() => {}, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
+  return promise.finally(() => clearTimeout(timer));
+}
+
 /**
  * Waits for `promise`, rejecting early with the signal's typed error when it aborts (the
  * promise itself goes on; only the wait stops). No listener is left behind either way.

@@ -28,5 +28,12 @@ export const PATH_LINGER_MS = 1000;
 export const RECONNECT_BACKOFF_MS = [250, 10_000] as const;
 /** Time-to-connect samples kept per tier for percentiles. */
 export const TTC_SAMPLES = 1000;
+/**
+ * How long an awaited connect() holds the process beyond its total_timeout deadline at most (a
+ * ref'd timer, cleared when it settles): the deadline ends it well within this.
+ */
+export const CONNECT_HOLD_GRACE_MS = 5_000;
+/** How long an awaited stop() holds the process at most (paths get 2 s to say goodbye). */
+export const STOP_HOLD_MS = 10_000;
 /** Sessions kept at most. */
 export const DEFAULT_MAX_SESSIONS = 4096;

@@ -5,6 +5,7 @@ import {
   type DeferredDelivery,
   type DeferredItem,
   type DpcConfig,
+  holdProcess,
   KvBatcher,
   type KvStore,
   memoryKvStore,
@@ -19,12 +20,14 @@ import {
   timeoutSignal,
 } from '@dpc/core';
 import {
+  CONNECT_HOLD_GRACE_MS,
   DEFAULT_MAX_REORDER_TOTAL_BYTES,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_UPGRADE_FROM_PRIORITY,
   DEFAULT_UPGRADE_INTERVAL_MS,
   MAX_RESUMED_SESSIONS,
   RECONNECT_BACKOFF_MS,
+  STOP_HOLD_MS,
 } from './constants.js';
 import { ConnectFailedError, OrchestratorStateError, PeerLookupError, type TierOutcome } from './errors.js';
 import { planTiers } from './plan.js';
@@ -280,6 +283,17 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     peerId: string,
     opts: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void } = {},
   ): Promise<PeerSession> {
+    // The caller awaits this: it holds the process until it settles (bounded by the deadline),
+    // as the tiers' sockets and timers are unref'd and may be all that is left running.
+    const total = secondsToMs(this.#opts.config.connection.total_timeout);
+    return holdProcess(this.#join(peerId, opts), total + CONNECT_HOLD_GRACE_MS);
+  }
+
+  /** connect() without holding the process: joins a connect to the same peer (and tiers) in flight. */
+  #join(
+    peerId: string,
+    opts: { signal?: AbortSignal; tiers?: readonly TierName[]; onProgress?: (e: ConnectProgress) => void },
+  ): Promise<PeerSession> {
     if (this.#shutdown.signal.aborted) return Promise.reject(new OrchestratorStateError('orchestrator is stopped'));
     const existing = this.#sessions.get(peerId);
     if (existing?.connected && !opts.tiers) return Promise.resolve(existing);
@@ -474,7 +488,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           if (session.unacked === 0 && !session.deferred) return;
           const wasDeferred = session.deferred;
           try {
-            await this.connect(session.peerId, { signal });
+            await this.#join(session.peerId, { signal }); // background: holds no process
           } catch {
             this.#counters.inc('session_reconnect_failures');
           }
@@ -529,7 +543,12 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     if (s) void s.ready.then(() => s.onReceipt(e.ids));
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // Awaited too: held until the paths said goodbye (their sockets may be unref'd).
+    return holdProcess(this.#stop(), STOP_HOLD_MS);
+  }
+
+  async #stop(): Promise<void> {
     this.#shutdown.abort(new OrchestratorStateError('orchestrator stopped'));
     this.#opts.deferred?.off('message', this.#onDeferredMessage);
     this.#opts.deferred?.off('receipt', this.#onDeferredReceipt);

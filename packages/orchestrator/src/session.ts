@@ -6,6 +6,7 @@ import {
   type Counters,
   type DeferredItem,
   encode,
+  holdProcess,
   isDpcError,
   KvBatcher,
   type KvOp,
@@ -304,9 +305,10 @@ export class Session extends EventEmitter implements PeerSession {
     return true;
   }
 
-  async send(body: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    const q = await this.queue(body, opts);
-    return abortable(q.delivered, opts.signal);
+  send(body: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    // The caller awaits the acknowledgement: it holds the process until then (the paths'
+    // sockets and timers may be unref'd and all that is left running).
+    return holdProcess(this.queue(body, opts).then((q) => abortable(q.delivered, opts.signal)));
   }
 
   async queue(body: unknown, opts: { signal?: AbortSignal } = {}): Promise<Queued> {
