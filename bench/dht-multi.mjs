@@ -12,6 +12,17 @@
 import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import {
+  bittorrentLookup,
+  countQueries as counted,
+  dpcLookup,
+  joinColumns,
+  LookupStats,
+  memory as mem,
+  dpcRpcs as out,
+  settled,
+  sum,
+} from './lib/dht-measure.mjs';
 
 const HOST = '127.0.0.1';
 const BATCH = 10;
@@ -19,15 +30,7 @@ const BATCH = 10;
 // ---------------------------------------------------------------- worker side
 if (process.argv[2] === '--worker') {
   const impl = process.argv[3];
-  const gc = () => globalThis.gc?.();
-  const mem = () => {
-    gc();
-    gc();
-    const m = process.memoryUsage();
-    return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss };
-  };
   const nodes = [];
-  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   let api;
 
   if (impl === 'dpc') {
@@ -35,7 +38,6 @@ if (process.argv[2] === '--worker') {
     const { TESTNET_DHT_DEFAULTS } = await import('../packages/dht/dist/testnet.js');
     const { generateIdentity, emptyEndpointBody } = await import('../packages/core/dist/index.js');
     const opts = { ...TESTNET_DHT_DEFAULTS, rpcTimeoutMs: 2_000, bootstrapTimeoutMs: 30_000, lookupTimeoutMs: 20_000 };
-    const out = (d) => sum(Object.values(d.stats().rpcOut));
     api = {
       async start(seed) {
         const d = createDht({ ...opts, identity: generateIdentity(), seeds: seed ? [seed] : [] });
@@ -49,32 +51,13 @@ if (process.argv[2] === '--worker') {
         await d.announceFull();
         return d.nodeId;
       },
-      async lookup(i, key) {
-        const d = nodes[i];
-        const before = out(d);
-        const t = performance.now();
-        let ok = false;
-        try {
-          ok = (await d.findPeer(key)).nodeId === key;
-        } catch {}
-        return { ok, ms: performance.now() - t, rpcs: out(d) - before };
-      },
+      lookup: (i, key) => dpcLookup(nodes[i], key),
       own: (i) => out(nodes[i]),
       rpcs: () => sum(nodes.map(out)),
       stop: () => Promise.all(nodes.map((d) => d.stop())),
     };
   } else {
     const { Client: DHT } = await import('bittorrent-dht');
-    const counted = (d) => {
-      d.__q = 0;
-      const sock = d._rpc.socket;
-      const orig = sock.query.bind(sock);
-      sock.query = (...args) => {
-        d.__q++;
-        return orig(...args);
-      };
-      return d;
-    };
     api = {
       async start(seed) {
         // Never the public routers: the seed has bootstrap false, every other node bootstraps to it.
@@ -90,13 +73,7 @@ if (process.argv[2] === '--worker') {
         );
         return hash.toString('hex');
       },
-      async lookup(i, key) {
-        const d = nodes[i];
-        const before = d.__q;
-        const t = performance.now();
-        const value = await new Promise((r) => d.get(Buffer.from(key, 'hex'), (err, res) => r(err ? null : res)));
-        return { ok: Boolean(value?.v), ms: performance.now() - t, rpcs: d.__q - before };
-      },
+      lookup: (i, key) => bittorrentLookup(nodes[i], Buffer.from(key, 'hex')),
       own: (i) => nodes[i].__q,
       rpcs: () => sum(nodes.map((d) => d.__q)),
       stop: () => Promise.all(nodes.map((d) => new Promise((r) => d.destroy(r)))),
@@ -147,12 +124,7 @@ if (process.argv[2] === '--worker') {
   const LOOKUPS = Number(process.env.LOOKUPS ?? 100);
   const JOINS = Number(process.env.JOINS ?? 20);
   const N = Number(args[0] ?? 10_000);
-  const quantile = (xs, q) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-  };
   const rand = (n) => Math.floor(Math.random() * n);
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
   async function run(impl) {
     const workers = await Promise.all(
@@ -193,25 +165,17 @@ if (process.argv[2] === '--worker') {
       const heap = started.reduce((a, s) => a + s.heap, 0);
       const rss = started.reduce((a, s) => a + s.rss, 0);
       const allRpcs = async () => (await Promise.all(workers.map((w) => w.call('rpcs')))).reduce((a, r) => a + r.rpcs, 0);
-      // The network's count once it stops moving (two reads 200 ms apart agree): PINGs back follow a join.
-      const settled = async () => {
-        for (let last = -1; ; await sleep(200)) {
-          const now = await allRpcs();
-          if (now === last) return now;
-          last = now;
-        }
-      };
       const setupRpcs = (await allRpcs()) / (total - 1);
       // Joins one at a time into the full network, each from a random worker.
       const join = { own: [], network: [], ms: [] };
       for (let i = 0; i < JOINS; i++) {
-        const before = await settled();
+        const before = await settled(allRpcs);
         const w = workers[rand(P)];
         const r = await w.call('join', { seed });
         w.count++;
         join.own.push(r.own);
         join.ms.push(r.ms);
-        join.network.push((await settled()) - before);
+        join.network.push((await settled(allRpcs)) - before);
       }
       // Publish from L random nodes (never the seed), then look each up from a random other node.
       const published = [];
@@ -230,9 +194,7 @@ if (process.argv[2] === '--worker') {
           }),
         );
       }
-      const lat = [];
-      const rpcs = [];
-      let ok = 0;
+      const lookups = new LookupStats();
       for (const p of published) {
         let wi;
         let i;
@@ -240,28 +202,18 @@ if (process.argv[2] === '--worker') {
           wi = rand(P);
           i = rand(workers[wi].count);
         } while (wi === p.wi && i === p.i);
-        const r = await workers[wi].call('lookup', { i, key: p.key });
-        lat.push(r.ms);
-        rpcs.push(r.rpcs);
-        if (r.ok) ok++;
+        lookups.add(await workers[wi].call('lookup', { i, key: p.key }));
       }
       return {
         impl: impl === 'dpc' ? '@dpc/dht' : 'bittorrent-dht',
         N: total,
         procs: P,
-        lookups: lat.length,
-        success: `${((100 * ok) / lat.length).toFixed(1)}%`,
-        'median ms': quantile(lat, 0.5).toFixed(2),
-        'p95 ms': quantile(lat, 0.95).toFixed(2),
-        'RPCs/lookup (mean)': (rpcs.reduce((a, b) => a + b, 0) / rpcs.length).toFixed(1),
-        'RPCs/lookup (p95)': quantile(rpcs, 0.95),
+        ...lookups.columns(),
         'memory/node KiB': (heap / total / 1024).toFixed(1),
         'RSS/node KiB': (rss / total / 1024).toFixed(1),
         'setup s': (setupMs / 1000).toFixed(1),
         'setup RPCs/node': setupRpcs.toFixed(1),
-        'join RPCs own (median)': quantile(join.own, 0.5),
-        'join RPCs network (median)': quantile(join.network, 0.5),
-        'join ms (median)': quantile(join.ms, 0.5).toFixed(0),
+        ...joinColumns(join),
       };
     } finally {
       await Promise.all(workers.map((w) => w.call('stop').catch(() => undefined)));

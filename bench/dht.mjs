@@ -9,6 +9,17 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client as DHT } from 'bittorrent-dht';
+import {
+  bittorrentLookup,
+  countQueries as counted,
+  dpcLookup,
+  joinColumns,
+  LookupStats,
+  memory,
+  dpcRpcs as outOf,
+  settled,
+  sum,
+} from './lib/dht-measure.mjs';
 
 // DPC_DHT_BEFORE=<a built packages/dht/dist of another version> adds a "@dpc/dht (before)" row: the
 // old and the new version side by side in one run (the copy must resolve @dpc/core, e.g. live
@@ -24,50 +35,22 @@ const LOOKUPS = Number(process.env.LOOKUPS ?? 100);
 const JOINS = Number(process.env.JOINS ?? 20);
 const HOST = '127.0.0.1';
 
-const gc = () => globalThis.gc?.();
-const mem = () => {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external + m.arrayBuffers;
-};
+const mem = () => memory().heap;
 const pick = (list, not) => {
   for (;;) {
     const x = list[Math.floor(Math.random() * list.length)];
     if (x !== not) return x;
   }
 };
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-};
-const median = (xs) => quantile(xs, 0.5);
-const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-const summary = (name, n, lat, rpcs, ok, bytesPerNode, setupMs, join) => ({
+const summary = (name, n, lookups, bytesPerNode, setupMs, join) => ({
   impl: name,
   N: n,
-  lookups: lat.length,
-  success: `${((100 * ok) / lat.length).toFixed(1)}%`,
-  'median ms': quantile(lat, 0.5).toFixed(2),
-  'p95 ms': quantile(lat, 0.95).toFixed(2),
-  'RPCs/lookup (mean)': (rpcs.reduce((a, b) => a + b, 0) / rpcs.length).toFixed(1),
-  'RPCs/lookup (p95)': quantile(rpcs, 0.95),
+  ...lookups.columns(),
   'memory/node KiB': (bytesPerNode / 1024).toFixed(1),
   'setup s': (setupMs / 1000).toFixed(1),
   'setup RPCs/node': join.setupRpcs.toFixed(1),
-  'join RPCs own (median)': median(join.own),
-  'join RPCs network (median)': median(join.network),
-  'join ms (median)': median(join.ms).toFixed(0),
+  ...joinColumns(join),
 });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** `count()` once it stops moving (two reads 200 ms apart agree): the PINGs back follow a join's answers. */
-const settled = async (count) => {
-  for (let last = -1; ; await sleep(200)) {
-    const now = count();
-    if (now === last) return now;
-    last = now;
-  }
-};
 
 async function benchDpc(n, old = false) {
   const dist = old ? pathToFileURL(`${BEFORE}/testnet.js`).href : new URL('../packages/dht/dist/testnet.js', import.meta.url).href;
@@ -78,7 +61,6 @@ async function benchDpc(n, old = false) {
   const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000, bootstrapTimeoutMs: 30_000, lookupTimeoutMs: 30_000 } });
   const setupMs = performance.now() - t0;
   const perNode = (mem() - before) / n;
-  const outOf = (d) => sum(Object.values(d.stats().rpcOut));
   const setupRpcs = sum([net.bootstrap, ...net.nodes].map(outOf)) / (n - 1);
   const join = { setupRpcs, own: [], network: [], ms: [] };
   for (let i = 0; i < JOINS; i++) {
@@ -100,22 +82,10 @@ async function benchDpc(n, old = false) {
     // A failed announce is reported, and its lookup counts as failed.
     await Promise.all(publishers.slice(i, i + 20).map((p) => p.announceFull().catch((err) => console.error(`announce: ${err.message}`))));
   }
-  const lat = [];
-  const rpcs = [];
-  let ok = 0;
-  for (const p of publishers) {
-    const asker = pick(all, p);
-    const out0 = Object.values(asker.stats().rpcOut).reduce((a, b) => a + b, 0);
-    const t = performance.now();
-    try {
-      const rec = await asker.findPeer(p.nodeId);
-      if (rec.nodeId === p.nodeId) ok++;
-    } catch {}
-    lat.push(performance.now() - t);
-    rpcs.push(Object.values(asker.stats().rpcOut).reduce((a, b) => a + b, 0) - out0);
-  }
+  const lookups = new LookupStats();
+  for (const p of publishers) lookups.add(await dpcLookup(pick(all, p), p.nodeId));
   await net.destroy();
-  return summary(old ? '@dpc/dht (before)' : '@dpc/dht', n, lat, rpcs, ok, perNode, setupMs, join);
+  return summary(old ? '@dpc/dht (before)' : '@dpc/dht', n, lookups, perNode, setupMs, join);
 }
 
 const listen = (dht) => new Promise((resolve) => dht.listen(0, HOST, resolve));
@@ -126,16 +96,6 @@ async function benchBittorrent(n) {
   const t0 = performance.now();
   // Never the public routers: the seed has bootstrap false, every other node bootstraps to it.
   // Every node's queries are counted from its construction (k-rpc socket wrapped before it listens).
-  const counted = (d) => {
-    d.__q = 0;
-    const sock = d._rpc.socket;
-    const orig = sock.query.bind(sock);
-    sock.query = (...args) => {
-      d.__q++;
-      return orig(...args);
-    };
-    return d;
-  };
   const seed = counted(new DHT({ bootstrap: false, host: HOST }));
   await listen(seed);
   const seedAddr = `${HOST}:${seed.address().port}`;
@@ -182,20 +142,10 @@ async function benchBittorrent(n) {
         ),
     );
   }
-  const lat = [];
-  const rpcs = [];
-  let ok = 0;
-  for (const p of publishers) {
-    const asker = pick(all, p);
-    const q0 = asker.__q;
-    const t = performance.now();
-    const value = await new Promise((resolve) => asker.get(hashes.get(p), (err, res) => resolve(err ? null : res)));
-    lat.push(performance.now() - t);
-    rpcs.push(asker.__q - q0);
-    if (value?.v) ok++;
-  }
+  const lookups = new LookupStats();
+  for (const p of publishers) lookups.add(await bittorrentLookup(pick(all, p), hashes.get(p)));
   await Promise.all(all.map((d) => new Promise((r) => d.destroy(r))));
-  return summary('bittorrent-dht', n, lat, rpcs, ok, perNode, setupMs, join);
+  return summary('bittorrent-dht', n, lookups, perNode, setupMs, join);
 }
 
 // Each (implementation, N) runs in a fresh process, so memory figures do not see each other's garbage.
