@@ -18,19 +18,30 @@ interface Row {
   note: string;
 }
 
-function demoConfig(seed: string | undefined, mutate?: (c: DpcConfig) => void): DpcConfig {
+/**
+ * The config of a node of a network on this machine (the demo's, the tests' in-process nodes):
+ * ephemeral TCP and DHT ports, `seed` (or none: the bootstrap node), DHT deadlines of 5 s, no
+ * API; `mutate` changes it further.
+ */
+export function localNodeConfig(seed: string | undefined, listenHost: string, mutate?: (c: DpcConfig) => void): DpcConfig {
   const c = defaultConfig();
   c.p2p.listen_port = 0;
-  c.p2p.listen_host = 'dual';
+  c.p2p.listen_host = listenHost;
   c.dht.port = 0;
   c.dht.seed_nodes = seed ? [seed] : [];
   c.dht.bootstrap_timeout = 5;
   c.dht.lookup_timeout = 5;
   c.api.enabled = false;
-  c.webrtc.stun_servers = [];
-  c.connection.total_timeout = 20;
   mutate?.(c);
   return c;
+}
+
+function demoConfig(seed: string | undefined, mutate?: (c: DpcConfig) => void): DpcConfig {
+  return localNodeConfig(seed, 'dual', (c) => {
+    c.webrtc.stun_servers = [];
+    c.connection.total_timeout = 20;
+    mutate?.(c);
+  });
 }
 
 /** `dpc-node demo`: a small network on this machine, every installed tier at work, a summary. */

@@ -3,56 +3,22 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DpcConfig, defaultConfig } from '@dpc/core';
+import type { DpcConfig } from '@dpc/core';
 import { tierPlugin as relayPlugin } from '@dpc/relay';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiServer, startApi } from '../src/api.js';
 import type { Overview } from '../src/dashboard-state.js';
-import { DpcNode } from '../src/node.js';
 import { launchChromium, parseMetrics, sample, scrape } from './dashboard-helpers.js';
-import { apiClient } from './harness.js';
+import { apiClient, quietLogger as quiet, startInProcessNode, until } from './harness.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-const nodes: DpcNode[] = [];
 const apis: ApiServer[] = [];
 afterEach(async () => {
-  for (const a of apis.splice(0)) await a.close();
-  for (const n of nodes.splice(0).reverse()) await n.stop();
+  for (const a of apis.splice(0)) await a.close(); // before the nodes (harness.ts) stop
 });
 
-async function node(seed: string | undefined, mutate?: (c: DpcConfig) => void): Promise<DpcNode> {
-  const c = defaultConfig();
-  c.p2p.listen_port = 0;
-  c.p2p.listen_host = '127.0.0.1';
-  c.dht.port = 0;
-  c.dht.seed_nodes = seed ? [seed] : [];
-  c.dht.bootstrap_timeout = 5;
-  c.dht.lookup_timeout = 5;
-  c.api.enabled = false;
-  mutate?.(c);
-  const n = new DpcNode({
-    dataDir: await mkdtemp(join(tmpdir(), 'dpc-dash-relay-')),
-    config: c,
-    logger: quiet,
-    allowLoopback: true,
-    dhtHost: '127.0.0.1',
-    plugins: [relayPlugin],
-    endpointDebounceMs: 50,
-  });
-  nodes.push(n);
-  await n.start({ signal: AbortSignal.timeout(20_000) });
-  return n;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A started in-process node (harness.ts) with the relay plugin. */
+const node = (seed: string | undefined, mutate?: (c: DpcConfig) => void) =>
+  startInProcessNode(seed, { plugins: [relayPlugin], ...(mutate && { mutate }) });
 
 describe('dpc-node dashboard and /metrics on a relay volunteer', () => {
   it('show the relayed session, its bytes and the volunteering flag; the sender shows its session upgraded from the relay to direct', async () => {

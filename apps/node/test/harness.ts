@@ -6,13 +6,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { DpcConfig } from '@dpc/core';
 import { afterAll, afterEach } from 'vitest';
 import { WebSocket } from 'ws';
+import { localNodeConfig } from '../src/demo.js';
+import { DpcNode, type DpcNodeOptions } from '../src/node.js';
 
 /**
  * Real dpc-node processes for the app's tests: one-shot runs, long-running `start --json`
  * nodes with their events, a bootstrap node, INI files, an API client. Every process is killed
- * after each test, or after the file's last test when started with `{ scope: 'file' }`.
+ * after each test, or after the file's last test when started with `{ scope: 'file' }`. And real
+ * nodes in the test's own process (startInProcessNode, at the end), stopped after each test.
  */
 export const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
 export const procs: ChildProcessWithoutNullStreams[] = [];
@@ -190,4 +194,72 @@ export type ApiClient = Awaited<ReturnType<typeof apiClient>>;
 /** `dpc-node send --json --allow-loopback --timeout 20` from a short-lived node with its own data directory. */
 export function sendCli(ini: string, dataDir: string, to: unknown, text: string): Promise<Run> {
   return run(['send', '--config', ini, '--data-dir', dataDir, '--allow-loopback', '--json', '--timeout', '20', '--to', String(to), text]);
+}
+
+// ---------------------------------------------------------------- in-process nodes
+
+/** A logger that drops everything (in-process nodes). */
+export const quietLogger: DpcNodeOptions['logger'] = { debug() {}, info() {}, warn() {}, error() {}, child: () => quietLogger };
+
+const inProcess: DpcNode[] = [];
+afterEach(async () => {
+  for (const n of inProcess.splice(0).reverse()) await n.stop();
+});
+
+/** The config of an in-process test node (localNodeConfig, the demo's) with TCP and DHT on loopback. */
+export function loopbackConfig(seed: string | undefined, mutate?: (c: DpcConfig) => void): DpcConfig {
+  return localNodeConfig(seed, '127.0.0.1', mutate);
+}
+
+export interface InProcessNodeOptions extends Partial<DpcNodeOptions> {
+  /** Changes the loopback config (loopbackConfig). */
+  mutate?: (c: DpcConfig) => void;
+  /** Called with the node before it starts (listeners for start-up events). */
+  beforeStart?: (n: DpcNode) => void;
+}
+
+/**
+ * A real dpc node in this process (DHT over UDP and direct TCP on loopback, its own data folder,
+ * no API) with only the tier plugins given (default none; with `tierPackages`, those are looked
+ * for), started, and stopped after the test (the last started first).
+ */
+export async function startInProcessNode(seed: string | undefined, opts: InProcessNodeOptions = {}): Promise<DpcNode> {
+  const { mutate, beforeStart, ...extra } = opts;
+  const n = new DpcNode({
+    dataDir: await mkdtemp(join(tmpdir(), 'dpc-in-process-')),
+    config: loopbackConfig(seed, mutate),
+    logger: quietLogger,
+    allowLoopback: true,
+    dhtHost: '127.0.0.1',
+    ...(!extra.tierPackages && { plugins: [] }),
+    endpointDebounceMs: 50,
+    ...extra,
+  });
+  inProcess.push(n);
+  beforeStart?.(n);
+  await n.start({ signal: AbortSignal.timeout(20_000) });
+  return n;
+}
+
+/** The seed address of an in-process node (its DHT on loopback). */
+export function seedOf(n: DpcNode): string {
+  return `127.0.0.1:${n.dht.address?.port}`;
+}
+
+/**
+ * Polls `fn` every 100 ms until it returns a value; a throw counts as "not yet". After `ms`
+ * fails with `what` and the last error.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const v = await fn().catch((err: unknown) => {
+      last = err;
+      return undefined;
+    });
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

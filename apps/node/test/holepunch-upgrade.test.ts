@@ -2,62 +2,24 @@
 // path (TLS 1.3 over UDX on the DHT socket) while 300 messages stream, and none is lost or
 // duplicated. Real nodes in one process on loopback: DHT over UDP, the real @dpc/relay and
 // @dpc/holepunch plugins; tiers 1–2 are off so that the upgrade can only be tier 4.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type DpcConfig, defaultConfig } from '@dpc/core';
+import type { DpcConfig } from '@dpc/core';
 import { tierPlugin as holePunchPlugin } from '@dpc/holepunch';
-import { DpcNode } from '@dpc/node';
 import { tierPlugin as relayPlugin } from '@dpc/relay';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { startInProcessNode, until } from './harness.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-const nodes: DpcNode[] = [];
-afterEach(async () => {
-  for (const n of nodes.splice(0).reverse()) await n.stop();
-});
-
-function config(seed: string | undefined, mutate?: (c: DpcConfig) => void): DpcConfig {
-  const c = defaultConfig();
-  c.p2p.listen_port = 0;
-  c.p2p.listen_host = '127.0.0.1';
-  c.dht.port = 0;
-  c.dht.seed_nodes = seed ? [seed] : [];
-  c.dht.bootstrap_timeout = 5;
-  c.dht.lookup_timeout = 5;
-  c.api.enabled = false;
-  c.connection.enable_ipv4 = false;
-  c.connection.enable_ipv6 = false;
-  c.relay.port = 0;
-  mutate?.(c);
-  return c;
-}
-
-async function node(seed: string | undefined, mutate?: (c: DpcConfig) => void, plugins = [relayPlugin, holePunchPlugin]) {
-  const n = new DpcNode({
-    dataDir: await mkdtemp(join(tmpdir(), 'dpc-hp-')),
-    config: config(seed, mutate),
-    logger: quiet,
-    allowLoopback: true,
-    dhtHost: '127.0.0.1',
+/** A started in-process node (harness.ts) with tiers 1–2 off, the relay on an ephemeral port, upgrades tried every second. */
+const node = (seed: string | undefined, mutate?: (c: DpcConfig) => void, plugins = [relayPlugin, holePunchPlugin]) =>
+  startInProcessNode(seed, {
     plugins,
-    endpointDebounceMs: 50,
     upgradeIntervalMs: 1_000,
+    mutate: (c) => {
+      c.connection.enable_ipv4 = false;
+      c.connection.enable_ipv6 = false;
+      c.relay.port = 0;
+      mutate?.(c);
+    },
   });
-  await n.start({ signal: AbortSignal.timeout(20_000) });
-  nodes.push(n);
-  return n;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('dpc-node with @dpc/holepunch', () => {
   it('relay first, then an upgrade to tier 4 during a 300-message stream: every message arrives once, in order', async () => {
@@ -72,10 +34,14 @@ describe('dpc-node with @dpc/holepunch', () => {
       c.relay.reserve = 'always';
     });
     const alice = await node(seed);
-    await until('bob listing the relay and accepting punches', async () => {
-      const r = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
-      return r.body.relays.some((x) => x.node_id === relay.nodeId) && r.body.accepts_punch ? r : undefined;
-    });
+    await until(
+      'bob listing the relay and accepting punches',
+      async () => {
+        const r = await alice.dht.findPeer(bob.nodeId, { signal: AbortSignal.timeout(5000) });
+        return r.body.relays.some((x) => x.node_id === relay.nodeId) && r.body.accepts_punch ? r : undefined;
+      },
+      20_000,
+    );
     const got: Array<{ text: string; tier: string }> = [];
     bob.on('message', (m) => got.push({ text: m.text, tier: m.tier }));
     const upgraded: Array<{ from?: string; to: string }> = [];

@@ -1,13 +1,9 @@
 // Tier plugins see the node only through their TierContext. Real nodes in one process: DHT over
 // UDP, direct TCP and the real @dpc/relay plugin on loopback; the test plugins below are
 // scripted tiers (no tier 3 or 4 package exists yet) that use the context as a real one would.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   type Applicability,
   type DpcConfig,
-  defaultConfig,
   isDpcError,
   type NetworkState,
   type SignedRecord,
@@ -16,58 +12,13 @@ import {
   TierNotApplicableError,
   type TierPlugin,
 } from '@dpc/core';
-import { DpcNode } from '@dpc/node';
 import { tierPlugin as relayPlugin } from '@dpc/relay';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { type InProcessNodeOptions, startInProcessNode, until } from './harness.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-const nodes: DpcNode[] = [];
-afterEach(async () => {
-  for (const n of nodes.splice(0).reverse()) await n.stop();
-});
-
-function config(seed?: string, mutate?: (c: DpcConfig) => void): DpcConfig {
-  const c = defaultConfig();
-  c.p2p.listen_port = 0;
-  c.p2p.listen_host = '127.0.0.1';
-  c.dht.port = 0;
-  c.dht.seed_nodes = seed ? [seed] : [];
-  c.dht.bootstrap_timeout = 5;
-  c.dht.lookup_timeout = 5;
-  c.api.enabled = false;
-  mutate?.(c);
-  return c;
-}
-
-async function node(
-  seed: string | undefined,
-  extra: Partial<ConstructorParameters<typeof DpcNode>[0]> = {},
-  mutate?: (c: DpcConfig) => void,
-) {
-  const n = new DpcNode({
-    dataDir: await mkdtemp(join(tmpdir(), 'dpc-ctx-')),
-    config: config(seed, mutate),
-    logger: quiet,
-    allowLoopback: true,
-    dhtHost: '127.0.0.1',
-    plugins: [],
-    endpointDebounceMs: 50,
-    ...extra,
-  });
-  await n.start({ signal: AbortSignal.timeout(20_000) });
-  nodes.push(n);
-  return n;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A started in-process node (harness.ts) with these plugins (default none) and config changes. */
+const node = (seed: string | undefined, extra: InProcessNodeOptions = {}, mutate?: (c: DpcConfig) => void) =>
+  startInProcessNode(seed, { ...extra, ...(mutate && { mutate }) });
 
 /** A scripted tier: hands its context to the test and offers a strategy that records the network state it is shown. */
 function scripted(name: 'hub_webrtc' | 'udp_hole_punch') {
@@ -184,18 +135,11 @@ describe('TierContext: what a tier plugin sees of dpc-node', () => {
     const boot = await node(undefined);
     const seed = `127.0.0.1:${boot.dht.address?.port}`;
     const missing: Array<{ tier: string; package: string }> = [];
-    const alice = new DpcNode({
-      dataDir: await mkdtemp(join(tmpdir(), 'dpc-ctx-')),
-      config: config(seed),
-      logger: quiet,
-      allowLoopback: true,
-      dhtHost: '127.0.0.1',
+    const alice = await startInProcessNode(seed, {
       // A real dynamic import of a package that is not installed: ERR_MODULE_NOT_FOUND.
       tierPackages: [{ tier: 'hub_webrtc', package: absent, import: () => import(absent) }],
+      beforeStart: (n) => n.on('tier-not-installed', (e) => missing.push(e)),
     });
-    alice.on('tier-not-installed', (e) => missing.push(e));
-    await alice.start({ signal: AbortSignal.timeout(20_000) });
-    nodes.push(alice);
     const bob = await node(seed);
     expect(missing).toEqual([{ tier: 'hub_webrtc', package: absent }]);
     expect(alice.missingTiers).toEqual(missing);
