@@ -12,17 +12,7 @@
 import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import {
-  bittorrentLookup,
-  countQueries as counted,
-  dpcLookup,
-  joinColumns,
-  LookupStats,
-  memory as mem,
-  dpcRpcs as out,
-  settled,
-  sum,
-} from './lib/dht-measure.mjs';
+import { bittorrentLookup, countQueries, dpcLookup, dpcRpcs, joinColumns, LookupStats, memory, settled, sum } from './lib/dht-measure.mjs';
 
 const HOST = '127.0.0.1';
 const BATCH = 10;
@@ -52,8 +42,8 @@ if (process.argv[2] === '--worker') {
         return d.nodeId;
       },
       lookup: (i, key) => dpcLookup(nodes[i], key),
-      own: (i) => out(nodes[i]),
-      rpcs: () => sum(nodes.map(out)),
+      own: (i) => dpcRpcs(nodes[i]),
+      rpcs: () => sum(nodes.map(dpcRpcs)),
       stop: () => Promise.all(nodes.map((d) => d.stop())),
     };
   } else {
@@ -61,7 +51,7 @@ if (process.argv[2] === '--worker') {
     api = {
       async start(seed) {
         // Never the public routers: the seed has bootstrap false, every other node bootstraps to it.
-        const d = counted(new DHT({ bootstrap: seed ? [`${seed.host}:${seed.port}`] : false, host: HOST }));
+        const d = countQueries(new DHT({ bootstrap: seed ? [`${seed.host}:${seed.port}`] : false, host: HOST }));
         await new Promise((r) => d.listen(0, HOST, r));
         if (seed) await new Promise((r) => (d.ready ? r() : d.once('ready', r)));
         nodes.push(d);
@@ -80,7 +70,7 @@ if (process.argv[2] === '--worker') {
     };
   }
 
-  const base = mem();
+  const base = memory();
   process.on('message', async (m) => {
     const reply = (body) => process.send({ id: m.id, ...body });
     try {
@@ -90,7 +80,7 @@ if (process.argv[2] === '--worker') {
         for (let i = 0; i < m.count; i += BATCH) {
           await Promise.all(Array.from({ length: Math.min(BATCH, m.count - i) }, () => api.start(m.seed)));
         }
-        const after = mem();
+        const after = memory();
         reply({ nodes: nodes.length, ms: performance.now() - t, heap: after.heap - base.heap, rss: after.rss - base.rss });
       } else if (m.op === 'publish') reply({ key: await api.publish(m.i) });
       else if (m.op === 'lookup') reply(await api.lookup(m.i, m.key));

@@ -9,17 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client as DHT } from 'bittorrent-dht';
-import {
-  bittorrentLookup,
-  countQueries as counted,
-  dpcLookup,
-  joinColumns,
-  LookupStats,
-  memory,
-  dpcRpcs as outOf,
-  settled,
-  sum,
-} from './lib/dht-measure.mjs';
+import { bittorrentLookup, countQueries, dpcLookup, dpcRpcs, joinColumns, LookupStats, memory, settled, sum } from './lib/dht-measure.mjs';
 
 // DPC_DHT_BEFORE=<a built packages/dht/dist of another version> adds a "@dpc/dht (before)" row: the
 // old and the new version side by side in one run (the copy must resolve @dpc/core, e.g. live
@@ -61,16 +51,16 @@ async function benchDpc(n, old = false) {
   const net = await createTestnet(n, { dht: { rpcTimeoutMs: 1000, bootstrapTimeoutMs: 30_000, lookupTimeoutMs: 30_000 } });
   const setupMs = performance.now() - t0;
   const perNode = (mem() - before) / n;
-  const setupRpcs = sum([net.bootstrap, ...net.nodes].map(outOf)) / (n - 1);
+  const setupRpcs = sum([net.bootstrap, ...net.nodes].map(dpcRpcs)) / (n - 1);
   const join = { setupRpcs, own: [], network: [], ms: [] };
   for (let i = 0; i < JOINS; i++) {
     const everyone = [net.bootstrap, ...net.nodes];
-    const before = await settled(() => sum(everyone.map(outOf)));
+    const before = await settled(() => sum(everyone.map(dpcRpcs)));
     const t = performance.now();
     const d = await net.add();
     join.ms.push(performance.now() - t);
-    join.own.push(outOf(d));
-    join.network.push((await settled(() => sum([...everyone, d].map(outOf)))) - before);
+    join.own.push(dpcRpcs(d));
+    join.network.push((await settled(() => sum([...everyone, d].map(dpcRpcs)))) - before);
   }
   const all = [net.bootstrap, ...net.nodes];
   const publishers = [];
@@ -96,12 +86,12 @@ async function benchBittorrent(n) {
   const t0 = performance.now();
   // Never the public routers: the seed has bootstrap false, every other node bootstraps to it.
   // Every node's queries are counted from its construction (k-rpc socket wrapped before it listens).
-  const seed = counted(new DHT({ bootstrap: false, host: HOST }));
+  const seed = countQueries(new DHT({ bootstrap: false, host: HOST }));
   await listen(seed);
   const seedAddr = `${HOST}:${seed.address().port}`;
   const all = [seed];
   for (let i = 1; i < n; i += 25) {
-    const batch = Array.from({ length: Math.min(25, n - i) }, () => counted(new DHT({ bootstrap: [seedAddr], host: HOST })));
+    const batch = Array.from({ length: Math.min(25, n - i) }, () => countQueries(new DHT({ bootstrap: [seedAddr], host: HOST })));
     all.push(...batch);
     await Promise.all(
       batch.map(async (d) => {
@@ -116,7 +106,7 @@ async function benchBittorrent(n) {
   for (let i = 0; i < JOINS; i++) {
     const before = await settled(() => sum(all.map((d) => d.__q)));
     const t = performance.now();
-    const d = counted(new DHT({ bootstrap: [seedAddr], host: HOST }));
+    const d = countQueries(new DHT({ bootstrap: [seedAddr], host: HOST }));
     await listen(d);
     await ready(d);
     join.ms.push(performance.now() - t);
