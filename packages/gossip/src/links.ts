@@ -37,6 +37,8 @@ export interface GossipLinksOptions {
   counters?: Counters;
   log?: TierLogger;
   maxLinks?: number;
+  /** Dials by `dial()` under way at most (default 8). */
+  maxDialing?: number;
   retryMs?: number;
   retryMaxMs?: number;
   handshakeTimeoutMs?: number;
@@ -48,6 +50,12 @@ export interface GossipLinks {
   readonly port: number | undefined;
   /** Node ids of the linked peers. */
   peers(): string[];
+  /**
+   * Links to one more peer by address (a DHT neighbour), once: no retry; it stays linked until
+   * the connection closes. Skipped (false) when that node is linked or being dialled, when the
+   * links are full, or when `maxDialed` dials are under way. Resolves once linked (true) or failed.
+   */
+  dial(target: { host: string; port: number; nodeId?: string }): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -199,10 +207,48 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     else o.log?.warn('gossip: seed is not host:port', { seed: s });
   }
 
+  const dialing = new Set<string>();
+  const dial = async (t: { host: string; port: number; nodeId?: string }): Promise<boolean> => {
+    const key = t.nodeId ?? `${t.host}:${t.port}`;
+    if (signal.aborted || t.nodeId === o.identity.nodeId || (t.nodeId && current.has(t.nodeId)) || dialing.has(key)) return false;
+    if (current.size >= maxLinks || dialing.size >= (o.maxDialing ?? 8)) {
+      o.counters?.inc('gossip_link_dials_skipped');
+      return false;
+    }
+    dialing.add(key);
+    o.counters?.inc('gossip_link_dials');
+    let linked = false;
+    const socket = connect({ host: t.host, port: t.port });
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    try {
+      const s = AbortSignal.any([signal, AbortSignal.timeout(common.handshakeTimeoutMs)]);
+      await Promise.race([once(socket, 'connect', { signal: s }), once(socket, 'error', { signal: s }).then(([e]) => Promise.reject(e))]);
+      const id = await readBanner(socket, s);
+      if (id === o.identity.nodeId || (t.nodeId !== undefined && id !== t.nodeId) || current.has(id)) {
+        socket.destroy();
+        return false;
+      }
+      const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
+      linked = true;
+      void adopt(conn);
+      return true;
+    } catch {
+      o.counters?.inc('gossip_link_dial_errors');
+      socket.destroy();
+      return false;
+    } finally {
+      dialing.delete(key);
+      if (!linked) socket.destroy();
+    }
+  };
+
   const port = server ? (server.address() as { port: number }).port : undefined;
   return {
     port,
     peers: () => [...current.keys()],
+    dial,
     async stop() {
       ctrl.abort();
       await Promise.all([...current.values()].map((c) => c.close('stopping').catch(() => {})));

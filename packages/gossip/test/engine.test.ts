@@ -186,9 +186,16 @@ describe('anti-entropy', () => {
     const r = await a.g.sync(b.g.nodeId);
     expect(r).toMatchObject({ peer: b.g.nodeId, have: 40, need: 30 });
     expect(r?.rounds).toBeGreaterThan(1); // a fresh responder per round: NIP-77 is stateless there
+    // …but the sorted set behind it is built once for the whole sync on each side, not per message
+    const built = (g: Gossip) => g.counters.get('gossip_sync_storage_built') ?? 0;
+    expect(built(a.g)).toBe(1);
+    expect(built(b.g)).toBe(1);
+    expect(b.g.counters.get('gossip_sync_storage_reused')).toBe((r?.rounds ?? 0) - 1);
     await until(() => a.g.store.size === 1270 && b.g.store.size === 1270);
     const again = await a.g.sync(b.g.nodeId);
     expect(again).toMatchObject({ have: 0, need: 0, rounds: 1 });
+    expect(built(a.g)).toBe(2); // the stores changed in between: built again
+    expect(built(b.g)).toBe(2);
   }, 90_000); // 1,270 sealed and signed messages (16 buckets of ~80 ids: at least two rounds)
 });
 

@@ -1,0 +1,124 @@
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type ApiClient, apiClient, freePort, sendCli, startNode } from './harness.js';
+
+/**
+ * Keyspace-scoped copies through real dpc-node processes on loopback (the node's defaults:
+ * `[gossip] replicas = 2`, `max_hops = 8`): A sends to B while B is offline and four other nodes
+ * are up, A leaves, B comes online later. The copies land on the nodes closest to B (found
+ * through the DHT: no node names another as its gossip peer, only C as the DHT seed), B gets
+ * the message from them, and no more than 2k nodes ever stored a copy.
+ */
+const TEXT = 'for-b-while-offline-5d1e';
+
+const ini = (dhtPort: number, seed?: string) => `[p2p]
+listen_port = 0
+listen_host = 127.0.0.1
+[dht]
+port = ${dhtPort}
+host = 127.0.0.1
+${seed ? `seed_nodes = ${seed}` : ''}
+bootstrap_timeout = 5
+lookup_timeout = 5
+[api]
+port = 0
+[connection]
+total_timeout = 15
+gossip_timeout = 1
+[gossip]
+sync_interval = 5
+cleanup_interval = 30
+`;
+
+/** A port free for TCP and for UDP now (the gossip link listens on TCP at the DHT's UDP port number). */
+async function freeTcpUdpPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const sock = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      sock.once('error', () => resolve(false));
+      sock.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((r) => sock.close(() => r()));
+    if (ok) return port;
+  }
+}
+
+async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 45_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('gossip keyspace-scoped copies through dpc-node', () => {
+  it('A sends to offline B with four other nodes up, A leaves, B comes online: delivered from the nodes closest to B; at most 2k copies', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-gossip-replicas-'));
+    const cPort = await freeTcpUdpPort();
+    const seed = `127.0.0.1:${cPort}`;
+    const names = ['c', 'n1', 'n2', 'n3', 'a', 'b'] as const;
+    const files: Record<string, { ini: string; dir: string }> = {};
+    for (const n of names) {
+      const dir = join(root, n);
+      await mkdir(dir);
+      const file = join(root, `${n}.ini`);
+      await writeFile(file, n === 'c' ? ini(cPort) : ini(await freeTcpUdpPort(), seed));
+      files[n] = { ini: file, dir };
+    }
+    const start = (n: (typeof names)[number]) => startNode(['--config', files[n]?.ini as string, '--data-dir', files[n]?.dir as string]);
+
+    // The four others: C (the DHT seed) and N1–N3.
+    const others: Array<{ name: string; api: ApiClient }> = [];
+    for (const n of ['c', 'n1', 'n2', 'n3'] as const) {
+      const p = start(n);
+      await p.next('listening');
+      others.push({ name: n, api: await apiClient(String((await p.next('api')).url), files[n]?.dir as string) });
+    }
+    // B is online once (its signed record is stored in the DHT), then gone before A starts.
+    let b = start('b');
+    const bId = String((await b.next('listening')).nodeId);
+    await until(async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, "B's record stored", 20_000);
+    b.p.kill('SIGTERM');
+    await once(b.p, 'exit');
+
+    // A runs, sends (queued for tier 6: exit 75), and leaves once the copies are placed.
+    const a = start('a');
+    await a.next('listening');
+    const sent = await sendCli(files.a?.ini as string, files.a?.dir as string, bId, TEXT);
+    expect(sent.code, sent.stderr + sent.stdout).toBe(75);
+    const stored = async () => {
+      let n = 0;
+      for (const o of others) n += (await o.api.counters()).gossip_stored ?? 0;
+      return n;
+    };
+    await until(async () => ((await stored()) >= 2 ? true : undefined), 'two copies held by the nodes closest to B');
+    a.p.kill('SIGTERM');
+    await once(a.p, 'exit');
+    await new Promise((r) => setTimeout(r, 6_000)); // a few anti-entropy rounds among the others
+    const copies = await stored();
+    expect(copies).toBeGreaterThanOrEqual(2);
+    expect(copies).toBeLessThanOrEqual(4); // 2 × replicas, whatever the churn of links
+
+    // B comes online: it links to its keyspace neighbours, which hold the message.
+    b = start('b');
+    const m = await b.next('message', (e) => e.text === TEXT, 60_000);
+    expect(m.tier).toBe('gossip');
+    // The holders drop their copies once B holds it.
+    await until(async () => {
+      let dropped = 0;
+      for (const o of others) {
+        const k = await o.api.counters();
+        dropped += (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0);
+      }
+      return dropped >= 1 || undefined;
+    }, 'the holders drop their copies');
+    for (const o of others) o.api.close();
+  }, 240_000);
+});
