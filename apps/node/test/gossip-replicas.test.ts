@@ -91,6 +91,10 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     // A runs, sends (queued for tier 6: exit 75), and leaves once the copies are placed.
     const a = start('a');
     await a.next('listening');
+    const aApi = await apiClient(String((await a.next('api')).url), files.a?.dir as string);
+    // Its gossip links are not only the seed: it linked to its DHT keyspace neighbours.
+    await until(async () => ((await aApi.counters()).gossip_links_up ?? 0) >= 2 || undefined, 'A links beyond the seed');
+    expect((await aApi.counters()).gossip_link_dials).toBeGreaterThanOrEqual(1);
     const sent = await sendCli(files.a?.ini as string, files.a?.dir as string, bId, TEXT);
     expect(sent.code, sent.stderr + sent.stdout).toBe(75);
     const stored = async () => {
@@ -99,6 +103,7 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
       return n;
     };
     await until(async () => ((await stored()) >= 2 ? true : undefined), 'two copies held by the nodes closest to B');
+    aApi.close();
     a.p.kill('SIGTERM');
     await once(a.p, 'exit');
     await new Promise((r) => setTimeout(r, 6_000)); // a few anti-entropy rounds among the others

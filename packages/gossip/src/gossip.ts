@@ -109,6 +109,12 @@ export interface Gossip extends DeferredDelivery {
   receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'>;
   sweep(): Promise<number>;
   /**
+   * Sends again this node's own messages and receipts that are due (`resendIntervalMs` since the
+   * last try, doubling) and have no receipt from their destination. Runs on its own timer; returns
+   * how many went out again.
+   */
+  resend(): Promise<number>;
+  /**
    * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
    * reconciliation of the stored message ids, then each side sends what the other lacks.
    */
@@ -201,29 +207,38 @@ class GossipService extends EventEmitter implements Gossip {
     return k;
   }
 
-  /** How many of this node's linked peers are closer to `dest` than `than` (a Kademlia id), counted up to `cap`. */
-  #closerCount(dest: Buffer, than: Buffer, cap: number): number {
+  /**
+   * How many of this node's linked peers other than `except` (the message's source) are closer to
+   * `dest` than `than` (a Kademlia id), counted up to `cap`.
+   */
+  #closerCount(dest: Buffer, than: Buffer, cap: number, except: string): number {
     let n = 0;
-    for (const l of this.#links.values()) if (xorDistanceCompare(l.kademliaId, than, dest) < 0 && ++n >= cap) return n;
+    for (const l of this.#links.values()) {
+      if (l.link.nodeId !== except && xorDistanceCompare(l.kademliaId, than, dest) < 0 && ++n >= cap) return n;
+    }
     return n;
   }
 
-  /** Scoped mode: this node should hold a copy of `e` (it is the source, the destination, or among the k closest it knows). */
+  /**
+   * Scoped mode: this node should hold a copy of `e` (it is the source, the destination, or among
+   * the k closest it knows). The source does not take one of the k places: it holds its copy
+   * anyway, and it is the one that leaves (k copies are wanted when it has gone).
+   */
   #responsible(e: { source: string; destination: string }): boolean {
     if (e.destination === this.nodeId || e.source === this.nodeId) return true;
     const k = this.#replicas;
-    return this.#closerCount(this.#kidOf(e.destination), this.#kid, k) < k;
+    return this.#closerCount(this.#kidOf(e.destination), this.#kid, k, e.source) < k;
   }
 
-  /** Scoped mode: in this node's view, linked `peer` should hold `e` (it is the destination, or among the k closest). */
-  #peerResponsible(e: { destination: string }, peer: string): boolean {
+  /** Scoped mode: in this node's view, linked `peer` should hold `e` (it is the destination, or among the k closest, the source not counted). */
+  #peerResponsible(e: { source: string; destination: string }, peer: string): boolean {
     if (e.destination === peer) return true;
     const l = this.#links.get(peer);
-    if (!l) return false;
+    if (!l || peer === e.source) return false;
     const k = this.#replicas;
     const dest = this.#kidOf(e.destination);
-    const meCloser = xorDistanceCompare(this.#kid, l.kademliaId, dest) < 0 ? 1 : 0;
-    return this.#closerCount(dest, l.kademliaId, k) + meCloser < k;
+    const meCloser = this.nodeId !== e.source && xorDistanceCompare(this.#kid, l.kademliaId, dest) < 0 ? 1 : 0;
+    return this.#closerCount(dest, l.kademliaId, k, e.source) + meCloser < k;
   }
 
   get nodeId(): string {
@@ -247,7 +262,7 @@ class GossipService extends EventEmitter implements Gossip {
     const redeliver = this.#o.redeliverIntervalMs ?? DEFAULT_REDELIVER_INTERVAL_MS;
     if (redeliver > 0) this.#every(redeliver, () => this.#offerStored());
     const resend = this.#resendMs;
-    if (resend > 0) this.#every(Math.max(1, Math.floor(resend / 4)), () => this.#resendOwn());
+    if (resend > 0) this.#every(Math.max(1, Math.floor(resend / 4)), () => this.resend());
     // Stored messages for us are offered as soon as someone listens (the orchestrator subscribes after start).
     this.on('newListener', (event) => {
       if (event === 'message') setImmediate(() => void this.#offerStored());
@@ -282,6 +297,7 @@ class GossipService extends EventEmitter implements Gossip {
     if (this.#links.delete(nodeId)) {
       this.#linksVersion++;
       this.counters.inc('gossip_links_down');
+      if (this.#replicas > 0 && !this.#stopped) void this.#replaceHolder(nodeId).catch(() => this.counters.inc('gossip_send_errors'));
     }
   }
 
@@ -305,6 +321,25 @@ class GossipService extends EventEmitter implements Gossip {
     let n = this.#responsible(e) ? 1 : 0;
     for (const p of this.#copies.get(e.hex) ?? []) if (p !== e.source && this.#links.has(p) && this.#peerResponsible(e, p)) n++;
     return n;
+  }
+
+  /**
+   * Scoped: a peer that held copies went away (offline, or the link broke). For what this node is
+   * responsible for and now knows fewer than k linked holders of, the next peers it considers
+   * responsible get a copy, so k copies stay reachable near the destination under churn (a
+   * destination online only briefly finds one). Copies at the source are its own re-sends' job.
+   */
+  async #replaceHolder(gone: string): Promise<void> {
+    for (const [hex, copies] of [...this.#copies]) {
+      if (this.#stopped) return;
+      if (!copies.has(gone)) continue;
+      const e = this.store.entry(hex);
+      if (!e || e.destination === this.nodeId || e.source === this.nodeId || e.destination === gone) continue;
+      if (!this.#responsible(e) || this.#knownHolders(e) >= this.#replicas) continue;
+      const m = await this.store.get(hex);
+      if (!m) continue;
+      if ((await this.#forwardScoped(m, undefined)) > 0) this.counters.inc('gossip_holders_replaced');
+    }
   }
 
   /** Scoped: to a new link go what is for it and what it should hold in this node's view and lacks. */
@@ -692,11 +727,13 @@ class GossipService extends EventEmitter implements Gossip {
    * peers not tried in earlier rounds; when all were tried, to the usual ones again. The wait
    * doubles each round (at most 64 × `resendIntervalMs`); the message expires with its TTL.
    */
-  async #resendOwn(): Promise<void> {
+  async resend(): Promise<number> {
     const base = this.#resendMs;
+    if (base <= 0) return 0;
     const now = this.#now;
+    let n = 0;
     for (const e of [...this.store.entries()]) {
-      if (this.#stopped) return;
+      if (this.#stopped) return n;
       if (e.source !== this.nodeId) continue;
       let r = this.#resend.get(e.hex);
       if (!r) {
@@ -709,6 +746,7 @@ class GossipService extends EventEmitter implements Gossip {
       const m = await this.store.get(e.hex);
       if (!m) continue;
       this.counters.inc('gossip_resent');
+      n++;
       if (!this.#links.has(e.destination)) this.emit('route', { destination: e.destination });
       // Who acknowledged it before is "tried"; their acknowledgement does not count as a copy now.
       const copies = this.#copiesOf(e.hex);
@@ -723,6 +761,7 @@ class GossipService extends EventEmitter implements Gossip {
       }
     }
     for (const hex of this.#resend.keys()) if (!this.store.has(hex)) this.#resend.delete(hex);
+    return n;
   }
 
   /** A message for this node: open it and hand it to the application, or take the receipt. */
