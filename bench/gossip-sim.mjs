@@ -10,9 +10,13 @@
 // TOPOLOGY=random (default): DEGREE random links per node. TOPOLOGY=kademlia: the DEGREE/2 nodes
 // closest in XOR keyspace plus one random node per k-bucket (shared prefix length 0..log2(N)+2), as a
 // Kademlia routing table would link them. REPLICAS=k > 0 turns on keyspace-scoped copies (`replicas`).
-// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, TOPOLOGY, REPLICAS, RESEND, SEED, TRACE)
+// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, TOPOLOGY, REPLICAS, RESEND, SEED, TRACE, GOSSIP_DIST)
 import { generateIdentity, kademliaIdOf, memoryKvStore } from '../packages/core/dist/index.js';
-import { createGossip } from '../packages/gossip/dist/index.js';
+
+// GOSSIP_DIST=<dir>: another build of @dpc/gossip (before/after comparisons).
+const { createGossip } = await import(
+  `${(process.env.GOSSIP_DIST ?? new URL('../packages/gossip/dist/', import.meta.url).pathname).replace(/\/$/, '')}/index.js`
+);
 
 const N = Number(process.env.N ?? 1000);
 const DEGREE = Number(process.env.DEGREE ?? 6);
