@@ -1,10 +1,11 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ApiClient, apiClient, freePort, sendCli, startNode } from './harness.js';
+import { type ApiClient, apiClient, config, freePort, sendCli, startNode } from './harness.js';
 
 /**
  * Keyspace-scoped copies through real dpc-node processes on loopback (the node's defaults:
@@ -126,4 +127,38 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     }, 'the holders drop their copies');
     for (const o of others) o.api.close();
   }, 240_000);
+
+  it('with [dht] port = 0 the gossip listener takes the TCP port with the number the DHT was bound to', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-gossip-port0-'));
+    const file = await config(root, ini(0));
+    const dir = join(root, 'n');
+    await mkdir(dir);
+    const n = startNode(['--config', file, '--data-dir', dir]);
+    const up = await n.next('listening');
+    const port = Number(/:(\d+)$/.exec(String(up.dht))?.[1]);
+    expect(port).toBeGreaterThan(0);
+    // a gossip peer that learnt this node from the DHT dials that port: it answers with its banner
+    const banner = await until(
+      () =>
+        new Promise<string | undefined>((resolve) => {
+          const socket = connect(port, '127.0.0.1');
+          let buf = '';
+          socket.on('data', (d) => {
+            buf += d.toString('latin1');
+            if (buf.length >= 48) {
+              socket.destroy();
+              resolve(buf.slice(0, 48));
+            }
+          });
+          socket.on('error', () => resolve(undefined));
+          socket.setTimeout(5_000, () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+        }),
+      'the gossip banner on the DHT port number',
+      20_000,
+    );
+    expect(banner).toBe(`DPCG1 ${String(up.nodeId)}\n`);
+  });
 });
