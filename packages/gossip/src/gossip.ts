@@ -176,6 +176,8 @@ class GossipService extends EventEmitter implements Gossip {
   readonly #ackWaits = new Map<string, (err: string | undefined) => void>();
   /** Own messages without a receipt: peers already tried (previous rounds) and the next re-send. */
   readonly #resend = new Map<string, { tried: Set<string>; at: number; rounds: number }>();
+  /** Copies being dropped after a hop acknowledgement (the store write is under way). */
+  readonly #dropping = new Set<string>();
   /** Changes when a link comes or goes (scoped sync sets depend on the links). */
   #linksVersion = 0;
   /** Negentropy sets by peer, valid while the store and the links are unchanged. */
@@ -365,9 +367,15 @@ class GossipService extends EventEmitter implements Gossip {
    */
   async #afterHopAck(hex: string, peer: string): Promise<void> {
     const e = this.store.entry(hex);
-    if (!e || e.source === this.nodeId || e.destination === this.nodeId) return;
+    // One drop per copy, also when acknowledgements of two sends of it arrive together.
+    if (!e || e.source === this.nodeId || e.destination === this.nodeId || this.#dropping.has(hex)) return;
     if (peer === e.destination) {
-      await this.store.remove([hex], true);
+      this.#dropping.add(hex);
+      try {
+        await this.store.remove([hex], true);
+      } finally {
+        this.#dropping.delete(hex);
+      }
       this.#forget(hex);
       this.counters.inc('gossip_dropped_at_destination');
       return;
@@ -376,7 +384,12 @@ class GossipService extends EventEmitter implements Gossip {
     const l = this.#links.get(peer);
     const dest = this.#kidOf(e.destination);
     if (this.#peerResponsible(e, peer) || (l && xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0)) {
-      await this.store.remove([hex], false);
+      this.#dropping.add(hex);
+      try {
+        await this.store.remove([hex], false);
+      } finally {
+        this.#dropping.delete(hex);
+      }
       this.#forget(hex);
       this.counters.inc('gossip_handed_off');
     }
