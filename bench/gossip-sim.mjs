@@ -15,7 +15,7 @@ import { generateIdentity, kademliaIdOf, memoryKvStore } from '../packages/core/
 
 // GOSSIP_DIST=<dir>: another build of @dpc/gossip (before/after comparisons).
 const { createGossip } = await import(
-  `${(process.env.GOSSIP_DIST ?? new URL('../packages/gossip/dist/', import.meta.url).pathname).replace(/\/$/, '')}/index.js`
+  `${(process.env.GOSSIP_DIST || new URL('../packages/gossip/dist/', import.meta.url).pathname).replace(/\/$/, '')}/index.js`
 );
 
 const N = Number(process.env.N ?? 1000);

@@ -21,7 +21,7 @@ import { Negentropy, NegentropyStorage } from '../packages/gossip/dist/index.js'
 
 async function engineBench() {
   const core = await import('../packages/core/dist/index.js');
-  const gossipDist = process.env.GOSSIP_DIST ?? new URL('../packages/gossip/dist/', import.meta.url).pathname;
+  const gossipDist = process.env.GOSSIP_DIST || new URL('../packages/gossip/dist/', import.meta.url).pathname;
   const { createGossip, createMessage } = await import(`${gossipDist.replace(/\/$/, '')}/index.js`);
   const n = Number(process.env.ENGINE_N ?? 5000);
   const d = Number(process.env.ENGINE_DIFFS ?? 50);
