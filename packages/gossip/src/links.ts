@@ -97,7 +97,7 @@ function readBanner(socket: Socket, signal: AbortSignal): Promise<string> {
 export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLinks> {
   const ctrl = new AbortController();
   const signal = o.signal ? AbortSignal.any([ctrl.signal, o.signal]) : ctrl.signal;
-  const current = new Map<string, Connection>();
+  const current = new Map<string, { conn: Connection; initiator: string }>();
   const sockets = new Set<Socket>();
   const maxLinks = o.maxLinks ?? DEFAULT_MAX_LINKS;
   const common = {
@@ -110,11 +110,22 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     ...(o.counters && { counters: o.counters }),
   };
 
-  const adopt = (conn: SecureConnection): Promise<void> => {
+  /**
+   * Takes a new link. When both sides dial each other at once (DHT neighbours find each other),
+   * both keep the connection dialled by the smaller node id, instead of each closing the one the
+   * other kept; a new connection from the same dialler replaces the old one (a reconnect).
+   */
+  const adopt = (conn: SecureConnection, outbound: boolean): Promise<void> => {
     const nodeId = conn.remoteNodeId;
+    const initiator = outbound ? o.identity.nodeId : nodeId;
     const previous = current.get(nodeId);
-    current.set(nodeId, conn);
-    if (previous) void previous.close('replaced');
+    if (previous && !previous.conn.closed && previous.initiator !== initiator && previous.initiator < initiator) {
+      o.counters?.inc('gossip_links_duplicate');
+      void conn.close('duplicate link');
+      return Promise.resolve();
+    }
+    current.set(nodeId, { conn, initiator });
+    if (previous) void previous.conn.close('replaced');
     const link: GossipLink = { nodeId, send: (f: LinkFrame) => conn.send(f, { signal }) };
     conn.on('message', (f: unknown) => {
       o.gossip.onFrame(link, f as LinkFrame).catch(() => o.counters?.inc('gossip_frame_errors'));
@@ -124,7 +135,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     o.log?.debug('gossip link up', { peer: nodeId });
     return new Promise((resolve) => {
       conn.once('close', () => {
-        if (current.get(nodeId) === conn) {
+        if (current.get(nodeId)?.conn === conn) {
           current.delete(nodeId);
           o.gossip.removeLink(nodeId);
         }
@@ -146,7 +157,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       socket.on('error', () => {});
       socket.write(`${BANNER_PREFIX}${o.identity.nodeId}\n`);
       secureAccept(socket, common).then(
-        (conn) => void adopt(conn),
+        (conn) => void adopt(conn, false),
         () => {
           o.counters?.inc('gossip_link_handshake_errors');
           socket.destroy();
@@ -178,8 +189,15 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
         socket.destroy();
         return 'self';
       }
+      const existing = current.get(id);
+      if (existing && !existing.conn.closed) {
+        // Already linked (it dialled us, or a neighbour dial): dial again when that link ends.
+        socket.destroy();
+        await once(existing.conn, 'close', { signal }).catch(() => {});
+        return 'done';
+      }
       const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
-      await adopt(conn); // until the link closes
+      await adopt(conn, true); // until the link closes
       return 'done';
     } catch (err) {
       socket.destroy();
@@ -232,7 +250,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       }
       const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
       linked = true;
-      void adopt(conn);
+      void adopt(conn, true);
       return true;
     } catch {
       o.counters?.inc('gossip_link_dial_errors');
@@ -251,7 +269,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     dial,
     async stop() {
       ctrl.abort();
-      await Promise.all([...current.values()].map((c) => c.close('stopping').catch(() => {})));
+      await Promise.all([...current.values()].map((c) => c.conn.close('stopping').catch(() => {})));
       for (const s of sockets) s.destroy();
       if (server) await new Promise((r) => server.close(r));
     },
