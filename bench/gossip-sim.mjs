@@ -10,9 +10,13 @@
 // TOPOLOGY=random (default): DEGREE random links per node. TOPOLOGY=kademlia: the DEGREE/2 nodes
 // closest in XOR keyspace plus one random node per k-bucket (shared prefix length 0..log2(N)+2), as a
 // Kademlia routing table would link them. REPLICAS=k > 0 turns on keyspace-scoped copies (`replicas`).
-// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, TOPOLOGY, REPLICAS, SEED)
+// Run: npm run build && node bench/gossip-sim.mjs   (env: N, DEGREE, CHURN, MESSAGES, ROUNDS, SYNC_EVERY, FANOUT, MAX_HOPS, TOPOLOGY, REPLICAS, RESEND, SEED, TRACE, GOSSIP_DIST)
 import { generateIdentity, kademliaIdOf, memoryKvStore } from '../packages/core/dist/index.js';
-import { createGossip } from '../packages/gossip/dist/index.js';
+
+// GOSSIP_DIST=<dir>: another build of @dpc/gossip (before/after comparisons).
+const { createGossip } = await import(
+  `${(process.env.GOSSIP_DIST || new URL('../packages/gossip/dist/', import.meta.url).pathname).replace(/\/$/, '')}/index.js`
+);
 
 const N = Number(process.env.N ?? 1000);
 const DEGREE = Number(process.env.DEGREE ?? 6);
@@ -24,11 +28,17 @@ const FANOUT = Number(process.env.FANOUT ?? 3);
 const MAX_HOPS = Number(process.env.MAX_HOPS ?? 5);
 const TOPOLOGY = process.env.TOPOLOGY ?? 'random';
 const REPLICAS = Number(process.env.REPLICAS ?? 0);
+// The source sends its un-receipted messages again every RESEND rounds (doubling; 0: never). A
+// round is ROUND_MS of simulated time (every node's clock).
+const RESEND = Number(process.env.RESEND ?? 0);
+const ROUND_MS = 60_000;
+let simNow = Date.now();
 let seed = Number(process.env.SEED ?? 1);
 const rnd = () => {
   seed = (seed * 1103515245 + 12345) % 2 ** 31;
   return seed / 2 ** 31;
 };
+const xor = (a, b) => Buffer.from(a.map((x, i) => x ^ b[i]));
 const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
 const settle = async () => {
   for (let i = 0; i < 40; i++) await new Promise((r) => setImmediate(r));
@@ -44,6 +54,8 @@ for (let i = 0; i < N; i++) {
     fanout: FANOUT,
     maxHops: MAX_HOPS,
     replicas: REPLICAS,
+    resendIntervalMs: RESEND * ROUND_MS,
+    now: () => simNow,
     cleanupIntervalMs: 0,
     syncIntervalMs: 0,
     redeliverIntervalMs: 0,
@@ -146,6 +158,7 @@ let syncBytes = 0;
 let syncRounds = 0;
 let syncs = 0;
 for (round = 0; round < ROUNDS; round++) {
+  simNow += ROUND_MS;
   // churn: a tenth of the online ones leave, as many offline ones return
   const online = nodes.filter((n) => n.online);
   const offline = nodes.filter((n) => !n.online);
@@ -166,9 +179,15 @@ for (round = 0; round < ROUNDS; round++) {
       await src.g.submit({ nodeId: dst.identity.nodeId, publicKey: dst.identity.publicKey }, { id, body: { n: sent.length } });
     }
   }
+  if (RESEND > 0) {
+    for (const n of nodes) if (n.online) await n.g.resend();
+  }
   await settle();
   // a destination online at the end of a round after its message was sent could have taken it
-  for (const s of sent) if (s.dst.online && s.round < round) s.reachable = true;
+  for (const s of sent) {
+    if (s.dst.online && s.round < round) s.reachable = true;
+    if (s.dst.online && s.round < round) s.onlineRounds = (s.onlineRounds ?? 0) + 1;
+  }
   if (SYNC_EVERY > 0 && round % SYNC_EVERY === SYNC_EVERY - 1) {
     for (const n of nodes.filter((x) => x.online)) {
       const r = await n.g.sync().catch(() => undefined);
@@ -200,6 +219,7 @@ const result = {
   SYNC_EVERY,
   FANOUT,
   MAX_HOPS,
+  RESEND,
   delivery_ratio: +(d / MESSAGES).toFixed(3),
   // among messages whose destination was online for at least one round end after the send
   delivery_ratio_reachable: +(
@@ -220,6 +240,8 @@ const result = {
   copies_sent: sum('gossip_copies_sent'),
   sync_sent: sum('gossip_sync_sent'),
   duplicates: sum('gossip_duplicates'),
+  resent: sum('gossip_resent'),
+  holders_replaced: sum('gossip_holders_replaced'),
   dropped_at_destination: sum('gossip_dropped_at_destination'),
   store_messages_end: storeCount,
   store_bytes_end: storeBytes,
@@ -227,4 +249,33 @@ const result = {
   total_ms: Math.round(performance.now() - t0),
 };
 console.log(JSON.stringify(result));
+if (process.env.TRACE) {
+  // Why a message whose destination was online after the send was not delivered: who still holds it
+  // (online or not, linked to the destination or not, its rank among all nodes by distance to it).
+  for (const m of sent.filter((x) => x.reachable && !delivered.has(x.id))) {
+    const entry = [...m.src.g.store.entries()].find((e) => e.destination === m.dst.identity.nodeId && e.kind === 'msg');
+    const hex = entry?.hex;
+    const dk = kademliaIdOf(m.dst.identity.nodeId);
+    const rankOf = (n) => {
+      const k = kademliaIdOf(n.identity.nodeId);
+      return nodes.filter((o) => o !== m.dst && Buffer.compare(xor(kademliaIdOf(o.identity.nodeId), dk), xor(k, dk)) < 0).length;
+    };
+    const holders = [];
+    for (const n of hex ? nodes.filter((x) => x.g.store.has(hex)) : []) {
+      const hops = (await n.g.store.get(hex))?.hops;
+      holders.push({ rank: rankOf(n), online: n.online, linked_to_dst: n.nbrs.has(m.dst), src: n === m.src, hops });
+    }
+    console.log(
+      JSON.stringify({
+        miss: m.id,
+        sent_round: m.round,
+        dst_online_rounds: m.onlineRounds ?? 0,
+        dst_online_now: m.dst.online,
+        src_online_now: m.src.online,
+        src_holds: hex !== undefined,
+        holders,
+      }),
+    );
+  }
+}
 for (const n of nodes) await n.g.stop();

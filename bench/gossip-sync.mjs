@@ -10,10 +10,115 @@
 // the same sync driven by nostr-tools' NIP-77 initiator (an independent implementation of the
 // same protocol, hex strings, O(range) fingerprints) against our responder.
 // Run: npm run build && node bench/gossip-sync.mjs
+// ENGINE=1: instead, whole anti-entropy syncs between two @dpc/gossip engines (`gossip.sync()`,
+// in-process link) holding ENGINE_N shared stored messages: in sync, and with ENGINE_DIFFS
+// messages only on each side (fresh engines per run); time per sync and Negentropy sets built.
+// GOSSIP_DIST=<dir> runs it against another build of @dpc/gossip (before/after comparisons).
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { nip77 } from 'nostr-tools';
 import { Negentropy, NegentropyStorage } from '../packages/gossip/dist/index.js';
+
+async function engineBench() {
+  const core = await import('../packages/core/dist/index.js');
+  const gossipDist = process.env.GOSSIP_DIST || new URL('../packages/gossip/dist/', import.meta.url).pathname;
+  const { createGossip, createMessage } = await import(`${gossipDist.replace(/\/$/, '')}/index.js`);
+  const n = Number(process.env.ENGINE_N ?? 5000);
+  const d = Number(process.env.ENGINE_DIFFS ?? 50);
+  const runs = Number(process.env.ROUNDS ?? 5);
+  const src = core.generateIdentity();
+  const dst = core.generateIdentity();
+  const make = () =>
+    createMessage(src, {
+      destination: dst.nodeId,
+      destinationKey: dst.publicKey,
+      plaintext: Buffer.from('x'),
+      maxHops: 0,
+      ttlSeconds: 86_400,
+      priority: 'normal',
+      vectorClock: {},
+    });
+  const t0 = performance.now();
+  const shared = Array.from({ length: n }, make);
+  const onlyA = Array.from({ length: d }, make);
+  const onlyB = Array.from({ length: d }, make);
+  const setupMs = performance.now() - t0;
+  const limits = { maxOriginCount: 1_000_000, maxOriginBytes: 1 << 30, maxCount: 1_000_000, maxBytes: 1 << 30 };
+  // Stored after the link is up (a new link's catch-up would otherwise read the whole store meanwhile).
+  const engine = async () => {
+    const g = await createGossip({
+      identity: core.generateIdentity(),
+      store: core.memoryKvStore(),
+      limits,
+      cleanupIntervalMs: 0,
+      syncIntervalMs: 0,
+      redeliverIntervalMs: 0,
+      resendIntervalMs: 0,
+    });
+    return g;
+  };
+  const fill = async (g, msgs) => {
+    for (const m of msgs) await g.store.put(m);
+  };
+  const link = (a, b) => {
+    const ab = { nodeId: b.nodeId, send: async (f) => void setImmediate(() => void b.onFrame(ba, f)) };
+    const ba = { nodeId: a.nodeId, send: async (f) => void setImmediate(() => void a.onFrame(ab, f)) };
+    a.addLink(ab);
+    b.addLink(ba);
+  };
+  const built = (g) => g.counters.get('gossip_sync_storage_built') ?? 'n/a';
+  // in sync: the periodic anti-entropy round of two peers that already agree
+  const a = await engine();
+  const b = await engine();
+  link(a, b);
+  await fill(a, shared);
+  await fill(b, shared);
+  await a.sync(b.nodeId);
+  const inSync = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = await a.sync(b.nodeId);
+    inSync.push(performance.now() - t);
+    if (r.have !== 0 || r.need !== 0) throw new Error('not in sync');
+  }
+  const inSyncBuilt = { a: built(a), b: built(b) };
+  await a.stop();
+  await b.stop();
+  // d differences on each side, fresh engines per run
+  const diff = [];
+  let rounds = 0;
+  let diffBuilt;
+  for (let i = 0; i < runs; i++) {
+    const x = await engine();
+    const y = await engine();
+    link(x, y);
+    await fill(x, [...shared, ...onlyA]);
+    await fill(y, [...shared, ...onlyB]);
+    const t = performance.now();
+    const r = await x.sync(y.nodeId);
+    diff.push(performance.now() - t);
+    if (r.have !== d || r.need !== d) throw new Error(`have ${r.have} need ${r.need}`);
+    rounds = r.rounds;
+    diffBuilt = { a: built(x), b: built(y) };
+    await x.stop();
+    await y.stop();
+  }
+  console.log(
+    JSON.stringify({
+      bench: 'gossip engine anti-entropy',
+      gossip: gossipDist,
+      n,
+      diffs_each_side: d,
+      runs,
+      setup_ms: Math.round(setupMs),
+      in_sync_ms_median: +median(inSync).toFixed(1),
+      in_sync_sets_built_after_runs: inSyncBuilt,
+      diff_ms_median: +median(diff).toFixed(1),
+      diff_rounds: rounds,
+      diff_sets_built_per_sync: diffBuilt,
+    }),
+  );
+}
 
 const N = Number(process.env.N ?? 100_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -22,6 +127,10 @@ const FRAME = Number(process.env.FRAME ?? 0);
 const T0 = 1_760_000_000;
 const SPAN = 30 * 24 * 3600;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+if (process.env.ENGINE) {
+  await engineBench();
+  process.exit(0);
+}
 
 let seq = 0;
 const rand = (i) => createHash('sha256').update(`ts-${i}`).digest().readUInt32LE(0) / 2 ** 32;

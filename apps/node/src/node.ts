@@ -341,6 +341,7 @@ export class DpcNode extends EventEmitter<NodeEvents> {
       off: (event, fn) => dht.off(event, fn),
       discoverEndpoint: (o) => dht.discoverEndpoint(o),
       closestPeers: (key, o) => dht.closestPeers(key, o),
+      localPort: () => dht.address?.port,
       endpointBody: () => dht.endpointBody(),
       registerProtocol: (o) => dht.registerProtocol(o),
     };

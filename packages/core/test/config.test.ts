@@ -37,8 +37,9 @@ describe('config', () => {
     expect(c.relay).toMatchObject({ enabled: true, cache_timeout: 300, volunteer: false, bandwidth_limit_mbps: 50 });
     expect(c.gossip).toEqual({
       enabled: true,
-      max_hops: 5,
+      max_hops: 8,
       fanout: 3,
+      replicas: 2,
       ttl_seconds: 86400,
       sync_interval: 300,
       cleanup_interval: 600,

@@ -42,3 +42,11 @@ export const PRIORITY_RANK = { low: 0, normal: 1, high: 2 } as const;
 export const SYNC_FRAME_BYTES = 64 * 1024;
 /** Messages sent to one peer per minute in answer to its anti-entropy wants. */
 export const SYNC_WANTS_PER_MINUTE = 10_000;
+/** Gossip links kept to this node's own DHT keyspace neighbours (refreshed every NEIGHBOUR_REFRESH_MS). */
+export const DEFAULT_NEIGHBOUR_LINKS = 8;
+/** Links made per refresh to the nodes closest to a random key (the bounded peer exchange). */
+export const DEFAULT_RANDOM_LINKS = 2;
+/** Period of the neighbour refresh, ms (the first ones run at start and 5 s later). */
+export const NEIGHBOUR_REFRESH_MS = 60_000;
+/** A destination's neighbourhood is looked up at most once in this long, ms. */
+export const ROUTE_LOOKUP_MIN_MS = 10_000;

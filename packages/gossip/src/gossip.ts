@@ -74,6 +74,13 @@ export interface GossipOptions {
   cleanupIntervalMs?: number;
   /** Re-offers stored, not yet receipted messages to the application this often, ms. Default 15,000. */
   redeliverIntervalMs?: number;
+  /**
+   * The source sends its own messages (and receipts) again this often until the destination's
+   * signed receipt arrives, doubling the wait each time (at most 64×), ms. A hop acknowledgement
+   * is only a forwarder's word: one that acknowledges and drops a copy cannot lose a message.
+   * Each round goes first to linked peers not tried before. Default 60,000 (0: never).
+   */
+  resendIntervalMs?: number;
   /** Store bounds. */
   limits?: Omit<GossipStoreOptions, 'localNodeId' | 'now'>;
   seenSetSize?: number;
@@ -102,6 +109,12 @@ export interface Gossip extends DeferredDelivery {
   receive(bytes: Uint8Array, from?: GossipLink): Promise<'stored' | 'duplicate' | 'relayed'>;
   sweep(): Promise<number>;
   /**
+   * Sends again this node's own messages and receipts that are due (`resendIntervalMs` since the
+   * last try, doubling) and have no receipt from their destination. Runs on its own timer; returns
+   * how many went out again.
+   */
+  resend(): Promise<number>;
+  /**
    * Anti-entropy with one linked peer (a random one by default): Negentropy range-based set
    * reconciliation of the stored message ids, then each side sends what the other lacks.
    */
@@ -114,6 +127,11 @@ export interface Gossip extends DeferredDelivery {
   on(event: 'receipt', listener: (e: { from: string; ids: string[] }) => void): this;
   on(event: 'refused', listener: (e: { reason: string; from?: string; error: Error }) => void): this;
   on(event: 'delivered-copy', listener: (e: { id: string; hops: number }) => void): this;
+  /**
+   * This node originated (or sends again) a message for `destination` and is not linked to it:
+   * the node may link to the destination's keyspace neighbours, where the copies should land.
+   */
+  on(event: 'route', listener: (e: { destination: string }) => void): this;
 }
 
 export async function createGossip(o: GossipOptions): Promise<Gossip> {
@@ -156,6 +174,14 @@ class GossipService extends EventEmitter implements Gossip {
   readonly #kids = new Map<string, Buffer>();
   /** Relayed messages waiting for the next hop's ack: `peer:hex` → settle. */
   readonly #ackWaits = new Map<string, (err: string | undefined) => void>();
+  /** Own messages without a receipt: peers already tried (previous rounds) and the next re-send. */
+  readonly #resend = new Map<string, { tried: Set<string>; at: number; rounds: number }>();
+  /** Copies being dropped after a hop acknowledgement (the store write is under way). */
+  readonly #dropping = new Set<string>();
+  /** Changes when a link comes or goes (scoped sync sets depend on the links). */
+  #linksVersion = 0;
+  /** Negentropy sets by peer, valid while the store and the links are unchanged. */
+  readonly #syncCache = new Map<string, { store: number; links: number; storage: NegentropyStorage }>();
 
   constructor(o: GossipOptions, store: GossipStore) {
     super();
@@ -183,29 +209,38 @@ class GossipService extends EventEmitter implements Gossip {
     return k;
   }
 
-  /** How many of this node's linked peers are closer to `dest` than `than` (a Kademlia id), counted up to `cap`. */
-  #closerCount(dest: Buffer, than: Buffer, cap: number): number {
+  /**
+   * How many of this node's linked peers other than `except` (the message's source) are closer to
+   * `dest` than `than` (a Kademlia id), counted up to `cap`.
+   */
+  #closerCount(dest: Buffer, than: Buffer, cap: number, except: string): number {
     let n = 0;
-    for (const l of this.#links.values()) if (xorDistanceCompare(l.kademliaId, than, dest) < 0 && ++n >= cap) return n;
+    for (const l of this.#links.values()) {
+      if (l.link.nodeId !== except && xorDistanceCompare(l.kademliaId, than, dest) < 0 && ++n >= cap) return n;
+    }
     return n;
   }
 
-  /** Scoped mode: this node should hold a copy of `e` (it is the source, the destination, or among the k closest it knows). */
+  /**
+   * Scoped mode: this node should hold a copy of `e` (it is the source, the destination, or among
+   * the k closest it knows). The source does not take one of the k places: it holds its copy
+   * anyway, and it is the one that leaves (k copies are wanted when it has gone).
+   */
   #responsible(e: { source: string; destination: string }): boolean {
     if (e.destination === this.nodeId || e.source === this.nodeId) return true;
     const k = this.#replicas;
-    return this.#closerCount(this.#kidOf(e.destination), this.#kid, k) < k;
+    return this.#closerCount(this.#kidOf(e.destination), this.#kid, k, e.source) < k;
   }
 
-  /** Scoped mode: in this node's view, linked `peer` should hold `e` (it is the destination, or among the k closest). */
-  #peerResponsible(e: { destination: string }, peer: string): boolean {
+  /** Scoped mode: in this node's view, linked `peer` should hold `e` (it is the destination, or among the k closest, the source not counted). */
+  #peerResponsible(e: { source: string; destination: string }, peer: string): boolean {
     if (e.destination === peer) return true;
     const l = this.#links.get(peer);
-    if (!l) return false;
+    if (!l || peer === e.source) return false;
     const k = this.#replicas;
     const dest = this.#kidOf(e.destination);
-    const meCloser = xorDistanceCompare(this.#kid, l.kademliaId, dest) < 0 ? 1 : 0;
-    return this.#closerCount(dest, l.kademliaId, k) + meCloser < k;
+    const meCloser = this.nodeId !== e.source && xorDistanceCompare(this.#kid, l.kademliaId, dest) < 0 ? 1 : 0;
+    return this.#closerCount(dest, l.kademliaId, k, e.source) + meCloser < k;
   }
 
   get nodeId(): string {
@@ -217,6 +252,9 @@ class GossipService extends EventEmitter implements Gossip {
   get #fanout(): number {
     return this.#o.fanout ?? 3;
   }
+  get #resendMs(): number {
+    return this.#o.resendIntervalMs ?? 60_000;
+  }
 
   start(): void {
     const cleanup = this.#o.cleanupIntervalMs ?? 600_000;
@@ -225,6 +263,8 @@ class GossipService extends EventEmitter implements Gossip {
     if (syncMs > 0) this.#every(syncMs, () => this.sync(undefined, { signal: this.#shutdown.signal }));
     const redeliver = this.#o.redeliverIntervalMs ?? DEFAULT_REDELIVER_INTERVAL_MS;
     if (redeliver > 0) this.#every(redeliver, () => this.#offerStored());
+    const resend = this.#resendMs;
+    if (resend > 0) this.#every(Math.max(1, Math.floor(resend / 4)), () => this.resend());
     // Stored messages for us are offered as soon as someone listens (the orchestrator subscribes after start).
     this.on('newListener', (event) => {
       if (event === 'message') setImmediate(() => void this.#offerStored());
@@ -250,12 +290,17 @@ class GossipService extends EventEmitter implements Gossip {
   addLink(link: GossipLink): void {
     if (this.#stopped || link.nodeId === this.nodeId) return;
     this.#links.set(link.nodeId, { link, kademliaId: kademliaIdOf(link.nodeId) });
+    this.#linksVersion++;
     this.counters.inc('gossip_links_up');
     void this.#catchUp(link).catch(() => this.counters.inc('gossip_send_errors'));
   }
 
   removeLink(nodeId: string): void {
-    if (this.#links.delete(nodeId)) this.counters.inc('gossip_links_down');
+    if (this.#links.delete(nodeId)) {
+      this.#linksVersion++;
+      this.counters.inc('gossip_links_down');
+      if (this.#replicas > 0 && !this.#stopped) void this.#replaceHolder(nodeId).catch(() => this.counters.inc('gossip_send_errors'));
+    }
   }
 
   /** A new link: what is for that peer, and what has fewer than `fanout` copies, goes to it. */
@@ -278,6 +323,25 @@ class GossipService extends EventEmitter implements Gossip {
     let n = this.#responsible(e) ? 1 : 0;
     for (const p of this.#copies.get(e.hex) ?? []) if (p !== e.source && this.#links.has(p) && this.#peerResponsible(e, p)) n++;
     return n;
+  }
+
+  /**
+   * Scoped: a peer that held copies went away (offline, or the link broke). For what this node is
+   * responsible for and now knows fewer than k linked holders of, the next peers it considers
+   * responsible get a copy, so k copies stay reachable near the destination under churn (a
+   * destination online only briefly finds one). Copies at the source are its own re-sends' job.
+   */
+  async #replaceHolder(gone: string): Promise<void> {
+    for (const [hex, copies] of [...this.#copies]) {
+      if (this.#stopped) return;
+      if (!copies.has(gone)) continue;
+      const e = this.store.entry(hex);
+      if (!e || e.destination === this.nodeId || e.source === this.nodeId || e.destination === gone) continue;
+      if (!this.#responsible(e) || this.#knownHolders(e) >= this.#replicas) continue;
+      const m = await this.store.get(hex);
+      if (!m) continue;
+      if ((await this.#forwardScoped(m, undefined)) > 0) this.counters.inc('gossip_holders_replaced');
+    }
   }
 
   /** Scoped: to a new link go what is for it and what it should hold in this node's view and lacks. */
@@ -303,9 +367,15 @@ class GossipService extends EventEmitter implements Gossip {
    */
   async #afterHopAck(hex: string, peer: string): Promise<void> {
     const e = this.store.entry(hex);
-    if (!e || e.source === this.nodeId || e.destination === this.nodeId) return;
+    // One drop per copy, also when acknowledgements of two sends of it arrive together.
+    if (!e || e.source === this.nodeId || e.destination === this.nodeId || this.#dropping.has(hex)) return;
     if (peer === e.destination) {
-      await this.store.remove([hex], true);
+      this.#dropping.add(hex);
+      try {
+        await this.store.remove([hex], true);
+      } finally {
+        this.#dropping.delete(hex);
+      }
       this.#forget(hex);
       this.counters.inc('gossip_dropped_at_destination');
       return;
@@ -314,7 +384,12 @@ class GossipService extends EventEmitter implements Gossip {
     const l = this.#links.get(peer);
     const dest = this.#kidOf(e.destination);
     if (this.#peerResponsible(e, peer) || (l && xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0)) {
-      await this.store.remove([hex], false);
+      this.#dropping.add(hex);
+      try {
+        await this.store.remove([hex], false);
+      } finally {
+        this.#dropping.delete(hex);
+      }
       this.#forget(hex);
       this.counters.inc('gossip_handed_off');
     }
@@ -403,11 +478,23 @@ class GossipService extends EventEmitter implements Gossip {
    */
   #syncStorage(peer: string): NegentropyStorage {
     const scoped = this.#replicas > 0;
-    return NegentropyStorage.from(
+    // Built once per sync (and per peer in scoped mode), not for every round or responder message.
+    const key = scoped ? peer : '';
+    const cached = this.#syncCache.get(key);
+    if (cached && cached.store === this.store.version && cached.links === this.#linksVersion) {
+      this.counters.inc('gossip_sync_storage_reused');
+      return cached.storage;
+    }
+    const storage = NegentropyStorage.from(
       [...this.store.entries()]
         .filter((e) => !scoped || this.#responsible(e) || this.#peerResponsible(e, peer))
         .map((e) => ({ timestamp: Math.floor(e.createdAt / 1000), id: e.id })),
     );
+    this.counters.inc('gossip_sync_storage_built');
+    this.#syncCache.delete(key);
+    if (this.#syncCache.size >= 16) this.#syncCache.delete(this.#syncCache.keys().next().value as string);
+    this.#syncCache.set(key, { store: this.store.version, links: this.#linksVersion, storage });
+    return storage;
   }
 
   async sync(peer?: string, opts: { signal?: AbortSignal } = {}) {
@@ -584,11 +671,12 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
-  async #forward(m: GossipMessage, previous: string | undefined): Promise<void> {
-    if (this.#replicas > 0) return this.#forwardScoped(m, previous);
-    if (m.hops >= m.max_hops) return;
+  /** Sends copies on; `avoid`: peers not to use (a re-send's earlier tries). Returns how many were picked. */
+  async #forward(m: GossipMessage, previous: string | undefined, avoid?: ReadonlySet<string>): Promise<number> {
+    if (this.#replicas > 0) return this.#forwardScoped(m, previous, avoid);
+    if (m.hops >= m.max_hops) return 0;
     const copies = this.#copiesOf(m.id.toString('hex'));
-    const exclude = new Set([...m.already_forwarded, ...copies, m.source, this.nodeId, ...(previous ? [previous] : [])]);
+    const exclude = new Set([...m.already_forwarded, ...copies, ...(avoid ?? []), m.source, this.nodeId, ...(previous ? [previous] : [])]);
     const candidates = [...this.#links.values()].map((l) => ({ nodeId: l.link.nodeId, kademliaId: l.kademliaId, link: l.link }));
     const want = Math.max(0, this.#fanout - copies.size);
     const dest = { nodeId: m.destination, kademliaId: kademliaIdOf(m.destination) };
@@ -600,6 +688,7 @@ class GossipService extends EventEmitter implements Gossip {
       this.#o.random,
     );
     await Promise.all(picks.map((p) => this.#sendCopy(p.link, m).catch(() => this.counters.inc('gossip_send_errors'))));
+    return picks.length;
   }
 
   /**
@@ -607,17 +696,18 @@ class GossipService extends EventEmitter implements Gossip {
    * peers it considers responsible that lack it, and any other node to the one closest linked peer
    * nearer the destination than itself (one copy per hop, at most max_hops).
    */
-  async #forwardScoped(m: GossipMessage, previous: string | undefined): Promise<void> {
+  async #forwardScoped(m: GossipMessage, previous: string | undefined, avoid?: ReadonlySet<string>): Promise<number> {
     const hex = m.id.toString('hex');
     const copies = this.#copiesOf(hex);
     const destLink = this.#links.get(m.destination);
     if (destLink) {
-      if (!copies.has(m.destination)) await this.#sendCopy(destLink.link, m).catch(() => this.counters.inc('gossip_send_errors'));
-      return;
+      if (copies.has(m.destination)) return 0;
+      await this.#sendCopy(destLink.link, m).catch(() => this.counters.inc('gossip_send_errors'));
+      return 1;
     }
-    if (m.hops >= m.max_hops) return;
+    if (m.hops >= m.max_hops) return 0;
     const dest = this.#kidOf(m.destination);
-    const exclude = new Set([...m.already_forwarded, ...copies, m.source, this.nodeId, ...(previous ? [previous] : [])]);
+    const exclude = new Set([...m.already_forwarded, ...copies, ...(avoid ?? []), m.source, this.nodeId, ...(previous ? [previous] : [])]);
     const ranked = [...this.#links.values()].sort((a, b) => xorDistanceCompare(a.kademliaId, b.kademliaId, dest));
     const closer = ranked.filter((l) => xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0);
     let picks: GossipLink[];
@@ -635,7 +725,56 @@ class GossipService extends EventEmitter implements Gossip {
       const first = closer.find((l) => !exclude.has(l.link.nodeId));
       picks = first ? [first.link] : [];
     }
+    if (picks.length === 0 && avoid && avoid.size > 0) {
+      // A re-send whose usual peers were all tried: the closest untried link, whatever its distance.
+      const other = ranked.find((l) => !exclude.has(l.link.nodeId));
+      if (other) picks = [other.link];
+    }
     await Promise.all(picks.map((p) => this.#sendCopy(p, m).catch(() => this.counters.inc('gossip_send_errors'))));
+    return picks.length;
+  }
+
+  /**
+   * The source's re-send of its own messages and receipts that no signed receipt confirmed yet
+   * (forwarders' acknowledgements prove nothing): to the destination when linked, else first to
+   * peers not tried in earlier rounds; when all were tried, to the usual ones again. The wait
+   * doubles each round (at most 64 × `resendIntervalMs`); the message expires with its TTL.
+   */
+  async resend(): Promise<number> {
+    const base = this.#resendMs;
+    if (base <= 0) return 0;
+    const now = this.#now;
+    let n = 0;
+    for (const e of [...this.store.entries()]) {
+      if (this.#stopped) return n;
+      if (e.source !== this.nodeId) continue;
+      let r = this.#resend.get(e.hex);
+      if (!r) {
+        r = { tried: new Set(), at: e.createdAt + base, rounds: 0 };
+        this.#resend.set(e.hex, r);
+      }
+      if (now < r.at) continue;
+      r.rounds++;
+      r.at = now + base * 2 ** Math.min(r.rounds, 6);
+      const m = await this.store.get(e.hex);
+      if (!m) continue;
+      this.counters.inc('gossip_resent');
+      n++;
+      if (!this.#links.has(e.destination)) this.emit('route', { destination: e.destination });
+      // Who acknowledged it before is "tried"; their acknowledgement does not count as a copy now.
+      const copies = this.#copiesOf(e.hex);
+      for (const p of copies) r.tried.add(p);
+      copies.clear();
+      r.tried.delete(e.destination);
+      if (r.tried.size > 256) r.tried.clear();
+      const sent = await this.#forward(m, undefined, r.tried).catch(() => 0);
+      if (sent === 0 && r.tried.size > 0) {
+        r.tried.clear();
+        await this.#forward(m, undefined).catch(() => 0);
+      }
+    }
+    for (const hex of this.#resend.keys()) if (!this.store.has(hex)) this.#resend.delete(hex);
+    return n;
   }
 
   /** A message for this node: open it and hand it to the application, or take the receipt. */
@@ -696,6 +835,7 @@ class GossipService extends EventEmitter implements Gossip {
   #forget(hex: string): void {
     this.#copies.delete(hex);
     this.#forMe.delete(hex);
+    this.#resend.delete(hex);
   }
 
   async submit(recipient: DeferredRecipient, item: DeferredItem, opts: { signal?: AbortSignal } = {}): Promise<void> {
@@ -743,6 +883,7 @@ class GossipService extends EventEmitter implements Gossip {
     this.#seen.add(hex);
     await this.store.put(m); // durable before submit() resolves
     this.#observeClock(m);
+    if (!this.#links.has(to.nodeId)) this.emit('route', { destination: to.nodeId });
     void this.#forward(m, undefined).catch(() => this.counters.inc('gossip_send_errors'));
   }
 

@@ -37,6 +37,8 @@ export interface GossipLinksOptions {
   counters?: Counters;
   log?: TierLogger;
   maxLinks?: number;
+  /** Dials by `dial()` under way at most (default 8). */
+  maxDialing?: number;
   retryMs?: number;
   retryMaxMs?: number;
   handshakeTimeoutMs?: number;
@@ -48,6 +50,12 @@ export interface GossipLinks {
   readonly port: number | undefined;
   /** Node ids of the linked peers. */
   peers(): string[];
+  /**
+   * Links to one more peer by address (a DHT neighbour), once: no retry; it stays linked until
+   * the connection closes. Skipped (false) when that node is linked or being dialled, when the
+   * links are full, or when `maxDialed` dials are under way. Resolves once linked (true) or failed.
+   */
+  dial(target: { host: string; port: number; nodeId?: string }): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -89,7 +97,7 @@ function readBanner(socket: Socket, signal: AbortSignal): Promise<string> {
 export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLinks> {
   const ctrl = new AbortController();
   const signal = o.signal ? AbortSignal.any([ctrl.signal, o.signal]) : ctrl.signal;
-  const current = new Map<string, Connection>();
+  const current = new Map<string, { conn: Connection; initiator: string }>();
   const sockets = new Set<Socket>();
   const maxLinks = o.maxLinks ?? DEFAULT_MAX_LINKS;
   const common = {
@@ -102,11 +110,22 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     ...(o.counters && { counters: o.counters }),
   };
 
-  const adopt = (conn: SecureConnection): Promise<void> => {
+  /**
+   * Takes a new link. When both sides dial each other at once (DHT neighbours find each other),
+   * both keep the connection dialled by the smaller node id, instead of each closing the one the
+   * other kept; a new connection from the same dialler replaces the old one (a reconnect).
+   */
+  const adopt = (conn: SecureConnection, outbound: boolean): Promise<void> => {
     const nodeId = conn.remoteNodeId;
+    const initiator = outbound ? o.identity.nodeId : nodeId;
     const previous = current.get(nodeId);
-    current.set(nodeId, conn);
-    if (previous) void previous.close('replaced');
+    if (previous && !previous.conn.closed && previous.initiator !== initiator && previous.initiator < initiator) {
+      o.counters?.inc('gossip_links_duplicate');
+      void conn.close('duplicate link');
+      return Promise.resolve();
+    }
+    current.set(nodeId, { conn, initiator });
+    if (previous) void previous.conn.close('replaced');
     const link: GossipLink = { nodeId, send: (f: LinkFrame) => conn.send(f, { signal }) };
     conn.on('message', (f: unknown) => {
       o.gossip.onFrame(link, f as LinkFrame).catch(() => o.counters?.inc('gossip_frame_errors'));
@@ -116,7 +135,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     o.log?.debug('gossip link up', { peer: nodeId });
     return new Promise((resolve) => {
       conn.once('close', () => {
-        if (current.get(nodeId) === conn) {
+        if (current.get(nodeId)?.conn === conn) {
           current.delete(nodeId);
           o.gossip.removeLink(nodeId);
         }
@@ -138,7 +157,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       socket.on('error', () => {});
       socket.write(`${BANNER_PREFIX}${o.identity.nodeId}\n`);
       secureAccept(socket, common).then(
-        (conn) => void adopt(conn),
+        (conn) => void adopt(conn, false),
         () => {
           o.counters?.inc('gossip_link_handshake_errors');
           socket.destroy();
@@ -170,8 +189,15 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
         socket.destroy();
         return 'self';
       }
+      const existing = current.get(id);
+      if (existing && !existing.conn.closed) {
+        // Already linked (it dialled us, or a neighbour dial): dial again when that link ends.
+        socket.destroy();
+        await once(existing.conn, 'close', { signal }).catch(() => {});
+        return 'done';
+      }
       const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
-      await adopt(conn); // until the link closes
+      await adopt(conn, true); // until the link closes
       return 'done';
     } catch (err) {
       socket.destroy();
@@ -199,13 +225,51 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     else o.log?.warn('gossip: seed is not host:port', { seed: s });
   }
 
+  const dialing = new Set<string>();
+  const dial = async (t: { host: string; port: number; nodeId?: string }): Promise<boolean> => {
+    const key = t.nodeId ?? `${t.host}:${t.port}`;
+    if (signal.aborted || t.nodeId === o.identity.nodeId || (t.nodeId && current.has(t.nodeId)) || dialing.has(key)) return false;
+    if (current.size >= maxLinks || dialing.size >= (o.maxDialing ?? 8)) {
+      o.counters?.inc('gossip_link_dials_skipped');
+      return false;
+    }
+    dialing.add(key);
+    o.counters?.inc('gossip_link_dials');
+    let linked = false;
+    const socket = connect({ host: t.host, port: t.port });
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    try {
+      const s = AbortSignal.any([signal, AbortSignal.timeout(common.handshakeTimeoutMs)]);
+      await Promise.race([once(socket, 'connect', { signal: s }), once(socket, 'error', { signal: s }).then(([e]) => Promise.reject(e))]);
+      const id = await readBanner(socket, s);
+      if (id === o.identity.nodeId || (t.nodeId !== undefined && id !== t.nodeId) || current.has(id)) {
+        socket.destroy();
+        return false;
+      }
+      const conn = await secureConnect(socket, { ...common, expectedNodeId: id });
+      linked = true;
+      void adopt(conn, true);
+      return true;
+    } catch {
+      o.counters?.inc('gossip_link_dial_errors');
+      socket.destroy();
+      return false;
+    } finally {
+      dialing.delete(key);
+      if (!linked) socket.destroy();
+    }
+  };
+
   const port = server ? (server.address() as { port: number }).port : undefined;
   return {
     port,
     peers: () => [...current.keys()],
+    dial,
     async stop() {
       ctrl.abort();
-      await Promise.all([...current.values()].map((c) => c.close('stopping').catch(() => {})));
+      await Promise.all([...current.values()].map((c) => c.conn.close('stopping').catch(() => {})));
       for (const s of sockets) s.destroy();
       if (server) await new Promise((r) => server.close(r));
     },

@@ -1,13 +1,42 @@
-import { memoryKvStore, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { randomBytes } from 'node:crypto';
+import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin } from '@dpc/core';
+import { DEFAULT_NEIGHBOUR_LINKS, DEFAULT_RANDOM_LINKS, NEIGHBOUR_REFRESH_MS, ROUTE_LOOKUP_MIN_MS } from './constants.js';
 import { createGossip } from './gossip.js';
-import { startGossipLinks } from './links.js';
+import { type GossipLinks, startGossipLinks } from './links.js';
+
+/**
+ * Links to the DHT nodes closest to `key` that are not linked yet (at most `count` new ones).
+ * Gossip listens on the TCP port with the number of each node's DHT UDP port.
+ */
+async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, count: number, signal: AbortSignal): Promise<number> {
+  if (!ctx.dht.closestPeers || signal.aborted) return 0;
+  let peers: Array<{ nodeId: string; host: string; port: number }>;
+  try {
+    peers = await ctx.dht.closestPeers(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) });
+  } catch {
+    ctx.counters.inc('gossip_neighbour_lookup_errors');
+    return 0;
+  }
+  const linked = new Set(links.peers());
+  const todo = peers.filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId)).slice(0, count);
+  const ok = await Promise.all(todo.map((p) => links.dial(p)));
+  return ok.filter(Boolean).length;
+}
 
 /**
  * Tier 6 as a node plugin: the gossip service on the node's durable store (`ctx.store`; without
  * one, in memory and said so), its links (TLS over TCP on the `[dht] port` number, dialling the
  * `[dht] seed_nodes`) and its deferred path for the orchestrator. Honours `[gossip] enabled,
- * max_hops, fanout, ttl_seconds, sync_interval, cleanup_interval, priority`. Events for the
- * user: `gossip` with `kind` delivered, receipt, refused.
+ * max_hops, fanout, replicas, ttl_seconds, sync_interval, cleanup_interval, priority`. Events
+ * for the user: `gossip` with `kind` delivered, receipt, refused.
+ *
+ * Links: besides the seeds and inbound peers, the node links to its own DHT keyspace neighbours
+ * and to the nodes closest to a random key (a bounded peer exchange through the DHT: at start,
+ * 5 s later, then every minute; at most 64 links), and, when it sends to a peer it is not linked
+ * to, to that destination's neighbours: with `replicas` > 0 the copies are held by the nodes
+ * closest to the destination, which are the ones the destination links to when it comes online.
+ * The listener takes the TCP port with the DHT's UDP port number (the bound one when
+ * `[dht] port = 0`); when that port is taken the node only dials out (no inbound gossip links).
  */
 export function gossipTier(): TierPlugin {
   return {
@@ -25,6 +54,7 @@ export function gossipTier(): TierPlugin {
         counters: ctx.counters,
         maxHops: cfg.max_hops,
         fanout: cfg.fanout,
+        replicas: cfg.replicas,
         ttlSeconds: cfg.ttl_seconds,
         priority: cfg.priority,
         cleanupIntervalMs: secondsToMs(cfg.cleanup_interval),
@@ -37,17 +67,47 @@ export function gossipTier(): TierPlugin {
       const links = await startGossipLinks({
         gossip,
         identity: ctx.identity,
-        port: ctx.config.dht.port,
+        port: ctx.dht.localPort?.() ?? ctx.config.dht.port,
         host: dhtHost === 'dual' ? '::' : dhtHost,
         seeds: ctx.config.dht.seed_nodes,
         counters: ctx.counters,
         log: ctx.log,
         signal: ctx.signal,
       });
+      // Keyspace neighbours and a bounded peer exchange (DHT lookups), then each destination's neighbourhood.
+      const stopping = new AbortController();
+      const signal = AbortSignal.any([ctx.signal, stopping.signal]);
+      const refresh = async () => {
+        await linkNear(ctx, links, kademliaIdOf(ctx.identity.nodeId), DEFAULT_NEIGHBOUR_LINKS, signal);
+        await linkNear(ctx, links, randomBytes(16), DEFAULT_RANDOM_LINKS, signal);
+      };
+      void (async () => {
+        for (let round = 0; !signal.aborted; round++) {
+          await refresh().catch(() => ctx.counters.inc('gossip_neighbour_lookup_errors'));
+          await sleep(round === 0 ? 5_000 : NEIGHBOUR_REFRESH_MS, signal).catch(() => {});
+        }
+      })();
+      const routed = new Map<string, number>();
+      gossip.on('route', ({ destination }) => {
+        const now = Date.now();
+        if (now - (routed.get(destination) ?? 0) < ROUTE_LOOKUP_MIN_MS) return;
+        routed.delete(destination);
+        routed.set(destination, now);
+        if (routed.size > 1024) routed.delete(routed.keys().next().value as string);
+        void linkNear(ctx, links, kademliaIdOf(destination), Math.max(cfg.replicas, 1) + 1, signal).then((n) => {
+          if (n > 0) ctx.counters.inc('gossip_route_links', n);
+        });
+      });
       return {
         deferred: gossip,
-        info: { port: links.port ?? null, seeds: ctx.config.dht.seed_nodes.length, stored: gossip.store.size },
+        info: {
+          port: links.port ?? null,
+          seeds: ctx.config.dht.seed_nodes.length,
+          replicas: cfg.replicas,
+          stored: gossip.store.size,
+        },
         async stop() {
+          stopping.abort();
           await links.stop();
           await gossip.stop();
         },

@@ -64,6 +64,7 @@ export class GossipStore {
   readonly #origins = new Map<string, { bytes: number; count: number }>();
   #bytes = 0;
   #clock = 0;
+  #version = 0;
 
   private constructor(kv: KvStore, o: GossipStoreOptions) {
     this.#kv = kv;
@@ -102,6 +103,11 @@ export class GossipStore {
     if (c?.length === 8) st.#clock = Number(Buffer.from(c).readBigUInt64BE());
     if (drop.length > 0) await kv.batch(drop);
     return { store: st, dropped: drop.length };
+  }
+
+  /** Changes whenever the set of stored messages changes (cache key for derived views). */
+  get version(): number {
+    return this.#version;
   }
 
   get size(): number {
@@ -303,6 +309,7 @@ export class GossipStore {
       acks: m.acks.map((a) => a.toString('hex')),
     };
     this.#entries.set(hex, e);
+    this.#version++;
     this.#bytes += e.bytes;
     const o = this.#origins.get(e.source) ?? { bytes: 0, count: 0 };
     o.bytes += e.bytes;
@@ -312,6 +319,7 @@ export class GossipStore {
 
   #unindex(e: StoredEntry): void {
     if (!this.#entries.delete(e.hex)) return;
+    this.#version++;
     this.#bytes -= e.bytes;
     const o = this.#origins.get(e.source);
     if (o) {

@@ -186,9 +186,16 @@ describe('anti-entropy', () => {
     const r = await a.g.sync(b.g.nodeId);
     expect(r).toMatchObject({ peer: b.g.nodeId, have: 40, need: 30 });
     expect(r?.rounds).toBeGreaterThan(1); // a fresh responder per round: NIP-77 is stateless there
+    // …but the sorted set behind it is built once for the whole sync on each side, not per message
+    const built = (g: Gossip) => g.counters.get('gossip_sync_storage_built') ?? 0;
+    expect(built(a.g)).toBe(1);
+    expect(built(b.g)).toBe(1);
+    expect(b.g.counters.get('gossip_sync_storage_reused')).toBe((r?.rounds ?? 0) - 1);
     await until(() => a.g.store.size === 1270 && b.g.store.size === 1270);
     const again = await a.g.sync(b.g.nodeId);
     expect(again).toMatchObject({ have: 0, need: 0, rounds: 1 });
+    expect(built(a.g)).toBe(2); // the stores changed in between: built again
+    expect(built(b.g)).toBe(2);
   }, 90_000); // 1,270 sealed and signed messages (16 buckets of ~80 ids: at least two rounds)
 });
 
@@ -393,6 +400,35 @@ describe('keyspace-scoped copies (replicas)', () => {
     // the dropped copy is not taken again (seen): a second offer is a duplicate, not a new copy
     expect(await a.g.receive(m.encoded)).toBe('duplicate');
     expect(count(a.g, 'gossip_stored')).toBe(1);
+  });
+
+  it('a holder that goes away is replaced by the next peer responsible (k copies stay reachable); the source takes no place among the k', async () => {
+    const dId = generateIdentity();
+    const [sId, r3Id, r2Id, r1Id] = byDistance(dId, 4) as [Identity, Identity, Identity, Identity];
+    const opts = { replicas: 2, syncIntervalMs: 0 };
+    const s = await node(sId, memoryKvStore(), opts);
+    const r1 = await node(r1Id, memoryKvStore(), opts);
+    const r2 = await node(r2Id, memoryKvStore(), opts);
+    const r3 = await node(r3Id, memoryKvStore(), opts);
+    const cuts = new Map<string, () => void>();
+    for (const [x, y] of [
+      [s, r1],
+      [s, r2],
+      [s, r3],
+      [r1, r2],
+      [r1, r3],
+      [r2, r3],
+    ] as const)
+      cuts.set(`${x.g.nodeId}${y.g.nodeId}`, link(x.g, y.g));
+    await s.g.submit(recipient(dId), { id: 'rh:1', body: 'held near d' });
+    // the two closest to d hold it (the source's own copy does not count as one of them)
+    await until(() => r1.g.store.size === 1 && r2.g.store.size === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(r3.g.store.size).toBe(0);
+    // r1 goes away: r2 knows one holder short and hands a copy to r3, now among the two closest
+    for (const [k, cut] of cuts) if (k.includes(r1.g.nodeId)) cut();
+    await until(() => r3.g.store.size === 1);
+    expect(count(r2.g, 'gossip_holders_replaced')).toBe(1);
   });
 
   it('in a 40-node keyspace-linked network a message is stored by at most 2k nodes, none on the way (epidemic: many more)', async () => {

@@ -36,6 +36,30 @@ const until = async (cond: () => boolean, ms = 10_000) => {
 };
 
 describe('gossip links (TLS over TCP on loopback)', () => {
+  it('two nodes dialling each other at once (DHT neighbours) keep one link, the same on both sides', async () => {
+    const a = await peer([], true);
+    const b = await peer([], true);
+    const counts = { a: 0, b: 0 };
+    const linksDown = () => (a.g.counters.get('gossip_links_down') ?? 0) + (b.g.counters.get('gossip_links_down') ?? 0);
+    for (let round = 0; round < 5; round++) {
+      const [x, y] = await Promise.all([
+        a.links.dial({ host: '127.0.0.1', port: b.links.port as number, nodeId: b.identity.nodeId }),
+        b.links.dial({ host: '127.0.0.1', port: a.links.port as number, nodeId: a.identity.nodeId }),
+      ]);
+      if (x) counts.a++;
+      if (y) counts.b++;
+      await until(() => a.links.peers().includes(b.identity.nodeId) && b.links.peers().includes(a.identity.nodeId));
+      await new Promise((r) => setTimeout(r, 200));
+      // still linked after the dust settles: neither side closed the connection the other kept
+      expect(a.links.peers()).toEqual([b.identity.nodeId]);
+      expect(b.links.peers()).toEqual([a.identity.nodeId]);
+      expect(linksDown()).toBe(0);
+    }
+    // a dial to a node already linked is skipped
+    expect(await a.links.dial({ host: '127.0.0.1', port: b.links.port as number, nodeId: b.identity.nodeId })).toBe(false);
+    expect(counts.a + counts.b).toBeGreaterThanOrEqual(1);
+  });
+
   it('carries a message from A to B through C when A and B are never linked at the same time', async () => {
     const c = await peer([], true);
     const seed = `127.0.0.1:${(c.links as GossipLinks).port}`;

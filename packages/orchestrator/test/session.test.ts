@@ -3,11 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Connection, generateIdentity, type Identity, memoryKvStore, secureConnect, sleep } from '@dpc/core';
+import {
+  type Connection,
+  type DeferredItem,
+  type DeferredRecipient,
+  generateIdentity,
+  type Identity,
+  memoryKvStore,
+  secureConnect,
+  sleep,
+} from '@dpc/core';
 import type { ConnectEvent, PeerSession } from '@dpc/orchestrator';
 import { openStore } from '@dpc/store';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryMailbox, makeNode, type NodeOptions, RecordDirectory, scriptedTier, type TestNode } from './helpers.js';
+import { MailboxEndpoint, MemoryMailbox, makeNode, type NodeOptions, RecordDirectory, scriptedTier, type TestNode } from './helpers.js';
 
 const nodes = new Set<TestNode>();
 const dirs: string[] = [];
@@ -196,6 +205,56 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     await sleep(100);
     expect(state).toEqual(['pending', 'delivered', 'pending']);
     expect(s.unacked).toBe(2);
+  });
+
+  it('out of order over the deferred path: 3 arriving before 2 is marked delivered at once; 2 follows and B hands over 1, 2, 3 in order', async () => {
+    const dir = new RecordDirectory();
+    const mailbox = new MemoryMailbox();
+    const aId = generateIdentity();
+    const bId = generateIdentity();
+    // A's tier 6 holds back its second item (a slower gossip route), so B gets 1 and 3 first.
+    const held: Array<() => Promise<void>> = [];
+    class Holding extends MailboxEndpoint {
+      override async submit(to: DeferredRecipient, item: DeferredItem): Promise<void> {
+        if (item.id.endsWith(':2') && held.length === 0) {
+          held.push(() => super.submit(to, item));
+          return;
+        }
+        return super.submit(to, item);
+      }
+    }
+    const aEp = new Holding(mailbox, aId);
+    // No live tier on A: everything goes (and comes back) over the deferred path.
+    const a = await node(dir, { identity: aId, deferred: aEp, config: gossipFast, strategies: () => [] });
+    aEp.online(true);
+    const b0 = await node(dir, { identity: bId });
+    await stop(b0);
+    const s = await a.orchestrator.connect(bId.nodeId, { signal: AbortSignal.timeout(10_000) });
+    expect(s.tier).toBe('gossip');
+    const q = await Promise.all(range(1, 3).map((i) => s.queue({ i })));
+    const state = q.map(() => 'pending');
+    q.forEach((x, i) => {
+      x.delivered.then(
+        () => {
+          state[i] = 'delivered';
+        },
+        () => {},
+      );
+    });
+    await until(() => mailbox.items.length === 2 && held.length === 1);
+    const bEp = mailbox.endpoint(bId);
+    const b = await node(dir, { identity: bId, deferred: bEp });
+    const got = received(b);
+    bEp.online(true);
+    // B stores 3 (waiting for 2) and receipts it: A marks 3 delivered without waiting for 2.
+    await until(() => state[2] === 'delivered');
+    expect(state).toEqual(['delivered', 'pending', 'delivered']);
+    expect(s.unacked).toBe(1);
+    expect(got).toEqual([1]);
+    await (held[0] as () => Promise<void>)();
+    await until(() => state[1] === 'delivered');
+    expect(got).toEqual([1, 2, 3]);
+    expect(s.unacked).toBe(0);
   });
 
   it('never lets the deferred path beat a live tier that is still within its time', async () => {

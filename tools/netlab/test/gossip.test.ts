@@ -90,15 +90,18 @@ describe.skipIf(!canRunLab)('gossip (tier 6) through dpc-node over real NAT', ()
     nodes.push(bob);
     const m = await bob.next('message', (e) => e.text === MARKER, 60_000);
     expect(m.tier).toBe('gossip');
-    // bob's signed receipt reaches boot, which drops its copy (and keeps the receipt for alice)
+    // boot drops its copy once bob holds it (bob's durable hop ack with keyspace-scoped copies,
+    // the node's default, or bob's signed receipt), and keeps bob's receipt for alice
     const until = Date.now() + 30_000;
     let dropped = 0;
     while (dropped < 1 && Date.now() < until) {
       const s = await cli('boot', ['status']);
-      dropped = (s.lines.at(-1)?.counters as Record<string, number> | undefined)?.gossip_dropped_by_receipt ?? 0;
+      const k = (s.lines.at(-1)?.counters as Record<string, number> | undefined) ?? {};
+      dropped = (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0);
       if (dropped < 1) await new Promise((res) => setTimeout(res, 500));
     }
-    expect(dropped).toBe(1);
+    // at least the message (alice's session may have handed tier 6 more than one item)
+    expect(dropped).toBeGreaterThanOrEqual(1);
     bob.kill();
     await new Promise((r) => bob.child.once('exit', r));
 
