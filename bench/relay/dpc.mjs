@@ -86,9 +86,16 @@ export async function startRelay() {
     const [m] = await once(child, 'message');
     return m;
   };
+  /** The relay process's CPU time so far, µs (user + system). */
+  const cpu = async () => {
+    child.send('cpu');
+    const [m] = await once(child, 'message');
+    return m.cpu.user + m.cpu.system;
+  };
   return {
     ref: { node_id: info.nodeId, ip: '127.0.0.1', port: info.port },
     ask,
+    cpu,
     stop: () => {
       child.send('stop');
       return once(child, 'exit');

@@ -1,6 +1,7 @@
 // js-libp2p circuit relay v2 moving the same data as the dpc relay (bench only).
 // js-libp2p 3.x calls Promise.withResolvers, which Node 20 lacks: polyfilled here.
-import { EventEmitter } from 'node:events';
+import { fork } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 
 if (!Promise.withResolvers) {
   Promise.withResolvers = function withResolvers() {
@@ -20,6 +21,7 @@ const { noise } = await import('@chainsafe/libp2p-noise');
 const { yamux } = await import('@chainsafe/libp2p-yamux');
 const { identify } = await import('@libp2p/identify');
 const { circuitRelayServer, circuitRelayTransport } = await import('@libp2p/circuit-relay-v2');
+const { multiaddr } = await import('@multiformats/multiaddr');
 
 const base = () => ({
   transports: [tcp(), circuitRelayTransport()],
@@ -33,9 +35,9 @@ async function write(stream, buf) {
   if (!stream.send(buf)) await stream.onDrain();
 }
 
-/** A pair (a sends, b receives) over a libp2p stream relayed by a circuit relay v2 on loopback. */
-export async function libp2pPair() {
-  const relay = await createLibp2p({
+/** A circuit relay v2 server (defaults, except the limits raised below). */
+export async function createRelayNode() {
+  return createLibp2p({
     ...base(),
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     services: {
@@ -46,6 +48,27 @@ export async function libp2pPair() {
       }),
     },
   });
+}
+
+/**
+ * A pair (a sends, b receives) over a libp2p stream relayed by a circuit relay v2 on loopback.
+ * The relay runs in its own process (libp2p-relay-child.mjs), as dpc's does: `relay.cpu()` is
+ * its CPU time, µs.
+ */
+export async function libp2pPair() {
+  const child = fork(new URL('./libp2p-relay-child.mjs', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [info] = await once(child, 'message');
+  const relay = {
+    cpu: async () => {
+      child.send('cpu');
+      const [m] = await once(child, 'message');
+      return m.cpu.user + m.cpu.system;
+    },
+    stop: () => {
+      child.send('stop');
+      return once(child, 'exit');
+    },
+  };
   const listener = await createLibp2p({ ...base(), addresses: { listen: ['/p2p-circuit'] }, services: { identify: identify() } });
   const dialer = await createLibp2p({ ...base(), services: { identify: identify() } });
   const b = new EventEmitter();
@@ -63,7 +86,7 @@ export async function libp2pPair() {
     },
     opts,
   );
-  await listener.dial(relay.getMultiaddrs()[0]);
+  await listener.dial(multiaddr(info.addr));
   const deadline = Date.now() + 10_000;
   let circuit;
   while (!(circuit = listener.getMultiaddrs().find((m) => m.toString().includes('/p2p-circuit')))) {
@@ -93,6 +116,7 @@ export async function libp2pPair() {
   return {
     a,
     b,
+    relay,
     close: async () => {
       await Promise.all([dialer.stop(), listener.stop()]);
       await relay.stop();

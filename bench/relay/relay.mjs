@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback: messages/s and
+// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback (each relay, dpc's
+// and libp2p's, in its own process; the two peers of every path share this one): messages/s and
 // MB/s forwarded, added latency against a direct secure connection, relay memory per idle
 // session with 1,000 sessions open; js-libp2p circuit relay v2 moving the same data, when its
 // packages are installed here (`npm ci` in bench/relay). Every measurement starts from a quiet
@@ -22,11 +23,12 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 // so a busy moment on the shared machine hits all of them alike; medians over the rounds.
 const paths = [{ name: 'dpc direct (TLS 1.3 over TCP)', pair: await directPair() }];
 const relay = await startRelay();
-paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref) });
+paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref), relayCpuUs: relay.cpu });
 if (!process.argv.includes('--skip-libp2p')) {
   try {
     const { libp2pPair } = await import('./libp2p.mjs');
-    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair: await libp2pPair() });
+    const pair = await libp2pPair();
+    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair, relayCpuUs: pair.relay.cpu });
   } catch (err) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);
   }
@@ -44,9 +46,27 @@ const quiet = async (measure) => {
   await settle();
   return measure();
 };
+// CPU time per MB of a bulk run: this process (both peers of every path) and the relay process.
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const MB = (BULK.count * BULK.size) / 1e6;
+for (const p of paths) {
+  p.peersCpu = [];
+  p.relayCpu = [];
+}
 for (let r = 0; r < ROUNDS; r++) {
   const order = paths.map((_, i) => paths[(i + r) % paths.length]);
-  for (const p of order) p.bulk.push((await quiet(() => throughput(p.pair.a, p.pair.b, BULK))).mbPerSec);
+  for (const p of order) {
+    await settle();
+    const relayCpu = p.relayCpuUs ?? (async () => 0);
+    const [c0, r0] = [cpuUs(), await relayCpu()];
+    p.bulk.push((await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec);
+    const [c1, r1] = [cpuUs(), await relayCpu()];
+    p.peersCpu.push((c1 - c0) / 1000 / MB);
+    p.relayCpu.push((r1 - r0) / 1000 / MB);
+  }
   for (const p of order) p.small.push((await quiet(() => throughput(p.pair.a, p.pair.b, SMALL))).msgsPerSec);
   for (const p of order) p.rtt.push(await quiet(() => latency(p.pair.a, 100)));
   ratios.relayedDirect.push(paths[1].bulk[r] / paths[0].bulk[r]);
@@ -65,11 +85,14 @@ console.log(
   `\nnode ${process.version}, ${BULK.count} x ${BULK.size} B bulk, ${SMALL.count} x ${SMALL.size} B small, loopback, ` +
     `median of ${ROUNDS} alternating rounds\n`,
 );
-console.log('| path | small msgs/s | bulk MB/s | median RTT ms | added RTT ms |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('| path | small msgs/s | bulk MB/s | median RTT ms | added RTT ms | bulk CPU ms/MB: peers | relay |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const p of paths) {
   const rtt = median(p.rtt);
-  console.log(`| ${p.name} | ${fmt(median(p.small), 0)} | ${fmt(median(p.bulk))} | ${fmt(rtt, 3)} | ${fmt(rtt - median(direct.rtt), 3)} |`);
+  console.log(
+    `| ${p.name} | ${fmt(median(p.small), 0)} | ${fmt(median(p.bulk))} | ${fmt(rtt, 3)} | ${fmt(rtt - median(direct.rtt), 3)} | ` +
+      `${fmt(median(p.peersCpu), 2)} | ${p === paths[0] ? '—' : fmt(median(p.relayCpu), 2)} |`,
+  );
 }
 const pct = (xs) => xs.map((x) => fmt(100 * x, 0)).join(', ');
 console.log(
