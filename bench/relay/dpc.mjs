@@ -92,10 +92,17 @@ export async function startRelay() {
     const [m] = await once(child, 'message');
     return m.cpu.user + m.cpu.system;
   };
+  /** Writes a heap snapshot of the relay process to `file`. */
+  const snapshot = async (file) => {
+    child.send({ snapshot: file });
+    const [m] = await once(child, 'message');
+    return m.snapshot;
+  };
   return {
     ref: { node_id: info.nodeId, ip: '127.0.0.1', port: info.port },
     ask,
     cpu,
+    snapshot,
     stop: () => {
       child.send('stop');
       return once(child, 'exit');

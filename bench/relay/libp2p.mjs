@@ -52,23 +52,35 @@ export async function createRelayNode() {
 
 /**
  * A pair (a sends, b receives) over a libp2p stream relayed by a circuit relay v2 on loopback.
- * The relay runs in its own process (libp2p-relay-child.mjs), as dpc's does: `relay.cpu()` is
- * its CPU time, µs.
+ * The relay runs in this process (the default; it then shares the peers' core), or with
+ * `ownProcess` in a process of its own (libp2p-relay-child.mjs), as dpc's does. `relay.cpu()` is
+ * the relay process's CPU time, µs (0 in this process: it is counted with the peers').
  */
-export async function libp2pPair() {
-  const child = fork(new URL('./libp2p-relay-child.mjs', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [info] = await once(child, 'message');
-  const relay = {
-    cpu: async () => {
-      child.send('cpu');
-      const [m] = await once(child, 'message');
-      return m.cpu.user + m.cpu.system;
-    },
-    stop: () => {
-      child.send('stop');
-      return once(child, 'exit');
-    },
-  };
+export async function libp2pPair({ ownProcess = false } = {}) {
+  let relay;
+  let addr;
+  if (ownProcess) {
+    const child = fork(new URL('./libp2p-relay-child.mjs', import.meta.url).pathname, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const [info] = await once(child, 'message');
+    addr = multiaddr(info.addr);
+    relay = {
+      cpu: async () => {
+        child.send('cpu');
+        const [m] = await once(child, 'message');
+        return m.cpu.user + m.cpu.system;
+      },
+      stop: () => {
+        child.send('stop');
+        return once(child, 'exit');
+      },
+    };
+  } else {
+    const node = await createRelayNode();
+    addr = node.getMultiaddrs()[0];
+    relay = { cpu: async () => 0, stop: () => node.stop() };
+  }
   const listener = await createLibp2p({ ...base(), addresses: { listen: ['/p2p-circuit'] }, services: { identify: identify() } });
   const dialer = await createLibp2p({ ...base(), services: { identify: identify() } });
   const b = new EventEmitter();
@@ -86,7 +98,7 @@ export async function libp2pPair() {
     },
     opts,
   );
-  await listener.dial(multiaddr(info.addr));
+  await listener.dial(addr);
   const deadline = Date.now() + 10_000;
   let circuit;
   while (!(circuit = listener.getMultiaddrs().find((m) => m.toString().includes('/p2p-circuit')))) {

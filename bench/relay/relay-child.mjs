@@ -30,6 +30,11 @@ process.on('message', async (m) => {
     globalThis.gc?.();
     const u = process.memoryUsage();
     process.send({ mem: { heapUsed: u.heapUsed, rss: u.rss, external: u.external, arrayBuffers: u.arrayBuffers }, stats: server.stats() });
+  } else if (typeof m === 'object' && m.snapshot) {
+    // A heap snapshot to a file (for looking into memory per session by hand).
+    globalThis.gc?.();
+    const { writeHeapSnapshot } = await import('node:v8');
+    process.send({ snapshot: writeHeapSnapshot(m.snapshot) });
   } else if (m === 'cpu') {
     process.send({ cpu: process.cpuUsage() });
   } else if (m === 'stop') {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback (each relay, dpc's
-// and libp2p's, in its own process; the two peers of every path share this one): messages/s and
+// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback (dpc's in its own
+// process, libp2p's in this one unless --libp2p-relay-process; the two peers of every path share
+// this process): messages/s and
 // MB/s forwarded, added latency against a direct secure connection, relay memory per idle
 // session with 1,000 sessions open; js-libp2p circuit relay v2 moving the same data, when its
 // packages are installed here (`npm ci` in bench/relay). Every measurement starts from a quiet
 // process (settle() in dpc.mjs), so no path pays for the previous one's leftover work.
-//   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p]
+//   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p] [--libp2p-relay-process]
 import { directPair, idleSessions, latency, relayedPair, settle, startRelay, throughput } from './dpc.mjs';
 
 const arg = (name, d) => {
@@ -27,7 +28,7 @@ paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref)
 if (!process.argv.includes('--skip-libp2p')) {
   try {
     const { libp2pPair } = await import('./libp2p.mjs');
-    const pair = await libp2pPair();
+    const pair = await libp2pPair({ ownProcess: process.argv.includes('--libp2p-relay-process') });
     paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair, relayCpuUs: pair.relay.cpu });
   } catch (err) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);

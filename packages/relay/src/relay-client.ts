@@ -350,10 +350,10 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       conn.once('close', () => path.destroy());
       return conn;
     } catch (err) {
-      // The data connection broke the handshake: a relay refusal or the path's end says more.
-      if (err instanceof HandshakeError) await path.explainClose(err);
+      // A broken handshake: a relay refusal or the path's end, when the relay gives one, says more.
+      const why = err instanceof HandshakeError ? await path.handshakeFailed(err) : (path.pathError ?? err);
       path.destroy();
-      throw path.pathError ?? err;
+      throw why;
     }
   }
 

@@ -105,6 +105,22 @@ export class SplicePath implements PathHop {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
+  /**
+   * The handshake on the data connection failed with `err`: the relay's typed reason when it
+   * gives one within the grace period (a refusal, the session's end), else `err` itself.
+   */
+  async handshakeFailed(err: Error): Promise<Error> {
+    if (!this.#closeError && !this.#endAnnounced && !this.#disposed) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SPLICE_CLOSE_GRACE_MS);
+        this.#waiters.push(() => resolve());
+      });
+      clearTimeout(timer);
+    }
+    return this.pathError ?? err;
+  }
+
   /** The relay refused something on this session (followed by RELAY_DISCONNECT). */
   refused(code: RefusalCode, reason: string): void {
     this.#refusal ??= new RelayRefusedError(code, reason, this.relayNodeId);
