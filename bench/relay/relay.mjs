@@ -18,7 +18,11 @@ const ROUNDS = arg('--rounds', 5);
 const BULK = { count: 2000, size: 16 * 1024 }; // 32 MB
 const SMALL = { count: 20_000, size: 100 };
 const fmt = (x, d = 1) => x.toFixed(d);
-const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+// Rounds a path failed (NaN, see attempt()) are left out.
+const median = (xs) => {
+  const ok = xs.filter(Number.isFinite).sort((x, y) => x - y);
+  return ok.length ? ok[Math.floor(ok.length / 2)] : Number.NaN;
+};
 
 // Every path is open at once and measured in alternating rounds (the order rotates each round),
 // so a busy moment on the shared machine hits all of them alike; medians over the rounds.
@@ -28,8 +32,9 @@ paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref)
 if (!process.argv.includes('--skip-libp2p')) {
   try {
     const { libp2pPair } = await import('./libp2p.mjs');
-    const pair = await libp2pPair({ ownProcess: process.argv.includes('--libp2p-relay-process') });
-    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair, relayCpuUs: pair.relay.cpu });
+    const open = () => libp2pPair({ ownProcess: process.argv.includes('--libp2p-relay-process') });
+    const pair = await open();
+    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair, relayCpuUs: pair.relay.cpu, reopen: open });
   } catch (err) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);
   }
@@ -42,10 +47,30 @@ for (const p of paths) {
   await throughput(p.pair.a, p.pair.b, SMALL);
 }
 const ratios = { relayedDirect: [], dpcLibp2p: [], smallDirectRelayed: [] };
+// A measurement that fails (a libp2p stream was seen to stall for good now and then) counts as
+// NaN for that round, reported; the path's pair is opened afresh when it can be.
+const failures = [];
+async function attempt(p, what, measure) {
+  try {
+    return await Promise.race([
+      measure(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 60 s')), 60_000).unref()),
+    ]);
+  } catch (err) {
+    failures.push(`${p.name}: ${what}: ${err?.message ?? err}`);
+    console.error(`${p.name}: ${what} failed: ${err?.message ?? err}`);
+    if (p.reopen) {
+      p.pair.close().catch(() => {});
+      p.pair = await p.reopen();
+      if (p.pair.relay) p.relayCpuUs = p.pair.relay.cpu;
+    }
+    return Number.NaN;
+  }
+}
 // Each measurement starts from a quiet process (see settle()).
-const quiet = async (measure) => {
+const quiet = async (p, what, measure) => {
   await settle();
-  return measure();
+  return attempt(p, what, measure);
 };
 // CPU time per MB of a bulk run: this process (both peers of every path) and the relay process.
 const cpuUs = () => {
@@ -63,13 +88,13 @@ for (let r = 0; r < ROUNDS; r++) {
     await settle();
     const relayCpu = p.relayCpuUs ?? (async () => 0);
     const [c0, r0] = [cpuUs(), await relayCpu()];
-    p.bulk.push((await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec);
+    p.bulk.push(await attempt(p, 'bulk', async () => (await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec));
     const [c1, r1] = [cpuUs(), await relayCpu()];
     p.peersCpu.push((c1 - c0) / 1000 / MB);
     p.relayCpu.push((r1 - r0) / 1000 / MB);
   }
-  for (const p of order) p.small.push((await quiet(() => throughput(p.pair.a, p.pair.b, SMALL))).msgsPerSec);
-  for (const p of order) p.rtt.push(await quiet(() => latency(p.pair.a, 100)));
+  for (const p of order) p.small.push(await quiet(p, 'small', async () => (await throughput(p.pair.a, p.pair.b, SMALL)).msgsPerSec));
+  for (const p of order) p.rtt.push(await quiet(p, 'rtt', () => latency(p.pair.a, 100)));
   ratios.relayedDirect.push(paths[1].bulk[r] / paths[0].bulk[r]);
   ratios.smallDirectRelayed.push(paths[0].small[r] / paths[1].small[r]);
   if (paths[2]) ratios.dpcLibp2p.push(paths[1].bulk[r] / paths[2].bulk[r]);
@@ -78,6 +103,7 @@ for (let r = 0; r < ROUNDS; r++) {
   );
 }
 for (const p of paths) await p.pair.close();
+if (failures.length) console.log(`failed measurements (left out): ${failures.join('; ')}`);
 const mem = await idleSessions(relay, SESSIONS);
 await relay.stop();
 
