@@ -99,7 +99,10 @@ export async function directPair() {
 }
 
 export async function startRelay() {
-  const child = fork(`${here}relay-child.mjs`, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(`${here}relay-child.mjs`, [], {
+    execArgv: ['--expose-gc', ...(process.env.DPC_RELAY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPC_RELAY_PROF}`] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const [info] = await once(child, 'message');
   const ask = async () => {
     child.send('mem');
