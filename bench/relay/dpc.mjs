@@ -7,12 +7,23 @@ import { createRelayClient } from '@dpc/relay';
 
 const here = new URL('.', import.meta.url).pathname;
 
-/** Sends `count` messages of `size` bytes from `a` to `b`; resolves with msgs/s and MB/s. */
-export async function throughput(a, b, { count, size }) {
+/**
+ * Sends `count` messages of `size` bytes from `a` to `b`; resolves with msgs/s and MB/s. Rejects
+ * when no byte arrives for `stallMs` (a libp2p stream was seen to stop for good now and then).
+ */
+export async function throughput(a, b, { count, size }, stallMs = 20_000) {
   const payload = Buffer.alloc(size, 7);
   // Counted in bytes, so a byte stream (libp2p) and a message connection (dpc) compare alike.
   const total = count * size;
   let bytes = 0;
+  let seen = 0;
+  let watch;
+  const stalled = new Promise((_, reject) => {
+    watch = setInterval(() => {
+      if (bytes === seen) reject(new Error(`stalled at ${bytes} of ${total} bytes`));
+      seen = bytes;
+    }, stallMs);
+  });
   const done = new Promise((resolve) => {
     b.on('message', (m) => {
       bytes += m.length;
@@ -20,10 +31,19 @@ export async function throughput(a, b, { count, size }) {
     });
   });
   const t0 = performance.now();
-  for (let i = 0; i < count; i++) await a.send(payload);
-  await done;
+  try {
+    await Promise.race([
+      stalled,
+      (async () => {
+        for (let i = 0; i < count; i++) await a.send(payload);
+        await done;
+      })(),
+    ]);
+  } finally {
+    clearInterval(watch);
+    b.removeAllListeners('message');
+  }
   const s = (performance.now() - t0) / 1000;
-  b.removeAllListeners('message');
   return { msgsPerSec: count / s, mbPerSec: bytes / s / 1e6 };
 }
 
@@ -79,16 +99,33 @@ export async function directPair() {
 }
 
 export async function startRelay() {
-  const child = fork(`${here}relay-child.mjs`, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(`${here}relay-child.mjs`, [], {
+    execArgv: ['--expose-gc', ...(process.env.DPC_RELAY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPC_RELAY_PROF}`] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const [info] = await once(child, 'message');
   const ask = async () => {
     child.send('mem');
     const [m] = await once(child, 'message');
     return m;
   };
+  /** The relay process's CPU time so far, µs (user + system). */
+  const cpu = async () => {
+    child.send('cpu');
+    const [m] = await once(child, 'message');
+    return m.cpu.user + m.cpu.system;
+  };
+  /** Writes a heap snapshot of the relay process to `file`. */
+  const snapshot = async (file) => {
+    child.send({ snapshot: file });
+    const [m] = await once(child, 'message');
+    return m.snapshot;
+  };
   return {
     ref: { node_id: info.nodeId, ip: '127.0.0.1', port: info.port },
     ask,
+    cpu,
+    snapshot,
     stop: () => {
       child.send('stop');
       return once(child, 'exit');

@@ -1,6 +1,7 @@
 // js-libp2p circuit relay v2 moving the same data as the dpc relay (bench only).
 // js-libp2p 3.x calls Promise.withResolvers, which Node 20 lacks: polyfilled here.
-import { EventEmitter } from 'node:events';
+import { fork } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 
 if (!Promise.withResolvers) {
   Promise.withResolvers = function withResolvers() {
@@ -20,6 +21,7 @@ const { noise } = await import('@chainsafe/libp2p-noise');
 const { yamux } = await import('@chainsafe/libp2p-yamux');
 const { identify } = await import('@libp2p/identify');
 const { circuitRelayServer, circuitRelayTransport } = await import('@libp2p/circuit-relay-v2');
+const { multiaddr } = await import('@multiformats/multiaddr');
 
 const base = () => ({
   transports: [tcp(), circuitRelayTransport()],
@@ -33,9 +35,9 @@ async function write(stream, buf) {
   if (!stream.send(buf)) await stream.onDrain();
 }
 
-/** A pair (a sends, b receives) over a libp2p stream relayed by a circuit relay v2 on loopback. */
-export async function libp2pPair() {
-  const relay = await createLibp2p({
+/** A circuit relay v2 server (defaults, except the limits raised below). */
+export async function createRelayNode() {
+  return createLibp2p({
     ...base(),
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     services: {
@@ -46,6 +48,39 @@ export async function libp2pPair() {
       }),
     },
   });
+}
+
+/**
+ * A pair (a sends, b receives) over a libp2p stream relayed by a circuit relay v2 on loopback.
+ * The relay runs in this process (the default; it then shares the peers' core), or with
+ * `ownProcess` in a process of its own (libp2p-relay-child.mjs), as dpc's does. `relay.cpu()` is
+ * the relay process's CPU time, µs (0 in this process: it is counted with the peers').
+ */
+export async function libp2pPair({ ownProcess = false } = {}) {
+  let relay;
+  let addr;
+  if (ownProcess) {
+    const child = fork(new URL('./libp2p-relay-child.mjs', import.meta.url).pathname, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const [info] = await once(child, 'message');
+    addr = multiaddr(info.addr);
+    relay = {
+      cpu: async () => {
+        child.send('cpu');
+        const [m] = await once(child, 'message');
+        return m.cpu.user + m.cpu.system;
+      },
+      stop: () => {
+        child.send('stop');
+        return once(child, 'exit');
+      },
+    };
+  } else {
+    const node = await createRelayNode();
+    addr = node.getMultiaddrs()[0];
+    relay = { cpu: async () => 0, stop: () => node.stop() };
+  }
   const listener = await createLibp2p({ ...base(), addresses: { listen: ['/p2p-circuit'] }, services: { identify: identify() } });
   const dialer = await createLibp2p({ ...base(), services: { identify: identify() } });
   const b = new EventEmitter();
@@ -63,7 +98,7 @@ export async function libp2pPair() {
     },
     opts,
   );
-  await listener.dial(relay.getMultiaddrs()[0]);
+  await listener.dial(addr);
   const deadline = Date.now() + 10_000;
   let circuit;
   while (!(circuit = listener.getMultiaddrs().find((m) => m.toString().includes('/p2p-circuit')))) {
@@ -93,6 +128,7 @@ export async function libp2pPair() {
   return {
     a,
     b,
+    relay,
     close: async () => {
       await Promise.all([dialer.stop(), listener.stop()]);
       await relay.stop();

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type FrameDecoder } from './frame
 import { InboundMessages } from './inbound.js';
 import type { ConnectionFrame } from './messages.js';
 import type { Schema } from './schema.js';
+import type { PathHop } from './secure-channel.js';
 import { throwIfAborted, timeoutSignal, toAbortError } from './signal.js';
 import type { Connection, TierName } from './tiers.js';
 
@@ -32,6 +33,8 @@ export interface SecureConnectionInit {
   awaitingAck?: { timeoutMs: number; helloSentAt: number };
   /** Accepting side: ping once at once, so `rttMs` (0 until then) is known one round trip later. */
   probeRtt?: boolean;
+  /** The socket is one hop of a longer path (secure-channel.ts `PathHop`). */
+  hop?: PathHop;
 }
 
 interface AwaitedAck {
@@ -65,6 +68,9 @@ export class SecureConnection extends EventEmitter implements Connection {
   #closingLocally = false;
   /** Set while the dialer waits for the acceptor's hello_ack. */
   #ack: AwaitedAck | undefined;
+  readonly #hop: PathHop | undefined;
+  /** The socket closed; waiting for the hop to say why before 'close'. */
+  #explaining = false;
   /**
    * Settles when the peer has admitted this connection: at once on the accepting side; on the
    * dialing side when the acceptor's hello_ack arrives, or rejects with its refusal
@@ -94,6 +100,7 @@ export class SecureConnection extends EventEmitter implements Connection {
       overflow: { pause: () => this.#decoder.pause(), resume: () => this.#decoder.resume() },
       onError: (err) => this.#fail(err),
     });
+    this.#hop = init.hop;
     if (init.awaitingAck) {
       const { timeoutMs, helloSentAt } = init.awaitingAck;
       this.accepted = new Promise<void>((resolve, reject) => {
@@ -113,7 +120,7 @@ export class SecureConnection extends EventEmitter implements Connection {
 
   /** The remote transport address, when the pipe has one (TCP). */
   get remoteAddress(): string | undefined {
-    return this.#socket.remoteAddress;
+    return this.#hop ? undefined : this.#socket.remoteAddress;
   }
 
   async send(message: unknown, opts: { signal?: AbortSignal } = {}): Promise<void> {
@@ -280,7 +287,23 @@ export class SecureConnection extends EventEmitter implements Connection {
   }
 
   #onClose(): void {
+    if (this.closed || this.#explaining) return;
+    const hop = this.#hop;
+    if (hop && !this.#closingLocally && !this.#closedByPeer) {
+      // The pipe went under us: its hop may know why (typed) a moment later.
+      this.#explaining = true;
+      hop.explainClose(this.#closeError).then(
+        (typed) => this.#finishClose(typed),
+        () => this.#finishClose(undefined),
+      );
+      return;
+    }
+    this.#finishClose(undefined);
+  }
+
+  #finishClose(typed: Error | undefined): void {
     if (this.closed) return;
+    if (typed) this.#closeError = typed;
     this.#settleAck();
     this.closed = true;
     this.#writer.close(new ConnectionClosedError(undefined, { cause: this.#closeError }));

@@ -95,6 +95,7 @@ export {
 export { type Infer, type Schema, s } from './schema.js';
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type PathHop,
   type SecureChannelOptions,
   secureAccept,
   secureConnect,

@@ -56,6 +56,22 @@ export interface SecureChannelOptions {
    * be sent at once, and `conn.accepted` (and the 'close' error) carries a refusal.
    */
   waitForAccept?: boolean;
+  /**
+   * The pipe is one hop of a longer path (a relay's data connection, a socket handed over as is
+   * so TLS runs natively on it): see `PathHop`.
+   */
+  hop?: PathHop;
+}
+
+/**
+ * A pipe that is one hop of a longer path: its address is not the peer's (the connection's
+ * `remoteAddress` stays undefined), and why it closed may come separately (a relay says so over
+ * its control connection). When the pipe closes under the connection (not closed here, no
+ * goodbye from the peer), 'close' waits for `explainClose`: the typed error it resolves with
+ * replaces the pipe's own (undefined keeps it).
+ */
+export interface PathHop {
+  explainClose(cause: Error | undefined): Promise<Error | undefined>;
 }
 
 const contexts = new WeakMap<Identity, Map<string, SecureContext>>();
@@ -197,6 +213,7 @@ function makeConnection(
     ...(opts.messageSchema && { messageSchema: opts.messageSchema }),
     ...(opts.counters && { counters: opts.counters }),
     ...(awaitingAck && { awaitingAck }),
+    ...(opts.hop && { hop: opts.hop }),
     probeRtt,
   });
 }

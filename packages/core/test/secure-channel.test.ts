@@ -350,3 +350,74 @@ describe('what counts as a TLS downgrade', () => {
     for (const sock of [c0, s0, c1, s1]) sock.destroy();
   });
 });
+
+describe('a pipe that is one hop of a longer path (hop)', () => {
+  /** A hop whose reason for a close is told later, by hand (as a relay's control connection does). */
+  function hop() {
+    const asked: Array<Error | undefined> = [];
+    let tell!: (err: Error | undefined) => void;
+    const told = new Promise<Error | undefined>((r) => (tell = r));
+    return {
+      asked,
+      tell,
+      explainClose(cause: Error | undefined) {
+        asked.push(cause);
+        return told;
+      },
+    };
+  }
+  const reason = () => Object.assign(new Error('the relay ended the session: duration'), { code: 'DPC_RELAY_PATH_CLOSED' });
+
+  it('a socket closed under the connection: close waits for the hop, whose typed error it reports; no remote address', async () => {
+    const [cs, ss] = await tcpPair();
+    const [ha, hb] = [hop(), hop()];
+    const [ca] = await Promise.all([
+      secureConnect(cs, { identity: alice, tier: 'volunteer_relay', expectedNodeId: bob.nodeId, hop: ha }),
+      secureAccept(ss, { identity: bob, tier: 'volunteer_relay', hop: hb }),
+    ]);
+    await ca.accepted;
+    expect(ca.remoteAddress).toBeUndefined();
+    let closedWith: unknown = 'not yet';
+    ca.on('close', (err) => (closedWith = err));
+    ss.destroy(); // the far hop goes without a word (cs sees an end or a reset)
+    await expect.poll(() => ha.asked.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closedWith).toBe('not yet');
+    expect(ca.closed).toBe(false);
+    await expect(ca.send('during the wait')).rejects.toMatchObject({ code: 'DPC_CONNECTION_CLOSED' });
+    const typed = reason();
+    ha.tell(typed);
+    await expect.poll(() => closedWith).toBe(typed);
+    expect(ca.closed).toBe(true);
+  });
+
+  it('is not asked when the close is ours or the peer said goodbye; undefined keeps the pipe’s own close', async () => {
+    const [cs, ss] = await tcpPair();
+    const [ha, hb] = [hop(), hop()];
+    const [ca, cb] = await Promise.all([
+      secureConnect(cs, { identity: alice, tier: 'volunteer_relay', expectedNodeId: bob.nodeId, hop: ha }),
+      secureAccept(ss, { identity: bob, tier: 'volunteer_relay', hop: hb }),
+    ]);
+    await ca.accepted;
+    const bClosed = once(cb, 'close');
+    await ca.close('done');
+    expect((await bClosed)[0]).toBeUndefined();
+    expect(cb.closedByPeer).toEqual({ reason: 'done' });
+    expect(ha.asked).toEqual([]);
+    expect(hb.asked).toEqual([]);
+
+    const [cs2, ss2] = await tcpPair();
+    const [hc, hd] = [hop(), hop()];
+    const [cc] = await Promise.all([
+      secureConnect(cs2, { identity: alice, tier: 'volunteer_relay', expectedNodeId: bob.nodeId, hop: hc }),
+      secureAccept(ss2, { identity: bob, tier: 'volunteer_relay', hop: hd }),
+    ]);
+    await cc.accepted;
+    const cClosed = once(cc, 'close');
+    ss2.end(); // a bare end, no goodbye
+    await expect.poll(() => hc.asked.length).toBe(1);
+    hc.tell(undefined);
+    await cClosed;
+    expect(cc.closed).toBe(true);
+  });
+});

@@ -3,11 +3,13 @@ import {
   type Connection,
   Counters,
   DialError,
+  HandshakeError,
   hostPort,
   type Identity,
   isDpcError,
   isRecordExpired,
   PeerIdentityMismatchError,
+  type SecureChannelOptions,
   type SecureConnection,
   type SignedRecord,
   secureAccept,
@@ -22,6 +24,7 @@ import { InviteRateLimit, type InviteRefusalCode, inviteAddressProblem, sameRela
 import { type RelayInvite, relayInviteSchema } from './messages.js';
 import { dialRelay, type RelayLink, type SessionGrant } from './relay-link.js';
 import { rankRelays } from './relay-score.js';
+import { SplicePath } from './splice-path.js';
 
 export interface RelayClientOptions {
   identity: Identity;
@@ -307,25 +310,56 @@ class VolunteerRelayClient extends EventEmitter implements RelayClient {
       this.#counters.inc('session_wrong_peer');
       throw new PeerIdentityMismatchError(expected, grant.peer);
     }
+    const common = {
+      identity: this.#o.identity,
+      tier: 'volunteer_relay' as const,
+      expectedNodeId: expected,
+      signal,
+      handshakeTimeoutMs: this.#handshakeMs,
+    };
+    if (stream instanceof SplicePath) return this.#secureSpliced(stream, role, common);
     try {
-      const common = {
-        identity: this.#o.identity,
-        tier: 'volunteer_relay' as const,
-        expectedNodeId: expected,
-        signal,
-        handshakeTimeoutMs: this.#handshakeMs,
-      };
       const conn = role === 'connect' ? await secureConnect(stream, common) : await secureAccept(stream, common);
       stream.onPathClosed = (err) => conn.destroy(err);
-      this.#counters.inc('pathError' in stream ? 'spliced_connections' : 'message_connections');
-      this.#conns.add(conn);
-      conn.on('close', () => this.#conns.delete(conn));
+      this.#counters.inc('message_connections');
+      this.#track(conn);
       return conn;
     } catch (err) {
       stream.destroy();
-      // A relay refusal or a path closed during the handshake says more than the broken handshake.
-      throw ('pathError' in stream && stream.pathError) || err;
+      throw err;
     }
+  }
+
+  /**
+   * A spliced session: TLS runs on the data connection's socket itself (Node's native TLS path;
+   * the socket is not wrapped in a JS stream), the path being the connection's hop: a data
+   * connection that closes unannounced waits for the relay's reason.
+   */
+  async #secureSpliced(
+    path: SplicePath,
+    role: 'connect' | 'accept',
+    common: SecureChannelOptions & { expectedNodeId: string },
+  ): Promise<SecureConnection> {
+    try {
+      const socket = await path.ready(common.signal);
+      const opts = { ...common, hop: path };
+      const conn = role === 'connect' ? await secureConnect(socket, opts) : await secureAccept(socket, opts);
+      path.onPathClosed = (err) => conn.destroy(err);
+      this.#counters.inc('spliced_connections');
+      this.#track(conn);
+      conn.once('close', () => path.destroy());
+      return conn;
+    } catch (err) {
+      // A broken handshake: a relay refusal or the path's end, when the relay gives one, says more.
+      const why = err instanceof HandshakeError ? await path.handshakeFailed(err) : (path.pathError ?? err);
+      path.destroy();
+      throw why;
+    }
+  }
+
+  #track(conn: SecureConnection): void {
+    this.#conns.add(conn);
+    conn.on('close', () => this.#conns.delete(conn));
   }
 
   /** A peer registered for us at a relay where we hold a reservation. */

@@ -9,17 +9,19 @@ import { DATA_MAGIC_FIRST_BYTE, readPreamble, type Splice } from './relay-splice
  */
 export function sortConnection(socket: Socket, timeoutMs: number, on: { data(s: Socket): void; control(s: Socket): void }): void {
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const onClose = () => clearTimeout(timer);
   const onReadable = () => {
     const first = socket.read(1) as Buffer | null;
     if (first === null) return;
     socket.off('readable', onReadable);
+    socket.off('close', onClose);
     clearTimeout(timer);
     socket.unshift(first);
     if (first[0] === DATA_MAGIC_FIRST_BYTE) on.data(socket);
     else on.control(socket);
   };
   socket.on('readable', onReadable);
-  socket.once('close', () => clearTimeout(timer));
+  socket.once('close', onClose);
 }
 
 /**

@@ -5,10 +5,10 @@ import type { RelayRef } from './directory.js';
 import { RelayPathClosedError, RelayRefusedError } from './errors.js';
 import { type RelayMessage, type RelayMessageOf, type RelayMessageOut, relayMessageSchema } from './messages.js';
 import { type RelayStream, type SessionLimits, RelayStream as Stream, type StreamLink } from './relay-stream.js';
-import { SpliceStream } from './splice-stream.js';
+import { SplicePath } from './splice-path.js';
 
 /** A session the relay created, with its byte stream already open (spliced, or in RELAY_MESSAGEs). */
-export type SessionGrant = RelayMessageOf<'RELAY_SESSION'> & { stream: RelayStream | SpliceStream };
+export type SessionGrant = RelayMessageOf<'RELAY_SESSION'> & { stream: RelayStream | SplicePath };
 
 interface PendingRequest {
   resolve: (m: RelayMessage) => void;
@@ -28,7 +28,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
   reserved = false;
   #keepalive: NodeJS.Timeout | undefined;
   readonly #requests = new Map<number, PendingRequest>();
-  readonly #streams = new Map<string, RelayStream | SpliceStream>();
+  readonly #streams = new Map<string, RelayStream | SplicePath>();
   readonly #readPaused = new Set<RelayStream>();
   #nextId = 1;
 
@@ -82,12 +82,12 @@ export class RelayLink extends EventEmitter implements StreamLink {
     return m as SessionGrant;
   }
 
-  #openStream(grant: RelayMessageOf<'RELAY_SESSION'>): RelayStream | SpliceStream {
+  #openStream(grant: RelayMessageOf<'RELAY_SESSION'>): RelayStream | SplicePath {
     const limits: SessionLimits = grant;
     const { data_token, data_port } = grant;
     const s =
       data_token !== undefined && data_port !== undefined
-        ? new SpliceStream(this, this.relay, { session_id: grant.session_id, peer: grant.peer, data_port, data_token })
+        ? new SplicePath(this, this.relay, { session_id: grant.session_id, peer: grant.peer, data_port, data_token })
         : new Stream(this, grant.session_id, grant.peer, limits);
     this.#streams.set(grant.session_id, s);
     this.refs++;
@@ -102,7 +102,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
     else if (before > 0 && this.#readPaused.size === 0) this.conn.resume();
   }
 
-  detach(stream: RelayStream | SpliceStream): void {
+  detach(stream: RelayStream | SplicePath): void {
     if (this.#streams.get(stream.sessionId) !== stream) return;
     this.#streams.delete(stream.sessionId);
     if (stream instanceof Stream) this.setReadPaused(stream, false);
@@ -157,7 +157,7 @@ export class RelayLink extends EventEmitter implements StreamLink {
       case 'RELAY_REFUSED': {
         if (m.id !== undefined) this.#requests.get(m.id)?.reject(new RelayRefusedError(m.code, m.reason, this.relay.node_id));
         const s = m.session_id === undefined ? undefined : this.#streams.get(m.session_id);
-        if (s instanceof SpliceStream) s.refused(m.code, m.reason);
+        if (s instanceof SplicePath) s.refused(m.code, m.reason);
         // A refusal on a session is followed by RELAY_DISCONNECT, which closes the stream.
         return;
       }

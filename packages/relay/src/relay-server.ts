@@ -22,6 +22,9 @@ import {
 import { Splice } from './relay-splice.js';
 import { TokenBucket } from './token-bucket.js';
 
+/** Socket errors end in 'close', which is handled; one shared listener for every socket. */
+const ignoreError = (): void => {};
+
 class VolunteerRelayServer extends EventEmitter implements RelayServer {
   readonly #o: RelayServerOptions;
   readonly #counters: Counters;
@@ -131,7 +134,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     this.#connsBySource.inc(source);
     this.#pendingBySource.inc(source);
     let pending = true;
@@ -419,7 +422,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
         session_id: s.id,
         peer: b.client.nodeId,
         ...limits,
-        data_token: sp.tokens[0],
+        data_token: sp.token(0),
         data_port,
       });
       sendTo(b.client, {
@@ -428,7 +431,7 @@ class VolunteerRelayServer extends EventEmitter implements RelayServer {
         session_id: s.id,
         peer: a.client.nodeId,
         ...limits,
-        data_token: sp.tokens[1],
+        data_token: sp.token(1),
         data_port,
       });
       const ms = this.#o.dataConnectionTimeoutMs ?? C.DEFAULT_DATA_CONNECTION_TIMEOUT_MS;

@@ -63,28 +63,36 @@ export interface SpliceHooks {
  * backpressure and the relay's bandwidth shaping by pausing reads).
  */
 export class Splice {
-  readonly tokens: [Buffer, Buffer] = [randomBytes(DATA_TOKEN_BYTES), randomBytes(DATA_TOKEN_BYTES)];
+  /** Each side's one-time token; dropped once both data connections are bound. */
+  #tokens: [Buffer, Buffer] | undefined = [randomBytes(DATA_TOKEN_BYTES), randomBytes(DATA_TOKEN_BYTES)];
   readonly sockets: [Socket | undefined, Socket | undefined] = [undefined, undefined];
-  readonly #used = [false, false];
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Bandwidth holds under way (made only when the relay's bandwidth is in debt). */
+  #timers: Set<NodeJS.Timeout> | undefined;
   #over = false;
   /** The deadline for both data connections (set by the relay). */
   deadline: NodeJS.Timeout | undefined;
 
+  /** The token of a side, to be sent to that side's client (before its data connection is bound). */
+  token(side: 0 | 1): Buffer {
+    if (!this.#tokens) throw new Error('data connections are bound already');
+    return this.#tokens[side];
+  }
+
   /** The side (0 or 1) the token belongs to, compared in constant time; -1 for none. */
   sideOf(token: Buffer): 0 | 1 | -1 {
     let side: 0 | 1 | -1 = -1;
-    if (token.length !== DATA_TOKEN_BYTES) return side;
-    if (timingSafeEqual(token, this.tokens[0])) side = 0;
-    if (timingSafeEqual(token, this.tokens[1])) side = 1;
+    const tokens = this.#tokens;
+    if (!tokens || token.length !== DATA_TOKEN_BYTES) return side;
+    if (timingSafeEqual(token, tokens[0])) side = 0;
+    if (timingSafeEqual(token, tokens[1])) side = 1;
     return side;
   }
 
   /** Binds a data connection to its side; false when that token was used already. */
   attach(side: 0 | 1, socket: Socket): boolean {
-    if (this.#used[side] || this.#over) return false;
-    this.#used[side] = true;
+    if (this.sockets[side] !== undefined || this.#over) return false;
     this.sockets[side] = socket;
+    if (this.ready) this.#tokens = undefined;
     return true;
   }
 
@@ -95,37 +103,39 @@ export class Splice {
   /** Starts moving bytes both ways (both sockets attached). */
   start(hooks: SpliceHooks): void {
     clearTimeout(this.deadline);
+    this.deadline = undefined;
     const [a, b] = this.sockets as [Socket, Socket];
-    this.#pipe(a, b, hooks);
-    this.#pipe(b, a, hooks);
+    // One pair of end handlers for both sockets: an idle session holds no more closures than needed.
+    const onEnd = () => hooks.onClose('end');
+    const onLost = () => hooks.onClose('peer_lost');
+    this.#pipe(a, b, hooks, onEnd, onLost);
+    this.#pipe(b, a, hooks, onEnd, onLost);
   }
 
-  #pipe(src: Socket, dst: Socket, hooks: SpliceHooks): void {
+  #pipe(src: Socket, dst: Socket, hooks: SpliceHooks, onEnd: () => void, onLost: () => void): void {
     let holds = 0;
-    const hold = () => {
-      if (holds++ === 0) src.pause();
-    };
     const release = () => {
       if (holds > 0 && --holds === 0 && !this.#over) src.resume();
     };
     src.on('data', (chunk: Buffer) => {
       if (this.#over || !hooks.onBytes(chunk.length)) return;
       if (!dst.write(chunk)) {
-        hold();
+        if (holds++ === 0) src.pause();
         dst.once('drain', release);
       }
       const wait = hooks.debtMs(chunk.length);
       if (wait > 0) {
-        hold();
+        if (holds++ === 0) src.pause();
+        const timers = (this.#timers ??= new Set());
         const t = setTimeout(() => {
-          this.#timers.delete(t);
+          timers.delete(t);
           release();
         }, wait);
-        this.#timers.add(t);
+        timers.add(t);
       }
     });
-    src.once('end', () => hooks.onClose('end'));
-    src.once('close', () => hooks.onClose('peer_lost'));
+    src.once('end', onEnd);
+    src.once('close', onLost);
     src.resume();
   }
 
@@ -137,9 +147,10 @@ export class Splice {
   close(graceful: boolean): void {
     if (this.#over) return;
     this.#over = true;
+    this.#tokens = undefined;
     clearTimeout(this.deadline);
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
+    for (const t of this.#timers ?? []) clearTimeout(t);
+    this.#timers = undefined;
     for (const s of this.sockets) {
       if (!s) continue;
       if (graceful) {

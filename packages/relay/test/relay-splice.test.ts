@@ -47,6 +47,9 @@ describe('spliced relay sessions (plain TCP data connections)', () => {
     expect(server.stats().messages_forwarded).toBeUndefined();
     expect(server.stats().bytes_forwarded).toBeGreaterThan(200_000);
     expect(a.stats().spliced_connections).toBe(1);
+    // TLS runs on the data connection itself, a hop whose address (the relay's) is not the peer's.
+    expect(alice.remoteAddress).toBeUndefined();
+    expect(bob.remoteAddress).toBeUndefined();
     const bobClosed = closeError(bob);
     await alice.close();
     expect(await bobClosed).toBeUndefined();
