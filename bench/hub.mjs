@@ -147,7 +147,7 @@ if (process.argv[2] === '--serve') {
   const hub = createHubServer({
     host: '127.0.0.1',
     port: 0,
-    ...(process.argv[3] && { redisUrl: process.argv[3] }),
+    ...(process.argv[3] && { redisUrl: process.argv[3], clusterSecret: 'dpc-bench-cluster-secret' }),
     ratePerS: 1e9,
     rateBurst: 1e9,
     maxConnectionsPerSource: 1e6,

@@ -93,7 +93,10 @@ describe('dpc-node [hub] serve = true', () => {
     const root = await mkdtemp(join(tmpdir(), 'dpc-hub-'));
     const urls: string[] = [];
     for (const name of ['hub1', 'hub2']) {
-      const ini = await config(await mkdtemp(join(root, `${name}-`)), baseIni(undefined, hubIni(await freePort(), `redis_url = ${redis}`)));
+      const ini = await config(
+        await mkdtemp(join(root, `${name}-`)),
+        baseIni(undefined, hubIni(await freePort(), `redis_url = ${redis}\ncluster_secret = dpc-test-cluster-secret-01`)),
+      );
       const node = startNode(['--config', ini, '--data-dir', join(root, name)]);
       urls.push(String((await node.next('listening')).hub));
     }

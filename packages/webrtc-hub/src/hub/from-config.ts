@@ -5,7 +5,7 @@ import type { HubServer, HubServerOptions } from './server-options.js';
 
 /**
  * A Hub from a node's config: `[hub] host`, `port`, `url` (the URL nodes dial, named in the
- * challenges), `redis_url`, `turn_secret`, `turn_servers`, `turn_ttl`, and `[webrtc] stun_servers`
+ * challenges), `redis_url`, `cluster_secret`, `turn_secret`, `turn_servers`, `turn_ttl`, and `[webrtc] stun_servers`
  * as the STUN servers handed out.
  */
 export function hubServerFromConfig(config: DpcConfig, extra: Partial<HubServerOptions> & { counters?: Counters } = {}): HubServer {
@@ -15,6 +15,7 @@ export function hubServerFromConfig(config: DpcConfig, extra: Partial<HubServerO
     port: h.port,
     ...(h.url && { url: h.url }),
     ...(h.redis_url && { redisUrl: h.redis_url }),
+    ...(h.cluster_secret && { clusterSecret: h.cluster_secret }),
     ...(h.turn_secret && { turnSecret: h.turn_secret }),
     turnServers: h.turn_servers,
     turnTtlS: h.turn_ttl,

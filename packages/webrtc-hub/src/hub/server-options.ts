@@ -13,6 +13,14 @@ export interface HubServerOptions {
   url?: string;
   /** Redis URL shared by several Hub instances (`[hub] redis_url`). Default: none, one instance. */
   redisUrl?: string;
+  /**
+   * `[hub] cluster_secret`: shared by every Hub instance on `redisUrl` (at least 16 characters;
+   * required with `redisUrl`). Messages and presence values in Redis are authenticated with it
+   * (HMAC-SHA256): whoever can write to Redis without it cannot forge routing, acks or kicks.
+   */
+  clusterSecret?: string;
+  /** Messages between Hubs sent longer ago (by the sender's clock) than this are refused, ms. Default 30 000. */
+  busMaxSkewMs?: number;
   /** `start()` fails (DPC_HUB_UNAVAILABLE) when Redis cannot be reached within this, ms. Default 10 000. */
   redisConnectTimeoutMs?: number;
   /** Prefix of Redis keys and channels. Default 'dpc-hub:'. */

@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counters, isDpcError, sourceKey } from '@dpc/core';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { MIN_CLUSTER_SECRET_LENGTH } from './bus-auth.js';
 import {
+  DEFAULT_HUB_BUS_MAX_SKEW_MS,
   DEFAULT_HUB_LOGIN_TIMEOUT_MS,
   DEFAULT_HUB_MAX_CONNECTIONS,
   DEFAULT_HUB_MAX_CONNECTIONS_PER_SOURCE,
@@ -22,7 +24,7 @@ import {
   DEFAULT_TURN_CREDENTIAL_TTL_S,
   HUB_PROTOCOL,
 } from './constants.js';
-import type { HubErrorCode } from './errors.js';
+import { HubConfigError, type HubErrorCode } from './errors.js';
 import { checkLogin, type LoginChallenge, normalizeHubUrl } from './login.js';
 import { type ClientMessage, clientMessageSchema, parseJson, type ServerMessage } from './messages.js';
 import { RedisBus } from './redis-bus.js';
@@ -85,8 +87,14 @@ class HubServerImpl implements HubServer {
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     const o = this.#o;
     if (o.redisUrl) {
+      if ((o.clusterSecret ?? '').length < MIN_CLUSTER_SECRET_LENGTH)
+        throw new HubConfigError(
+          `[hub] redis_url needs [hub] cluster_secret (at least ${MIN_CLUSTER_SECRET_LENGTH} characters, the same on every Hub): it authenticates what the Hubs tell each other through Redis`,
+        );
       this.#bus = new RedisBus({
         url: o.redisUrl,
+        clusterSecret: o.clusterSecret as string,
+        maxClockSkewMs: num(o.busMaxSkewMs, DEFAULT_HUB_BUS_MAX_SKEW_MS),
         prefix: o.redisPrefix ?? DEFAULT_HUB_REDIS_PREFIX,
         presenceTtlMs: num(o.presenceTtlMs, DEFAULT_HUB_PRESENCE_TTL_MS),
         routeTimeoutMs: num(o.routeTimeoutMs, DEFAULT_HUB_ROUTE_TIMEOUT_MS),
