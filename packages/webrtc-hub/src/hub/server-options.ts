@@ -8,9 +8,14 @@ export interface HubServerOptions {
   port?: number;
   /**
    * The URL nodes dial (`wss://hub.example.org/`): named in every login challenge, and a node signs
-   * only a challenge naming the Hub it dialled. Default `ws://<host>:<port>/` of the listening socket.
+   * only a challenge naming the Hub it dialled. Default `ws://<host>:<port>/` (`wss://` with `tls`) of the listening socket.
    */
   url?: string;
+  /**
+   * Serve `wss://` (TLS termination in the Hub): PEM certificate chain and private key
+   * (`[hub] tls_cert` / `[hub] tls_key` name the files). Default: plain `ws://` (behind a proxy).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Redis URL shared by several Hub instances (`[hub] redis_url`). Default: none, one instance. */
   redisUrl?: string;
   /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counters, isDpcError, sourceKey } from '@dpc/core';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -118,9 +119,17 @@ class HubServerImpl implements HubServer {
         throw err;
       }
     }
-    const http = createServer((_req, res) => {
+    const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('dpc Hub: connect with a WebSocket\n');
-    });
+    };
+    let http: Server;
+    try {
+      http = o.tls ? createTlsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, onRequest) : createServer(onRequest);
+    } catch (err) {
+      await this.#bus?.close();
+      throw new HubConfigError(`the Hub's TLS certificate or key is unusable: ${(err as Error).message}`, { cause: err });
+    }
+    if (o.tls) http.on('tlsClientError', () => this.counters.inc('hub_tls_handshake_failed'));
     this.#http = http;
     // Sockets not yet upgraded count too: a hard cap above the WebSocket limit (which answers DPC_HUB_BUSY).
     http.maxConnections = 2 * num(o.maxConnections, DEFAULT_HUB_MAX_CONNECTIONS) + 64;
@@ -148,7 +157,7 @@ class HubServerImpl implements HubServer {
     const addr = http.address() as AddressInfo;
     this.#port = addr.port;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.#url = normalizeHubUrl(o.url ?? `ws://${host}:${addr.port}/`);
+    this.#url = normalizeHubUrl(o.url ?? `${o.tls ? 'wss' : 'ws'}://${host}:${addr.port}/`);
     const pingMs = num(o.pingIntervalMs, DEFAULT_HUB_PING_INTERVAL_MS);
     if (pingMs > 0) {
       this.#pingTimer = setInterval(() => this.#pingAll(), pingMs);
