@@ -3,6 +3,7 @@
 // NAT types with; sequential mode, the spec's hybrid rules):
 // - the Hub process dies: the nodes notice within seconds (hubConnected false) and the next send
 //   goes to tier 4 without one tier-3 attempt; the Hub comes back: every node logs in again;
+// - the Hub's host goes silent (every packet to it dropped): the heartbeat notices within seconds;
 // - a session that starts on tier 3 (Hub up: tiers 4–5 skipped on the first connect) moves to
 //   tier 4 in the background while messages stream, and every message arrives once, in order.
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
   let peerIni: string;
   const nodes: LabNode[] = [];
   let hub: LabNode;
+  let a: LabNode;
+  let b: LabNode;
   const turnProcs: Array<{ kill(s: NodeJS.Signals): void }> = [];
 
   const start = async (host: string, ini: string) => {
@@ -143,7 +146,7 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
   });
 
   it('the Hub dies: hubConnected turns false within seconds, the next send goes to tier 4 with no tier-3 attempt; the Hub restarts: the nodes log in again', async () => {
-    const [a, b] = await Promise.all([start('ca', peerIni), start('cb', peerIni)]);
+    [a, b] = await Promise.all([start('ca', peerIni), start('cb', peerIni)]);
     await Promise.all([ready(a), ready(b)]);
     await a.next('api', () => true);
 
@@ -169,6 +172,33 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
     console.info(`Hub restarted: both nodes logged in again ${Date.now() - restarted} ms after its start began`);
     expect(count(a, 'webrtc', hubDown)).toBe(1);
   }, 240_000);
+
+  it('a Hub cut off the network (silent, no close): the heartbeat notices within seconds; reachable again: the nodes log in again', async () => {
+    if (!a || !b) throw new Error('needs the nodes of the previous test');
+    await until(
+      'both logged in',
+      () => count(a, 'webrtc', hubUp) > count(a, 'webrtc', hubDown) && count(b, 'webrtc', hubUp) > count(b, 'webrtc', hubDown),
+      60_000,
+    );
+    const downBefore = count(a, 'webrtc', hubDown);
+    const upBefore = count(a, 'webrtc', hubUp);
+    // Everything arriving at the Hub's host is dropped: no FIN, no RST, just silence.
+    const silenced = await lab.exec('hub', 'sh', [
+      '-c',
+      "nft add table inet dpc_silence && nft add chain inet dpc_silence in '{ type filter hook input priority 0; policy drop; }'",
+    ]);
+    expect(silenced.code, silenced.stderr).toBe(0);
+    const cut = Date.now();
+    try {
+      await until('hub-down at the node', () => count(a, 'webrtc', hubDown) > downBefore, 30_000);
+      console.info(`Hub silenced: the node reported hub-down after ${Date.now() - cut} ms (heartbeat 2 s, dead after 5 s)`);
+    } finally {
+      await lab.exec('hub', 'nft', ['delete table inet dpc_silence']);
+    }
+    const back = Date.now();
+    await until('logged in again', () => count(a, 'webrtc', hubUp) > upBefore, 60_000);
+    console.info(`Hub reachable again: the node logged in again after ${Date.now() - back} ms`);
+  }, 180_000);
 
   it('a session that starts on tier 3 moves to tier 4 in the background while messages stream: each arrives once, in order', async () => {
     await until('the Hub listening', () => hub.events.some((e) => e.event === 'listening'), 30_000);
