@@ -163,7 +163,7 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
     const tiers = await tierStats(a);
     // Tier 3 was not tried at all (not even a failing attempt): no time spent on it.
     expect(tiers.hub_webrtc?.attempts).toBe(0);
-    expect(tiers.udp_hole_punch?.successes).toBe(1);
+    expect(tiers.udp_hole_punch?.successes).toBeGreaterThanOrEqual(1);
 
     // The Hub comes back (same data directory, same identity): every node logs in again by itself.
     const restarted = Date.now();
