@@ -48,8 +48,12 @@ type BusMessage =
 /** Tags remembered against replays (a replay older than the skew window is refused as stale). */
 const MAX_REMEMBERED_TAGS = 200_000;
 
+/** Rewrites our presence (also after a Redis restart); another value is returned for a look. */
 const REFRESH = `local v = redis.call('get', KEYS[1])
 if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return v`;
+/** Replaces the value ARGV[1] (a forged one) with ours, unless it changed in between. */
+const REPLACE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
 return 0`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`;
@@ -233,9 +237,19 @@ export class RedisBus {
   async #refresh(): Promise<void> {
     if (this.#closed || this.#local.size === 0) return;
     try {
+      const ids = [...this.#local];
+      const ttl = String(this.#o.presenceTtlMs);
       const multi = this.#cmd.multi();
-      for (const id of this.#local) multi.addCommand(['EVAL', REFRESH, '1', this.#key(id), this.#mine(id), String(this.#o.presenceTtlMs)]);
-      await multi.exec();
+      for (const id of ids) multi.addCommand(['EVAL', REFRESH, '1', this.#key(id), this.#mine(id), ttl]);
+      const replies = (await multi.exec()) as unknown[];
+      // A value that is not ours: a newer login on another instance (a valid tag: leave it), or
+      // written by someone without the cluster secret (put ours back, so the node is reachable again).
+      for (const [i, v] of replies.entries()) {
+        const id = ids[i] as string;
+        if (typeof v !== 'string' || presenceInstance(this.#o.clusterSecret, this.#key(id), v) !== undefined) continue;
+        this.#o.counters.inc('hub_bus_forged_presence_replaced');
+        await this.#cmd.sendCommand(['EVAL', REPLACE, '1', this.#key(id), v, this.#mine(id), ttl]);
+      }
     } catch (err) {
       this.#o.handlers.onError(err as Error);
     }
