@@ -2,6 +2,9 @@
 // webrtc_timeout, STUN/TURN lists), hubConnected reported as the Hub link goes up and down, the
 // endpoint record's `hub` part, inbound sessions handed to ctx.accept.
 import { EventEmitter, once } from 'node:events';
+import { createServer } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   type Connection,
   Counters,
@@ -91,6 +94,31 @@ describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
     expect(seen.network).toEqual([{ hubConnected: false }]);
     await started.stop();
   });
+
+  it('the Hub unreachable at start: start() returns after its short login wait, also when garbage collection runs meanwhile', async () => {
+    // A port nothing listens on: every connect attempt is refused at once.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    // Collect garbage all along (a deadline signal nothing holds would be collected, and never fire).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collector = setInterval(() => gc(), 50);
+    const { ctx, seen, abort } = context(generateIdentity(), { hub: { url: `ws://127.0.0.1:${port}` } });
+    try {
+      const started = await Promise.race([
+        tierPlugin.start(ctx),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('start() never returned')), 20_000)),
+      ]);
+      expect(started.strategy).toBeDefined();
+      expect(seen.network.at(-1)).toEqual({ hubConnected: false });
+      abort();
+      await started.stop();
+    } finally {
+      clearInterval(collector);
+    }
+  }, 30_000);
 
   it('no [hub] url: tier 3 stays off', async () => {
     const { ctx } = context(generateIdentity(), {});

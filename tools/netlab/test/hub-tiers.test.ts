@@ -6,9 +6,10 @@
 // - the Hub's host goes silent (every packet to it dropped): the heartbeat notices within seconds;
 // - a session that starts on tier 3 (Hub up: tiers 4–5 skipped on the first connect) moves to
 //   tier 4 in the background while messages stream, and every message arrives once, in order.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, type Lab, LabNode, labIni, type Topology, workdir } from '@dpc/netlab';
+import { createLab, DPC_NODE, type Lab, LabNode, labIni, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
 
@@ -136,6 +137,24 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
       ].join('\n'),
     });
   });
+
+  /** A short-lived `dpc-node send --json` (its own node, started for the send): every JSON line. */
+  const shortLivedSend = async (host: string, to: string, text: string) => {
+    const data = join(work.dir, `${host}-send`);
+    await mkdir(data, { recursive: true });
+    const file = join(work.dir, `${host}-send.ini`);
+    await writeFile(file, peerIni.replace('[api]\nenabled = true\nport = 0', ''));
+    const t0 = Date.now();
+    const r = await lab.exec(
+      host,
+      process.execPath,
+      [DPC_NODE, 'send', '--json', '--log-level', 'debug', '--config', file, '--data-dir', data, '--to', to, text],
+      {
+        timeoutMs: 90_000,
+      },
+    );
+    return { lines: jsonLines(r.stdout), stderr: r.stderr, ms: Date.now() - t0 };
+  };
   afterAll(async () => {
     for (const n of nodes) n.kill('SIGKILL');
     for (const t of turnProcs) t.kill('SIGKILL');
@@ -164,6 +183,23 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
     // Tier 3 was not tried at all (not even a failing attempt): no time spent on it.
     expect(tiers.hub_webrtc?.attempts).toBe(0);
     expect(tiers.udp_hole_punch?.successes).toBeGreaterThanOrEqual(1);
+
+    // A short-lived `dpc-node send` started while the Hub is down: its progress shows which tiers
+    // it tries — not tier 3 — and it is delivered on tier 4.
+    const fresh = await shortLivedSend('cc', b.nodeId, 'from a fresh node, Hub down');
+    const progress = fresh.lines.filter((l) => l.event === 'progress');
+    console.info(
+      `short-lived send with the Hub down: ${JSON.stringify(fresh.lines.filter((l) => l.step !== 'outcome'))} in ${fresh.ms} ms`,
+    );
+    const found = progress.find((l) => l.step === 'found');
+    expect(found, fresh.stderr.slice(-12_000)).toBeDefined();
+    expect(found?.tiers).toContain('udp_hole_punch');
+    expect(found?.tiers).not.toContain('hub_webrtc');
+    expect(progress.filter((l) => l.step === 'trying').map((l) => l.tier)).not.toContain('hub_webrtc');
+    expect(fresh.lines.filter((l) => l.event !== 'progress').at(-1), fresh.stderr.slice(-3000)).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
 
     // The Hub comes back (same data directory, same identity): every node logs in again by itself.
     const restarted = Date.now();

@@ -1,4 +1,4 @@
-import { type Connection, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { type Connection, secondsToMs, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import type { RTCIceServer } from 'werift';
 import type { HubClient } from '../hub/client.js';
 import { hubClientFromConfig } from '../hub/from-config.js';
@@ -113,9 +113,15 @@ export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
       setUp(hub.connected, hub.url, true);
       // A short-lived node (`dpc-node send`) should find the Hub up when it connects: wait a
       // little for the first login, but never fail the start on it (the client keeps trying).
-      await hub.waitConnected({ signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(HUB_LOGIN_WAIT_MS)]) }).catch(() => {
-        log.warn('not logged in to the Hub yet; tier 3 waits for it', { url: hub.url });
-      });
+      // A timer-held deadline: on Node 20, AbortSignal.any([…, AbortSignal.timeout()]) can be
+      // garbage-collected before it fires, and this wait (a `dpc-node send` with the Hub down) hung.
+      const wait = timeoutSignal(HUB_LOGIN_WAIT_MS, 'waiting for the first Hub login', ctx.signal);
+      await hub
+        .waitConnected({ signal: wait.signal })
+        .catch(() => {
+          log.warn('not logged in to the Hub yet; tier 3 waits for it', { url: hub.url });
+        })
+        .finally(() => wait.clear());
       return {
         strategy: hubWebRtcStrategy({ peer }),
         info: { enabled: true, hub: hub.url, ice_servers: configured.length },
