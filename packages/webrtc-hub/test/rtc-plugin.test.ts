@@ -2,7 +2,7 @@
 // webrtc_timeout, STUN/TURN lists), hubConnected reported as the Hub link goes up and down, the
 // endpoint record's `hub` part, inbound sessions handed to ctx.accept.
 import { EventEmitter, once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -95,13 +95,13 @@ describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
     await started.stop();
   });
 
-  it('the Hub unreachable at start: start() returns after its short login wait, also when garbage collection runs meanwhile', async () => {
-    // A port nothing listens on: every connect attempt is refused at once.
-    const probe = createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const port = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    // Collect garbage all along (a deadline signal nothing holds would be collected, and never fire).
+  it('a Hub that accepts TCP and never answers: start() returns after its short login wait, also when garbage collection runs meanwhile', async () => {
+    // The WebSocket handshake hangs (no error before the client's 10 s login timeout): only the
+    // plugin's own deadline ends the wait. Its deadline signal once got collected and never fired.
+    const held: Socket[] = [];
+    const silent = createServer((sock) => held.push(sock)).listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as { port: number }).port;
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const collector = setInterval(() => gc(), 50);
@@ -117,8 +117,28 @@ describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
       await started.stop();
     } finally {
       clearInterval(collector);
+      for (const sock of held) sock.destroy();
+      silent.close();
     }
   }, 30_000);
+
+  it('a Hub that refuses the connection: start() does not wait for the login (the first failed attempt ends the wait)', async () => {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const warnings: Array<Record<string, unknown>> = [];
+    const c = context(generateIdentity(), { hub: { url: `ws://127.0.0.1:${port}` } });
+    const { seen, abort } = c;
+    const ctx = { ...c.ctx, log: { ...c.ctx.log, warn: (_m: string, f?: Record<string, unknown>) => void warnings.push(f ?? {}) } };
+    // A login wait far beyond the test's deadline: only the refused attempt can end it in time.
+    const started = await webRtcTier({ loginWaitMs: 600_000 }).start(ctx);
+    expect(started.strategy).toBeDefined();
+    expect(seen.network.at(-1)).toEqual({ hubConnected: false });
+    expect(String(warnings[0]?.error)).toContain('ECONNREFUSED');
+    abort();
+    await started.stop();
+  });
 
   it('no [hub] url: tier 3 stays off', async () => {
     const { ctx } = context(generateIdentity(), {});
