@@ -3,12 +3,16 @@
 // messages per second, one Hub (both ends local) vs two Hubs on one redis-server (every message
 // crosses Redis), side by side in one run, alternating rounds, medians. Each Hub runs in its own
 // process (its CPU and memory are its own); the clients (@dpc/webrtc-hub's HubClient) run here.
+// A third column: one Hub terminating TLS itself (wss://, `[hub] tls_cert`/`tls_key`, a P-256
+// certificate made here with the openssl CLI), local routing, in the same alternating rounds.
 //
 //   npx turbo run build --filter=@dpc/webrtc-hub... && node bench/hub.mjs [nodes=2000] [messages=20000] [rounds=3]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateIdentity } from '@dpc/core';
 import { createHubClient, createHubServer } from '@dpc/webrtc-hub';
@@ -24,9 +28,10 @@ async function freePort() {
   await new Promise((r) => s.close(r));
   return port;
 }
-async function startHubProcess(redisUrl) {
+async function startHubProcess(redisUrl, tlsDir) {
   const p = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', ...(redisUrl ? [redisUrl] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...(tlsDir && { HUB_TLS_DIR: tlsDir }) },
   });
   procs.push(p);
   const [line] = await once(createInterface({ input: p.stdout }), 'line');
@@ -49,13 +54,13 @@ function killAll() {
 process.on('exit', killAll);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function login(url, n, concurrency = 50) {
+async function login(url, n, concurrency = 50, ca = undefined) {
   const clients = [];
   let next = 0;
   const worker = async () => {
     while (next < n) {
       next++;
-      const c = createHubClient({ url, identity: generateIdentity(), heartbeatMs: 10_000, deadAfterMs: 60_000 });
+      const c = createHubClient({ url, identity: generateIdentity(), heartbeatMs: 10_000, deadAfterMs: 60_000, ...(ca && { ca }) });
       c.start();
       await c.waitConnected({ signal: AbortSignal.timeout(60_000) });
       clients.push(c);
@@ -117,27 +122,52 @@ async function main() {
   const redis = await startRedis();
   const h1 = await startHubProcess(redis);
   const h2 = await startHubProcess(redis);
+  const tlsDir = mkdtempSync(join(tmpdir(), 'dpc-bench-hub-tls-'));
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'].concat([
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(tlsDir, 'key.pem'),
+      '-out',
+      join(tlsDir, 'cert.pem'),
+    ]),
+    { stdio: 'ignore' },
+  );
+  const secure = await startHubProcess(undefined, tlsDir);
+  const ca = readFileSync(join(tlsDir, 'cert.pem'));
   const localS = await login(solo.url, pairs, 10);
   const localR = await login(solo.url, pairs, 10);
+  const tlsS = await login(secure.url, pairs, 10, ca);
+  const tlsR = await login(secure.url, pairs, 10, ca);
   const crossS = await login(h1.url, pairs, 10);
   const crossR = await login(h2.url, pairs, 10);
   await pump(localS, localR, 2000); // warm-up
+  await pump(tlsS, tlsR, 2000);
   await pump(crossS, crossR, 2000);
   const local = [];
+  const tls = [];
   const cross = [];
   for (let i = 0; i < rounds; i++) {
     local.push(await pump(localS, localR, messages));
+    tls.push(await pump(tlsS, tlsR, messages));
     cross.push(await pump(crossS, crossR, messages));
-    console.log(`round ${i + 1}: one Hub ${local.at(-1).toFixed(0)} msg/s, two Hubs via Redis ${cross.at(-1).toFixed(0)} msg/s`);
+    console.log(
+      `round ${i + 1}: one Hub ${local.at(-1).toFixed(0)} msg/s, one Hub over wss ${tls.at(-1).toFixed(0)} msg/s, two Hubs via Redis ${cross.at(-1).toFixed(0)} msg/s`,
+    );
   }
+  rmSync(tlsDir, { recursive: true, force: true });
   const l = median(local);
+  const w = median(tls);
   const c = median(cross);
   console.log('\n| measure | one Hub (local routing) | two Hubs on Redis (cross-Hub) | ratio |');
   console.log('|---|---|---|---|');
   console.log(`| signalling messages/s (acknowledged), median | ${l.toFixed(0)} | ${c.toFixed(0)} | ${(c / l).toFixed(2)} |`);
+  console.log(`| one Hub over wss:// (TLS in the Hub), median msg/s | ${w.toFixed(0)} | | ${(w / l).toFixed(2)} vs ws:// |`);
   console.log(`| logged-in nodes, login rate | ${nodes} nodes, ${(nodes / loginS).toFixed(0)} logins/s | | |`);
   console.log(`| Hub memory per logged-in node (RSS delta / N) | ${((rss1 - rss0) / nodes / 1024).toFixed(1)} KiB | | |`);
-  for (const cl of [...many, ...localS, ...localR, ...crossS, ...crossR]) void cl.stop();
+  for (const cl of [...many, ...localS, ...localR, ...tlsS, ...tlsR, ...crossS, ...crossR]) void cl.stop();
   killAll();
   process.exit(0);
 }
@@ -147,7 +177,10 @@ if (process.argv[2] === '--serve') {
   const hub = createHubServer({
     host: '127.0.0.1',
     port: 0,
-    ...(process.argv[3] && { redisUrl: process.argv[3] }),
+    ...(process.argv[3] && { redisUrl: process.argv[3], clusterSecret: 'dpc-bench-cluster-secret' }),
+    ...(process.env.HUB_TLS_DIR && {
+      tls: { cert: readFileSync(join(process.env.HUB_TLS_DIR, 'cert.pem')), key: readFileSync(join(process.env.HUB_TLS_DIR, 'key.pem')) },
+    }),
     ratePerS: 1e9,
     rateBurst: 1e9,
     maxConnectionsPerSource: 1e6,

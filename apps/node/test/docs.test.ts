@@ -10,7 +10,7 @@ const read = (rel: string) => readFileSync(join(repo, rel), 'utf8');
 
 describe('example configs of dpc-node', () => {
   it('a seed node, a relay volunteer and a peer load without warnings and hold their role', async () => {
-    expect(readdirSync(examples).sort()).toEqual(['peer.ini', 'relay-volunteer.ini', 'seed-node.ini']);
+    expect(readdirSync(examples).sort()).toEqual(['hub.ini', 'peer.ini', 'relay-volunteer.ini', 'seed-node.ini']);
     const load = async (name: string) => {
       const { config, warnings } = await loadConfig(join(examples, name), { env: {} });
       expect(warnings, name).toEqual([]);
@@ -25,6 +25,14 @@ describe('example configs of dpc-node', () => {
     const peer = await load('peer.ini');
     expect(peer.dht.seed_nodes).toEqual(['192.0.2.1:8889', '[2001:db8::1]:8889']);
     expect(peer.relay).toMatchObject({ enabled: true, volunteer: false });
+    const hub = await load('hub.ini');
+    expect(hub.hub).toMatchObject({
+      serve: true,
+      port: 8886,
+      url: 'wss://hub.example.org:8886/',
+      tls_cert: '/etc/dpc/hub-cert.pem',
+      tls_key: '/etc/dpc/hub-key.pem',
+    });
   });
 });
 

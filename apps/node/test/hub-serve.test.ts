@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateIdentity } from '@dpc/core';
@@ -15,8 +15,8 @@ afterEach(async () => {
   for (const s of stops.splice(0)) await s();
 });
 
-async function hubClient(url: string): Promise<HubClient> {
-  const c = createHubClient({ url, identity: generateIdentity(), backoff: { minMs: 100, maxMs: 500 } });
+async function hubClient(url: string, ca?: Buffer): Promise<HubClient> {
+  const c = createHubClient({ url, identity: generateIdentity(), backoff: { minMs: 100, maxMs: 500 }, ...(ca && { ca }) });
   clients.push(c);
   c.start();
   await c.waitConnected({ signal: AbortSignal.timeout(10_000) });
@@ -78,7 +78,6 @@ describe('dpc-node [hub] serve = true', () => {
     await expect(alice.send(generateIdentity().nodeId, 'x')).rejects.toMatchObject({ code: 'DPC_HUB_PEER_OFFLINE' });
     await until(() => got.length === 1);
     expect(got).toEqual([{ from: alice.nodeId, payload: { type: 'offer' } }]);
-    const { readFile } = await import('node:fs/promises');
     const info = JSON.parse(await readFile(join(root, 'hub', 'node.json'), 'utf8')) as { api: string };
     const api = await apiClient(info.api, join(root, 'hub'));
     const counters = await api.counters();
@@ -93,7 +92,10 @@ describe('dpc-node [hub] serve = true', () => {
     const root = await mkdtemp(join(tmpdir(), 'dpc-hub-'));
     const urls: string[] = [];
     for (const name of ['hub1', 'hub2']) {
-      const ini = await config(await mkdtemp(join(root, `${name}-`)), baseIni(undefined, hubIni(await freePort(), `redis_url = ${redis}`)));
+      const ini = await config(
+        await mkdtemp(join(root, `${name}-`)),
+        baseIni(undefined, hubIni(await freePort(), `redis_url = ${redis}\ncluster_secret = dpc-test-cluster-secret-01`)),
+      );
       const node = startNode(['--config', ini, '--data-dir', join(root, name)]);
       urls.push(String((await node.next('listening')).hub));
     }
@@ -120,5 +122,49 @@ describe('dpc-node [hub] serve = true', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('[hub] tls_cert + tls_key: the Hub serves wss://; a client trusting the certificate ([hub] ca) logs in', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-hub-'));
+    // A self-signed certificate for 127.0.0.1, made here with the openssl CLI.
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(root, 'hub-key.pem'),
+        '-out',
+        join(root, 'hub-cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const port = await freePort();
+    const tls = `tls_cert = ${join(root, 'hub-cert.pem')}\ntls_key = ${join(root, 'hub-key.pem')}`;
+    const ini = await config(root, baseIni(undefined, hubIni(port, tls)));
+    const node = startNode(['--config', ini, '--data-dir', join(root, 'hub')]);
+    const listening = await node.next('listening');
+    expect(listening.hub).toBe(`wss://127.0.0.1:${port}/`);
+    const alice = await hubClient(String(listening.hub), await readFile(join(root, 'hub-cert.pem')));
+    expect(alice.connected).toBe(true);
+  });
+
+  it('[hub] redis_url without [hub] cluster_secret fails the start naming the key', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dpc-hub-'));
+    const ini = await config(root, baseIni(undefined, hubIni(await freePort(), 'redis_url = redis://127.0.0.1:9')));
+    const r = await run(['start', '--config', ini, '--data-dir', join(root, 'n'), '--allow-loopback']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('cluster_secret');
   });
 });

@@ -137,9 +137,16 @@ export const CONFIG_SCHEMA = {
     host: { kind: { t: 'host' }, default: '0.0.0.0', doc: 'Hub bind address' } as KeySpec<string>,
     port: port(8886, 'Hub WebSocket port (0 picks a free one)'),
     redis_url: str('', 'Redis shared by several Hub instances (empty: one instance)'),
+    cluster_secret: str(
+      '',
+      'with redis_url: secret shared by every Hub instance, authenticating their messages through Redis (HMAC-SHA256, at least 16 characters)',
+    ),
     turn_secret: str('', "coturn's static-auth-secret: the Hub hands out TURN credentials in coturn's REST format"),
     turn_servers: list([], 'TURN URLs the Hub hands out with those credentials, comma separated'),
     turn_ttl: secs(600, 'lifetime of the TURN credentials the Hub hands out'),
+    tls_cert: str('', 'serve wss://: PEM file of the Hub certificate (chain); with tls_key'),
+    tls_key: str('', 'serve wss://: PEM file of the Hub private key; with tls_cert'),
+    ca: str('', 'PEM file of the CA that signed a wss:// Hub certificate (a private CA; empty: the system CAs)'),
   },
   api: {
     enabled: bool(true, 'serve the local WebSocket API (stats, sessions, send, events)'),

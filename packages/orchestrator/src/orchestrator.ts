@@ -479,6 +479,11 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
     this.#maintained.add(session);
     const signal = this.#shutdown.signal;
     const interval = this.#opts.upgradeIntervalMs ?? DEFAULT_UPGRADE_INTERVAL_MS;
+    // Both ends of a session run this loop, from the same moment (the path came up on both at
+    // once): in step, their upgrades would punch each other at the same instant, and such crossed
+    // punches fail (seen in the lab: tier 3 → 4 took two or three rounds). The end with the larger
+    // node id stays half an interval behind, so the other end's attempt has come and gone first.
+    let phase = this.#opts.localNodeId > session.peerId ? interval / 2 : 0;
     const loop = async () => {
       let delay: number = RECONNECT_BACKOFF_MS[0];
       while (!session.closed && !signal.aborted) {
@@ -505,7 +510,8 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
         const tier = session.tier;
         // Sessions on a path ranked at or below upgradeFromPriority keep trying the better paths.
         if (!tier || PATH_RANK[tier] < this.#upgradeFrom) return;
-        await sleep(interval, signal).catch(() => {});
+        await sleep(interval + phase, signal).catch(() => {});
+        phase = 0;
         const now = session.tier;
         if (session.closed || signal.aborted || !session.connected || !now || PATH_RANK[now] < this.#upgradeFrom) continue;
         const better = this.#opts.strategies.filter((s) => PATH_RANK[s.name] < PATH_RANK[now]).map((s) => s.name);

@@ -92,7 +92,15 @@ describe('a real browser (headless Chromium) as a tier-3 peer', () => {
     const identity = generateIdentity();
     const s: RelaySignaller = await relaySignaller(r.url, identity.nodeId);
     const counters = new Counters();
-    const peer = createRtcPeer({ identity, signaller: s, counters, additionalHostAddresses: ['127.0.0.1'], timeoutMs: 20_000 });
+    // Each step may take its time with Chromium and other test files sharing two loaded cores.
+    const peer = createRtcPeer({
+      identity,
+      signaller: s,
+      counters,
+      additionalHostAddresses: ['127.0.0.1'],
+      timeoutMs: 40_000,
+      stepTimeoutMs: 20_000,
+    });
     stops.push(
       () => s.close(),
       () => peer.stop(),
@@ -130,14 +138,15 @@ describe('a real browser (headless Chromium) as a tier-3 peer', () => {
       ch.send({ echo: m });
       return { remote: ch.remote, m };
     });
-    const conn = await node.peer.connect(browserId, { proto: 'dpc-msg/1', signal: AbortSignal.timeout(20_000) });
+    browserSide.catch(() => {}); // awaited below; when the test fails first, the page closes under it
+    const conn = await node.peer.connect(browserId, { proto: 'dpc-msg/1', signal: AbortSignal.timeout(40_000) });
     expect(conn.remoteNodeId).toBe(browserId);
     const reply = once(conn, 'message');
     await conn.send({ text: 'hi browser' });
     expect((await reply)[0]).toEqual({ echo: { text: 'hi browser' } });
     expect(await browserSide).toEqual({ remote: node.nodeId, m: { text: 'hi browser' } });
     await conn.close();
-  });
+  }, 60_000);
 
   it('a relay that swaps the browser’s SDP fingerprint: the node refuses (DPC_RTC_FINGERPRINT_MISMATCH) and the browser is told', async () => {
     const { page } = await pageOn(lying);

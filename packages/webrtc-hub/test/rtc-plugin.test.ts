@@ -2,6 +2,9 @@
 // webrtc_timeout, STUN/TURN lists), hubConnected reported as the Hub link goes up and down, the
 // endpoint record's `hub` part, inbound sessions handed to ctx.accept.
 import { EventEmitter, once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   type Connection,
   Counters,
@@ -89,6 +92,51 @@ describe('tier-3 plugin (tierPlugin) with a real Hub', () => {
     expect(started.info).toMatchObject({ enabled: false, reason: 'enable_hub_webrtc = false' });
     expect(linked).toBe(false);
     expect(seen.network).toEqual([{ hubConnected: false }]);
+    await started.stop();
+  });
+
+  it('a Hub that accepts TCP and never answers: start() returns after its short login wait, also when garbage collection runs meanwhile', async () => {
+    // The WebSocket handshake hangs (no error before the client's 10 s login timeout): only the
+    // plugin's own deadline ends the wait. Its deadline signal once got collected and never fired.
+    const held: Socket[] = [];
+    const silent = createServer((sock) => held.push(sock)).listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as { port: number }).port;
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collector = setInterval(() => gc(), 50);
+    const { ctx, seen, abort } = context(generateIdentity(), { hub: { url: `ws://127.0.0.1:${port}` } });
+    try {
+      const started = await Promise.race([
+        tierPlugin.start(ctx),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('start() never returned')), 20_000)),
+      ]);
+      expect(started.strategy).toBeDefined();
+      expect(seen.network.at(-1)).toEqual({ hubConnected: false });
+      abort();
+      await started.stop();
+    } finally {
+      clearInterval(collector);
+      for (const sock of held) sock.destroy();
+      silent.close();
+    }
+  }, 30_000);
+
+  it('a Hub that refuses the connection: start() does not wait for the login (the first failed attempt ends the wait)', async () => {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const warnings: Array<Record<string, unknown>> = [];
+    const c = context(generateIdentity(), { hub: { url: `ws://127.0.0.1:${port}` } });
+    const { seen, abort } = c;
+    const ctx = { ...c.ctx, log: { ...c.ctx.log, warn: (_m: string, f?: Record<string, unknown>) => void warnings.push(f ?? {}) } };
+    // A login wait far beyond the test's deadline: only the refused attempt can end it in time.
+    const started = await webRtcTier({ loginWaitMs: 600_000 }).start(ctx);
+    expect(started.strategy).toBeDefined();
+    expect(seen.network.at(-1)).toEqual({ hubConnected: false });
+    expect(String(warnings[0]?.error)).toContain('ECONNREFUSED');
+    abort();
     await started.stop();
   });
 

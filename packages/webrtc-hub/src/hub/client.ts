@@ -22,6 +22,7 @@ import {
   HubNotConnectedError,
   HubProtocolError,
   HubRateLimitedError,
+  HubTlsError,
   hubErrorFromWire,
 } from './errors.js';
 import { normalizeHubUrl, signLogin } from './login.js';
@@ -45,6 +46,11 @@ export interface HubClientOptions {
   backoff?: { minMs?: number; maxMs?: number; jitter?: number };
   /** Largest payload `send()` accepts (JSON bytes), checked before sending. Default 16 KiB (the Hub's default). */
   maxPayloadBytes?: number;
+  /**
+   * For a `wss://` Hub with a certificate from a private CA: the CA certificate(s), PEM
+   * (`[hub] ca` names the file). Default: the system's trusted CAs.
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
   /** Counters (`hub_client_*`). Default: a fresh set. */
   counters?: Counters;
 }
@@ -222,6 +228,7 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
       maxPayload: DEFAULT_HUB_MAX_FRAME_BYTES * 4,
       perMessageDeflate: false,
       handshakeTimeout: num(this.#o.loginTimeoutMs, DEFAULT_HUB_CLIENT_LOGIN_TIMEOUT_MS),
+      ...(this.#o.ca !== undefined && { ca: this.#o.ca }),
     });
     this.#ws = ws;
     let lastHeard = Date.now();
@@ -246,6 +253,10 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
     };
 
     ws.on('error', (err) => {
+      if (isTlsFailure(err)) {
+        this.counters.inc('hub_client_tls_refused');
+        closeError ??= new HubTlsError(`the Hub at ${this.url} did not prove its identity over TLS: ${err.message}`, { cause: err });
+      }
       closeError ??= err;
     });
     ws.on('message', (data, isBinary) => {
@@ -347,6 +358,28 @@ class HubClientImpl extends EventEmitter<HubClientEvents> implements HubClient {
     this.#ws?.terminate();
     await this.#loop;
   }
+}
+
+/** OpenSSL / Node codes of a certificate the client refused. */
+const TLS_FAILURE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+function isTlsFailure(err: Error & { code?: string }): boolean {
+  return err.code !== undefined && TLS_FAILURE_CODES.has(err.code);
 }
 
 function toError(reason: unknown): DpcError | Error {

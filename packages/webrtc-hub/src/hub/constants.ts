@@ -32,6 +32,8 @@ export const DEFAULT_HUB_ROUTE_TIMEOUT_MS = 5_000;
 export const DEFAULT_HUB_MAX_PENDING_ROUTES = 10_000;
 /** `start()` gives up on Redis after this, ms. */
 export const DEFAULT_HUB_REDIS_CONNECT_TIMEOUT_MS = 10_000;
+/** A message between Hubs whose sender clock is further than this from ours is refused (replay window), ms. */
+export const DEFAULT_HUB_BUS_MAX_SKEW_MS = 30_000;
 /** Prefix of every Redis key and channel the Hub uses. */
 export const DEFAULT_HUB_REDIS_PREFIX = 'dpc-hub:';
 

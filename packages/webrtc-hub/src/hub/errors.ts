@@ -69,6 +69,16 @@ export class HubNotConnectedError extends DpcError {
     super('DPC_HUB_NOT_CONNECTED', message, { retryable: true, ...options });
   }
 }
+/**
+ * The TLS handshake with a `wss://` Hub failed: its certificate does not chain to a trusted CA
+ * (`[hub] ca` or the system's), names another host, or has expired. Not retried any faster than
+ * other failures: the client keeps its backoff.
+ */
+export class HubTlsError extends DpcError {
+  constructor(message: string, options?: DpcErrorOptions) {
+    super('DPC_HUB_TLS', message, options);
+  }
+}
 /** Bad Hub options or config. */
 export class HubConfigError extends DpcError {
   constructor(message: string, options?: DpcErrorOptions) {

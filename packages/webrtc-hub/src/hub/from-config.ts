@@ -1,20 +1,35 @@
+import { readFileSync } from 'node:fs';
 import type { Counters, DpcConfig, Identity, TierContext } from '@dpc/core';
 import { createHubClient, type HubClient, type HubClientOptions } from './client.js';
+import { HubConfigError } from './errors.js';
 import { createHubServer } from './server.js';
 import type { HubServer, HubServerOptions } from './server-options.js';
 
+/** The contents of the PEM file a `[hub]` key names (typed error naming the key when unreadable). */
+function pemFile(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new HubConfigError(`[hub] ${key} = ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * A Hub from a node's config: `[hub] host`, `port`, `url` (the URL nodes dial, named in the
- * challenges), `redis_url`, `turn_secret`, `turn_servers`, `turn_ttl`, and `[webrtc] stun_servers`
- * as the STUN servers handed out.
+ * challenges), `redis_url`, `cluster_secret`, `turn_secret`, `turn_servers`, `turn_ttl`, `tls_cert` + `tls_key` (serve
+ * `wss://`), and `[webrtc] stun_servers` as the STUN servers handed out.
  */
 export function hubServerFromConfig(config: DpcConfig, extra: Partial<HubServerOptions> & { counters?: Counters } = {}): HubServer {
   const h = config.hub;
+  if ((h.tls_cert === '') !== (h.tls_key === ''))
+    throw new HubConfigError('[hub] tls_cert and [hub] tls_key go together: set both or neither');
   return createHubServer({
+    ...(h.tls_cert && { tls: { cert: pemFile('tls_cert', h.tls_cert), key: pemFile('tls_key', h.tls_key) } }),
     host: h.host === 'dual' ? '::' : h.host,
     port: h.port,
     ...(h.url && { url: h.url }),
     ...(h.redis_url && { redisUrl: h.redis_url }),
+    ...(h.cluster_secret && { clusterSecret: h.cluster_secret }),
     ...(h.turn_secret && { turnSecret: h.turn_secret }),
     turnServers: h.turn_servers,
     turnTtlS: h.turn_ttl,
@@ -23,10 +38,13 @@ export function hubServerFromConfig(config: DpcConfig, extra: Partial<HubServerO
   });
 }
 
-/** A Hub client from `[hub] url`; undefined when no URL is configured or `[hub] auto_connect` is off. */
+/**
+ * A Hub client from `[hub] url` (and `[hub] ca`, the CA of a `wss://` Hub's certificate);
+ * undefined when no URL is configured or `[hub] auto_connect` is off.
+ */
 export function hubClientFromConfig(config: DpcConfig, identity: Identity, extra: Partial<HubClientOptions> = {}): HubClient | undefined {
   if (!config.hub.url || !config.hub.auto_connect) return undefined;
-  return createHubClient({ url: config.hub.url, identity, ...extra });
+  return createHubClient({ url: config.hub.url, identity, ...(config.hub.ca && { ca: pemFile('ca', config.hub.ca) }), ...extra });
 }
 
 /**

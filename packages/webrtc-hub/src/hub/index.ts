@@ -1,5 +1,16 @@
 // The Hub (server) and its client: signed logins, signalling routed by node id, Redis scale-out.
 
+export {
+  HUB_BUS_CONTEXT,
+  HUB_PRESENCE_CONTEXT,
+  MIN_CLUSTER_SECRET_LENGTH,
+  type OpenedBusMessage,
+  openBusMessage,
+  presenceInstance,
+  presenceValue,
+  ReplayGuard,
+  sealBusMessage,
+} from './bus-auth.js';
 export { createHubClient, type HubClient, type HubClientEvents, type HubClientOptions } from './client.js';
 export * from './constants.js';
 export * from './errors.js';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { abortable, type Counters, timeoutSignal } from '@dpc/core';
 import { createClient } from 'redis';
+import { openBusMessage, presenceInstance, presenceValue, ReplayGuard, sealBusMessage } from './bus-auth.js';
 import { HubUnavailableError } from './errors.js';
 
 // Scale-out: Hubs sharing one Redis. Each node logged in anywhere has a presence key
@@ -8,6 +9,10 @@ import { HubUnavailableError } from './errors.js';
 // instance subscribes to its own channel `<prefix>inst:<instance id>`. A message for a node on
 // another instance is published to that instance's channel, and that instance answers on the
 // sender's channel whether it delivered it (so an offline target is reported at once).
+// Whoever can publish on Redis is not trusted: every message and presence value carries an
+// HMAC under the cluster secret (bus-auth.ts); untagged, mis-tagged, stale or replayed messages are
+// dropped and counted (`hub_bus_forged`, `hub_bus_stale`, `hub_bus_replayed`), and a presence
+// value with a wrong tag is taken as "logged in nowhere" (`hub_bus_forged_presence`).
 
 /** What one Hub instance asks of the shared bus. */
 export interface HubBusHandlers {
@@ -21,6 +26,10 @@ export interface HubBusHandlers {
 
 export interface RedisBusOptions {
   url: string;
+  /** `[hub] cluster_secret`: shared by every Hub instance on this Redis. */
+  clusterSecret: string;
+  /** A message whose sender clock differs from ours by more than this is refused, ms. */
+  maxClockSkewMs: number;
   prefix: string;
   presenceTtlMs: number;
   routeTimeoutMs: number;
@@ -36,8 +45,15 @@ type BusMessage =
   | { k: 'res'; rid: string; ok: boolean }
   | { k: 'kick'; node_id: string };
 
+/** Tags remembered against replays (a replay older than the skew window is refused as stale). */
+const MAX_REMEMBERED_TAGS = 200_000;
+
+/** Rewrites our presence (also after a Redis restart); another value is returned for a look. */
 const REFRESH = `local v = redis.call('get', KEYS[1])
 if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return v`;
+/** Replaces the value ARGV[1] (a forged one) with ours, unless it changed in between. */
+const REPLACE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
 return 0`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`;
@@ -61,11 +77,13 @@ export class RedisBus {
   readonly #sub;
   readonly #pending = new Map<string, { resolve: (ok: boolean) => void }>();
   readonly #local = new Set<string>();
+  readonly #replay: ReplayGuard;
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(o: RedisBusOptions) {
     this.#o = o;
+    this.#replay = new ReplayGuard(o.maxClockSkewMs, MAX_REMEMBERED_TAGS);
     // No offline queue: while Redis is away a command fails at once instead of waiting.
     this.#cmd = createClient({
       url: o.url,
@@ -81,6 +99,16 @@ export class RedisBus {
   }
   #key(nodeId: string): string {
     return `${this.#o.prefix}node:${nodeId}`;
+  }
+  /** This instance's presence value for `nodeId`. */
+  #mine(nodeId: string): string {
+    return presenceValue(this.#o.clusterSecret, this.#key(nodeId), this.instanceId);
+  }
+  /** The instance a presence value read for `nodeId` names; undefined (counted) when forged. */
+  #instanceOf(nodeId: string, value: string): string | undefined {
+    const id = presenceInstance(this.#o.clusterSecret, this.#key(nodeId), value);
+    if (id === undefined) this.#o.counters.inc('hub_bus_forged_presence');
+    return id;
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -109,12 +137,13 @@ export class RedisBus {
     const set = this.#cmd.sendCommand<string | null>([
       'SET',
       this.#key(nodeId),
-      this.instanceId,
+      this.#mine(nodeId),
       'PX',
       String(this.#o.presenceTtlMs),
       'GET',
     ]);
-    const old = await abortable(set, t);
+    const value = await abortable(set, t);
+    const old = value ? this.#instanceOf(nodeId, value) : undefined;
     if (old && old !== this.instanceId) {
       this.#o.counters.inc('hub_bus_kick_sent');
       await this.#publish(`${this.#o.prefix}inst:${old}`, { k: 'kick', node_id: nodeId });
@@ -124,7 +153,7 @@ export class RedisBus {
   /** `nodeId` left this instance. */
   async release(nodeId: string): Promise<void> {
     this.#local.delete(nodeId);
-    await this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(nodeId), this.instanceId]);
+    await this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(nodeId), this.#mine(nodeId)]);
   }
 
   /**
@@ -135,14 +164,15 @@ export class RedisBus {
   async route(from: string, to: string, payload: unknown, signal?: AbortSignal): Promise<boolean> {
     if (this.#pending.size >= this.#o.maxPendingRoutes) throw new HubUnavailableError('too many messages in flight between Hubs');
     const t = timeoutSignal(this.#o.routeTimeoutMs, 'routing through another Hub', signal);
-    let where: string | null;
+    let value: string | null;
     try {
-      where = (await abortable(this.#cmd.sendCommand(['GET', this.#key(to)]), t.signal)) as string | null;
+      value = (await abortable(this.#cmd.sendCommand(['GET', this.#key(to)]), t.signal)) as string | null;
     } catch (err) {
       t.clear();
       throw new HubUnavailableError('the Hubs\u2019 shared Redis is unreachable', { cause: err });
     }
-    if (!where || where === this.instanceId) {
+    const where = value ? this.#instanceOf(to, value) : undefined;
+    if (!value || !where || where === this.instanceId) {
       // Logged in nowhere, or here (the caller already looked locally: a stale key).
       t.clear();
       return false;
@@ -154,7 +184,7 @@ export class RedisBus {
       if (receivers === 0) {
         // That instance is gone (crashed without cleaning up): its presence key is stale.
         this.#o.counters.inc('hub_bus_stale_presence');
-        await this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(to), where]).catch(() => {});
+        await this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(to), value]).catch(() => {});
         return false;
       }
       return await abortable(answer, t.signal);
@@ -170,15 +200,26 @@ export class RedisBus {
   }
 
   async #publish(channel: string, m: BusMessage): Promise<number> {
-    return (await this.#cmd.sendCommand(['PUBLISH', channel, JSON.stringify(m)])) as number;
+    const sealed = sealBusMessage(this.#o.clusterSecret, channel, JSON.stringify({ ...m, ts: Date.now() }));
+    return (await this.#cmd.sendCommand(['PUBLISH', channel, sealed])) as number;
   }
 
   #onMessage(raw: string): void {
-    let m: BusMessage;
+    const opened = openBusMessage(this.#o.clusterSecret, this.#channel, raw);
+    if (!opened.ok) {
+      this.#o.counters.inc('hub_bus_forged');
+      return;
+    }
+    let m: BusMessage & { ts?: unknown };
     try {
-      m = JSON.parse(raw) as BusMessage;
+      m = JSON.parse(opened.json) as BusMessage & { ts?: unknown };
     } catch {
       this.#o.counters.inc('hub_bus_bad_message');
+      return;
+    }
+    const fresh = this.#replay.check(opened.tag, typeof m.ts === 'number' ? m.ts : Number.NaN, Date.now());
+    if (fresh !== 'ok') {
+      this.#o.counters.inc(`hub_bus_${fresh}`);
       return;
     }
     if (m.k === 'res') {
@@ -196,9 +237,19 @@ export class RedisBus {
   async #refresh(): Promise<void> {
     if (this.#closed || this.#local.size === 0) return;
     try {
+      const ids = [...this.#local];
+      const ttl = String(this.#o.presenceTtlMs);
       const multi = this.#cmd.multi();
-      for (const id of this.#local) multi.addCommand(['EVAL', REFRESH, '1', this.#key(id), this.instanceId, String(this.#o.presenceTtlMs)]);
-      await multi.exec();
+      for (const id of ids) multi.addCommand(['EVAL', REFRESH, '1', this.#key(id), this.#mine(id), ttl]);
+      const replies = (await multi.exec()) as unknown[];
+      // A value that is not ours: a newer login on another instance (a valid tag: leave it), or
+      // written by someone without the cluster secret (put ours back, so the node is reachable again).
+      for (const [i, v] of replies.entries()) {
+        const id = ids[i] as string;
+        if (typeof v !== 'string' || presenceInstance(this.#o.clusterSecret, this.#key(id), v) !== undefined) continue;
+        this.#o.counters.inc('hub_bus_forged_presence_replaced');
+        await this.#cmd.sendCommand(['EVAL', REPLACE, '1', this.#key(id), v, this.#mine(id), ttl]);
+      }
     } catch (err) {
       this.#o.handlers.onError(err as Error);
     }
@@ -212,7 +263,7 @@ export class RedisBus {
     // Drop this instance's presence keys so other Hubs report its nodes offline at once.
     const ids = [...this.#local];
     this.#local.clear();
-    await Promise.all(ids.map((id) => this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(id), this.instanceId]).catch(() => {})));
+    await Promise.all(ids.map((id) => this.#cmd.sendCommand(['EVAL', RELEASE, '1', this.#key(id), this.#mine(id)]).catch(() => {})));
     await Promise.all([this.#sub, this.#cmd].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)));
   }
 }

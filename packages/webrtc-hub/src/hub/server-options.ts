@@ -8,11 +8,24 @@ export interface HubServerOptions {
   port?: number;
   /**
    * The URL nodes dial (`wss://hub.example.org/`): named in every login challenge, and a node signs
-   * only a challenge naming the Hub it dialled. Default `ws://<host>:<port>/` of the listening socket.
+   * only a challenge naming the Hub it dialled. Default `ws://<host>:<port>/` (`wss://` with `tls`) of the listening socket.
    */
   url?: string;
+  /**
+   * Serve `wss://` (TLS termination in the Hub): PEM certificate chain and private key
+   * (`[hub] tls_cert` / `[hub] tls_key` name the files). Default: plain `ws://` (behind a proxy).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Redis URL shared by several Hub instances (`[hub] redis_url`). Default: none, one instance. */
   redisUrl?: string;
+  /**
+   * `[hub] cluster_secret`: shared by every Hub instance on `redisUrl` (at least 16 characters;
+   * required with `redisUrl`). Messages and presence values in Redis are authenticated with it
+   * (HMAC-SHA256): whoever can write to Redis without it cannot forge routing, acks or kicks.
+   */
+  clusterSecret?: string;
+  /** Messages between Hubs sent longer ago (by the sender's clock) than this are refused, ms. Default 30 000. */
+  busMaxSkewMs?: number;
   /** `start()` fails (DPC_HUB_UNAVAILABLE) when Redis cannot be reached within this, ms. Default 10 000. */
   redisConnectTimeoutMs?: number;
   /** Prefix of Redis keys and channels. Default 'dpc-hub:'. */

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counters, isDpcError, sourceKey } from '@dpc/core';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { MIN_CLUSTER_SECRET_LENGTH } from './bus-auth.js';
 import {
+  DEFAULT_HUB_BUS_MAX_SKEW_MS,
   DEFAULT_HUB_LOGIN_TIMEOUT_MS,
   DEFAULT_HUB_MAX_CONNECTIONS,
   DEFAULT_HUB_MAX_CONNECTIONS_PER_SOURCE,
@@ -22,7 +25,7 @@ import {
   DEFAULT_TURN_CREDENTIAL_TTL_S,
   HUB_PROTOCOL,
 } from './constants.js';
-import type { HubErrorCode } from './errors.js';
+import { HubConfigError, type HubErrorCode } from './errors.js';
 import { checkLogin, type LoginChallenge, normalizeHubUrl } from './login.js';
 import { type ClientMessage, clientMessageSchema, parseJson, type ServerMessage } from './messages.js';
 import { RedisBus } from './redis-bus.js';
@@ -85,8 +88,14 @@ class HubServerImpl implements HubServer {
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     const o = this.#o;
     if (o.redisUrl) {
+      if ((o.clusterSecret ?? '').length < MIN_CLUSTER_SECRET_LENGTH)
+        throw new HubConfigError(
+          `[hub] redis_url needs [hub] cluster_secret (at least ${MIN_CLUSTER_SECRET_LENGTH} characters, the same on every Hub): it authenticates what the Hubs tell each other through Redis`,
+        );
       this.#bus = new RedisBus({
         url: o.redisUrl,
+        clusterSecret: o.clusterSecret as string,
+        maxClockSkewMs: num(o.busMaxSkewMs, DEFAULT_HUB_BUS_MAX_SKEW_MS),
         prefix: o.redisPrefix ?? DEFAULT_HUB_REDIS_PREFIX,
         presenceTtlMs: num(o.presenceTtlMs, DEFAULT_HUB_PRESENCE_TTL_MS),
         routeTimeoutMs: num(o.routeTimeoutMs, DEFAULT_HUB_ROUTE_TIMEOUT_MS),
@@ -110,9 +119,17 @@ class HubServerImpl implements HubServer {
         throw err;
       }
     }
-    const http = createServer((_req, res) => {
+    const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('dpc Hub: connect with a WebSocket\n');
-    });
+    };
+    let http: Server;
+    try {
+      http = o.tls ? createTlsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, onRequest) : createServer(onRequest);
+    } catch (err) {
+      await this.#bus?.close();
+      throw new HubConfigError(`the Hub's TLS certificate or key is unusable: ${(err as Error).message}`, { cause: err });
+    }
+    if (o.tls) http.on('tlsClientError', () => this.counters.inc('hub_tls_handshake_failed'));
     this.#http = http;
     // Sockets not yet upgraded count too: a hard cap above the WebSocket limit (which answers DPC_HUB_BUSY).
     http.maxConnections = 2 * num(o.maxConnections, DEFAULT_HUB_MAX_CONNECTIONS) + 64;
@@ -140,7 +157,7 @@ class HubServerImpl implements HubServer {
     const addr = http.address() as AddressInfo;
     this.#port = addr.port;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.#url = normalizeHubUrl(o.url ?? `ws://${host}:${addr.port}/`);
+    this.#url = normalizeHubUrl(o.url ?? `${o.tls ? 'wss' : 'ws'}://${host}:${addr.port}/`);
     const pingMs = num(o.pingIntervalMs, DEFAULT_HUB_PING_INTERVAL_MS);
     if (pingMs > 0) {
       this.#pingTimer = setInterval(() => this.#pingAll(), pingMs);

@@ -1,4 +1,4 @@
-import { type Connection, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { type Connection, secondsToMs, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import type { RTCIceServer } from 'werift';
 import type { HubClient } from '../hub/client.js';
 import { hubClientFromConfig } from '../hub/from-config.js';
@@ -15,6 +15,12 @@ export interface WebRtcTierOptions {
    * (`hubClientFromConfig`), counting into the node's counters.
    */
   connectHub?(ctx: TierContext): HubClient;
+  /**
+   * How long start waits for the first Hub login, ms (a short-lived `dpc-node send` then finds
+   * tier 3 ready). A failed first attempt (refused, unreachable, TLS) ends the wait at once.
+   * Default 3 000.
+   */
+  loginWaitMs?: number;
 }
 
 const unique = (servers: RTCIceServer[]) => {
@@ -33,7 +39,7 @@ const unique = (servers: RTCIceServer[]) => {
  * endpoint record's `hub` part while logged in, offers the WebRTC strategy and hands inbound
  * sessions to `ctx.accept`. ICE servers of each attempt: `[webrtc] stun_servers`, `[turn]
  * servers / username / credential`, then what the Hub hands out (TURN with fresh credentials).
- * Deadline: `webrtc_timeout`. Start waits up to 3 s for the first login. Events: `webrtc` with
+ * Deadline: `webrtc_timeout`. Start waits up to 3 s for the first login (less when the first attempt fails). Events: `webrtc` with
  * `kind` hub-up, hub-down, refused, session (an inbound session: peer, proto, candidate types).
  */
 export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
@@ -113,9 +119,33 @@ export function webRtcTier(o: WebRtcTierOptions = {}): TierPlugin {
       setUp(hub.connected, hub.url, true);
       // A short-lived node (`dpc-node send`) should find the Hub up when it connects: wait a
       // little for the first login, but never fail the start on it (the client keeps trying).
-      await hub.waitConnected({ signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(HUB_LOGIN_WAIT_MS)]) }).catch(() => {
-        log.warn('not logged in to the Hub yet; tier 3 waits for it', { url: hub.url });
-      });
+      // A timer-held deadline: on Node 20, AbortSignal.any([…, AbortSignal.timeout()]) can be
+      // garbage-collected before it fires, and this wait (a `dpc-node send` with the Hub down) hung.
+      // The first failed attempt ends it too: with the Hub down, tier 3 is off at once (the client
+      // keeps trying in the background, and hubConnected turns true when it logs in).
+      const early = new AbortController();
+      const onStop = () => early.abort(ctx.signal.reason);
+      ctx.signal.addEventListener('abort', onStop, { once: true });
+      const wait = timeoutSignal(o.loginWaitMs ?? HUB_LOGIN_WAIT_MS, 'waiting for the first Hub login', early.signal);
+      let firstError: Error | undefined;
+      const onError = (err: Error) => {
+        firstError ??= err;
+        early.abort(err);
+      };
+      hub.on('error', onError);
+      await hub
+        .waitConnected({ signal: wait.signal })
+        .catch(() => {
+          log.warn('not logged in to the Hub yet; tier 3 waits for it', {
+            url: hub.url,
+            ...(firstError && { error: firstError.message }),
+          });
+        })
+        .finally(() => {
+          hub.off('error', onError);
+          ctx.signal.removeEventListener('abort', onStop);
+          wait.clear();
+        });
       return {
         strategy: hubWebRtcStrategy({ peer }),
         info: { enabled: true, hub: hub.url, ice_servers: configured.length },
