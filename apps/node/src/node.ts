@@ -21,6 +21,7 @@ import {
   type TierDht,
   type TierName,
   type TierPlugin,
+  timeoutSignal,
 } from '@dpc/core';
 import { createDht, type Dht, dhtOptionsFromConfig } from '@dpc/dht';
 import { createDirectListener, type DirectListener, directFromConfig, localAddresses } from '@dpc/direct';
@@ -382,7 +383,10 @@ export class DpcNode extends EventEmitter<NodeEvents> {
     parts.set('node', 'ipv4_local', local.ipv4_local);
     await this.#learnExternalAddress(log, { clear: true });
     parts.flush();
-    await this.dht.announceFull({ signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
+    // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+    // garbage-collected before it fires).
+    const deadline = timeoutSignal(10_000, 're-announcing the endpoint record', this.#shutdown.signal);
+    await this.dht.announceFull({ signal: deadline.signal }).finally(deadline.clear);
     log.info('endpoint record re-announced after the address change', { ms: Math.round(performance.now() - t0) });
   }
 

@@ -10,6 +10,7 @@ import {
   secureConnect,
   sleep,
   type TierLogger,
+  timeoutSignal,
 } from '@dpc/core';
 import { DEFAULT_LINK_RETRY_MAX_MS, DEFAULT_LINK_RETRY_MS, DEFAULT_MAX_LINKS, MAX_LINK_FRAME_BYTES } from './constants.js';
 import type { Gossip, GossipLink } from './gossip.js';
@@ -182,9 +183,12 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     try {
-      const t = AbortSignal.any([signal, AbortSignal.timeout(common.handshakeTimeoutMs)]);
+      // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+      // garbage-collected before it fires).
+      const tDeadline = timeoutSignal(common.handshakeTimeoutMs, 'gossip link handshake', signal);
+      const t = tDeadline.signal;
       await Promise.race([once(socket, 'connect', { signal: t }), once(socket, 'error', { signal: t }).then(([e]) => Promise.reject(e))]);
-      const id = await readBanner(socket, t);
+      const id = await readBanner(socket, t).finally(() => tDeadline.clear());
       if (id === o.identity.nodeId) {
         socket.destroy();
         return 'self';
@@ -241,9 +245,12 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     try {
-      const s = AbortSignal.any([signal, AbortSignal.timeout(common.handshakeTimeoutMs)]);
+      // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+      // garbage-collected before it fires).
+      const sDeadline = timeoutSignal(common.handshakeTimeoutMs, 'gossip link handshake', signal);
+      const s = sDeadline.signal;
       await Promise.race([once(socket, 'connect', { signal: s }), once(socket, 'error', { signal: s }).then(([e]) => Promise.reject(e))]);
-      const id = await readBanner(socket, s);
+      const id = await readBanner(socket, s).finally(() => sDeadline.clear());
       if (id === o.identity.nodeId || (t.nodeId !== undefined && id !== t.nodeId) || current.has(id)) {
         socket.destroy();
         return false;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin } from '@dpc/core';
+import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import { DEFAULT_NEIGHBOUR_LINKS, DEFAULT_RANDOM_LINKS, NEIGHBOUR_REFRESH_MS, ROUTE_LOOKUP_MIN_MS } from './constants.js';
 import { createGossip } from './gossip.js';
 import { type GossipLinks, startGossipLinks } from './links.js';
@@ -12,7 +12,10 @@ async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, c
   if (!ctx.dht.closestPeers || signal.aborted) return 0;
   let peers: Array<{ nodeId: string; host: string; port: number }>;
   try {
-    peers = await ctx.dht.closestPeers(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) });
+    // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+    // garbage-collected before it fires).
+    const deadline = timeoutSignal(15_000, 'gossip neighbour lookup', signal);
+    peers = await ctx.dht.closestPeers(key, { signal: deadline.signal }).finally(deadline.clear);
   } catch {
     ctx.counters.inc('gossip_neighbour_lookup_errors');
     return 0;

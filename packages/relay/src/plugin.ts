@@ -1,6 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { hostPort, secondsToMs, type TierContext, type TierPlugin } from '@dpc/core';
+import { hostPort, secondsToMs, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import { DEFAULT_RESERVE_TIMEOUT_MS, MAX_LISTED_RELAYS } from './constants.js';
 import { relayFromConfig } from './from-config.js';
 import { publicAddressProblem } from './public-address.js';
@@ -84,8 +84,13 @@ export function relayTier(): TierPlugin {
         const behindNat = external !== undefined && !hostIPv4().includes(external);
         const mode = config.relay.reserve;
         if (mode === 'always' || (mode === 'auto' && behindNat)) {
-          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(DEFAULT_RESERVE_TIMEOUT_MS)]);
-          client.reserve({ signal }).catch((err: Error) => log.warn('no relay reservation yet', { error: err }));
+          // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+          // garbage-collected before it fires).
+          const deadline = timeoutSignal(DEFAULT_RESERVE_TIMEOUT_MS, 'relay reservation', ctx.signal);
+          client
+            .reserve({ signal: deadline.signal })
+            .catch((err: Error) => log.warn('no relay reservation yet', { error: err }))
+            .finally(deadline.clear);
         }
       }
       return {
