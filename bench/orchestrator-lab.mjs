@@ -243,6 +243,8 @@ try {
         // No conntrack flush between rounds: it would also cut the receivers' standing relay
         // reservations, as a NAT reboot does (a case for keepalives, not for this benchmark).
         const text = `${s.name} ${mode} ${r}`;
+        const rx = receivers[s.to];
+        const sessionsBefore = rx ? rx.events.filter((e) => e.event === 'webrtc' && e.kind === 'session').length : 0;
         const out = await send(lab, s.from, work.dir, base(mode, s.extra ?? '', s.hub), offlineId ?? receivers[s.to].nodeId, text);
         const row = { scenario: s.name, mode, round: r, tried: out.tried };
         const want = typeof s.expect === 'object' && s.expect !== null ? s.expect[mode] : s.expect;
@@ -279,6 +281,19 @@ try {
           // a failure has no connect time: measure how long the send took to give up
           row.fail_ms = row.ok ? null : out.elapsedMs;
           row.value_ms = row.ok ? (s.measure === 'delivered' ? row.delivered_ms : row.connect_ms) : row.fail_ms;
+          if (s.hub && row.tier === 'hub_webrtc') {
+            // The receiver's tier-3 session: which candidate pair ICE selected (srflx: STUN, relay: TURN).
+            const session = await rx
+              .next(
+                'webrtc',
+                (e) =>
+                  e.kind === 'session' &&
+                  rx.events.filter((x) => x.event === 'webrtc' && x.kind === 'session').indexOf(e) >= sessionsBefore,
+                5000,
+              )
+              .catch(() => undefined);
+            row.pair = session ? `${session.local}→${session.remote}` : null;
+          }
         }
         if (want && row.tier !== want) {
           row.unexpected = true;
