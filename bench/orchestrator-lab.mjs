@@ -6,7 +6,7 @@
 // Prints one JSON line per measurement and a markdown table at the end.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLab, DPC_NODE, LabNode, labIni, workdir } from '../tools/netlab/dist/index.js';
+import { checkPrerequisites, createLab, DPC_NODE, LabNode, labIni, workdir } from '../tools/netlab/dist/index.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const link = { delayMs: 25 };
@@ -146,6 +146,13 @@ async function send(lab, host, dir, ini, to, text) {
   const result = events.filter((e) => e.event !== 'progress').at(-1) ?? events.at(-1);
   const found = events.find((e) => e.event === 'progress' && e.step === 'found');
   return { code: r.code, result, tried: found?.tiers ?? null, stderr: r.stderr, elapsedMs: Date.now() - t0 };
+}
+
+// The tier-3 rows need coturn; without it they are left out (said on stderr), the rest still runs.
+const coturn = checkPrerequisites(['ip', 'nft', 'turnserver']);
+if (!coturn.ok && scenarios.some((s) => s.hub)) {
+  console.error(`tier-3 rows left out: ${coturn.reason}`);
+  scenarios.splice(0, scenarios.length, ...scenarios.filter((s) => !s.hub));
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
