@@ -145,7 +145,11 @@ async function send(lab, host, dir, ini, to, text) {
     .map((l) => JSON.parse(l));
   const result = events.filter((e) => e.event !== 'progress').at(-1) ?? events.at(-1);
   const found = events.find((e) => e.event === 'progress' && e.step === 'found');
-  return { code: r.code, result, tried: found?.tiers ?? null, stderr: r.stderr, elapsedMs: Date.now() - t0 };
+  // Each tier's outcome as the send reported it: "tier result after-ms[ code]".
+  const outcomes = events
+    .filter((e) => e.event === 'progress' && e.step === 'outcome')
+    .map((e) => [e.tier, e.result, e.afterMs === undefined ? '' : Math.round(e.afterMs), e.code ?? ''].join(' ').trim());
+  return { code: r.code, result, tried: found?.tiers ?? null, outcomes, stderr: r.stderr, elapsedMs: Date.now() - t0 };
 }
 
 // The tier-3 rows need coturn; without it they are left out (said on stderr), the rest still runs.
@@ -253,7 +257,7 @@ try {
         const rx = receivers[s.to];
         const sessionsBefore = rx ? rx.events.filter((e) => e.event === 'webrtc' && e.kind === 'session').length : 0;
         const out = await send(lab, s.from, work.dir, base(mode, s.extra ?? '', s.hub), offlineId ?? receivers[s.to].nodeId, text);
-        const row = { scenario: s.name, mode, round: r, tried: out.tried };
+        const row = { scenario: s.name, mode, round: r, tried: out.tried, outcomes: out.outcomes };
         const want = typeof s.expect === 'object' && s.expect !== null ? s.expect[mode] : s.expect;
         if (s.offline) {
           // A's send ends queued (exit 75) with the message stored at the public peer; then B starts.
