@@ -4,7 +4,7 @@
 // (/usr/bin/turnserver, for the tier-3 rows).
 // Run: npx turbo run build && node bench/orchestrator-lab.mjs [rounds]
 // Prints one JSON line per measurement and a markdown table at the end.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPrerequisites, createLab, DPC_NODE, LabNode, labIni, workdir } from '../tools/netlab/dist/index.js';
 
@@ -165,6 +165,7 @@ const lab = await createLab(topology);
 const work = await workdir();
 const nodes = [];
 const results = [];
+const turnPid = `/tmp/dpc-olab-${lab.id}-turnserver.pid`;
 try {
   const boot = await LabNode.start(lab, 'boot', work.dir, labIni({}));
   nodes.push(boot);
@@ -210,7 +211,7 @@ try {
         'stdout',
         '--simple-log',
         '--pidfile',
-        `/tmp/dpc-olab-${lab.id}-turnserver.pid`,
+        turnPid,
       ],
       { stdio: ['ignore', 'ignore', 'ignore'] },
     );
@@ -321,6 +322,7 @@ try {
   if (LOGS) for (const n of nodes) await writeFile(join(LOGS, `node-${n.host}.log`), n.stderr);
   await lab.destroy();
   await work.cleanup();
+  await rm(turnPid, { force: true });
 }
 
 console.log('\n| scenario | tier (sequential / racing) | sequential median | sequential worst | racing median | racing worst |');
