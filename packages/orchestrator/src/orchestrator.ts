@@ -372,6 +372,15 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       const plan = planTiers(this.#opts.strategies, cfg, record, network, only, deferredOk, upgrade);
       for (const o of plan.skipped) this.#stats.failure(o.tier, `skipped: ${o.result === 'skipped' ? o.reason : ''}`);
       progress({ step: 'found', peerId, tiers: plan.eligible.map((st) => st.name) });
+      // When gossip_timeout starts counting: at once in racing mode (every live tier starts within
+      // the stagger); in sequential mode when the last live tier starts, as the spec's flow tries
+      // tier 6 after tier 5 (a relay at 10.7 s lost to gossip at 5 s before).
+      const lastLive = cfg.mode === 'sequential' ? plan.eligible.at(-1)?.name : undefined;
+      let startGossipClock = () => {};
+      const gossipClock = new Promise<void>((resolve) => {
+        startGossipClock = resolve;
+      });
+      if (lastLive === undefined) startGossipClock();
       const run = {
         config: cfg,
         peer: record,
@@ -382,6 +391,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
         onAttempt: (tier: TierName) => {
           this.#stats.attempt(tier);
           progress({ step: 'trying', peerId, tier });
+          if (tier === lastLive) startGossipClock();
         },
         onOutcome: (o: TierOutcome) => {
           progress({ step: 'outcome', peerId, outcome: o });
@@ -396,14 +406,23 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
           : runRacing(plan.eligible, { ...run, staggerMs: secondsToMs(cfg.race_stagger), graceMs: secondsToMs(cfg.race_grace) });
       let result: RunResult | undefined;
       if (deferredOk) {
-        // Tier 6 never beats a live tier that is still within its time: it is taken only after
-        // gossip_timeout with no live connection, or when every live tier has given up.
-        const wait = timeoutSignal(secondsToMs(cfg.gossip_timeout), 'gossip_timeout', deadline.signal);
+        // Tier 6 is taken only after gossip_timeout (counted from gossipClock) with no live
+        // connection, or when every live tier has given up; the live tiers go on in the background.
+        let wait: { signal: AbortSignal; clear: () => void } | undefined;
+        let raced = false;
         result = await Promise.race([
           live,
-          new Promise<undefined>((r) => wait.signal.addEventListener('abort', () => r(undefined), { once: true })),
+          gossipClock.then(
+            () =>
+              new Promise<undefined>((r) => {
+                if (raced) return r(undefined); // the live tiers settled first: no timer
+                wait = timeoutSignal(secondsToMs(cfg.gossip_timeout), 'gossip_timeout', deadline.signal);
+                wait.signal.addEventListener('abort', () => r(undefined), { once: true });
+              }),
+          ),
         ]);
-        wait.clear();
+        raced = true;
+        (wait as { clear: () => void } | undefined)?.clear();
         if (!result && !opts.signal?.aborted && !this.#shutdown.signal.aborted) {
           const session = this.#session(peerId);
           session.rememberKey(record.publicKey);

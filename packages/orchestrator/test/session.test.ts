@@ -154,6 +154,33 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     return { dir, mailbox, a, aId, bId, bPort };
   }
 
+  it('sequential mode counts gossip_timeout from the start of the last live tier (the spec tries tier 6 after tier 5)', async () => {
+    // Tier 2 fails after 0.8 s, then tier 5 connects in 0.1 s: 0.9 s is past gossip_timeout (0.3 s)
+    // from the connect, not from tier 5's start. (Counted from the connect, tier 6 won at 0.3 s.)
+    const dir = new RecordDirectory();
+    const mailbox = new MemoryMailbox();
+    const aId = generateIdentity();
+    const aEp = mailbox.endpoint(aId);
+    const a = await node(dir, {
+      identity: aId,
+      deferred: aEp,
+      strategies: (id) => [
+        scriptedTier('ipv4_direct', id, { delayMs: 800, fail: 'no route' }),
+        scriptedTier('volunteer_relay', id, { delayMs: 100 }),
+      ],
+      config: (c) => {
+        c.connection.gossip_timeout = 0.3;
+        c.connection.mode = 'sequential';
+      },
+    });
+    aEp.online(true);
+    const b = await node(dir);
+    const s = await a.orchestrator.connect(b.identity.nodeId, { signal: AbortSignal.timeout(10_000) });
+    expect(s.tier).toBe('volunteer_relay');
+    expect(s.deferred).toBe(false);
+    expect(mailbox.items).toEqual([]);
+  });
+
   it('an offline peer gets its messages over the deferred path; receipts resolve send(); a live path takes over later', async () => {
     const { dir, mailbox, a, bId, bPort } = await senderAndOfflinePeer();
     const ev = once(a.orchestrator, 'connect') as Promise<[ConnectEvent]>;
