@@ -73,6 +73,8 @@ export function gossipTier(): TierPlugin {
         counters: ctx.counters,
         log: ctx.log,
         signal: ctx.signal,
+        // Neighbours come from DHT lookups (addresses other nodes name): local ones only in a testnet.
+        allowLocal: ctx.allowLoopback,
       });
       // Keyspace neighbours and a bounded peer exchange (DHT lookups), then each destination's neighbourhood.
       const stopping = new AbortController();
