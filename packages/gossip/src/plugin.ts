@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin } from '@dpc/core';
+import { dialProblem } from './address.js';
 import { DEFAULT_NEIGHBOUR_LINKS, DEFAULT_RANDOM_LINKS, NEIGHBOUR_REFRESH_MS, ROUTE_LOOKUP_MIN_MS } from './constants.js';
 import { createGossip } from './gossip.js';
 import { type GossipLinks, startGossipLinks } from './links.js';
@@ -18,7 +19,11 @@ async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, c
     return 0;
   }
   const linked = new Set(links.peers());
-  const todo = peers.filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId)).slice(0, count);
+  // Addresses links.dial() would refuse (dialProblem) take no place among the `count`.
+  const todo = peers
+    .filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId))
+    .filter((p) => dialProblem(p.host, { allowLocal: ctx.allowLoopback }) === undefined)
+    .slice(0, count);
   const ok = await Promise.all(todo.map((p) => links.dial(p)));
   return ok.filter(Boolean).length;
 }
