@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin } from '@dpc/core';
 import { dialProblem } from './address.js';
-import { DEFAULT_NEIGHBOUR_LINKS, DEFAULT_RANDOM_LINKS, NEIGHBOUR_REFRESH_MS, ROUTE_LOOKUP_MIN_MS } from './constants.js';
+import {
+  DEFAULT_NEIGHBOUR_LINKS,
+  DEFAULT_RANDOM_LINKS,
+  NEIGHBOUR_REFRESH_MS,
+  ROUTE_LOOKUP_MIN_MS,
+  ROUTE_LOOKUPS_AT_ONCE,
+} from './constants.js';
 import { createGossip } from './gossip.js';
 import { type GossipLinks, startGossipLinks } from './links.js';
 
@@ -95,15 +101,26 @@ export function gossipTier(): TierPlugin {
         }
       })();
       const routed = new Map<string, number>();
+      // Destinations come also from remote input (a receipt goes to whoever sent us a message, any
+      // throwaway identity): the lookups run ROUTE_LOOKUPS_AT_ONCE at most; the others are skipped
+      // (the destination is routed again on the message's next re-send).
+      let routing = 0;
       gossip.on('route', ({ destination }) => {
         const now = Date.now();
         if (now - (routed.get(destination) ?? 0) < ROUTE_LOOKUP_MIN_MS) return;
+        if (routing >= ROUTE_LOOKUPS_AT_ONCE) {
+          ctx.counters.inc('gossip_route_lookups_skipped');
+          return;
+        }
         routed.delete(destination);
         routed.set(destination, now);
         if (routed.size > 1024) routed.delete(routed.keys().next().value as string);
-        void linkNear(ctx, links, kademliaIdOf(destination), Math.max(cfg.replicas, 1) + 1, signal).then((n) => {
-          if (n > 0) ctx.counters.inc('gossip_route_links', n);
-        });
+        routing++;
+        void linkNear(ctx, links, kademliaIdOf(destination), Math.max(cfg.replicas, 1) + 1, signal)
+          .then((n) => {
+            if (n > 0) ctx.counters.inc('gossip_route_links', n);
+          })
+          .finally(() => routing--);
       });
       return {
         deferred: gossip,
