@@ -152,19 +152,35 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
 
   let server: Server | undefined;
   if (o.port !== undefined) {
+    // Connections still in their handshake count against maxLinks too: a peer opening many that
+    // never finish would otherwise hold a socket each for handshakeTimeoutMs, without bound.
+    let handshaking = 0;
     server = createServer((socket) => {
-      if (signal.aborted || current.size >= maxLinks) {
+      if (signal.aborted || current.size + handshaking >= maxLinks) {
         o.counters?.inc('gossip_links_refused');
         socket.destroy();
         return;
       }
+      handshaking++;
+      let pending = true;
+      const settled = () => {
+        if (pending) handshaking--;
+        pending = false;
+      };
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.once('close', () => {
+        settled();
+        sockets.delete(socket);
+      });
       socket.on('error', () => {});
       socket.write(`${BANNER_PREFIX}${o.identity.nodeId}\n`);
       secureAccept(socket, common).then(
-        (conn) => void adopt(conn, false),
+        (conn) => {
+          settled();
+          void adopt(conn, false);
+        },
         () => {
+          settled();
           o.counters?.inc('gossip_link_handshake_errors');
           socket.destroy();
         },
