@@ -50,3 +50,5 @@ export const DEFAULT_RANDOM_LINKS = 2;
 export const NEIGHBOUR_REFRESH_MS = 60_000;
 /** A destination's neighbourhood is looked up at most once in this long, ms. */
 export const ROUTE_LOOKUP_MIN_MS = 10_000;
+/** DHT lookups of destinations' neighbourhoods (the 'route' event) running at once at most. */
+export const ROUTE_LOOKUPS_AT_ONCE = 4;

@@ -361,6 +361,24 @@ class GossipService extends EventEmitter implements Gossip {
   }
 
   /**
+   * This node's own receipt was acknowledged by its destination itself (over a direct link): that
+   * node holds it durably, and no signed receipt of a receipt ever comes, so the copy goes
+   * (tombstoned) instead of being re-sent for its whole lifetime. An own message is kept until
+   * the destination's signed receipt (its application took it), whoever acknowledged it.
+   */
+  async #ownReceiptHeld(hex: string): Promise<void> {
+    if (this.#dropping.has(hex)) return;
+    this.#dropping.add(hex);
+    try {
+      await this.store.remove([hex], true);
+    } finally {
+      this.#dropping.delete(hex);
+    }
+    this.#forget(hex);
+    this.counters.inc('gossip_receipts_delivered');
+  }
+
+  /**
    * Scoped: a peer acknowledged a copy. The destination holds it durably, so this node's copy goes
    * (tombstoned: it is delivered); a non-responsible holder drops its copy once a peer it would hand
    * it to (one it considers responsible, or one closer to the destination) holds it.
@@ -424,7 +442,9 @@ class GossipService extends EventEmitter implements Gossip {
         // The peer holds it (or had it already delivered): one copy more.
         if (this.store.has(hex)) this.#copiesOf(hex).add(from.nodeId);
         this.counters.inc('gossip_hop_acks');
-        if (this.#replicas > 0 && this.store.has(hex)) await this.#afterHopAck(hex, from.nodeId);
+        const e = this.store.entry(hex);
+        if (e?.kind === 'receipt' && e.source === this.nodeId && e.destination === from.nodeId) await this.#ownReceiptHeld(hex);
+        else if (this.#replicas > 0 && this.store.has(hex)) await this.#afterHopAck(hex, from.nodeId);
       } else this.counters.inc('gossip_hop_refusals');
     } else if (frame.t === 'n') {
       if (frame.q === 1) {

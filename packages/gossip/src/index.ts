@@ -23,6 +23,7 @@
  * await a.submit({ nodeId: bob.nodeId, publicKey: bob.publicKey }, { id: 'e1:1', body: { text: 'hi bob' } });
  * ```
  */
+export { dialProblem } from './address.js';
 export { DEFAULT_MAX_MESSAGE_BYTES, MAX_ALREADY_FORWARDED, MAX_HOPS_LIMIT, MAX_TTL_SECONDS } from './constants.js';
 export * from './errors.js';
 export { chooseForwardPeers, type ForwardCandidate, xorDistanceCompare } from './forward-choice.js';

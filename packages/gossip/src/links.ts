@@ -12,6 +12,7 @@ import {
   type TierLogger,
   timeoutSignal,
 } from '@dpc/core';
+import { dialProblem } from './address.js';
 import { DEFAULT_LINK_RETRY_MAX_MS, DEFAULT_LINK_RETRY_MS, DEFAULT_MAX_LINKS, MAX_LINK_FRAME_BYTES } from './constants.js';
 import type { Gossip, GossipLink } from './gossip.js';
 import { type LinkFrame, linkFrameSchema } from './messages.js';
@@ -40,6 +41,11 @@ export interface GossipLinksOptions {
   maxLinks?: number;
   /** Dials by `dial()` under way at most (default 8). */
   maxDialing?: number;
+  /**
+   * `dial()` may reach loopback and private addresses (a testnet on one machine or one LAN).
+   * Default false: those addresses come from DHT lookups, named by other nodes (see dialProblem).
+   */
+  allowLocal?: boolean;
   retryMs?: number;
   retryMaxMs?: number;
   handshakeTimeoutMs?: number;
@@ -147,19 +153,35 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
 
   let server: Server | undefined;
   if (o.port !== undefined) {
+    // Connections still in their handshake count against maxLinks too: a peer opening many that
+    // never finish would otherwise hold a socket each for handshakeTimeoutMs, without bound.
+    let handshaking = 0;
     server = createServer((socket) => {
-      if (signal.aborted || current.size >= maxLinks) {
+      if (signal.aborted || current.size + handshaking >= maxLinks) {
         o.counters?.inc('gossip_links_refused');
         socket.destroy();
         return;
       }
+      handshaking++;
+      let pending = true;
+      const settled = () => {
+        if (pending) handshaking--;
+        pending = false;
+      };
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.once('close', () => {
+        settled();
+        sockets.delete(socket);
+      });
       socket.on('error', () => {});
       socket.write(`${BANNER_PREFIX}${o.identity.nodeId}\n`);
       secureAccept(socket, common).then(
-        (conn) => void adopt(conn, false),
+        (conn) => {
+          settled();
+          void adopt(conn, false);
+        },
         () => {
+          settled();
           o.counters?.inc('gossip_link_handshake_errors');
           socket.destroy();
         },
@@ -233,6 +255,12 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
   const dial = async (t: { host: string; port: number; nodeId?: string }): Promise<boolean> => {
     const key = t.nodeId ?? `${t.host}:${t.port}`;
     if (signal.aborted || t.nodeId === o.identity.nodeId || (t.nodeId && current.has(t.nodeId)) || dialing.has(key)) return false;
+    const problem = dialProblem(t.host, { allowLocal: o.allowLocal ?? false });
+    if (problem !== undefined) {
+      o.counters?.inc('gossip_link_dials_refused');
+      o.log?.debug('gossip: not dialling a DHT neighbour', { host: t.host, port: t.port, reason: problem });
+      return false;
+    }
     if (current.size >= maxLinks || dialing.size >= (o.maxDialing ?? 8)) {
       o.counters?.inc('gossip_link_dials_skipped');
       return false;

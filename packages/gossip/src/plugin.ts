@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
-import { DEFAULT_NEIGHBOUR_LINKS, DEFAULT_RANDOM_LINKS, NEIGHBOUR_REFRESH_MS, ROUTE_LOOKUP_MIN_MS } from './constants.js';
+import { dialProblem } from './address.js';
+import {
+  DEFAULT_NEIGHBOUR_LINKS,
+  DEFAULT_RANDOM_LINKS,
+  NEIGHBOUR_REFRESH_MS,
+  ROUTE_LOOKUP_MIN_MS,
+  ROUTE_LOOKUPS_AT_ONCE,
+} from './constants.js';
 import { createGossip } from './gossip.js';
 import { type GossipLinks, startGossipLinks } from './links.js';
 
@@ -21,7 +28,11 @@ async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, c
     return 0;
   }
   const linked = new Set(links.peers());
-  const todo = peers.filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId)).slice(0, count);
+  // Addresses links.dial() would refuse (dialProblem) take no place among the `count`.
+  const todo = peers
+    .filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId))
+    .filter((p) => dialProblem(p.host, { allowLocal: ctx.allowLoopback }) === undefined)
+    .slice(0, count);
   const ok = await Promise.all(todo.map((p) => links.dial(p)));
   return ok.filter(Boolean).length;
 }
@@ -76,6 +87,8 @@ export function gossipTier(): TierPlugin {
         counters: ctx.counters,
         log: ctx.log,
         signal: ctx.signal,
+        // Neighbours come from DHT lookups (addresses other nodes name): local ones only in a testnet.
+        allowLocal: ctx.allowLoopback,
       });
       // Keyspace neighbours and a bounded peer exchange (DHT lookups), then each destination's neighbourhood.
       const stopping = new AbortController();
@@ -91,15 +104,26 @@ export function gossipTier(): TierPlugin {
         }
       })();
       const routed = new Map<string, number>();
+      // Destinations come also from remote input (a receipt goes to whoever sent us a message, any
+      // throwaway identity): the lookups run ROUTE_LOOKUPS_AT_ONCE at most; the others are skipped
+      // (the destination is routed again on the message's next re-send).
+      let routing = 0;
       gossip.on('route', ({ destination }) => {
         const now = Date.now();
         if (now - (routed.get(destination) ?? 0) < ROUTE_LOOKUP_MIN_MS) return;
+        if (routing >= ROUTE_LOOKUPS_AT_ONCE) {
+          ctx.counters.inc('gossip_route_lookups_skipped');
+          return;
+        }
         routed.delete(destination);
         routed.set(destination, now);
         if (routed.size > 1024) routed.delete(routed.keys().next().value as string);
-        void linkNear(ctx, links, kademliaIdOf(destination), Math.max(cfg.replicas, 1) + 1, signal).then((n) => {
-          if (n > 0) ctx.counters.inc('gossip_route_links', n);
-        });
+        routing++;
+        void linkNear(ctx, links, kademliaIdOf(destination), Math.max(cfg.replicas, 1) + 1, signal)
+          .then((n) => {
+            if (n > 0) ctx.counters.inc('gossip_route_links', n);
+          })
+          .finally(() => routing--);
       });
       return {
         deferred: gossip,

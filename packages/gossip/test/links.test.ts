@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { generateIdentity, memoryKvStore, secureAccept } from '@dpc/core';
 import { createGossip, type Gossip, type GossipLinks, startGossipLinks } from '@dpc/gossip';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,13 +9,15 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function peer(seeds: string[] = [], listen = false, identity = generateIdentity(), store = memoryKvStore()) {
+async function peer(seeds: string[] = [], listen = false, identity = generateIdentity(), store = memoryKvStore(), allowLocal = true) {
   const g = await createGossip({ identity, store, cleanupIntervalMs: 0, redeliverIntervalMs: 0 });
   const links = await startGossipLinks({
     gossip: g,
     identity,
     seeds,
     host: '127.0.0.1',
+    allowLocal,
+    counters: g.counters,
     retryMs: 50,
     retryMaxMs: 200,
     ...(listen && { port: 0 }),
@@ -36,6 +38,70 @@ const until = async (cond: () => boolean, ms = 10_000) => {
 };
 
 describe('gossip links (TLS over TCP on loopback)', () => {
+  it('connections still in their handshake count against maxLinks: a peer that opens many and never speaks holds no more than that', async () => {
+    const identity = generateIdentity();
+    const g = await createGossip({ identity, store: memoryKvStore(), cleanupIntervalMs: 0, redeliverIntervalMs: 0 });
+    const links = await startGossipLinks({
+      gossip: g,
+      identity,
+      host: '127.0.0.1',
+      port: 0,
+      maxLinks: 4,
+      handshakeTimeoutMs: 60_000,
+      counters: g.counters,
+    });
+    const silent: Socket[] = [];
+    cleanup.push(async () => {
+      for (const s of silent) s.destroy();
+      await links.stop();
+      await g.stop();
+    });
+    let closedByServer = 0;
+    for (let i = 0; i < 10; i++) {
+      const s = connect(links.port as number, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('close', () => closedByServer++);
+      silent.push(s);
+      await once(s, 'connect');
+    }
+    // six are refused at once; four wait in their handshake (60 s here)
+    await until(() => closedByServer >= 6);
+    expect(g.counters.get('gossip_links_refused')).toBe(6);
+    // once they are gone, a real peer links
+    for (const s of silent.splice(0)) s.destroy();
+    const p = await peer([`127.0.0.1:${links.port}`]);
+    await until(() => links.peers().includes(p.identity.nodeId));
+  });
+
+  it('dial() (addresses from DHT lookups, i.e. named by other nodes) refuses loopback and private addresses unless allowLocal, and non-IP hosts always', async () => {
+    const target = await peer([], true);
+    let accepted = 0;
+    const lan = createServer((s) => {
+      accepted++;
+      s.destroy();
+    });
+    lan.listen(0, '127.0.0.1');
+    await once(lan, 'listening');
+    cleanup.push(() => new Promise<void>((r) => lan.close(() => r())));
+    const strict = await peer([], false, generateIdentity(), memoryKvStore(), false);
+    const port = target.links.port as number;
+    expect(await strict.links.dial({ host: '127.0.0.1', port, nodeId: target.identity.nodeId })).toBe(false);
+    expect(await strict.links.dial({ host: '::ffff:127.0.0.1', port })).toBe(false);
+    expect(await strict.links.dial({ host: '::1', port })).toBe(false);
+    expect(await strict.links.dial({ host: '127.0.0.1', port: (lan.address() as { port: number }).port })).toBe(false);
+    expect(await strict.links.dial({ host: '192.168.1.1', port: 6379 })).toBe(false);
+    expect(await strict.links.dial({ host: '0.0.0.0', port })).toBe(false);
+    expect(await strict.links.dial({ host: 'localhost', port })).toBe(false);
+    expect(strict.g.counters.get('gossip_link_dials_refused')).toBe(7);
+    expect(strict.g.counters.get('gossip_link_dials') ?? 0).toBe(0);
+    expect(accepted).toBe(0);
+    expect(target.links.peers()).toEqual([]);
+    // the same dial with allowLocal (a testnet on one machine) links
+    const local = await peer([], false);
+    expect(await local.links.dial({ host: '127.0.0.1', port, nodeId: target.identity.nodeId })).toBe(true);
+    await until(() => target.links.peers().includes(local.identity.nodeId));
+  });
+
   it('two nodes dialling each other at once (DHT neighbours) keep one link, the same on both sides', async () => {
     const a = await peer([], true);
     const b = await peer([], true);

@@ -135,3 +135,26 @@ describe('a forwarder’s acknowledgement is not delivery', () => {
     expect(a.store.size).toBe(1);
   });
 });
+
+describe('the re-send of a receipt', () => {
+  for (const replicas of [2, 0]) {
+    it(`ends once the receipt's destination itself acknowledged it (replicas = ${replicas}): no receipt re-sent for its whole lifetime`, async () => {
+      const aId = generateIdentity();
+      const bId = generateIdentity();
+      const a = await node(aId, { replicas, resendIntervalMs: 100 });
+      const b = await node(bId, { replicas, resendIntervalMs: 100 });
+      const receipts: string[][] = [];
+      a.on('receipt', (e) => receipts.push(e.ids));
+      b.on('message', (e) => void b.receipt({ nodeId: e.from, publicKey: e.publicKey }, [e.item.id]));
+      link(a, b);
+      await a.submit(recipient(bId), { id: 'direct:1', body: 'over one link' });
+      await until(() => receipts.length === 1 && a.store.size === 0);
+      // A holds B's receipt (it acknowledged it over the link): B keeps no copy to send again.
+      await until(() => b.store.size === 0, 5_000);
+      const resent = b.counters.get('gossip_resent') ?? 0;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(b.counters.get('gossip_resent') ?? 0).toBe(resent);
+      expect(a.counters.get('gossip_refused_replayed') ?? 0).toBe(0);
+    });
+  }
+});

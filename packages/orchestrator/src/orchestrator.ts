@@ -163,6 +163,9 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
 
   /** The peer's session, created when needed (evicting idle ones, least recently used first). */
   #session(peerId: string): Session {
+    // None after stop(): it closed those it found, and a later one would stay open (and its
+    // awaited sends hold the process) — a connect that stop() interrupted ends here.
+    if (this.#shutdown.signal.aborted) throw new OrchestratorStateError('orchestrator is stopped');
     const existing = this.#sessions.get(peerId);
     if (existing && !existing.closed) {
       // Map order is recency order.
@@ -318,6 +321,8 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
 
   /** Moves the session to the deferred path and reports it as this connect's result. */
   #defer(session: Session, t0: number, outcomes: TierOutcome[]): PeerSession {
+    // stop() came while the session loaded its state (it closed it).
+    if (this.#shutdown.signal.aborted) throw new OrchestratorStateError('orchestrator is stopped');
     session.activateDeferred();
     this.#stats.ok++;
     this.#stats.used('gossip');
@@ -452,8 +457,9 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       try {
         session = this.#session(peerId);
       } catch (err) {
-        void result.conn.close('session limit');
-        for (const p of result.pending ?? []) void p.then((c) => c?.close('session limit'));
+        const why = this.#shutdown.signal.aborted ? 'orchestrator stopped' : 'session limit';
+        void result.conn.close(why);
+        for (const p of result.pending ?? []) void p.then((c) => c?.close(why));
         throw err;
       }
       this.#adopt(session, result);

@@ -315,6 +315,8 @@ export class Session extends EventEmitter implements PeerSession {
     throwIfAborted(opts.signal);
     if (this.closed) throw new SessionClosedError();
     await this.ready;
+    // Closed while waiting: queued now, it would never settle (close() rejected only what it found).
+    if (this.closed) throw new SessionClosedError();
     while (this.#pending.size >= this.#maxUnacked) {
       await this.#waitForRoom(opts.signal);
       if (this.closed) throw new SessionClosedError();

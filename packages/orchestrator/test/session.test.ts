@@ -321,6 +321,51 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
 });
 
 describe('session lifecycle and the orchestrator’s own checks', () => {
+  it('stop() during a connect that could fall back to the deferred path: the connect rejects and leaves no session behind', async () => {
+    const dir = new RecordDirectory();
+    const mailbox = new MemoryMailbox();
+    const aId = generateIdentity();
+    const aEp = mailbox.endpoint(aId);
+    let stalled: ReturnType<typeof scriptedTier> | undefined;
+    const a = await node(dir, {
+      identity: aId,
+      deferred: aEp,
+      config: (c) => {
+        c.connection.gossip_timeout = 30;
+      },
+      strategies: (id) => {
+        stalled = scriptedTier('ipv4_direct', id, { stall: true });
+        return [stalled];
+      },
+    });
+    aEp.online(true);
+    const b = await node(dir);
+    const connecting = a.orchestrator.connect(b.identity.nodeId, { signal: AbortSignal.timeout(60_000) }).then(
+      () => 'connected',
+      (err: { code?: string }) => err.code,
+    );
+    await until(() => (stalled?.calls ?? 0) === 1);
+    await a.orchestrator.stop();
+    expect(await connecting).toBe('DPC_ORCHESTRATOR_STATE');
+    expect(a.orchestrator.session(b.identity.nodeId)).toBeUndefined();
+  });
+
+  it('a send() made just before close() rejects with DPC_SESSION_CLOSED instead of staying pending (and holding the process)', async () => {
+    const dir = new RecordDirectory();
+    const a = await node(dir);
+    const b = await node(dir);
+    const s = await a.orchestrator.connect(b.identity.nodeId, { signal: AbortSignal.timeout(10_000) });
+    await s.send({ i: 1 });
+    // close() runs while queue() awaits the session's readiness: the message must not be queued after it.
+    const sent = s.send({ i: 2 }).then(
+      () => 'delivered',
+      (err: { code?: string }) => err.code,
+    );
+    await s.close();
+    const outcome = await Promise.race([sent, sleep(10_000).then(() => 'still pending')]);
+    expect(outcome).toBe('DPC_SESSION_CLOSED');
+  });
+
   it('idle sessions are evicted, so throwaway identities cannot lock out a new peer', async () => {
     const dir = new RecordDirectory();
     const store = memoryKvStore();
