@@ -19,10 +19,24 @@ export const NAT_REFRESH_MS = 5 * 60_000;
 export const PROBES_PER_ROUND = 2;
 /** Pause between punch rounds, ms. */
 export const PUNCH_ROUND_INTERVAL_MS = 200;
+/**
+ * After its punch succeeded, a side repeats PROBE_ACK to the peer this often until the peer's
+ * first UDX datagram shows that it has won too (a lost ACK otherwise leaves a birthday punch's
+ * cone side probing random ports while the other side waits in the TLS handshake), ms.
+ */
+export const CONFIRM_INTERVAL_MS = 250;
 /** A punched path sends a keepalive this often (NAT UDP mappings often expire after 30 s), ms. */
 export const KEEPALIVE_MS = 5_000;
 /** Nothing heard from the peer for this long: the path is lost, ms. */
 export const PATH_LOST_MS = 20_000;
+/**
+ * The initiator sends its offer again (without `via`) this long after the first, then after the
+ * second wait, while no answer came, ms. The responder may first measure its NAT (up to
+ * `stun_timeout` per round), so a copy is not a failure: it answers each copy again.
+ */
+export const OFFER_RESEND_MS = [2_000, 4_000, 8_000] as const;
+/** Copies of `go` sent (the responder acts on the first). */
+export const GO_COPIES = 2;
 /** Upper bound of the start offset derived from the signalling round trip, ms. */
 export const MAX_START_OFFSET_MS = 2_000;
 /** At most this many punches (both roles) run at once. */

@@ -81,6 +81,7 @@ export class PunchedPath {
   readonly #timer: NodeJS.Timeout;
   #lastHeard = performance.now();
   #closed = false;
+  #udxHeard = false;
 
   static async open(o: PunchedPathOptions): Promise<PunchedPath> {
     const shim = createSocket('udp4');
@@ -119,10 +120,16 @@ export class PunchedPath {
     return this.#closed;
   }
 
+  /** True once a UDX datagram came from the peer (its side of the path is open too). */
+  get udxHeard(): boolean {
+    return this.#udxHeard;
+  }
+
   /** A UDX datagram from the peer, received on the carrier. */
   deliver(buf: Buffer): void {
     if (this.#closed) return;
     this.#lastHeard = performance.now();
+    this.#udxHeard = true;
     this.#shim.send(buf, this.#o.engine.port, '127.0.0.1');
   }
 
