@@ -48,8 +48,15 @@ export const MAX_PATHS = 256;
 export const BIRTHDAY_SOCKETS = 256;
 /** Birthday punch: TTL of the symmetric side's mapping-opening packets (dies before the peer's NAT). */
 export const BIRTHDAY_TTL = 5;
-/** Birthday punch: the cone side's probes to random ports, and their spacing, ms (hyperdht: 1,750 × 20 ms). */
+/**
+ * Birthday punch: the cone side's probes to random ports, and their spacing, ms. hyperdht sends
+ * 1,750 × 20 ms; at 20 ms a 15 s `hole_punch_timeout` leaves room for ~700 probes, 94 % odds
+ * against 256 mappings in 64k ports, so we send them 10 ms apart (100 probes/s, 19 bytes each):
+ * ~1,400 within 15 s (99.6 %), all 1,750 within 17.5 s (99.9 %).
+ */
 export const BIRTHDAY_PROBES = 1_750;
-export const BIRTHDAY_PROBE_INTERVAL_MS = 20;
+export const BIRTHDAY_PROBE_INTERVAL_MS = 10;
+/** Birthday punch: at most this many random-port probes back to back when the timer fired late. */
+export const BIRTHDAY_PROBE_BURST = 5;
 /** Birthday punch: the symmetric side sends its low-TTL packets again this often (mappings expire), ms. */
 export const BIRTHDAY_REOPEN_MS = 10_000;
