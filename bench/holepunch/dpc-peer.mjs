@@ -7,6 +7,9 @@
 //   tput seed nodeId host MB   punch, then MB over tier 4 and MB over TLS 1.3 over TCP to host:9300
 //                         (same @dpc/core channel, same path): prints {"ok", udxMBps, tcpMBps}
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, connect as tcpConnect } from 'node:net';
 import {
   Counters,
@@ -35,10 +38,27 @@ if (role === 'dht') {
   await new Promise(() => {});
 }
 const counters = new Counters();
+/** The punch counters (holepunch.*), for the failure lines. */
+const punchCounters = () => Object.fromEntries(Object.entries(counters.snapshot?.() ?? {}).filter(([k]) => k.startsWith('holepunch.')));
+// A responder's failures go to SERVE_LOG (default <tmpdir>/dpc-holepunch-bench-serve.log): the
+// bench reads only the ready line of a long-running peer.
+const serveLog = process.env.SERVE_LOG ?? join(tmpdir(), 'dpc-holepunch-bench-serve.log');
+const log = {
+  debug: (msg, fields) => {
+    if (role !== 'serve') return;
+    try {
+      appendFileSync(serveLog, `${JSON.stringify({ at: new Date().toISOString(), msg, ...fields, counters: punchCounters() })}\n`);
+    } catch {}
+  },
+  info() {},
+  warn() {},
+  error() {},
+};
 const hp = createHolePuncher({
   identity,
   dht,
   counters,
+  log,
   timeoutMs: Number(process.env.PUNCH_TIMEOUT_MS ?? 30_000),
   onNat: (v) =>
     dht.setEndpointBody({ ...emptyEndpointBody(), nat_type: v.type, punch: v.endpoint ? [v.endpoint] : [], accepts_punch: true }),
@@ -137,7 +157,7 @@ try {
   out({ ok: true, ms: Math.round(ms), usableMs: Math.round(performance.now() - t0), packets: udpOut() - before, nat: nat?.type });
   await conn.close();
 } catch (err) {
-  out({ ok: false, error: err.code ?? err.message, nat: nat?.type });
+  out({ ok: false, error: err.code ?? err.message, nat: nat?.type, counters: punchCounters() });
 }
 await hp.stop();
 await dht.stop();

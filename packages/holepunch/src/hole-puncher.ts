@@ -334,14 +334,26 @@ export class HolePuncher {
     }
   }
 
+  /**
+   * Resolves with the punch's winning address: at once when a valid probe already came (the
+   * peer may start first: its probe can arrive while this side still waits out the start offset),
+   * else on the first one.
+   */
+  #won(s: Session): Promise<Addr> {
+    if (s.winner) return Promise.resolve(s.winner);
+    return new Promise<Addr>((resolve) => s.onWin.push(resolve));
+  }
+
   /** Symmetric side: many sockets, low-TTL packets towards the cone side, the first probe through wins. */
   async #birthdayOpen(s: Session, signal: AbortSignal): Promise<Addr> {
+    // The peer's probe may have come through already (see #won): nothing to open or probe.
+    if (s.winner) return s.winner;
     const target = s.candidates[0];
     if (!target)
       throw new PunchFailedError(
         'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
       );
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const limits = this.#o.birthday ?? {};
     const sockets = await BirthdaySockets.open(limits.sockets ?? C.BIRTHDAY_SOCKETS, (msg, from, sock) => {
       const carrier: Carrier = { send: (b, to) => new Promise((res, rej) => sock.send(b, to.port, to.host, (e) => (e ? rej(e) : res()))) };
@@ -378,12 +390,14 @@ export class HolePuncher {
 
   /** Cone side: probes random ports of the symmetric side's address at a bounded rate. */
   async #birthdayProbe(s: Session, signal: AbortSignal): Promise<Addr> {
+    // The peer's probe may have come through already (see #won): nothing to open or probe.
+    if (s.winner) return s.winner;
     const target = s.candidates[0];
     if (!target)
       throw new PunchFailedError(
         'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
       );
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const carrier = this.#carrier;
     const probing = probeRandomPorts(
       (b, to) => {
@@ -407,7 +421,7 @@ export class HolePuncher {
   /** Rounds of probes to every candidate; resolves with the first address a valid probe came from. */
   async #punchDirect(s: Session, signal: AbortSignal): Promise<Addr> {
     if (s.winner) return s.winner;
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const carrier = this.#carrier;
     const plan = punchPlan(s.candidates, { rounds: this.#o.punchAttempts ?? 3, probesPerRound: C.PROBES_PER_ROUND });
     if (plan.length === 0)
