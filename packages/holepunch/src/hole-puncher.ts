@@ -96,6 +96,8 @@ interface Session {
   /** The socket the punch succeeded on, when not the DHT socket (birthday, symmetric side). */
   carrier?: Carrier;
   birthday?: BirthdaySockets;
+  /** How this side punches (set when the punch starts). */
+  mode?: ReturnType<typeof punchMode>;
   /** The responder's answer, sent again when a copy of the offer arrives. */
   answer?: Record<string, unknown>;
 }
@@ -323,6 +325,7 @@ export class HolePuncher {
 
   /** Punches in `mode`; resolves with the first address a valid probe came from. */
   async #punch(s: Session, mode: ReturnType<typeof punchMode>, signal: AbortSignal): Promise<Addr> {
+    s.mode = mode;
     if (mode === 'direct') return this.#punchDirect(s, signal);
     if (this.#birthdayBusy) throw new PunchFailedError('a birthday punch is already running on this node');
     this.#birthdayBusy = true;
@@ -466,6 +469,8 @@ export class HolePuncher {
       onClose: () => {
         birthday?.close();
         if (this.#paths.get(key) === path) this.#paths.delete(key);
+        // retargeted since (see #onProbe)
+        if (this.#paths.get(addrKey(path.remote)) === path) this.#paths.delete(addrKey(path.remote));
         if (this.#paths.get(s.sid) === path) this.#paths.delete(s.sid);
       },
     });
@@ -523,6 +528,26 @@ export class HolePuncher {
     if (candidateProblem(from.host, { allowLocal: this.#o.allowLocal ?? false }) !== undefined) {
       this.#counters.inc('holepunch.rejects.local_source');
       return;
+    }
+    // Cone side of a birthday punch: the peer's token from another address of the symmetric NAT
+    // while no UDX datagram came yet. The symmetric side kept another socket than the one whose
+    // probe won here, and sends from there: this path follows it, or each side would send where
+    // the other is not (seen in the lab bench: both handshakes ran into the deadline).
+    if (
+      s?.mode === 'birthday-probe' &&
+      path &&
+      !path.closed &&
+      !path.udxHeard &&
+      (p.kind === PROBE || p.kind === PROBE_ACK) &&
+      addrKey(path.remote) !== addrKey(from)
+    ) {
+      const old = addrKey(path.remote);
+      path.retarget(from);
+      if (this.#paths.get(old) === path) this.#paths.delete(old);
+      const prev = this.#paths.get(addrKey(from));
+      if (prev && prev !== path) prev.close();
+      this.#paths.set(addrKey(from), path);
+      this.#counters.inc('holepunch.paths_retargeted');
     }
     if (p.kind === PROBE) {
       this.#counters.inc('holepunch.probes_received');

@@ -71,6 +71,7 @@ export interface PunchedPathOptions {
 
 /** A punched UDP path carrying one UDX stream, with keepalives; `duplex` is what TLS runs over. */
 export class PunchedPath {
+  /** The peer's address (its NAT mapping); see `retarget`. */
   readonly remote: { host: string; port: number };
   readonly sessionId: string;
   readonly token: string;
@@ -131,6 +132,16 @@ export class PunchedPath {
     this.#lastHeard = performance.now();
     this.#udxHeard = true;
     this.#shim.send(buf, this.#o.engine.port, '127.0.0.1');
+  }
+
+  /**
+   * The peer's session token came from another address before any UDX datagram did: its side of
+   * the path is there (a birthday punch can win on two different sockets of the symmetric side,
+   * and the one the peer kept is where it sends from). Datagrams go there from now on.
+   */
+  retarget(to: { host: string; port: number }): void {
+    this.remote.host = to.host;
+    this.remote.port = to.port;
   }
 
   /** Something else (a keepalive, a probe) was heard from the peer. */
