@@ -7,7 +7,10 @@
 //   tput seed nodeId host MB   punch, then MB over tier 4 and MB over TLS 1.3 over TCP to host:9300
 //                         (same @dpc/core channel, same path): prints {"ok", udxMBps, tcpMBps}
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Counters,
   defaultConfig,
@@ -23,7 +26,10 @@ const [role, seed, target, tcpHost, mb] = process.argv.slice(2);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const identity = generateIdentity();
 const cfg = defaultConfig();
-cfg.dht.port = 8889;
+// The long-running peers on 8889; an initiator on a fresh port per trial (FRESH_PORT=1), as hyperdht's
+// client does: the NAT state its previous trials left (e.g. a cone router's filter entries from
+// random-port probes, 30 s in conntrack) then cannot help the next one.
+cfg.dht.port = role === 'connect' && process.env.FRESH_PORT === '1' ? 0 : 8889;
 cfg.dht.host = '0.0.0.0';
 cfg.dht.seed_nodes = seed ? [seed] : [];
 cfg.dht.bootstrap_timeout = 5;
@@ -35,10 +41,27 @@ if (role === 'dht') {
   await new Promise(() => {});
 }
 const counters = new Counters();
+/** The punch counters (holepunch.*), for the failure lines. */
+const punchCounters = () => Object.fromEntries(Object.entries(counters.snapshot?.() ?? {}).filter(([k]) => k.startsWith('holepunch.')));
+// A responder's failures go to SERVE_LOG (default <tmpdir>/dpc-holepunch-bench-serve.log): the
+// bench reads only the ready line of a long-running peer.
+const serveLog = process.env.SERVE_LOG ?? join(tmpdir(), 'dpc-holepunch-bench-serve.log');
+const log = {
+  debug: (msg, fields) => {
+    if (role !== 'serve') return;
+    try {
+      appendFileSync(serveLog, `${JSON.stringify({ at: new Date().toISOString(), msg, ...fields, counters: punchCounters() })}\n`);
+    } catch {}
+  },
+  info() {},
+  warn() {},
+  error() {},
+};
 const hp = createHolePuncher({
   identity,
   dht,
   counters,
+  log,
   timeoutMs: Number(process.env.PUNCH_TIMEOUT_MS ?? 30_000),
   onNat: (v) =>
     dht.setEndpointBody({ ...emptyEndpointBody(), nat_type: v.type, punch: v.endpoint ? [v.endpoint] : [], accepts_punch: true }),
@@ -90,10 +113,11 @@ if (role === 'serve' || role === 'tput-serve') {
 }
 // Punch datagrams: probes (direct rounds, random-port probes) and the birthday side's low-TTL packets.
 const udpOut = () => counters.get('holepunch.probes_sent') + counters.get('holepunch.birthday_packets');
+let t0 = performance.now();
 try {
   const record = await dht.findPeer(target, { signal: AbortSignal.timeout(10_000) });
   const before = udpOut();
-  const t0 = performance.now();
+  t0 = performance.now();
   const conn = await holePunchStrategy(hp).connect(record, { signal: AbortSignal.timeout(60_000) });
   const ms = performance.now() - t0;
   if (role === 'tput') {
@@ -137,7 +161,7 @@ try {
   out({ ok: true, ms: Math.round(ms), usableMs: Math.round(performance.now() - t0), packets: udpOut() - before, nat: nat?.type });
   await conn.close();
 } catch (err) {
-  out({ ok: false, error: err.code ?? err.message, nat: nat?.type });
+  out({ ok: false, error: err.code ?? err.message, ms: Math.round(performance.now() - t0), nat: nat?.type, counters: punchCounters() });
 }
 await hp.stop();
 await dht.stop();

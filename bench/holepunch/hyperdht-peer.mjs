@@ -35,8 +35,8 @@ if (role === 'serve') {
   out({ ready: true, publicKey: keyPair.publicKey.toString('hex') });
   await new Promise(() => {});
 }
+const t0 = performance.now();
 try {
-  const t0 = performance.now();
   const socket = node.connect(Buffer.from(b, 'hex'));
   await new Promise((resolve, reject) => {
     socket.once('open', resolve);
@@ -49,7 +49,7 @@ try {
   out({ ok: true, ms: Math.round(ms), usableMs: Math.round(performance.now() - t0) });
   socket.destroy();
 } catch (err) {
-  out({ ok: false, error: err.code ?? err.message });
+  out({ ok: false, error: err.code ?? err.message, ms: Math.round(performance.now() - t0) });
 }
 await node.destroy();
 process.exit(0);

@@ -12,13 +12,18 @@ const TRIALS = Number(process.argv[2] ?? 10);
 // THROUGHPUT=<MB>: instead of the punch pairs, MB over tier 4 (cone host → public host 'srv') and the
 // same MB over TLS 1.3 over TCP on the same path, per trial (dpc only).
 const THROUGHPUT = Number(process.env.THROUGHPUT ?? 0);
-const link = { delayMs: 25 };
+// DELAY_MS each way on every host's and router's uplink (a delayed link adds 2 × DELAY_MS of RTT,
+// so two NATed peers are 4 × DELAY_MS apart): default 12.5, i.e. 50 ms RTT between the peers.
+const link = { delayMs: Number(process.env.DELAY_MS ?? 12.5) };
 const lab = await createLab({
   publicHosts: ['boot', 'p1', 'p2', 'p3', ...(THROUGHPUT ? ['srv'] : [])].map((name) => ({ name, ipv6: false, link })),
   routers: [
     { name: 'conea', kind: 'cone', link, lan: [{ name: 'ca' }] },
     { name: 'coneb', kind: 'cone', link, lan: [{ name: 'cb' }] },
     { name: 'syma', kind: 'symmetric', link, lan: [{ name: 'sa' }] },
+    { name: 'symb', kind: 'symmetric', link, lan: [{ name: 'sb' }] },
+    // a carrier-grade cone NAT in front of a home cone NAT
+    { name: 'dbl', kind: 'double-nat', link, lan: [{ name: 'da' }] },
   ],
 });
 const SCRIPT = {
@@ -73,9 +78,14 @@ const pairs = [
   { name: 'cone ↔ cone', client: 'ca', server: 'cb' },
   { name: 'cone → symmetric (birthday)', client: 'ca', server: 'sa' },
   { name: 'symmetric → cone (birthday)', client: 'sa', server: 'cb' },
+  { name: 'double NAT → cone', client: 'da', server: 'cb' },
+  { name: 'symmetric ↔ symmetric', client: 'sa', server: 'sb' },
 ];
-// ONLY=<substring> runs the matching NAT pairs only.
-if (process.env.ONLY) pairs.splice(0, pairs.length, ...pairs.filter((p) => p.name.includes(process.env.ONLY)));
+// ONLY=<substring>[|<substring>…] runs the matching NAT pairs only.
+if (process.env.ONLY) {
+  const only = process.env.ONLY.split('|');
+  pairs.splice(0, pairs.length, ...pairs.filter((p) => only.some((o) => p.name.includes(o))));
+}
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : Number.NaN;

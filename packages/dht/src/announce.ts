@@ -24,6 +24,8 @@ export class Announcer {
   #announced = false;
   #relayOffer: RelayOfferInput | undefined;
   #republishing: Promise<unknown> | undefined;
+  /** A republish asked for while one runs: it runs once more after it (coalesced). */
+  #republishAgain: Promise<unknown> | undefined;
 
   constructor(ctx: NodeContext, queries: Queries, body: EndpointBody) {
     this.#c = ctx;
@@ -96,7 +98,16 @@ export class Announcer {
   /** Republishes what was announced; one run at a time, failures become `warning` events. */
   republish(): Promise<unknown> {
     const c = this.#c;
-    if (!c.running() || this.#republishing) return this.#republishing ?? Promise.resolve();
+    if (!c.running()) return this.#republishing ?? Promise.resolve();
+    if (this.#republishing) {
+      // The running one may have signed its record before the change that asked for this one
+      // (a new NAT verdict arriving while the STOREs are in flight): run once more after it.
+      this.#republishAgain ??= this.#republishing.then(() => {
+        this.#republishAgain = undefined;
+        return this.republish();
+      });
+      return this.#republishAgain;
+    }
     const run = async () => {
       if (this.#announced) await c.withTimeout({}, 'announceFull', (s) => this.announceFull(s));
       const offer = this.#relayOffer;

@@ -13,7 +13,7 @@ export interface BirthdayLimits {
   ttl?: number;
   /** Probes the cone side sends to random ports. Default 1,750. */
   probes?: number;
-  /** Spacing of the cone side's probes, ms. Default 20. */
+  /** Spacing of the cone side's probes, ms (paced by the clock, bursts of at most 5 when late). Default 10. */
   probeIntervalMs?: number;
 }
 
@@ -106,12 +106,20 @@ export async function probeRandomPorts(
 ): Promise<number> {
   const probe = encodeProbe(PROBE, sid, tok);
   const max = limits.probes ?? C.BIRTHDAY_PROBES;
+  const interval = limits.probeIntervalMs ?? C.BIRTHDAY_PROBE_INTERVAL_MS;
+  const t0 = performance.now();
   let sent = 0;
   while (sent < max && !done() && !signal.aborted) {
-    const port = 1024 + Math.floor(Math.random() * (65536 - 1024));
-    send(probe, { host, port });
-    sent++;
-    await sleep(limits.probeIntervalMs ?? C.BIRTHDAY_PROBE_INTERVAL_MS, signal).catch(() => {});
+    // Paced by the clock, not by the timer: on a busy machine a 10 ms timer fires late, and
+    // sending one probe per firing would lower the rate (and the odds within the deadline).
+    // At most BIRTHDAY_PROBE_BURST probes at once when behind, so the rate stays bounded.
+    const due = Math.min(max, Math.floor((performance.now() - t0) / interval) + 1);
+    for (let n = 0; sent < due && n < C.BIRTHDAY_PROBE_BURST && !done(); n++) {
+      const port = 1024 + Math.floor(Math.random() * (65536 - 1024));
+      send(probe, { host, port });
+      sent++;
+    }
+    await sleep(interval, signal).catch(() => {});
   }
   return sent;
 }

@@ -96,6 +96,10 @@ interface Session {
   /** The socket the punch succeeded on, when not the DHT socket (birthday, symmetric side). */
   carrier?: Carrier;
   birthday?: BirthdaySockets;
+  /** How this side punches (set when the punch starts). */
+  mode?: ReturnType<typeof punchMode>;
+  /** The responder's answer, sent again when a copy of the offer arrives. */
+  answer?: Record<string, unknown>;
 }
 
 /**
@@ -207,32 +211,42 @@ export class HolePuncher {
       const answer = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });
-      const t0 = performance.now();
+      let t0 = performance.now();
       const via = ownRoute(this.#o.dht.endpointBody(), mine);
-      await this.#signal(
-        s,
-        {
-          hp: 1,
-          k: 'offer',
-          sid: s.sid,
-          tok: s.tok,
-          nat: mine.type,
-          eps: mine.endpoint ? [mine.endpoint] : [],
-          stream: s.localStream,
-          ...(via.length > 0 && { via }),
-        },
-        signal,
-      );
-      const reply = await waitFor(answer, signal);
+      const offer = {
+        hp: 1,
+        k: 'offer',
+        sid: s.sid,
+        tok: s.tok,
+        nat: mine.type,
+        eps: mine.endpoint ? [mine.endpoint] : [],
+        stream: s.localStream,
+      };
+      await this.#signal(s, { ...offer, ...(via.length > 0 && { via }) }, signal);
+      // Sent again (same session) while no answer came: a signal may be lost (the last hop to a
+      // peer behind NAT is not retried), and a 0.1.0 responder drops an offer carrying `via` (its
+      // schema refused unknown fields), so the copies go without it.
+      const answered = new AbortController();
+      // The round trip is measured from the last copy (an answer to an earlier one only comes sooner).
+      const resending = this.#resendOffer(s, offer, AbortSignal.any([signal, answered.signal]), () => {
+        t0 = performance.now();
+      });
+      const reply = await waitFor(answer, signal).finally(() => {
+        answered.abort();
+      });
+      await resending;
       if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
       if (reply.k !== 'answer') throw new PunchFailedError(`expected an answer, got ${reply.k}`);
       const rttMs = performance.now() - t0;
       for (const e of this.#usable(reply.eps)) if (!s.candidates.some((c) => c.ip === e.ip && c.port === e.port)) s.candidates.push(e);
       // The responder starts when `go` reaches it, about half a signalling round trip from now.
       const offset = Math.min(C.MAX_START_OFFSET_MS, Math.round(rttMs / 2));
-      this.#signal(s, { hp: 1, k: 'go', sid: s.sid, offset }, signal).catch((err: Error) => {
-        this.#o.log?.debug('punch go not delivered', { peer: peer.nodeId, error: err.message });
-      });
+      // Twice: a lost go would leave the responder waiting while this side punches alone (the
+      // responder acts on the first copy and ignores the second).
+      for (let i = 0; i < C.GO_COPIES; i++)
+        this.#signal(s, { hp: 1, k: 'go', sid: s.sid, offset }, signal).catch((err: Error) => {
+          this.#o.log?.debug('punch go not delivered', { peer: peer.nodeId, error: err.message });
+        });
       await sleep(offset, signal);
       const remote = await this.#punch(s, punchMode(mine.type, reply.nat), signal);
       const path = await this.#openPath(s, remote, reply.stream);
@@ -255,6 +269,19 @@ export class HolePuncher {
     } finally {
       t.clear();
       this.#endSession(s);
+    }
+  }
+
+  /** Sends `offer` again (without `via`) after each of OFFER_RESEND_MS while `signal` holds. */
+  async #resendOffer(s: Session, offer: Record<string, unknown>, signal: AbortSignal, onSent: () => void): Promise<void> {
+    for (const wait of C.OFFER_RESEND_MS) {
+      await sleep(wait, signal).catch(() => {});
+      if (signal.aborted) return;
+      this.#counters.inc('holepunch.offers_resent');
+      onSent();
+      this.#signal(s, offer, signal).catch((err: Error) => {
+        this.#o.log?.debug('punch offer not delivered', { peer: s.peer, error: err.message });
+      });
     }
   }
 
@@ -298,6 +325,7 @@ export class HolePuncher {
 
   /** Punches in `mode`; resolves with the first address a valid probe came from. */
   async #punch(s: Session, mode: ReturnType<typeof punchMode>, signal: AbortSignal): Promise<Addr> {
+    s.mode = mode;
     if (mode === 'direct') return this.#punchDirect(s, signal);
     if (this.#birthdayBusy) throw new PunchFailedError('a birthday punch is already running on this node');
     this.#birthdayBusy = true;
@@ -309,14 +337,26 @@ export class HolePuncher {
     }
   }
 
+  /**
+   * Resolves with the punch's winning address: at once when a valid probe already came (the
+   * peer may start first: its probe can arrive while this side still waits out the start offset),
+   * else on the first one.
+   */
+  #won(s: Session): Promise<Addr> {
+    if (s.winner) return Promise.resolve(s.winner);
+    return new Promise<Addr>((resolve) => s.onWin.push(resolve));
+  }
+
   /** Symmetric side: many sockets, low-TTL packets towards the cone side, the first probe through wins. */
   async #birthdayOpen(s: Session, signal: AbortSignal): Promise<Addr> {
+    // The peer's probe may have come through already (see #won): nothing to open or probe.
+    if (s.winner) return s.winner;
     const target = s.candidates[0];
     if (!target)
       throw new PunchFailedError(
         'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
       );
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const limits = this.#o.birthday ?? {};
     const sockets = await BirthdaySockets.open(limits.sockets ?? C.BIRTHDAY_SOCKETS, (msg, from, sock) => {
       const carrier: Carrier = { send: (b, to) => new Promise((res, rej) => sock.send(b, to.port, to.host, (e) => (e ? rej(e) : res()))) };
@@ -353,12 +393,14 @@ export class HolePuncher {
 
   /** Cone side: probes random ports of the symmetric side's address at a bounded rate. */
   async #birthdayProbe(s: Session, signal: AbortSignal): Promise<Addr> {
+    // The peer's probe may have come through already (see #won): nothing to open or probe.
+    if (s.winner) return s.winner;
     const target = s.candidates[0];
     if (!target)
       throw new PunchFailedError(
         'the peer published no punch endpoint we may probe (loopback and private ones only with allowLocal, dpc-node --allow-loopback)',
       );
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const carrier = this.#carrier;
     const probing = probeRandomPorts(
       (b, to) => {
@@ -382,7 +424,7 @@ export class HolePuncher {
   /** Rounds of probes to every candidate; resolves with the first address a valid probe came from. */
   async #punchDirect(s: Session, signal: AbortSignal): Promise<Addr> {
     if (s.winner) return s.winner;
-    const won = new Promise<Addr>((resolve) => s.onWin.push(resolve));
+    const won = this.#won(s);
     const carrier = this.#carrier;
     const plan = punchPlan(s.candidates, { rounds: this.#o.punchAttempts ?? 3, probesPerRound: C.PROBES_PER_ROUND });
     if (plan.length === 0)
@@ -427,6 +469,8 @@ export class HolePuncher {
       onClose: () => {
         birthday?.close();
         if (this.#paths.get(key) === path) this.#paths.delete(key);
+        // retargeted since (see #onProbe)
+        if (this.#paths.get(addrKey(path.remote)) === path) this.#paths.delete(addrKey(path.remote));
         if (this.#paths.get(s.sid) === path) this.#paths.delete(s.sid);
       },
     });
@@ -434,7 +478,25 @@ export class HolePuncher {
     this.#paths.set(key, path);
     this.#paths.set(s.sid, path);
     s.path = path;
+    void this.#confirm(s, path);
     return path;
+  }
+
+  /**
+   * Repeats PROBE_ACK to the peer until its first UDX datagram arrives (it has won and opened its
+   * side of the path), the path closes or the session ends. One ACK per win is not enough: over a
+   * lossy link a lost one leaves the peer punching on (a birthday punch's cone side would go on
+   * probing random ports) while this side waits in the TLS handshake until its deadline.
+   */
+  async #confirm(s: Session, path: PunchedPath): Promise<void> {
+    const carrier = s.carrier ?? this.#carrier;
+    const ack = encodeProbe(PROBE_ACK, s.sid, s.tok);
+    const signal = s.ctrl.signal;
+    while (!path.udxHeard && !path.closed && !signal.aborted) {
+      this.#counters.inc('holepunch.confirm_acks');
+      carrier.send(ack, path.remote).catch(() => this.#counters.inc('holepunch.send_errors'));
+      await sleep(C.CONFIRM_INTERVAL_MS, signal).catch(() => {});
+    }
   }
 
   #adopt(conn: Connection, path: PunchedPath): void {
@@ -466,6 +528,26 @@ export class HolePuncher {
     if (candidateProblem(from.host, { allowLocal: this.#o.allowLocal ?? false }) !== undefined) {
       this.#counters.inc('holepunch.rejects.local_source');
       return;
+    }
+    // Cone side of a birthday punch: the peer's token from another address of the symmetric NAT
+    // while no UDX datagram came yet. The symmetric side kept another socket than the one whose
+    // probe won here, and sends from there: this path follows it, or each side would send where
+    // the other is not (seen in the lab bench: both handshakes ran into the deadline).
+    if (
+      s?.mode === 'birthday-probe' &&
+      path &&
+      !path.closed &&
+      !path.udxHeard &&
+      (p.kind === PROBE || p.kind === PROBE_ACK) &&
+      addrKey(path.remote) !== addrKey(from)
+    ) {
+      const old = addrKey(path.remote);
+      path.retarget(from);
+      if (this.#paths.get(old) === path) this.#paths.delete(old);
+      const prev = this.#paths.get(addrKey(from));
+      if (prev && prev !== path) prev.close();
+      this.#paths.set(addrKey(from), path);
+      this.#counters.inc('holepunch.paths_retargeted');
     }
     if (p.kind === PROBE) {
       this.#counters.inc('holepunch.probes_received');
@@ -503,6 +585,15 @@ export class HolePuncher {
     if (s) {
       if (s.peer !== from) {
         this.#counters.inc('holepunch.rejects.signal_sender');
+        return;
+      }
+      if (m.k === 'offer') {
+        // A copy of the offer (the initiator had no answer yet): answer again if we have.
+        this.#counters.inc('holepunch.offers_repeated');
+        if (s.role === 'responder' && s.answer)
+          this.#signal(s, s.answer, AbortSignal.timeout(this.timeoutMs)).catch((err: Error) => {
+            this.#o.log?.debug('punch answer not delivered', { peer: from, error: err.message });
+          });
         return;
       }
       s.onSignal?.(m);
@@ -548,11 +639,8 @@ export class HolePuncher {
       const go = new Promise<PunchSignal>((resolve) => {
         s.onSignal = resolve;
       });
-      await this.#signal(
-        s,
-        { hp: 1, k: 'answer', sid: s.sid, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream },
-        signal,
-      );
+      s.answer = { hp: 1, k: 'answer', sid: s.sid, nat: mine.type, eps: mine.endpoint ? [mine.endpoint] : [], stream: s.localStream };
+      await this.#signal(s, s.answer, signal);
       const g = await waitFor(go, signal);
       if (g.k !== 'go') throw new PunchFailedError(`expected go, got ${g.k}`);
       const remote = await this.#punch(s, punchMode(mine.type, offer.nat), signal);

@@ -15,40 +15,55 @@ const sid = s.string({ min: 16, max: 16, pattern: /^[0-9a-f]{16}$/ });
 const nat = s.oneOf(['none', 'cone', 'symmetric', 'blocked', 'unknown'] as const);
 const streamId = s.int({ min: 1, max: 0xffff_ffff });
 
-/** Signal payloads: offer (initiator → target), answer, go (start now), refuse. `hp: 1` tags them among other tiers' signals. */
+/**
+ * Signal payloads: offer (initiator → target), answer, go (start now), refuse. `hp: 1` tags them
+ * among other tiers' signals. Unknown fields are ignored (not refused), so that a later version
+ * may add optional ones without its signals being dropped here; 0.1.0 refused them, which is why
+ * the initiator sends copies of an unanswered offer without `via`.
+ */
+const open = { allowUnknown: true } as const;
 export const punchSignalSchema = s.union('k', {
-  offer: s.object({
-    hp: s.literal(1),
-    k: s.literal('offer'),
-    sid,
-    /** Secret echoed in every probe of this punch (probes from others are ignored). */
-    tok: sid,
-    nat,
-    eps: s.array(endpoint, { max: 4 }),
-    /** The initiator's UDX stream id. */
-    stream: streamId,
-    /**
-     * Where signals reach the initiator (its `signal_via` forwarders, or its own address when it
-     * is not behind NAT): the answer goes there without a DHT lookup.
-     */
-    via: s.optional(s.array(endpoint, { max: 4 })),
-  }),
-  answer: s.object({
-    hp: s.literal(1),
-    k: s.literal('answer'),
-    sid,
-    nat,
-    eps: s.array(endpoint, { max: 4 }),
-    stream: streamId,
-  }),
-  go: s.object({
-    hp: s.literal(1),
-    k: s.literal('go'),
-    sid,
-    /** The initiator starts this long after sending go (half the measured signalling round trip), ms. */
-    offset: s.int({ min: 0, max: 60_000 }),
-  }),
-  refuse: s.object({ hp: s.literal(1), k: s.literal('refuse'), sid, reason: s.string({ max: 200 }) }),
+  offer: s.object(
+    {
+      hp: s.literal(1),
+      k: s.literal('offer'),
+      sid,
+      /** Secret echoed in every probe of this punch (probes from others are ignored). */
+      tok: sid,
+      nat,
+      eps: s.array(endpoint, { max: 4 }),
+      /** The initiator's UDX stream id. */
+      stream: streamId,
+      /**
+       * Where signals reach the initiator (its `signal_via` forwarders, or its own address when it
+       * is not behind NAT): the answer goes there without a DHT lookup.
+       */
+      via: s.optional(s.array(endpoint, { max: 4 })),
+    },
+    open,
+  ),
+  answer: s.object(
+    {
+      hp: s.literal(1),
+      k: s.literal('answer'),
+      sid,
+      nat,
+      eps: s.array(endpoint, { max: 4 }),
+      stream: streamId,
+    },
+    open,
+  ),
+  go: s.object(
+    {
+      hp: s.literal(1),
+      k: s.literal('go'),
+      sid,
+      /** The initiator starts this long after sending go (half the measured signalling round trip), ms. */
+      offset: s.int({ min: 0, max: 60_000 }),
+    },
+    open,
+  ),
+  refuse: s.object({ hp: s.literal(1), k: s.literal('refuse'), sid, reason: s.string({ max: 200 }) }, open),
 });
 export type PunchSignal = Infer<typeof punchSignalSchema>;
 

@@ -71,6 +71,7 @@ export interface PunchedPathOptions {
 
 /** A punched UDP path carrying one UDX stream, with keepalives; `duplex` is what TLS runs over. */
 export class PunchedPath {
+  /** The peer's address (its NAT mapping); see `retarget`. */
   readonly remote: { host: string; port: number };
   readonly sessionId: string;
   readonly token: string;
@@ -81,6 +82,7 @@ export class PunchedPath {
   readonly #timer: NodeJS.Timeout;
   #lastHeard = performance.now();
   #closed = false;
+  #udxHeard = false;
 
   static async open(o: PunchedPathOptions): Promise<PunchedPath> {
     const shim = createSocket('udp4');
@@ -119,11 +121,27 @@ export class PunchedPath {
     return this.#closed;
   }
 
+  /** True once a UDX datagram came from the peer (its side of the path is open too). */
+  get udxHeard(): boolean {
+    return this.#udxHeard;
+  }
+
   /** A UDX datagram from the peer, received on the carrier. */
   deliver(buf: Buffer): void {
     if (this.#closed) return;
     this.#lastHeard = performance.now();
+    this.#udxHeard = true;
     this.#shim.send(buf, this.#o.engine.port, '127.0.0.1');
+  }
+
+  /**
+   * The peer's session token came from another address before any UDX datagram did: its side of
+   * the path is there (a birthday punch can win on two different sockets of the symmetric side,
+   * and the one the peer kept is where it sends from). Datagrams go there from now on.
+   */
+  retarget(to: { host: string; port: number }): void {
+    this.remote.host = to.host;
+    this.remote.port = to.port;
   }
 
   /** Something else (a keepalive, a probe) was heard from the peer. */

@@ -1,3 +1,4 @@
+import type { TierDht } from '@dpc/core';
 import { type Connection, Counters, generateIdentity, type Identity } from '@dpc/core';
 import type { Dht } from '@dpc/dht';
 import { createTestnet, type Testnet } from '@dpc/dht/testnet';
@@ -11,14 +12,17 @@ export interface PunchNode {
 }
 
 /** A DHT node on the testnet running a hole puncher that publishes its NAT verdict in its endpoint record. */
-export async function punchNode(net: Testnet, opts: Partial<HolePuncherOptions> & { tlsIdentity?: Identity } = {}): Promise<PunchNode> {
+export async function punchNode(
+  net: Testnet,
+  { wrapDht, ...opts }: Partial<HolePuncherOptions> & { tlsIdentity?: Identity; wrapDht?: (d: Dht) => TierDht } = {},
+): Promise<PunchNode> {
   const identity = generateIdentity();
   const dht = await net.add({ identity });
   const counters = new Counters();
   const incoming: Connection[] = [];
   const hp = createHolePuncher({
     identity: opts.tlsIdentity ?? identity,
-    dht,
+    dht: wrapDht ? wrapDht(dht) : dht,
     counters,
     timeoutMs: 4_000,
     allowLocal: true,
@@ -56,4 +60,36 @@ export async function waitUntil(cond: () => boolean, ms = 5_000): Promise<void> 
     if (performance.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The DHT as a 0.1.0 hole puncher saw it: its signal schema refused unknown fields, so an offer
+ * carrying `via` (added in 0.2.0) was dropped (counted in `dropped`). Everything else passes.
+ */
+export function as010Responder(dht: Dht): { dht: TierDht; dropped: () => number } {
+  let dropped = 0;
+  const wrapped = new Map<unknown, (e: { from: string; payload: unknown }) => void>();
+  const proxy = new Proxy(dht, {
+    get(target, key) {
+      if (key === 'on')
+        return (event: string, fn: (e: { from: string; payload: unknown }) => void) => {
+          if (event !== 'signal') return target.on(event as 'signal', fn);
+          const w = (e: { from: string; payload: unknown }) => {
+            if (typeof e.payload === 'object' && e.payload !== null && 'via' in e.payload) {
+              dropped++;
+              return;
+            }
+            fn(e);
+          };
+          wrapped.set(fn, w);
+          return target.on('signal', w);
+        };
+      if (key === 'off')
+        return (event: string, fn: (e: { from: string; payload: unknown }) => void) =>
+          target.off(event as 'signal', (event === 'signal' ? wrapped.get(fn) : undefined) ?? fn);
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { dht: proxy as unknown as TierDht, dropped: () => dropped };
 }

@@ -1,9 +1,9 @@
 // Tier 4 on loopback: real DHT nodes (the testnet), real UDP, UDX and TLS 1.3 through the DHT socket.
 import type { Connection } from '@dpc/core';
 import type { Testnet } from '@dpc/dht/testnet';
-import { holePunchStrategy } from '@dpc/holepunch';
+import { constants, holePunchStrategy, punchSignalSchema } from '@dpc/holepunch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PunchNode, punchNode, ready, testnet, waitUntil } from './helpers.js';
+import { as010Responder, type PunchNode, punchNode, ready, testnet, waitUntil } from './helpers.js';
 
 describe('hole punch on loopback', () => {
   let net: Testnet;
@@ -66,12 +66,64 @@ describe('hole punch on loopback', () => {
     const conn = await holePunchStrategy(c.hp).connect(rec, { signal: AbortSignal.timeout(10_000) });
     try {
       await waitUntil(() => d.incoming.length > 0);
-      // offer and go from the initiator, answer from the responder: all by route, none looked up.
-      await waitUntil(() => routed(c) - before.cRouted === 2);
+      // offer and go (sent twice) from the initiator, answer from the responder: all by route, none looked up.
+      await waitUntil(() => routed(c) - before.cRouted === 1 + constants.GO_COPIES);
       expect(routed(d) - before.dRouted).toBe(1);
       expect(lookups(c)).toBe(before.c);
       expect(lookups(d)).toBe(before.d);
       expect(c.counters.get('holepunch.signals_looked_up') + d.counters.get('holepunch.signals_looked_up')).toBe(0);
+    } finally {
+      await conn.close();
+      await c.hp.stop();
+      await d.hp.stop();
+    }
+  });
+
+  it('signals with fields this version does not know are read, not refused (a later version may add optional ones)', () => {
+    const offer = {
+      hp: 1,
+      k: 'offer',
+      sid: '0123456789abcdef',
+      tok: 'fedcba9876543210',
+      nat: 'cone',
+      eps: [{ ip: '198.51.100.7', port: 4000 }],
+      stream: 7,
+      via: [{ ip: '198.51.100.8', port: 8889 }],
+      future: { anything: true },
+    };
+    expect(punchSignalSchema(offer, 'signal')).toEqual({ ...offer, future: undefined });
+    expect(punchSignalSchema({ hp: 1, k: 'go', sid: '0123456789abcdef', offset: 5, later: 'x' }, 'signal')).toEqual({
+      hp: 1,
+      k: 'go',
+      sid: '0123456789abcdef',
+      offset: 5,
+    });
+    // Known fields are still checked.
+    expect(() => punchSignalSchema({ ...offer, stream: 0 }, 'signal')).toThrow();
+  });
+
+  it('a 0.1.0 responder (drops offers carrying via) is still reached: the offer is sent again without via', async () => {
+    let old: ReturnType<typeof as010Responder> | undefined;
+    const c = await punchNode(net);
+    const d = await punchNode(net, {
+      wrapDht: (dht) => {
+        old = as010Responder(dht);
+        return old.dht;
+      },
+    });
+    await Promise.all([ready(c), ready(d)]);
+    const rec = await c.dht.findPeer(d.dht.nodeId, { signal: AbortSignal.timeout(5_000) });
+    const conn = await holePunchStrategy(c.hp).connect(rec, { signal: AbortSignal.timeout(10_000) });
+    try {
+      expect(conn.remoteNodeId).toBe(d.dht.nodeId);
+      await waitUntil(() => d.incoming.length > 0);
+      // The first offer (with via, since c names its forwarders) was dropped there; a copy got through.
+      expect(old?.dropped()).toBe(1);
+      expect(c.counters.get('holepunch.offers_resent')).toBeGreaterThanOrEqual(1);
+      const got: unknown[] = [];
+      (d.incoming[0] as Connection).on('message', (m) => got.push(m));
+      await conn.send({ hello: 'old peer' });
+      await waitUntil(() => got.length === 1);
     } finally {
       await conn.close();
       await c.hp.stop();

@@ -1,17 +1,29 @@
-// Tier 4 in the lab, through dpc-node processes: NAT types measured from DHT peers' answers,
-// cone ↔ cone punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path
-// (a capture at the router never sees the plaintext), and symmetric ↔ symmetric answered "not
-// applicable" at once so that the orchestrator goes on to the relay; cone ↔ symmetric crossed by
-// a birthday punch (256 sockets on the symmetric side, random-port probes from the cone side),
-// also over 100 ms RTT and 1 % loss per link; behind a UDP-blocked router the node cannot join the DHT and
-// says so at once, and a send fails fast with a typed error.
+// Tier 4 in the lab, through dpc-node processes: NAT types measured from DHT peers' answers (and
+// cross-checked against coturn's turnutils_natdiscovery behind every router kind), cone ↔ cone
+// punched through real NAT (nftables masquerade) with TLS 1.3 on the punched path (a capture at the
+// router never sees the plaintext), symmetric ↔ symmetric answered "not applicable" at once so that
+// the orchestrator goes on to the relay; cone ↔ symmetric crossed by a birthday punch (256 sockets
+// on the symmetric side, random-port probes from the cone side); double NAT ↔ cone punched; each
+// also over delayed links with 1 % loss; behind a UDP-blocked router (plain or lossy) the node
+// cannot join the DHT and says so at once, and a send fails fast with a typed error.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
+import {
+  createLab,
+  type Lab,
+  LabNode,
+  labIni,
+  labSend,
+  natDiscovery,
+  natDiscoveryVerdict,
+  startStunServer,
+  type Topology,
+  workdir,
+} from '@dpc/netlab';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
 
-const canRunLab = labAvailability(['ip', 'nft', 'conntrack']);
+const canRunLab = labAvailability(['ip', 'nft', 'conntrack', 'turnserver', 'turnutils_natdiscovery']);
 const CAPTURE = new URL('./fixtures/capture.py', import.meta.url).pathname;
 const PYTHON = process.env.PYTHON ?? 'python3';
 
@@ -22,6 +34,8 @@ const TOPOLOGY: Topology = {
     { name: 'p2', ipv6: false },
     { name: 'p3', ipv6: false },
     { name: 'r1', ipv6: false },
+    // coturn (RFC 5780 needs two addresses) for turnutils_natdiscovery
+    { name: 'stun', ipv6: false, ipv4Addresses: 2 },
   ],
   routers: [
     { name: 'conea', kind: 'cone', lan: [{ name: 'ca' }] },
@@ -38,6 +52,12 @@ const TOPOLOGY: Topology = {
     { name: 'lossysym', kind: 'symmetric', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'ls' }] },
     // TCP only: every UDP packet dropped (the DHT, and so tier 4, cannot work from here)
     { name: 'noudp', kind: 'udp-blocked', lan: [{ name: 'ua' }] },
+    // One delayed, lossy uplink each (50 ms RTT, 1 % loss each way towards any public host or
+    // plain NAT): a double NAT, and a UDP-blocked router
+    { name: 'lossydbl', kind: 'double-nat', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'ld' }] },
+    { name: 'lossynoudp', kind: 'udp-blocked', link: { delayMs: 25, lossPercent: 1 }, lan: [{ name: 'lu' }] },
+    // a symmetric carrier-grade NAT in front of a home cone NAT (for the coturn cross-check)
+    { name: 'dblsym', kind: 'double-nat', cgnat: 'symmetric', lan: [{ name: 'ds' }] },
   ],
 };
 
@@ -109,6 +129,75 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(new Set(ports).size).toBe(ports.length);
   });
 
+  it("agrees with coturn's turnutils_natdiscovery (RFC 5780) on the mapping behaviour behind every router kind", async () => {
+    // Ours: the type a dpc-node measures from its DHT peers' answers. coturn's: endpoint-independent
+    // mapping is our cone or none (one mapped port for every destination; coturn says "NAT with
+    // Endpoint Independent Mapping" on a public host too), address(-and-port)-dependent our
+    // symmetric; no answer at all is UDP blocked (there our node cannot even join the DHT).
+    const hosts: Record<string, string> = {
+      p1: 'public',
+      ca: 'cone',
+      sa: 'symmetric',
+      da: 'double-nat',
+      ds: 'double-nat, symmetric carrier',
+      ua: 'udp-blocked',
+    };
+    const theirs = (verdict: string) =>
+      /Endpoint Independent Mapping/i.test(verdict)
+        ? 'endpoint-independent'
+        : /Address( and Port)? Dependent Mapping/i.test(verdict)
+          ? 'address-dependent'
+          : 'no answer';
+    // Our types by mapping behaviour: none (no NAT: its own address for everyone) and cone keep
+    // one mapping for every destination; symmetric does not.
+    const behaviour: Record<string, string> = {
+      none: 'endpoint-independent',
+      cone: 'endpoint-independent',
+      symmetric: 'address-dependent',
+    };
+    const ours = async (host: string): Promise<string> => {
+      if (host === 'p1') return String((await (publics[1] as LabNode).next('nat', (e) => e.type !== 'unknown', 45_000)).type);
+      const n = await LabNode.spawn(lab, host, work.dir, labIni({ seed }), ['start']);
+      nodes.push(n);
+      if (host === 'ua') {
+        const retry = await n.next('retrying', () => true, 20_000);
+        return (retry.error as { code?: string } | undefined)?.code === 'DPC_DHT_BOOTSTRAP' ? 'no answer' : JSON.stringify(retry);
+      }
+      // a verdict from at least three distinct peers
+      const e = await n.next('nat', (x) => x.type !== 'unknown' && String(x.evidence).split(', ').length >= 3, 60_000);
+      return String(e.type);
+    };
+    const measured = await Promise.all(Object.keys(hosts).map(ours));
+    const stun = await startStunServer(lab, 'stun');
+    const server = lab.hosts.stun!.ipv4[0] as string;
+    const verdicts: Record<string, string> = {};
+    try {
+      for (const host of Object.keys(hosts)) verdicts[host] = natDiscoveryVerdict(await natDiscovery(lab, host, server, '-m'));
+    } finally {
+      stun.kill('SIGTERM');
+    }
+    const table = (f: (host: string, i: number) => string) =>
+      Object.fromEntries(Object.keys(hosts).map((h, i) => [`${h} (${hosts[h]})`, f(h, i)]));
+    // Both tables side by side in the failure message, with coturn's own words.
+    const detail = JSON.stringify({ ours: table((_, i) => measured[i] as string), coturn: verdicts }, null, 1);
+    expect(
+      table((_, i) => behaviour[measured[i] as string] ?? (measured[i] as string)),
+      detail,
+    ).toEqual(table((h) => theirs(verdicts[h] as string)));
+    // and what each side says is what the router kind is meant to do
+    expect(
+      table((_, i) => measured[i] as string),
+      detail,
+    ).toEqual({
+      'p1 (public)': 'none',
+      'ca (cone)': 'cone',
+      'sa (symmetric)': 'symmetric',
+      'da (double-nat)': 'cone',
+      'ds (double-nat, symmetric carrier)': 'symmetric',
+      'ua (udp-blocked)': 'no answer',
+    });
+  });
+
   it('cone ↔ cone: connected on tier 4, and a capture at the router never shows the plaintext', async () => {
     const cb = await start('cb', PUNCH_ONLY);
     await natPublished(cb, (e) => e.type === 'cone');
@@ -166,6 +255,42 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(await cb.next('message', (e) => e.text === 'symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
+  it('cone ↔ symmetric and symmetric ↔ cone (birthday) over lossy, delayed links (100 ms RTT, 1 % loss per link): connected on tier 4', async () => {
+    const extra = `${PUNCH_ONLY}\nhole_punch_timeout = 45\ntotal_timeout = 60`;
+    const measured = (type: string) => (e: Record<string, unknown>) => e.type === type && String(e.evidence).split(', ').length >= 3;
+    const ls = await start('ls', extra);
+    await natPublished(ls, measured('symmetric'));
+    const r = await labSend(lab, 'la', work.dir, labIni({ seed, extra }), ls.nodeId, 'lossy cone to symmetric');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}\nresponder: ${ls.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
+    expect(await ls.next('message', (e) => e.text === 'lossy cone to symmetric')).toMatchObject({ tier: 'udp_hole_punch' });
+    // The send below runs on ls's host (its own DHT port): stop the responder there first.
+    ls.kill('SIGKILL');
+    if (ls.child.exitCode === null) await once(ls.child, 'exit');
+    const la = await start('la', extra);
+    await natPublished(la, measured('cone'));
+    const r2 = await labSend(lab, 'ls', work.dir, labIni({ seed, extra }), la.nodeId, 'lossy symmetric to cone');
+    expect(r2.result, `${JSON.stringify(r2.result)}\n${r2.stderr.slice(-3000)}\nresponder: ${la.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
+    expect(await la.next('message', (e) => e.text === 'lossy symmetric to cone')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('double NAT (cone behind cone) ↔ cone over a lossy, delayed uplink (50 ms RTT, 1 % loss): measured as cone, connected on tier 4', async () => {
+    const ld = await start('ld', PUNCH_ONLY);
+    const nat = await natPublished(ld, (e) => e.type !== 'unknown' && String(e.evidence).split(', ').length >= 3);
+    expect(nat).toMatchObject({ type: 'cone' });
+    const r = await labSend(lab, 'ca', work.dir, labIni({ seed, extra: PUNCH_ONLY }), ld.nodeId, 'through two NATs, lossy');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}\nresponder: ${ld.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'udp_hole_punch',
+    });
+    expect(await ld.next('message', (e) => e.text === 'through two NATs, lossy')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
   it('symmetric ↔ symmetric: tier 4 is not applicable at once (sequential mode), the relay carries the message', async () => {
     const relay = await start('r1', '[relay]\nvolunteer = true\nregion = lab\nport = 9100');
     await relay.logged(/volunteering as a relay/);
@@ -179,26 +304,50 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
     expect(Number(r.result?.connect_ms)).toBeLessThan(30_000);
   });
 
-  it('UDP blocked: the node says at once that no seed answers and keeps retrying; a send from there fails fast with DPC_DHT_BOOTSTRAP', async () => {
+  it('symmetric ↔ symmetric over a lossy, delayed uplink (50 ms RTT, 1 % loss): tier 4 not applicable at once, the relay carries the message', async () => {
+    const relay = await start('r1', '[relay]\nvolunteer = true\nregion = lab\nport = 9100');
+    await relay.logged(/volunteering as a relay/);
+    const extra = '[relay]\nreserve = always\nport = 9100\n[connection]\nmode = sequential\nhole_punch_timeout = 60\nenable_gossip = false';
+    const ls = await start('ls', extra);
+    await natPublished(ls, (e) => e.type === 'symmetric');
+    await ls.logged(/relay reservations/, 60_000);
+    const r = await labSend(lab, 'sa', work.dir, labIni({ seed, extra }), ls.nodeId, 'sym to lossy sym');
+    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+      event: 'delivered',
+      tier: 'volunteer_relay',
+    });
+    const punch = (r.result?.tiers as Array<Record<string, unknown>> | undefined)?.find((t) => t.tier === 'udp_hole_punch');
+    if (punch) expect(punch).toMatchObject({ result: 'skipped', reason: 'not applicable' });
+    // Sequential: tier 4 ran before tier 5; had it tried to punch, it would have waited its 60 s deadline.
+    expect(Number(r.result?.connect_ms)).toBeLessThan(30_000);
+    expect(await ls.next('message', (e) => e.text === 'sym to lossy sym')).toMatchObject({ tier: 'volunteer_relay' });
+  });
+
+  it('UDP blocked, plain and over a lossy, delayed uplink (50 ms RTT, 1 % loss): the node says at once that no seed answers and keeps retrying; a send from there fails fast with DPC_DHT_BOOTSTRAP', async () => {
     // The DHT is UDP, so with every UDP packet dropped the node cannot join it: no endpoint record,
     // no relay offers and no tier 4 (which would otherwise report NAT type `blocked`). What a user
     // relies on: it says so within [dht] bootstrap_timeout instead of hanging, keeps trying, and a
     // send fails with a typed error rather than waiting for a path that cannot exist.
     const cb = await start('cb', PUNCH_ONLY);
-    const ua = await LabNode.spawn(lab, 'ua', work.dir, labIni({ seed }), ['start']);
-    nodes.push(ua);
-    const retry = await ua.next('retrying', () => true, 20_000);
-    expect(retry).toMatchObject({ reason: 'seeds-unreachable', seeds: [seed], error: { code: 'DPC_DHT_BOOTSTRAP' } });
-    expect(ua.child.exitCode).toBeNull();
-    expect(ua.events.some((e) => e.event === 'listening')).toBe(false);
-    const r = await labSend(lab, 'ua', work.dir, labIni({ seed }), cb.nodeId, 'through a UDP-blocked router');
-    expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
-    expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
-      event: 'failed',
-      error: { code: 'DPC_DHT_BOOTSTRAP' },
-    });
-    // Not a hang: the send gave up after its bootstrap_timeout (5 s), far inside its 90 s limit.
-    expect(r.elapsedMs).toBeLessThan(60_000);
+    const blocked = async (host: string) => {
+      const n = await LabNode.spawn(lab, host, work.dir, labIni({ seed }), ['start']);
+      nodes.push(n);
+      const retry = await n.next('retrying', () => true, 20_000);
+      expect(retry).toMatchObject({ reason: 'seeds-unreachable', seeds: [seed], error: { code: 'DPC_DHT_BOOTSTRAP' } });
+      expect(n.child.exitCode).toBeNull();
+      expect(n.events.some((e) => e.event === 'listening')).toBe(false);
+      // Its own ports: the node started above on this host may hold 9000 and 8889 by now.
+      const ini = labIni({ seed, listenPort: 9001, extra: '[dht]\nport = 8890' });
+      const r = await labSend(lab, host, work.dir, ini, cb.nodeId, `through a UDP-blocked router (${host})`);
+      expect(r.code, r.stderr.slice(-3000)).not.toBe(0);
+      expect(r.result, `${JSON.stringify(r.result)}\n${r.stderr.slice(-3000)}`).toMatchObject({
+        event: 'failed',
+        error: { code: 'DPC_DHT_BOOTSTRAP' },
+      });
+      // Not a hang: the send gave up after its bootstrap_timeout (5 s), far inside its 90 s limit.
+      expect(r.elapsedMs).toBeLessThan(60_000);
+    };
+    await Promise.all([blocked('ua'), blocked('lu')]);
     expect(cb.events.some((e) => e.event === 'message')).toBe(false);
   });
 
