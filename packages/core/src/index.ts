@@ -22,6 +22,7 @@
  * ```
  */
 
+export { remoteAddressProblem } from './address-policy.js';
 export {
   checkMessagePack,
   DEFAULT_DECODE_MAX_DEPTH,
