@@ -368,14 +368,22 @@ class GossipService extends EventEmitter implements Gossip {
    */
   async #ownReceiptHeld(hex: string): Promise<void> {
     if (this.#dropping.has(hex)) return;
+    await this.#drop(hex, true, 'gossip_receipts_delivered');
+  }
+
+  /**
+   * Removes this node's copy once (`#dropping` keeps a second drop of the same copy out while the
+   * store works), tombstoned when it is delivered, and counts why.
+   */
+  async #drop(hex: string, tombstone: boolean, counter: string): Promise<void> {
     this.#dropping.add(hex);
     try {
-      await this.store.remove([hex], true);
+      await this.store.remove([hex], tombstone);
     } finally {
       this.#dropping.delete(hex);
     }
     this.#forget(hex);
-    this.counters.inc('gossip_receipts_delivered');
+    this.counters.inc(counter);
   }
 
   /**
@@ -388,28 +396,14 @@ class GossipService extends EventEmitter implements Gossip {
     // One drop per copy, also when acknowledgements of two sends of it arrive together.
     if (!e || e.source === this.nodeId || e.destination === this.nodeId || this.#dropping.has(hex)) return;
     if (peer === e.destination) {
-      this.#dropping.add(hex);
-      try {
-        await this.store.remove([hex], true);
-      } finally {
-        this.#dropping.delete(hex);
-      }
-      this.#forget(hex);
-      this.counters.inc('gossip_dropped_at_destination');
+      await this.#drop(hex, true, 'gossip_dropped_at_destination');
       return;
     }
     if (this.#responsible(e)) return;
     const l = this.#links.get(peer);
     const dest = this.#kidOf(e.destination);
     if (this.#peerResponsible(e, peer) || (l && xorDistanceCompare(l.kademliaId, this.#kid, dest) < 0)) {
-      this.#dropping.add(hex);
-      try {
-        await this.store.remove([hex], false);
-      } finally {
-        this.#dropping.delete(hex);
-      }
-      this.#forget(hex);
-      this.counters.inc('gossip_handed_off');
+      await this.#drop(hex, false, 'gossip_handed_off');
     }
   }
 
