@@ -78,11 +78,36 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
 
   /**
    * Waits for the node's NAT verdict, then for the endpoint record carrying it to be re-signed and
-   * stored in the DHT (debounce 200 ms plus a STORE round, slower on the delayed links).
+   * stored in the DHT: an "announced endpoint record" log line whose record was issued after the
+   * "NAT type measured" line (the verdict is in the record's parts before that line is logged, and
+   * the record is signed after a 200 ms debounce). A fixed 3 s wait was too short on lossy, delayed
+   * links under CI load (the store took 4.5 s once).
    */
   const natPublished = async (n: LabNode, pred: (e: Record<string, unknown>) => boolean) => {
     const e = await n.next('nat', pred, 45_000);
-    await new Promise((r) => setTimeout(r, 3_000));
+    const DAY = 86_400_000;
+    // The log line may come a moment after the event (stderr and stdout are separate pipes).
+    const verdictOfDay = () => {
+      const last = [...n.stderr.matchAll(/^(\d\d):(\d\d):(\d\d)\.(\d{3}) INFO +NAT type measured/gm)].at(-1);
+      if (!last) return undefined;
+      const [, h, m, sec, ms] = last.map(Number) as [number, number, number, number, number];
+      return ((h * 60 + m) * 60 + sec) * 1000 + ms;
+    };
+    const stored = () => {
+      const v = verdictOfDay();
+      return (
+        v !== undefined &&
+        [...n.stderr.matchAll(/announced endpoint record .*stored_at=(\d+) .*issued_at=(\d+)/g)].some(
+          ([, at, issued]) => Number(at) > 0 && ((Number(issued) % DAY) - v + DAY) % DAY < DAY / 2,
+        )
+      );
+    };
+    const until = Date.now() + 45_000;
+    while (!stored()) {
+      if (Date.now() > until)
+        throw new Error(`${n.host}: the record with the NAT verdict was never stored; stderr tail: ${n.stderr.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return e;
   };
 
