@@ -1,11 +1,10 @@
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ApiClient, apiClient, config, freePort, sendCli, startNode } from './harness.js';
+import { type ApiClient, apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode } from './harness.js';
 
 /**
  * Keyspace-scoped copies through real dpc-node processes on loopback (the node's defaults:
@@ -16,38 +15,7 @@ import { type ApiClient, apiClient, config, freePort, sendCli, startNode } from 
  */
 const TEXT = 'for-b-while-offline-5d1e';
 
-const ini = (dhtPort: number, seed?: string) => `[p2p]
-listen_port = 0
-listen_host = 127.0.0.1
-[dht]
-port = ${dhtPort}
-host = 127.0.0.1
-${seed ? `seed_nodes = ${seed}` : ''}
-bootstrap_timeout = 5
-lookup_timeout = 5
-[api]
-port = 0
-[connection]
-total_timeout = 15
-gossip_timeout = 1
-[gossip]
-sync_interval = 5
-cleanup_interval = 30
-`;
-
-/** A port free for TCP and for UDP now (the gossip link listens on TCP at the DHT's UDP port number). */
-async function freeTcpUdpPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    const sock = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      sock.once('error', () => resolve(false));
-      sock.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((r) => sock.close(() => r()));
-    if (ok) return port;
-  }
-}
+const ini = (dhtPort: number, seed?: string) => gossipIni(dhtPort, seed, 5);
 
 async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 45_000): Promise<T> {
   const end = Date.now() + ms;

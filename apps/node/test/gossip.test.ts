@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -7,7 +6,7 @@ import { join } from 'node:path';
 import { encodeCanonical, generateIdentity, secureConnect } from '@dpc/core';
 import { createMessage } from '@dpc/gossip';
 import { describe, expect, it } from 'vitest';
-import { apiClient, config, freePort, sendCli, startNode } from './harness.js';
+import { apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode } from './harness.js';
 
 /**
  * Tier 6 through real dpc-node processes on loopback: A and B are never online together and
@@ -15,38 +14,7 @@ import { apiClient, config, freePort, sendCli, startNode } from './harness.js';
  */
 const MARKER = 'plaintext-marker-8c41f2';
 
-const ini = (dhtPort: number, seed?: string) => `[p2p]
-listen_port = 0
-listen_host = 127.0.0.1
-[dht]
-port = ${dhtPort}
-host = 127.0.0.1
-${seed ? `seed_nodes = ${seed}` : ''}
-bootstrap_timeout = 5
-lookup_timeout = 5
-[api]
-port = 0
-[connection]
-total_timeout = 15
-gossip_timeout = 1
-[gossip]
-sync_interval = 3
-cleanup_interval = 30
-`;
-
-/** A port free for TCP and for UDP now (the gossip link listens on TCP at the DHT's UDP port number). */
-async function freeTcpUdpPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    const sock = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      sock.once('error', () => resolve(false));
-      sock.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((r) => sock.close(() => r()));
-    if (ok) return port;
-  }
-}
+const ini = (dhtPort: number, seed?: string) => gossipIni(dhtPort, seed, 3);
 
 async function filesContain(dir: string, needle: Buffer): Promise<string[]> {
   const hits: string[] = [];

@@ -263,3 +263,37 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, m
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A loopback node config for the gossip tests: DHT on `dhtPort` (gossip links listen on TCP there), short timeouts. */
+export const gossipIni = (dhtPort: number, seed: string | undefined, syncIntervalS: number) => `[p2p]
+listen_port = 0
+listen_host = 127.0.0.1
+[dht]
+port = ${dhtPort}
+host = 127.0.0.1
+${seed ? `seed_nodes = ${seed}` : ''}
+bootstrap_timeout = 5
+lookup_timeout = 5
+[api]
+port = 0
+[connection]
+total_timeout = 15
+gossip_timeout = 1
+[gossip]
+sync_interval = ${syncIntervalS}
+cleanup_interval = 30
+`;
+
+/** A port free for TCP and for UDP now (the gossip link listens on TCP at the DHT's UDP port number). */
+export async function freeTcpUdpPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const sock = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      sock.once('error', () => resolve(false));
+      sock.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((r) => sock.close(() => r()));
+    if (ok) return port;
+  }
+}
