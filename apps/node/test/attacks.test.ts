@@ -317,19 +317,27 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
         5_000,
         'the 40 stalled handshakes are held',
       );
-      const junk = Array.from({ length: 40 }, async () => {
+      // Eight at a time: 40 stalled + 8 stay under the 64 pending handshakes allowed (all 40 at
+      // once can be pending together on a loaded machine, and the node rightly refuses some).
+      const junk = async () => {
         const s = tcpConnect(targetTcp.port, targetTcp.host);
         s.on('error', () => {});
         s.on('data', () => {});
         await once(s, 'connect');
-        const closed = once(s, 'close');
-        // random bytes that do not start a TLS handshake record (those would stall like the above)
+        // not events.once: a reset (the node closes with bytes unread) is an 'error' it would throw
+        const closed = new Promise((resolve) => s.once('close', resolve));
+        // Random bytes that cannot start a TLS record or an SSLv2-style ClientHello: OpenSSL
+        // waits for the rest of those (like the stalled ones above), so they would time out
+        // instead of failing at once. Any first byte followed by 0x03 reads as a record header
+        // announcing up to 64 KiB (1 random buffer in 256); a first byte with the high bit set
+        // and a third byte of 1 as an SSLv2 hello of up to 32 KiB (1 in 512).
         const bytes = randomBytes(1024);
-        if (bytes[0] === 0x16) bytes[0] = 0x17;
+        bytes[0] = (bytes[0] as number) & 0x7f;
+        if (bytes[1] === 0x03) bytes[1] = 0x04;
         s.write(bytes);
         await closed;
-      });
-      await Promise.all(junk);
+      };
+      for (let i = 0; i < 40; i += 8) await Promise.all(Array.from({ length: 8 }, junk));
       // A new peer, a new identity, a new TLS handshake to T while the 40 are stalled.
       const dir = join(root, `cli-${Date.now()}`);
       await mkdir(dir);
@@ -354,7 +362,12 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
     const d = await countersSince(before);
     expect(pendingSeen).toBeGreaterThanOrEqual(40);
     expect(d('handshake_errors_DPC_HANDSHAKE_TIMEOUT')).toBe(40);
-    expect(d('handshake_errors_DPC_HANDSHAKE_NOT_TLS')).toBeGreaterThanOrEqual(36);
+    // On failure, every handshake and inbound counter that moved.
+    const seen = Object.keys((await targetStats()).counters)
+      .filter((k) => /^(handshake_errors_|inbound_)/.test(k) && d(k) !== 0)
+      .map((k) => `${k} ${d(k)}`)
+      .join(', ');
+    expect(d('handshake_errors_DPC_HANDSHAKE_NOT_TLS'), seen).toBe(40);
     expect(d('handshake_errors_DPC_TLS_DOWNGRADE')).toBe(0); // random bytes are no downgrade
     expect(d('inbound_handshake_failed')).toBeGreaterThanOrEqual(80);
     expect(d('inbound_refused_overload')).toBe(0); // 40 stay under the 64 pending handshakes allowed
@@ -390,12 +403,15 @@ describe('dpc-node under attack (loopback, bounded; issue 10)', () => {
         storedAfter = (await targetStats()).dht.storedRecords;
       });
       const d = await countersSince(before);
-      const accepted = storedAfter - storedBefore;
+      // Every record of this attack expires past the cap, so each one stored is counted once in
+      // store.expiry_capped (a repeat of a stored record is not stored again). The store's size
+      // can also move with the test network's own records meanwhile (a run saw 257 = 256 + 1).
+      const accepted = d('store.expiry_capped');
       expect(accepted).toBeGreaterThan(0);
       expect(accepted).toBeLessThanOrEqual(256); // DEFAULT_MAX_RECORDS_PER_HOST
+      expect(storedAfter - storedBefore).toBeLessThanOrEqual(accepted + 4);
       expect(d('rejects.host_quota')).toBeGreaterThan(0);
       expect(d('rejects.rate_limited')).toBeGreaterThan(5000); // ~9,700 here; fewer if this process sends slower
-      expect(d('store.expiry_capped')).toBeGreaterThanOrEqual(accepted); // kept 70 min, not until 9999
       console.log(
         `[attack] (d) STOREs: ${accepted} stored, ${d('rejects.host_quota')} host_quota, ${d('rejects.rate_limited')} rate_limited, ` +
           `${d('store.expiry_capped')} expiry_capped`,
