@@ -30,6 +30,12 @@ export const DEFAULT_LINK_RETRY_MS = 2_000;
 export const DEFAULT_LINK_RETRY_MAX_MS = 30_000;
 /** Gossip links kept at most (inbound plus outbound). */
 export const DEFAULT_MAX_LINKS = 64;
+/** Inbound handshakes under way from one remote address (IPv4 address or IPv6 /64) at most. */
+export const DEFAULT_MAX_PENDING_PER_IP = 4;
+/** Established inbound links from one remote address at most. */
+export const DEFAULT_MAX_INBOUND_PER_IP = 8;
+/** Link slots kept for links this node dials, at most (and at most a quarter of maxLinks). */
+export const DEFAULT_RESERVED_OUTBOUND = 16;
 /** Deadline of one hop's acknowledgement, ms. */
 export const DEFAULT_HOP_ACK_TIMEOUT_MS = 10_000;
 /** Scoped mode: messages passed on (cut-through) and waiting for the next hop's ack, at most. */

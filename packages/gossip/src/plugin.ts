@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import { dialProblem } from './address.js';
 import {
+  DEFAULT_MAX_LINKS,
   DEFAULT_NEIGHBOUR_LINKS,
   DEFAULT_RANDOM_LINKS,
   NEIGHBOUR_REFRESH_MS,
@@ -89,6 +90,8 @@ export function gossipTier(): TierPlugin {
         signal: ctx.signal,
         // Neighbours come from DHT lookups (addresses other nodes name): local ones only in a testnet.
         allowLocal: ctx.allowLoopback,
+        // A testnet on one machine: every peer dials in from the same address.
+        ...(ctx.allowLoopback && { maxPendingPerIp: DEFAULT_MAX_LINKS, maxInboundPerIp: DEFAULT_MAX_LINKS }),
       });
       // Keyspace neighbours and a bounded peer exchange (DHT lookups), then each destination's neighbourhood.
       const stopping = new AbortController();

@@ -1,0 +1,148 @@
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { generateIdentity, type Identity, memoryKvStore, type SecureConnection, secureConnect } from '@dpc/core';
+import { createGossip, type GossipLinksOptions, linkFrameSchema, remoteAddressKey, startGossipLinks } from '@dpc/gossip';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * A hostile peer: raw TCP from a chosen loopback address (127.0.0.2 and so on: one "host"), the
+ * gossip banner, then the TLS handshake with a throwaway identity; it never acknowledges anything.
+ */
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const until = async (cond: () => boolean, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seeds: string[] = []) {
+  const identity = generateIdentity();
+  const g = await createGossip({ identity, store: memoryKvStore(), cleanupIntervalMs: 0, redeliverIntervalMs: 0, resendIntervalMs: 0 });
+  const links = await startGossipLinks({
+    gossip: g,
+    identity,
+    host: '127.0.0.1',
+    allowLocal: true,
+    counters: g.counters,
+    retryMs: 50,
+    retryMaxMs: 200,
+    seeds,
+    handshakeTimeoutMs: 60_000,
+    ...(listen && { port: 0 }),
+    ...extra,
+  });
+  cleanup.push(async () => {
+    await links.stop();
+    await g.stop();
+  });
+  return { g, links, identity };
+}
+
+/** Opens a TCP connection from `from` that never speaks (it holds a handshake slot). */
+async function silent(port: number, from: string): Promise<{ socket: Socket; closed: Promise<void> }> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+  socket.on('error', () => {});
+  const closed = once(socket, 'close').then(() => {});
+  cleanup.push(() => void socket.destroy());
+  await once(socket, 'connect');
+  return { socket, closed };
+}
+
+/** Links to `port` from `from` as a throwaway identity; undefined when the listener refuses. */
+async function hostileLink(port: number, from: string, identity: Identity = generateIdentity()): Promise<SecureConnection | undefined> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+  socket.on('error', () => {});
+  cleanup.push(() => void socket.destroy());
+  try {
+    await once(socket, 'connect');
+    let buf = Buffer.alloc(0);
+    while (buf.length < 48) {
+      const chunk = await Promise.race([once(socket, 'data').then(([c]) => c as Buffer), once(socket, 'close').then(() => undefined)]);
+      if (!chunk) return undefined;
+      buf = Buffer.concat([buf, chunk]);
+    }
+    socket.pause();
+    if (buf.length > 48) socket.unshift(buf.subarray(48));
+    const id = buf.subarray(6, 47).toString('latin1');
+    const conn = await secureConnect(socket, {
+      identity,
+      tier: 'gossip',
+      expectedNodeId: id,
+      maxFrameBytes: 256 * 1024,
+      messageSchema: linkFrameSchema,
+      handshakeTimeoutMs: 20_000,
+    });
+    conn.on('error', () => {});
+    cleanup.push(() => conn.close('test over').catch(() => {}));
+    return conn;
+  } catch {
+    socket.destroy();
+    return undefined;
+  }
+}
+
+describe('gossip links against a hostile peer', () => {
+  it('remoteAddressKey: IPv4 (also mapped) by address, IPv6 by /64', () => {
+    expect(remoteAddressKey('192.0.2.7')).toBe('192.0.2.7');
+    expect(remoteAddressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(remoteAddressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(remoteAddressKey('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64');
+    expect(remoteAddressKey('2001:DB8:0001:0002:ffff:0:0:1')).toBe('2001:db8:1:2::/64');
+    expect(remoteAddressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(remoteAddressKey('::1')).toBe('0:0:0:0::/64');
+  });
+
+  it('one host holding handshakes open takes at most maxPendingPerIp (default 4) of the slots; a peer from another address still links', async () => {
+    const c = await node({ maxLinks: 8 });
+    const port = c.links.port as number;
+    const held: Array<{ socket: Socket; closed: Promise<void> }> = [];
+    let closedByServer = 0;
+    for (let i = 0; i < 20; i++) {
+      const h = await silent(port, '127.0.0.2');
+      void h.closed.then(() => closedByServer++);
+      held.push(h);
+    }
+    // 4 wait in their handshake (60 s here), the others are refused at once, each counted
+    await until(() => closedByServer >= 16);
+    expect(c.g.counters.get('gossip_links_refused_ip_pending')).toBe(16);
+    // an honest peer (from 127.0.0.1) links while the attacker's handshakes are still open
+    const a = await node({}, false, [`127.0.0.1:${port}`]);
+    await until(() => c.links.peers().includes(a.identity.nodeId));
+    expect(held.filter((h) => !h.socket.destroyed && h.socket.readyState === 'open').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('established inbound links from one address stop at maxInboundPerIp (throwaway identities from one host)', async () => {
+    const c = await node({ maxLinks: 32, maxInboundPerIp: 3 });
+    const port = c.links.port as number;
+    let linked = 0;
+    for (let i = 0; i < 6; i++) if (await hostileLink(port, '127.0.0.3')) linked++;
+    await until(() => c.links.peers().length === 3);
+    expect(c.g.counters.get('gossip_links_refused_ip_links') ?? 0).toBeGreaterThanOrEqual(3);
+    expect(linked).toBeGreaterThanOrEqual(3);
+    // another address is not affected
+    expect(await hostileLink(port, '127.0.0.4')).toBeDefined();
+    await until(() => c.links.peers().length === 4);
+  });
+
+  it("sybil identities dialling in cannot take the slots kept for this node's own (neighbour) dials", async () => {
+    const c = await node({ maxLinks: 8, reservedOutbound: 2, maxInboundPerIp: 8, maxPendingPerIp: 8 });
+    const port = c.links.port as number;
+    const neighbours = [await node(), await node()];
+    // 10 throwaway identities from 5 addresses try to fill all 8 slots: 6 get in
+    for (let i = 0; i < 10; i++) await hostileLink(port, `127.0.1.${1 + (i % 5)}`);
+    await until(() => c.links.peers().length === 6);
+    expect(c.g.counters.get('gossip_links_refused_inbound_full') ?? 0).toBeGreaterThanOrEqual(4);
+    // the node's own dials to its neighbours still link
+    for (const n of neighbours) {
+      expect(await c.links.dial({ host: '127.0.0.1', port: n.links.port as number, nodeId: n.identity.nodeId })).toBe(true);
+    }
+    await until(() => c.links.peers().length === 8);
+    for (const n of neighbours) expect(c.links.peers()).toContain(n.identity.nodeId);
+  });
+});
