@@ -58,3 +58,12 @@ export const NEIGHBOUR_REFRESH_MS = 60_000;
 export const ROUTE_LOOKUP_MIN_MS = 10_000;
 /** DHT lookups of destinations' neighbourhoods (the 'route' event) running at once at most. */
 export const ROUTE_LOOKUPS_AT_ONCE = 4;
+/**
+ * A peer that links again within this long gets only what is addressed to it (from an index), not
+ * a walk of the whole store; the same bound holds for replacing the copies a departed peer held, ms.
+ */
+export const CATCH_UP_MIN_INTERVAL_MS = 60_000;
+/** Whole-store walks (catch-ups of new links, holder replacements) in a burst, at most... */
+export const CATCH_UP_BURST = 64;
+/** ...and one more per this many ms. */
+export const CATCH_UP_REFILL_MS = 1_000;

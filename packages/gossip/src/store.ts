@@ -62,6 +62,8 @@ export class GossipStore {
   readonly #entries = new Map<string, StoredEntry>();
   readonly #tombs = new Map<string, number>();
   readonly #origins = new Map<string, { bytes: number; count: number }>();
+  /** Stored messages by destination (hex ids): what is for one peer, without a walk of the store. */
+  readonly #byDest = new Map<string, Set<string>>();
   #bytes = 0;
   #clock = 0;
   #version = 0;
@@ -132,6 +134,15 @@ export class GossipStore {
   }
   entries(): IterableIterator<StoredEntry> {
     return this.#entries.values();
+  }
+  /** The stored messages for `destination` (oldest first), from an index. */
+  entriesFor(destination: string): StoredEntry[] {
+    const out: StoredEntry[] = [];
+    for (const hex of this.#byDest.get(destination) ?? []) {
+      const e = this.#entries.get(hex);
+      if (e) out.push(e);
+    }
+    return out;
   }
 
   /** The stored message (as last stored: with its hop fields), or undefined. */
@@ -315,6 +326,12 @@ export class GossipStore {
     o.bytes += e.bytes;
     o.count++;
     this.#origins.set(e.source, o);
+    let d = this.#byDest.get(e.destination);
+    if (!d) {
+      d = new Set();
+      this.#byDest.set(e.destination, d);
+    }
+    d.add(hex);
   }
 
   #unindex(e: StoredEntry): void {
@@ -326,6 +343,11 @@ export class GossipStore {
       o.bytes -= e.bytes;
       o.count--;
       if (o.count <= 0) this.#origins.delete(e.source);
+    }
+    const d = this.#byDest.get(e.destination);
+    if (d) {
+      d.delete(e.hex);
+      if (d.size === 0) this.#byDest.delete(e.destination);
     }
   }
 }

@@ -1,7 +1,16 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { generateIdentity, type Identity, memoryKvStore, type SecureConnection, secureConnect } from '@dpc/core';
-import { createGossip, type GossipLinksOptions, linkFrameSchema, remoteAddressKey, startGossipLinks } from '@dpc/gossip';
+import {
+  createGossip,
+  createMessage,
+  type GossipLinksOptions,
+  type LinkFrame,
+  linkFrameSchema,
+  remoteAddressKey,
+  startGossipLinks,
+  verifyMessage,
+} from '@dpc/gossip';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /**
@@ -144,5 +153,46 @@ describe('gossip links against a hostile peer', () => {
     }
     await until(() => c.links.peers().length === 8);
     for (const n of neighbours) expect(c.links.peers()).toContain(n.identity.nodeId);
+  });
+
+  it('a peer that links again and again gets the store walked once: later links carry only what is addressed to it', async () => {
+    const c = await node();
+    const port = c.links.port as number;
+    const source = generateIdentity();
+    const hostile = generateIdentity();
+    const msg = (to: Identity, i: number) =>
+      createMessage(source, {
+        destination: to.nodeId,
+        destinationKey: to.publicKey,
+        plaintext: Buffer.from(`m${i}`),
+        maxHops: 8,
+        ttlSeconds: 3600,
+        priority: 'normal',
+        vectorClock: { [source.nodeId]: i + 1 },
+      });
+    // 40 messages for others (fewer than `fanout` copies each: every one goes to a new link), then one for the hostile peer
+    for (let i = 0; i < 40; i++) expect(await c.g.receive(msg(generateIdentity(), i).encoded)).toBe('stored');
+    const sentinel = msg(hostile, 40);
+    expect(await c.g.receive(sentinel.encoded)).toBe('stored');
+    const sentinelHex = sentinel.id.toString('hex');
+    let received = 0;
+    for (let round = 0; round < 8; round++) {
+      const conn = await hostileLink(port, '127.0.0.5', hostile);
+      expect(conn).toBeDefined();
+      if (!conn) return;
+      // it never acknowledges; each link lasts until the message addressed to it arrives (a store walk sends it last)
+      await new Promise<void>((resolve) =>
+        conn.on('message', (f: LinkFrame) => {
+          if (f.t !== 'm') return;
+          received++;
+          if (verifyMessage(f.b).id.toString('hex') === sentinelHex) resolve();
+        }),
+      );
+      await conn.close('again');
+      await until(() => !c.links.peers().includes(hostile.nodeId));
+    }
+    // one walk (41 copies), then the sentinel alone on each of the 7 links after it
+    expect(received).toBe(41 + 7);
+    expect(c.g.counters.get('gossip_catchups_limited')).toBe(7);
   });
 });
