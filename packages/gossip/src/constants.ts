@@ -19,6 +19,8 @@ export const DEFAULT_MAX_STORE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_STORE_COUNT = 100_000;
 export const DEFAULT_MAX_ORIGIN_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_ORIGIN_COUNT = 2_000;
+/** This node's own receipts kept at most (and at most a quarter of the store's count). */
+export const DEFAULT_MAX_OWN_RECEIPTS = 10_000;
 /** Tombstones (ids delivered or receipted, kept until they expire) bound. */
 export const DEFAULT_MAX_TOMBSTONES = 200_000;
 /** Ids in one receipt. */

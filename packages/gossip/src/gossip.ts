@@ -677,10 +677,7 @@ class GossipService extends EventEmitter implements Gossip {
         const dropped = await this.store.applyReceipt(m);
         if (dropped.length > 0) this.counters.inc('gossip_dropped_by_receipt', dropped.length);
       }
-      const evicted: string[] = [];
-      await this.store.put(m, evicted); // durable before the hop is acknowledged
-      for (const e of evicted) this.#forget(e);
-      if (evicted.length > 0) this.counters.inc('gossip_evicted', evicted.length);
+      await this.#put(m); // durable before the hop is acknowledged
     } catch (err) {
       this.#seen.delete(hex);
       if ((err as { code?: string }).code === 'DPC_GOSSIP_REPLAYED') this.#refuse(err, from?.nodeId);
@@ -904,6 +901,17 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
+  /** Stores `m`; what it evicted is forgotten and counted (own receipts also as `gossip_own_receipts_evicted`). */
+  async #put(m: GossipMessage): Promise<void> {
+    const evicted: string[] = [];
+    const ownBefore = this.store.ownReceiptsEvicted;
+    await this.store.put(m, evicted);
+    for (const e of evicted) this.#forget(e);
+    if (evicted.length > 0) this.counters.inc('gossip_evicted', evicted.length);
+    const own = this.store.ownReceiptsEvicted - ownBefore;
+    if (own > 0) this.counters.inc('gossip_own_receipts_evicted', own);
+  }
+
   #forget(hex: string): void {
     this.#copies.delete(hex);
     this.#forMe.delete(hex);
@@ -953,7 +961,7 @@ class GossipService extends EventEmitter implements Gossip {
     });
     const hex = m.id.toString('hex');
     this.#seen.add(hex);
-    await this.store.put(m); // durable before submit() resolves
+    await this.#put(m); // durable before submit() resolves
     this.#observeClock(m);
     if (!this.#links.has(to.nodeId)) this.emit('route', { destination: to.nodeId });
     void this.#forward(m, undefined).catch(() => this.counters.inc('gossip_send_errors'));

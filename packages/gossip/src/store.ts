@@ -2,6 +2,7 @@ import { decodeUntrusted, encodeCanonical, type KvOp, type KvStore, s } from '@d
 import {
   DEFAULT_MAX_ORIGIN_BYTES,
   DEFAULT_MAX_ORIGIN_COUNT,
+  DEFAULT_MAX_OWN_RECEIPTS,
   DEFAULT_MAX_STORE_BYTES,
   DEFAULT_MAX_STORE_COUNT,
   DEFAULT_MAX_TOMBSTONES,
@@ -45,6 +46,12 @@ export interface GossipStoreOptions {
   maxOriginCount?: number;
   /** Tombstones kept (ids delivered or confirmed, until they expire). Default 200,000. */
   maxTombstones?: number;
+  /**
+   * This node's own receipts kept at most; beyond it the oldest go (also to make room for this
+   * node's own messages and messages for it). Receipts go to whoever sent this node a message,
+   * throwaway identities included, which may never come to take them. Default min(10,000, maxCount / 4).
+   */
+  maxOwnReceipts?: number;
   now?: () => number;
 }
 
@@ -64,6 +71,9 @@ export class GossipStore {
   readonly #origins = new Map<string, { bytes: number; count: number }>();
   /** Stored messages by destination (hex ids): what is for one peer, without a walk of the store. */
   readonly #byDest = new Map<string, Set<string>>();
+  /** This node's own receipts (hex ids), oldest first. */
+  readonly #ownReceipts = new Set<string>();
+  #ownReceiptsEvicted = 0;
   #bytes = 0;
   #clock = 0;
   #version = 0;
@@ -77,6 +87,10 @@ export class GossipStore {
       maxOriginBytes: o.maxOriginBytes ?? DEFAULT_MAX_ORIGIN_BYTES,
       maxOriginCount: o.maxOriginCount ?? DEFAULT_MAX_ORIGIN_COUNT,
       maxTombstones: o.maxTombstones ?? DEFAULT_MAX_TOMBSTONES,
+      maxOwnReceipts: Math.max(
+        1,
+        o.maxOwnReceipts ?? Math.min(DEFAULT_MAX_OWN_RECEIPTS, Math.floor((o.maxCount ?? DEFAULT_MAX_STORE_COUNT) / 4)),
+      ),
       now: o.now ?? Date.now,
     };
   }
@@ -120,6 +134,14 @@ export class GossipStore {
   }
   get tombstones(): number {
     return this.#tombs.size;
+  }
+  /** This node's own receipts stored (bounded by `maxOwnReceipts`). */
+  get ownReceipts(): number {
+    return this.#ownReceipts.size;
+  }
+  /** Own receipts evicted since the store was opened (for the cap or to make room for pinned messages). */
+  get ownReceiptsEvicted(): number {
+    return this.#ownReceiptsEvicted;
   }
 
   has(hex: string): boolean {
@@ -182,6 +204,7 @@ export class GossipStore {
     ops.push({ type: 'put', key: K.msg(hex), value: encodeCanonical([m.encoded, this.#o.now()]) });
     await this.#kv.batch(ops);
     for (const v of victims) {
+      if (this.#isOwnReceipt(v)) this.#ownReceiptsEvicted++;
       this.#unindex(v);
       evicted.push(v.hex);
     }
@@ -259,6 +282,10 @@ export class GossipStore {
     }
   }
 
+  #isOwnReceipt(e: Pick<StoredEntry, 'source' | 'kind'>): boolean {
+    return e.kind === 'receipt' && e.source === this.#o.localNodeId;
+  }
+
   #pinned(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
     return e.source === this.#o.localNodeId || e.destination === this.#o.localNodeId;
   }
@@ -271,6 +298,21 @@ export class GossipStore {
     const evictable = (e: StoredEntry) => !this.#pinned(e) && (pinned || PRIORITY_RANK[e.priority] <= rank);
     const order = (a: StoredEntry, b: StoredEntry) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || a.createdAt - b.createdAt;
     const victims = new Set<StoredEntry>();
+    // This node's own receipts: at most maxOwnReceipts, the oldest go first. Never an own message.
+    const ownReceiptsOldest = function* (this: GossipStore) {
+      for (const hex of this.#ownReceipts) {
+        const e = this.#entries.get(hex);
+        if (e && !victims.has(e)) yield e;
+      }
+    }.bind(this);
+    if (this.#isOwnReceipt(m)) {
+      let n = this.#ownReceipts.size + 1;
+      for (const e of ownReceiptsOldest()) {
+        if (n <= this.#o.maxOwnReceipts) break;
+        victims.add(e);
+        n--;
+      }
+    }
     const origin = this.#origins.get(m.source) ?? { bytes: 0, count: 0 };
     let oBytes = origin.bytes + size;
     let oCount = origin.count + 1;
@@ -299,6 +341,15 @@ export class GossipStore {
         victims.add(e);
         bytes -= e.bytes;
         count--;
+      }
+      // This node's own messages and messages for it may take the place of its own oldest receipts.
+      if (pinned) {
+        for (const e of ownReceiptsOldest()) {
+          if (bytes <= this.#o.maxBytes && count <= this.#o.maxCount) break;
+          victims.add(e);
+          bytes -= e.bytes;
+          count--;
+        }
       }
       if (bytes > this.#o.maxBytes || count > this.#o.maxCount) throw new GossipStoreFullError('the gossip store is full');
     }
@@ -332,6 +383,7 @@ export class GossipStore {
       this.#byDest.set(e.destination, d);
     }
     d.add(hex);
+    if (this.#isOwnReceipt(e)) this.#ownReceipts.add(hex);
   }
 
   #unindex(e: StoredEntry): void {
@@ -344,6 +396,7 @@ export class GossipStore {
       o.count--;
       if (o.count <= 0) this.#origins.delete(e.source);
     }
+    this.#ownReceipts.delete(e.hex);
     const d = this.#byDest.get(e.destination);
     if (d) {
       d.delete(e.hex);

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { generateIdentity, type Identity, memoryKvStore, type SecureConnection, secureConnect } from '@dpc/core';
+import { encodeCanonical, generateIdentity, type Identity, memoryKvStore, type SecureConnection, secureConnect } from '@dpc/core';
 import {
   createGossip,
   createMessage,
   type GossipLinksOptions,
+  type GossipOptions,
   type LinkFrame,
   linkFrameSchema,
   remoteAddressKey,
@@ -30,9 +31,16 @@ const until = async (cond: () => boolean, ms = 20_000) => {
   }
 };
 
-async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seeds: string[] = []) {
+async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seeds: string[] = [], limits: GossipOptions['limits'] = {}) {
   const identity = generateIdentity();
-  const g = await createGossip({ identity, store: memoryKvStore(), cleanupIntervalMs: 0, redeliverIntervalMs: 0, resendIntervalMs: 0 });
+  const g = await createGossip({
+    identity,
+    store: memoryKvStore(),
+    cleanupIntervalMs: 0,
+    redeliverIntervalMs: 0,
+    resendIntervalMs: 0,
+    limits,
+  });
   const links = await startGossipLinks({
     gossip: g,
     identity,
@@ -195,4 +203,55 @@ describe('gossip links against a hostile peer', () => {
     expect(received).toBe(41 + 7);
     expect(c.g.counters.get('gossip_catchups_limited')).toBe(7);
   });
+
+  it.each([
+    { name: 'the own-receipt cap', maxOwnReceipts: 5, kept: 5 },
+    // 20 = the own message, the receipts, and the next message for B (its copy goes after the receipt is stored)
+    { name: 'a full store (cap above the store size)', maxOwnReceipts: 1000, kept: 18 },
+  ])(
+    "receipts to many throwaway senders are bounded by $name (oldest go) and never push out the user's own undelivered message",
+    async ({ maxOwnReceipts, kept }) => {
+      // B (the target, a small store) and R, a relay linked to it that passes on what throwaway senders post
+      const b = await node({}, true, [], { maxCount: 20, maxOwnReceipts });
+      const r = await node({}, false, [`127.0.0.1:${b.links.port}`]);
+      await until(() => b.links.peers().includes(r.identity.nodeId));
+      // the user's own message to a peer that is offline (no receipt comes)
+      const offline = generateIdentity();
+      await b.g.submit({ nodeId: offline.nodeId, publicKey: offline.publicKey }, { id: 'mine:1', body: 'keep me' });
+      const mine = [...b.g.store.entries()].find((e) => e.source === b.identity.nodeId && e.kind === 'msg')?.hex;
+      expect(mine).toBeDefined();
+      let delivered = 0;
+      let receipted = 0;
+      let receiptErrors = 0;
+      b.g.on('message', (e) => {
+        delivered++;
+        b.g.receipt({ nodeId: e.from, publicKey: e.publicKey }, [e.item.id]).then(
+          () => receipted++,
+          () => receiptErrors++,
+        );
+      });
+      for (let i = 0; i < 40; i++) {
+        const sender = generateIdentity(); // throwaway: never comes back for its receipt
+        const m = createMessage(sender, {
+          destination: b.identity.nodeId,
+          destinationKey: b.identity.publicKey,
+          plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
+          maxHops: 8,
+          ttlSeconds: 3600,
+          priority: 'normal',
+          vectorClock: { [sender.nodeId]: 1 },
+        });
+        expect(await r.g.receive(m.encoded)).toBe('stored');
+        await until(() => receipted + receiptErrors === i + 1);
+      }
+      expect(delivered).toBe(40);
+      expect(receiptErrors).toBe(0);
+      expect(b.g.store.ownReceipts).toBe(kept);
+      expect(b.g.counters.get('gossip_own_receipts_evicted')).toBe(40 - kept);
+      expect(b.g.store.has(mine as string)).toBe(true);
+      // the user can still send
+      await b.g.submit({ nodeId: offline.nodeId, publicKey: offline.publicKey }, { id: 'mine:2', body: 'and me' });
+      expect([...b.g.store.entries()].filter((e) => e.source === b.identity.nodeId && e.kind === 'msg').length).toBe(2);
+    },
+  );
 });
