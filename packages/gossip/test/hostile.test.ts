@@ -31,7 +31,7 @@ const until = async (cond: () => boolean, ms = 20_000) => {
   }
 };
 
-async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seeds: string[] = [], limits: GossipOptions['limits'] = {}) {
+async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seeds: string[] = [], more: Partial<GossipOptions> = {}) {
   const identity = generateIdentity();
   const g = await createGossip({
     identity,
@@ -39,7 +39,7 @@ async function node(extra: Partial<GossipLinksOptions> = {}, listen = true, seed
     cleanupIntervalMs: 0,
     redeliverIntervalMs: 0,
     resendIntervalMs: 0,
-    limits,
+    ...more,
   });
   const links = await startGossipLinks({
     gossip: g,
@@ -163,46 +163,54 @@ describe('gossip links against a hostile peer', () => {
     for (const n of neighbours) expect(c.links.peers()).toContain(n.identity.nodeId);
   });
 
-  it('a peer that links again and again gets the store walked once: later links carry only what is addressed to it', async () => {
-    const c = await node();
-    const port = c.links.port as number;
-    const source = generateIdentity();
-    const hostile = generateIdentity();
-    const msg = (to: Identity, i: number) =>
-      createMessage(source, {
-        destination: to.nodeId,
-        destinationKey: to.publicKey,
-        plaintext: Buffer.from(`m${i}`),
-        maxHops: 8,
-        ttlSeconds: 3600,
-        priority: 'normal',
-        vectorClock: { [source.nodeId]: i + 1 },
-      });
-    // 40 messages for others (fewer than `fanout` copies each: every one goes to a new link), then one for the hostile peer
-    for (let i = 0; i < 40; i++) expect(await c.g.receive(msg(generateIdentity(), i).encoded)).toBe('stored');
-    const sentinel = msg(hostile, 40);
-    expect(await c.g.receive(sentinel.encoded)).toBe('stored');
-    const sentinelHex = sentinel.id.toString('hex');
-    let received = 0;
-    for (let round = 0; round < 8; round++) {
-      const conn = await hostileLink(port, '127.0.0.5', hostile);
-      expect(conn).toBeDefined();
-      if (!conn) return;
-      // it never acknowledges; each link lasts until the message addressed to it arrives (a store walk sends it last)
-      await new Promise<void>((resolve) =>
-        conn.on('message', (f: LinkFrame) => {
-          if (f.t !== 'm') return;
-          received++;
-          if (verifyMessage(f.b).id.toString('hex') === sentinelHex) resolve();
-        }),
-      );
-      await conn.close('again');
-      await until(() => !c.links.peers().includes(hostile.nodeId));
-    }
-    // one walk (41 copies), then the sentinel alone on each of the 7 links after it
-    expect(received).toBe(41 + 7);
-    expect(c.g.counters.get('gossip_catchups_limited')).toBe(7);
-  });
+  it.each([
+    { mode: 'epidemic', replicas: 0 },
+    { mode: 'scoped', replicas: 2 },
+  ])(
+    'a peer that links again and again gets the store walked once ($mode): later links carry only what is addressed to it',
+    async ({ replicas }) => {
+      // a clock that stands still: however slow the machine, every link after the first is within the minute
+      const t0 = Date.now();
+      const c = await node({}, true, [], { replicas, now: () => t0 });
+      const port = c.links.port as number;
+      const source = generateIdentity();
+      const hostile = generateIdentity();
+      const msg = (to: Identity, i: number) =>
+        createMessage(source, {
+          destination: to.nodeId,
+          destinationKey: to.publicKey,
+          plaintext: Buffer.from(`m${i}`),
+          maxHops: 8,
+          ttlSeconds: 3600,
+          priority: 'normal',
+          vectorClock: { [source.nodeId]: i + 1 },
+        });
+      // 40 messages for others (fewer than `fanout` copies each: every one goes to a new link), then one for the hostile peer
+      for (let i = 0; i < 40; i++) expect(await c.g.receive(msg(generateIdentity(), i).encoded)).toBe('stored');
+      const sentinel = msg(hostile, 40);
+      expect(await c.g.receive(sentinel.encoded)).toBe('stored');
+      const sentinelHex = sentinel.id.toString('hex');
+      let received = 0;
+      for (let round = 0; round < 8; round++) {
+        const conn = await hostileLink(port, '127.0.0.5', hostile);
+        expect(conn).toBeDefined();
+        if (!conn) return;
+        // it never acknowledges; each link lasts until the message addressed to it arrives (a store walk sends it last)
+        await new Promise<void>((resolve) =>
+          conn.on('message', (f: LinkFrame) => {
+            if (f.t !== 'm') return;
+            received++;
+            if (verifyMessage(f.b).id.toString('hex') === sentinelHex) resolve();
+          }),
+        );
+        await conn.close('again');
+        await until(() => !c.links.peers().includes(hostile.nodeId));
+      }
+      // one walk (41 copies), then the sentinel alone on each of the 7 links after it
+      expect(received).toBe(41 + 7);
+      expect(c.g.counters.get('gossip_catchups_limited')).toBe(7);
+    },
+  );
 
   it.each([
     { name: 'the own-receipt cap', maxOwnReceipts: 5, kept: 5 },
@@ -212,7 +220,7 @@ describe('gossip links against a hostile peer', () => {
     "receipts to many throwaway senders are bounded by $name (oldest go) and never push out the user's own undelivered message",
     async ({ maxOwnReceipts, kept }) => {
       // B (the target, a small store) and R, a relay linked to it that passes on what throwaway senders post
-      const b = await node({}, true, [], { maxCount: 20, maxOwnReceipts });
+      const b = await node({}, true, [], { limits: { maxCount: 20, maxOwnReceipts } });
       const r = await node({}, false, [`127.0.0.1:${b.links.port}`]);
       await until(() => b.links.peers().includes(r.identity.nodeId));
       // the user's own message to a peer that is offline (no receipt comes)
