@@ -262,4 +262,52 @@ describe('gossip links against a hostile peer', () => {
       expect([...b.g.store.entries()].filter((e) => e.source === b.identity.nodeId && e.kind === 'msg').length).toBe(2);
     },
   );
+
+  it('scoped: a holder that acknowledges copies, leaves and links again in a loop makes the node re-place its copies once a minute, not on every departure', async () => {
+    const t0 = Date.now();
+    const c = await node({}, true, [], { replicas: 3, now: () => t0 });
+    const port = c.links.port as number;
+    const source = generateIdentity();
+    const n = 20;
+    for (let i = 0; i < n; i++) {
+      const to = generateIdentity();
+      const m = createMessage(source, {
+        destination: to.nodeId,
+        destinationKey: to.publicKey,
+        plaintext: Buffer.from(`m${i}`),
+        maxHops: 8,
+        ttlSeconds: 3600,
+        priority: 'normal',
+        vectorClock: { [source.nodeId]: i + 1 },
+      });
+      expect(await c.g.receive(m.encoded)).toBe('stored');
+    }
+    // Q: linked throughout, never acknowledges (so it never counts as a holder)
+    const q = await hostileLink(port, '127.0.0.6');
+    expect(q).toBeDefined();
+    let toQ = 0;
+    q?.on('message', (f: LinkFrame) => {
+      if (f.t === 'm') toQ++;
+    });
+    await until(() => toQ === n);
+    // P: acknowledges every copy, then leaves; C re-places its copies (on Q), P links again, leaves again...
+    const p = generateIdentity();
+    const cycles = 5;
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const downs = c.g.counters.get('gossip_links_down') ?? 0;
+      const conn = await hostileLink(port, '127.0.0.7', p);
+      expect(conn).toBeDefined();
+      if (!conn) return;
+      conn.on('message', (f: LinkFrame) => {
+        if (f.t === 'm') void conn.send({ t: 'a', id: verifyMessage(f.b).id }).catch(() => {});
+      });
+      await until(() => c.links.peers().includes(p.nodeId));
+      if (cycle === 0) await until(() => (c.g.counters.get('gossip_hop_acks') ?? 0) === n);
+      await conn.close('leaving');
+      await until(() => (c.g.counters.get('gossip_links_down') ?? 0) === downs + 1);
+      if (cycle === 0) await until(() => toQ === 2 * n);
+    }
+    await until(() => c.g.counters.get('gossip_holder_replacements_skipped') === cycles - 1);
+    expect(toQ).toBe(2 * n);
+  });
 });
