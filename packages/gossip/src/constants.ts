@@ -21,6 +21,8 @@ export const DEFAULT_MAX_ORIGIN_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_ORIGIN_COUNT = 2_000;
 /** This node's own receipts kept at most (and at most a quarter of the store's count). */
 export const DEFAULT_MAX_OWN_RECEIPTS = 10_000;
+/** Messages for this node its application has not taken yet, kept at most (and at most a quarter of the store's count). */
+export const DEFAULT_MAX_FOR_ME = 10_000;
 /** Tombstones (ids delivered or receipted, kept until they expire) bound. */
 export const DEFAULT_MAX_TOMBSTONES = 200_000;
 /** Ids in one receipt. */

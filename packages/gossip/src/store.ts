@@ -1,5 +1,6 @@
 import { decodeUntrusted, encodeCanonical, type KvOp, type KvStore, s } from '@dpc/core';
 import {
+  DEFAULT_MAX_FOR_ME,
   DEFAULT_MAX_ORIGIN_BYTES,
   DEFAULT_MAX_ORIGIN_COUNT,
   DEFAULT_MAX_OWN_RECEIPTS,
@@ -52,6 +53,13 @@ export interface GossipStoreOptions {
    * throwaway identities included, which may never come to take them. Default min(10,000, maxCount / 4).
    */
   maxOwnReceipts?: number;
+  /**
+   * Messages for this node (from others) stored at most: those its application has not taken
+   * (receipted) yet. Beyond it a new one is refused (GossipStoreFullError: not acknowledged, so the
+   * previous hop keeps it), never evicted: messages from throwaway senders the application does
+   * not take cannot fill the store. Default min(10,000, maxCount / 4).
+   */
+  maxForMe?: number;
   now?: () => number;
 }
 
@@ -74,6 +82,8 @@ export class GossipStore {
   /** This node's own receipts (hex ids), oldest first. */
   readonly #ownReceipts = new Set<string>();
   #ownReceiptsEvicted = 0;
+  /** Stored messages for this node from others. */
+  #forMe = 0;
   #bytes = 0;
   #clock = 0;
   #version = 0;
@@ -87,6 +97,7 @@ export class GossipStore {
       maxOriginBytes: o.maxOriginBytes ?? DEFAULT_MAX_ORIGIN_BYTES,
       maxOriginCount: o.maxOriginCount ?? DEFAULT_MAX_ORIGIN_COUNT,
       maxTombstones: o.maxTombstones ?? DEFAULT_MAX_TOMBSTONES,
+      maxForMe: Math.max(1, o.maxForMe ?? Math.min(DEFAULT_MAX_FOR_ME, Math.floor((o.maxCount ?? DEFAULT_MAX_STORE_COUNT) / 4))),
       maxOwnReceipts: Math.max(
         1,
         o.maxOwnReceipts ?? Math.min(DEFAULT_MAX_OWN_RECEIPTS, Math.floor((o.maxCount ?? DEFAULT_MAX_STORE_COUNT) / 4)),
@@ -138,6 +149,10 @@ export class GossipStore {
   /** This node's own receipts stored (bounded by `maxOwnReceipts`). */
   get ownReceipts(): number {
     return this.#ownReceipts.size;
+  }
+  /** Messages for this node from others stored (bounded by `maxForMe`). */
+  get forMe(): number {
+    return this.#forMe;
   }
   /** Own receipts evicted since the store was opened (for the cap or to make room for pinned messages). */
   get ownReceiptsEvicted(): number {
@@ -286,6 +301,10 @@ export class GossipStore {
     return e.kind === 'receipt' && e.source === this.#o.localNodeId;
   }
 
+  #isForMe(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
+    return e.destination === this.#o.localNodeId && e.source !== this.#o.localNodeId;
+  }
+
   #pinned(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
     return e.source === this.#o.localNodeId || e.destination === this.#o.localNodeId;
   }
@@ -297,6 +316,9 @@ export class GossipStore {
     // Lower priority first, then the oldest; never pinned ones, never higher priority than m.
     const evictable = (e: StoredEntry) => !this.#pinned(e) && (pinned || PRIORITY_RANK[e.priority] <= rank);
     const order = (a: StoredEntry, b: StoredEntry) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || a.createdAt - b.createdAt;
+    if (this.#isForMe(m) && this.#forMe + 1 > this.#o.maxForMe) {
+      throw new GossipStoreFullError(`${this.#forMe} messages for this node are waiting for the application (the limit)`);
+    }
     const victims = new Set<StoredEntry>();
     // This node's own receipts: at most maxOwnReceipts, the oldest go first. Never an own message.
     const ownReceiptsOldest = function* (this: GossipStore) {
@@ -384,6 +406,7 @@ export class GossipStore {
     }
     d.add(hex);
     if (this.#isOwnReceipt(e)) this.#ownReceipts.add(hex);
+    if (this.#isForMe(e)) this.#forMe++;
   }
 
   #unindex(e: StoredEntry): void {
@@ -397,6 +420,7 @@ export class GossipStore {
       if (o.count <= 0) this.#origins.delete(e.source);
     }
     this.#ownReceipts.delete(e.hex);
+    if (this.#isForMe(e)) this.#forMe--;
     const d = this.#byDest.get(e.destination);
     if (d) {
       d.delete(e.hex);

@@ -310,4 +310,35 @@ describe('gossip links against a hostile peer', () => {
     await until(() => c.g.counters.get('gossip_holder_replacements_skipped') === cycles - 1);
     expect(toQ).toBe(2 * n);
   });
+
+  it("messages for this node that its application does not take stop at maxForMe (refused, not acknowledged): the user's own messages still fit", async () => {
+    const b = await node({}, true, [], { limits: { maxCount: 20, maxForMe: 5 } });
+    const r = await node({}, false, [`127.0.0.1:${b.links.port}`]);
+    await until(() => b.links.peers().includes(r.identity.nodeId));
+    const offline = generateIdentity();
+    await b.g.submit({ nodeId: offline.nodeId, publicKey: offline.publicKey }, { id: 'mine:1', body: 'keep me' });
+    // nobody takes B's messages (no 'message' listener: no receipts)
+    const answered = () => (r.g.counters.get('gossip_hop_acks') ?? 0) + (r.g.counters.get('gossip_hop_refusals') ?? 0);
+    for (let i = 0; i < 40; i++) {
+      const sender = generateIdentity();
+      const m = createMessage(sender, {
+        destination: b.identity.nodeId,
+        destinationKey: b.identity.publicKey,
+        plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
+        maxHops: 8,
+        ttlSeconds: 3600,
+        priority: 'normal',
+        vectorClock: { [sender.nodeId]: 1 },
+      });
+      expect(await r.g.receive(m.encoded)).toBe('stored');
+      await until(() => answered() >= i + 1);
+    }
+    // the user can still send
+    await b.g.submit({ nodeId: offline.nodeId, publicKey: offline.publicKey }, { id: 'mine:2', body: 'and me' });
+    expect([...b.g.store.entries()].filter((e) => e.source === b.identity.nodeId && e.kind === 'msg').length).toBe(2);
+    expect(b.g.store.forMe).toBe(5);
+    expect(r.g.counters.get('gossip_hop_refusals')).toBe(35);
+    // the refused ones stay with the previous hop
+    expect(r.g.store.entriesFor(b.identity.nodeId).length).toBe(40);
+  });
 });
