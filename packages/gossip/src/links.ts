@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_INBOUND_PER_IP,
   DEFAULT_MAX_LINKS,
   DEFAULT_MAX_PENDING_PER_IP,
+  DEFAULT_NEIGHBOUR_LINKS,
   DEFAULT_RESERVED_OUTBOUND,
   MAX_LINK_FRAME_BYTES,
 } from './constants.js';
@@ -84,8 +85,11 @@ export interface GossipLinks {
    * Links to one more peer by address (a DHT neighbour), once: no retry; it stays linked until
    * the connection closes. Skipped (false) when that node is linked or being dialled, when the
    * links are full, or when `maxDialed` dials are under way. Resolves once linked (true) or failed.
+   * Only `neighbour` dials (the node's own keyspace neighbours) may take the last
+   * `min(8, reservedOutbound)` slots: other dials (destinations' neighbourhoods, which remote
+   * input such as a message from a throwaway identity triggers) cannot starve them.
    */
-  dial(target: { host: string; port: number; nodeId?: string }): Promise<boolean>;
+  dial(target: { host: string; port: number; nodeId?: string }, opts?: { neighbour?: boolean }): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -149,10 +153,10 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
   const current = new Map<string, { conn: Connection; initiator: string; inboundFrom?: string }>();
   const sockets = new Set<Socket>();
   const maxLinks = o.maxLinks ?? DEFAULT_MAX_LINKS;
-  const maxInbound = Math.max(
-    0,
-    maxLinks - Math.max(0, o.reservedOutbound ?? Math.min(DEFAULT_RESERVED_OUTBOUND, Math.floor(maxLinks / 4))),
-  );
+  const reserved = Math.min(maxLinks, Math.max(0, o.reservedOutbound ?? Math.min(DEFAULT_RESERVED_OUTBOUND, Math.floor(maxLinks / 4))));
+  const maxInbound = maxLinks - reserved;
+  /** Links other dials than neighbour ones may fill up to (the rest is for the keyspace neighbours). */
+  const maxOtherDialled = maxLinks - Math.min(DEFAULT_NEIGHBOUR_LINKS, reserved);
   const maxPendingPerIp = o.maxPendingPerIp ?? DEFAULT_MAX_PENDING_PER_IP;
   const maxInboundPerIp = o.maxInboundPerIp ?? DEFAULT_MAX_INBOUND_PER_IP;
   /** Established inbound links by remote address key (see remoteAddressKey), and their total. */
@@ -326,7 +330,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
   }
 
   const dialing = new Set<string>();
-  const dial = async (t: { host: string; port: number; nodeId?: string }): Promise<boolean> => {
+  const dial = async (t: { host: string; port: number; nodeId?: string }, opts: { neighbour?: boolean } = {}): Promise<boolean> => {
     const key = t.nodeId ?? `${t.host}:${t.port}`;
     if (signal.aborted || t.nodeId === o.identity.nodeId || (t.nodeId && current.has(t.nodeId)) || dialing.has(key)) return false;
     const problem = dialProblem(t.host, { allowLocal: o.allowLocal ?? false });
@@ -335,7 +339,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       o.log?.debug('gossip: not dialling a DHT neighbour', { host: t.host, port: t.port, reason: problem });
       return false;
     }
-    if (current.size >= maxLinks || dialing.size >= (o.maxDialing ?? 8)) {
+    if (current.size >= (opts.neighbour ? maxLinks : maxOtherDialled) || dialing.size >= (o.maxDialing ?? 8)) {
       o.counters?.inc('gossip_link_dials_skipped');
       return false;
     }

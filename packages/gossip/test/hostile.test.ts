@@ -157,7 +157,9 @@ describe('gossip links against a hostile peer', () => {
     expect(c.g.counters.get('gossip_links_refused_inbound_full') ?? 0).toBeGreaterThanOrEqual(4);
     // the node's own dials to its neighbours still link
     for (const n of neighbours) {
-      expect(await c.links.dial({ host: '127.0.0.1', port: n.links.port as number, nodeId: n.identity.nodeId })).toBe(true);
+      expect(await c.links.dial({ host: '127.0.0.1', port: n.links.port as number, nodeId: n.identity.nodeId }, { neighbour: true })).toBe(
+        true,
+      );
     }
     await until(() => c.links.peers().length === 8);
     for (const n of neighbours) expect(c.links.peers()).toContain(n.identity.nodeId);
@@ -340,5 +342,28 @@ describe('gossip links against a hostile peer', () => {
     expect(r.g.counters.get('gossip_hop_refusals')).toBe(35);
     // the refused ones stay with the previous hop
     expect(r.g.store.entriesFor(b.identity.nodeId).length).toBe(40);
+  });
+
+  it("dials other than to the node's own keyspace neighbours (destinations' neighbourhoods, triggered by remote input) leave slots for the neighbours", async () => {
+    const c = await node({ maxLinks: 8, reservedOutbound: 4 }, false);
+    const others = await Promise.all(Array.from({ length: 6 }, () => node()));
+    const neighbours = await Promise.all(Array.from({ length: 4 }, () => node()));
+    const results: boolean[] = [];
+    for (const o of others)
+      results.push(await c.links.dial({ host: '127.0.0.1', port: o.links.port as number, nodeId: o.identity.nodeId }));
+    // 8 links, min(8, reservedOutbound) = 4 of them kept for neighbour dials
+    expect(results).toEqual([true, true, true, true, false, false]);
+    expect(c.g.counters.get('gossip_link_dials_skipped')).toBe(2);
+    for (const n of neighbours) {
+      expect(await c.links.dial({ host: '127.0.0.1', port: n.links.port as number, nodeId: n.identity.nodeId }, { neighbour: true })).toBe(
+        true,
+      );
+    }
+    await until(() => c.links.peers().length === 8);
+    // full now, for neighbour dials too
+    const late = await node();
+    expect(
+      await c.links.dial({ host: '127.0.0.1', port: late.links.port as number, nodeId: late.identity.nodeId }, { neighbour: true }),
+    ).toBe(false);
   });
 });
