@@ -19,6 +19,10 @@ export const DEFAULT_MAX_STORE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_STORE_COUNT = 100_000;
 export const DEFAULT_MAX_ORIGIN_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_ORIGIN_COUNT = 2_000;
+/** This node's own receipts kept at most (and at most a quarter of the store's count). */
+export const DEFAULT_MAX_OWN_RECEIPTS = 10_000;
+/** Messages for this node its application has not taken yet, kept at most (and at most a quarter of the store's count). */
+export const DEFAULT_MAX_FOR_ME = 10_000;
 /** Tombstones (ids delivered or receipted, kept until they expire) bound. */
 export const DEFAULT_MAX_TOMBSTONES = 200_000;
 /** Ids in one receipt. */
@@ -30,6 +34,12 @@ export const DEFAULT_LINK_RETRY_MS = 2_000;
 export const DEFAULT_LINK_RETRY_MAX_MS = 30_000;
 /** Gossip links kept at most (inbound plus outbound). */
 export const DEFAULT_MAX_LINKS = 64;
+/** Inbound handshakes under way from one remote address (IPv4 address or IPv6 /64) at most. */
+export const DEFAULT_MAX_PENDING_PER_IP = 4;
+/** Established inbound links from one remote address at most. */
+export const DEFAULT_MAX_INBOUND_PER_IP = 8;
+/** Link slots kept for links this node dials, at most (and at most a quarter of maxLinks). */
+export const DEFAULT_RESERVED_OUTBOUND = 16;
 /** Deadline of one hop's acknowledgement, ms. */
 export const DEFAULT_HOP_ACK_TIMEOUT_MS = 10_000;
 /** Scoped mode: messages passed on (cut-through) and waiting for the next hop's ack, at most. */
@@ -52,3 +62,12 @@ export const NEIGHBOUR_REFRESH_MS = 60_000;
 export const ROUTE_LOOKUP_MIN_MS = 10_000;
 /** DHT lookups of destinations' neighbourhoods (the 'route' event) running at once at most. */
 export const ROUTE_LOOKUPS_AT_ONCE = 4;
+/**
+ * A peer that links again within this long gets only what is addressed to it (from an index), not
+ * a walk of the whole store; the same bound holds for replacing the copies a departed peer held, ms.
+ */
+export const CATCH_UP_MIN_INTERVAL_MS = 60_000;
+/** Whole-store walks (catch-ups of new links, holder replacements) in a burst, at most... */
+export const CATCH_UP_BURST = 64;
+/** ...and one more per this many ms. */
+export const CATCH_UP_REFILL_MS = 1_000;

@@ -12,6 +12,9 @@ import {
   throwIfAborted,
 } from '@dpc/core';
 import {
+  CATCH_UP_BURST,
+  CATCH_UP_MIN_INTERVAL_MS,
+  CATCH_UP_REFILL_MS,
   DEFAULT_HOP_ACK_TIMEOUT_MS,
   DEFAULT_REDELIVER_INTERVAL_MS,
   DEFAULT_SEEN_SET_SIZE,
@@ -180,6 +183,11 @@ class GossipService extends EventEmitter implements Gossip {
   readonly #dropping = new Set<string>();
   /** Changes when a link comes or goes (scoped sync sets depend on the links). */
   #linksVersion = 0;
+  /** Last whole-store walk for each peer (catch-up, holder replacement): peer → time (bounded). */
+  readonly #walked = new Map<string, number>();
+  /** Whole-store walks allowed now (a token bucket: CATCH_UP_BURST, one more every CATCH_UP_REFILL_MS). */
+  #walkTokens = CATCH_UP_BURST;
+  #walkRefilled = 0;
   /** Negentropy sets by peer, valid while the store and the links are unchanged. */
   readonly #syncCache = new Map<string, { store: number; links: number; storage: NegentropyStorage }>();
 
@@ -303,11 +311,57 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
-  /** A new link: what is for that peer, and what has fewer than `fanout` copies, goes to it. */
+  /**
+   * A walk of the whole store on behalf of `peer` (`kind`: 'c' catch-up, 'r' holder replacement)
+   * may run: at most once per CATCH_UP_MIN_INTERVAL_MS per peer, and within a global token bucket,
+   * so a peer (or many throwaway ones) linking and leaving in a loop cannot make this node walk
+   * and resend its store without bound.
+   */
+  #mayWalk(kind: 'c' | 'r', peer: string): boolean {
+    const now = this.#now;
+    const key = `${kind}:${peer}`;
+    const last = this.#walked.get(key);
+    if (last !== undefined && now - last >= 0 && now - last < CATCH_UP_MIN_INTERVAL_MS) return false;
+    if (this.#walkRefilled === 0) this.#walkRefilled = now;
+    const refill = Math.floor((now - this.#walkRefilled) / CATCH_UP_REFILL_MS);
+    if (refill > 0) {
+      this.#walkTokens = Math.min(CATCH_UP_BURST, this.#walkTokens + refill);
+      this.#walkRefilled += refill * CATCH_UP_REFILL_MS;
+    } else if (refill < 0) this.#walkRefilled = now; // the clock went back
+    if (this.#walkTokens < 1) return false;
+    this.#walkTokens--;
+    this.#walked.delete(key);
+    this.#walked.set(key, now);
+    if (this.#walked.size > 4096) this.#walked.delete(this.#walked.keys().next().value as string);
+    return true;
+  }
+
+  /** The link is still the one `link` (not gone, not replaced by a reconnect). */
+  #current(link: GossipLink): boolean {
+    return !this.#stopped && this.#links.get(link.nodeId)?.link === link;
+  }
+
+  /**
+   * A new link: what is for that peer, and what has fewer than `fanout` copies (scoped: what it
+   * should hold), goes to it. A peer that linked less than CATCH_UP_MIN_INTERVAL_MS ago (or when
+   * the walk budget is spent) gets only what is addressed to it; the rest reaches it through
+   * anti-entropy and the sources' re-sends.
+   */
   async #catchUp(link: GossipLink): Promise<void> {
+    if (!this.#mayWalk('c', link.nodeId)) {
+      this.counters.inc('gossip_catchups_limited');
+      for (const e of this.store.entriesFor(link.nodeId)) {
+        if (!this.#current(link)) return;
+        if (this.#copies.get(e.hex)?.has(link.nodeId)) continue;
+        const m = await this.store.get(e.hex);
+        if (m) await this.#sendCopy(link, m);
+      }
+      return;
+    }
+    this.counters.inc('gossip_catchups');
     if (this.#replicas > 0) return this.#catchUpScoped(link);
     for (const e of [...this.store.entries()]) {
-      if (this.#stopped || !this.#links.has(link.nodeId)) return;
+      if (!this.#current(link)) return;
       const copies = this.#copies.get(e.hex);
       if (copies?.has(link.nodeId) || e.source === link.nodeId) continue;
       const forPeer = e.destination === link.nodeId;
@@ -332,6 +386,10 @@ class GossipService extends EventEmitter implements Gossip {
    * destination online only briefly finds one). Copies at the source are its own re-sends' job.
    */
   async #replaceHolder(gone: string): Promise<void> {
+    if (!this.#mayWalk('r', gone)) {
+      this.counters.inc('gossip_holder_replacements_skipped');
+      return;
+    }
     for (const [hex, copies] of [...this.#copies]) {
       if (this.#stopped) return;
       if (!copies.has(gone)) continue;
@@ -347,7 +405,7 @@ class GossipService extends EventEmitter implements Gossip {
   /** Scoped: to a new link go what is for it and what it should hold in this node's view and lacks. */
   async #catchUpScoped(link: GossipLink): Promise<void> {
     for (const e of [...this.store.entries()]) {
-      if (this.#stopped || !this.#links.has(link.nodeId)) return;
+      if (!this.#current(link)) return;
       if (this.#copies.get(e.hex)?.has(link.nodeId) || e.source === link.nodeId) continue;
       const forPeer = e.destination === link.nodeId;
       if (!forPeer && (e.destination === this.nodeId || !this.#peerResponsible(e, link.nodeId))) continue;
@@ -619,10 +677,7 @@ class GossipService extends EventEmitter implements Gossip {
         const dropped = await this.store.applyReceipt(m);
         if (dropped.length > 0) this.counters.inc('gossip_dropped_by_receipt', dropped.length);
       }
-      const evicted: string[] = [];
-      await this.store.put(m, evicted); // durable before the hop is acknowledged
-      for (const e of evicted) this.#forget(e);
-      if (evicted.length > 0) this.counters.inc('gossip_evicted', evicted.length);
+      await this.#put(m); // durable before the hop is acknowledged
     } catch (err) {
       this.#seen.delete(hex);
       if ((err as { code?: string }).code === 'DPC_GOSSIP_REPLAYED') this.#refuse(err, from?.nodeId);
@@ -846,6 +901,17 @@ class GossipService extends EventEmitter implements Gossip {
     }
   }
 
+  /** Stores `m`; what it evicted is forgotten and counted (own receipts also as `gossip_own_receipts_evicted`). */
+  async #put(m: GossipMessage): Promise<void> {
+    const evicted: string[] = [];
+    const ownBefore = this.store.ownReceiptsEvicted;
+    await this.store.put(m, evicted);
+    for (const e of evicted) this.#forget(e);
+    if (evicted.length > 0) this.counters.inc('gossip_evicted', evicted.length);
+    const own = this.store.ownReceiptsEvicted - ownBefore;
+    if (own > 0) this.counters.inc('gossip_own_receipts_evicted', own);
+  }
+
   #forget(hex: string): void {
     this.#copies.delete(hex);
     this.#forMe.delete(hex);
@@ -895,7 +961,7 @@ class GossipService extends EventEmitter implements Gossip {
     });
     const hex = m.id.toString('hex');
     this.#seen.add(hex);
-    await this.store.put(m); // durable before submit() resolves
+    await this.#put(m); // durable before submit() resolves
     this.#observeClock(m);
     if (!this.#links.has(to.nodeId)) this.emit('route', { destination: to.nodeId });
     void this.#forward(m, undefined).catch(() => this.counters.inc('gossip_send_errors'));

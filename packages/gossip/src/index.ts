@@ -28,7 +28,7 @@ export { DEFAULT_MAX_MESSAGE_BYTES, MAX_ALREADY_FORWARDED, MAX_HOPS_LIMIT, MAX_T
 export * from './errors.js';
 export { chooseForwardPeers, type ForwardCandidate, xorDistanceCompare } from './forward-choice.js';
 export { createGossip, type Gossip, type GossipLink, type GossipOptions } from './gossip.js';
-export { type GossipLinks, type GossipLinksOptions, parseHostPort, startGossipLinks } from './links.js';
+export { type GossipLinks, type GossipLinksOptions, parseHostPort, remoteAddressKey, startGossipLinks } from './links.js';
 export {
   type CreateMessageOptions,
   createMessage,

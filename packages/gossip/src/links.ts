@@ -13,7 +13,16 @@ import {
   timeoutSignal,
 } from '@dpc/core';
 import { dialProblem } from './address.js';
-import { DEFAULT_LINK_RETRY_MAX_MS, DEFAULT_LINK_RETRY_MS, DEFAULT_MAX_LINKS, MAX_LINK_FRAME_BYTES } from './constants.js';
+import {
+  DEFAULT_LINK_RETRY_MAX_MS,
+  DEFAULT_LINK_RETRY_MS,
+  DEFAULT_MAX_INBOUND_PER_IP,
+  DEFAULT_MAX_LINKS,
+  DEFAULT_MAX_PENDING_PER_IP,
+  DEFAULT_NEIGHBOUR_LINKS,
+  DEFAULT_RESERVED_OUTBOUND,
+  MAX_LINK_FRAME_BYTES,
+} from './constants.js';
 import type { Gossip, GossipLink } from './gossip.js';
 import { type LinkFrame, linkFrameSchema } from './messages.js';
 
@@ -39,6 +48,21 @@ export interface GossipLinksOptions {
   counters?: Counters;
   log?: TierLogger;
   maxLinks?: number;
+  /**
+   * Inbound connections still in their handshake from one remote address at most (an IPv4
+   * address, or an IPv6 /64): one host cannot hold the slots of everyone else for the handshake
+   * timeout. Default 4.
+   */
+  maxPendingPerIp?: number;
+  /** Established inbound links from one remote address (IPv4, or IPv6 /64) at most. Default 8. */
+  maxInboundPerIp?: number;
+  /**
+   * Link slots kept for links this node dials (its seeds, DHT neighbours, destinations'
+   * neighbourhoods): inbound links and handshakes take at most `maxLinks - reservedOutbound`, so
+   * throwaway identities dialling in cannot starve the node's own neighbour dials. Default
+   * min(16, maxLinks / 4).
+   */
+  reservedOutbound?: number;
   /** Dials by `dial()` under way at most (default 8). */
   maxDialing?: number;
   /**
@@ -61,8 +85,11 @@ export interface GossipLinks {
    * Links to one more peer by address (a DHT neighbour), once: no retry; it stays linked until
    * the connection closes. Skipped (false) when that node is linked or being dialled, when the
    * links are full, or when `maxDialed` dials are under way. Resolves once linked (true) or failed.
+   * Only `neighbour` dials (the node's own keyspace neighbours) may take the last
+   * `min(8, reservedOutbound)` slots: other dials (destinations' neighbourhoods, which remote
+   * input such as a message from a throwaway identity triggers) cannot starve them.
    */
-  dial(target: { host: string; port: number; nodeId?: string }): Promise<boolean>;
+  dial(target: { host: string; port: number; nodeId?: string }, opts?: { neighbour?: boolean }): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -101,12 +128,46 @@ function readBanner(socket: Socket, signal: AbortSignal): Promise<string> {
   });
 }
 
+/**
+ * The remote address a per-address limit counts against: an IPv4 address (also IPv4-mapped), or
+ * the /64 prefix of an IPv6 address (one host or LAN usually holds a whole /64).
+ */
+export function remoteAddressKey(address: string | undefined): string {
+  if (!address) return '?';
+  const a = address.toLowerCase();
+  if (a.startsWith('::ffff:') && a.includes('.')) return a.slice(7);
+  if (!a.includes(':')) return a;
+  const [head = '', tail] = a.split('::');
+  const front = head === '' ? [] : head.split(':');
+  const back = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? front : [...front, ...new Array(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (Number.parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
+
 export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLinks> {
   const ctrl = new AbortController();
   const signal = o.signal ? AbortSignal.any([ctrl.signal, o.signal]) : ctrl.signal;
-  const current = new Map<string, { conn: Connection; initiator: string }>();
+  const current = new Map<string, { conn: Connection; initiator: string; inboundFrom?: string }>();
   const sockets = new Set<Socket>();
   const maxLinks = o.maxLinks ?? DEFAULT_MAX_LINKS;
+  const reserved = Math.min(maxLinks, Math.max(0, o.reservedOutbound ?? Math.min(DEFAULT_RESERVED_OUTBOUND, Math.floor(maxLinks / 4))));
+  const maxInbound = maxLinks - reserved;
+  /** Links other dials than neighbour ones may fill up to (the rest is for the keyspace neighbours). */
+  const maxOtherDialled = maxLinks - Math.min(DEFAULT_NEIGHBOUR_LINKS, reserved);
+  const maxPendingPerIp = o.maxPendingPerIp ?? DEFAULT_MAX_PENDING_PER_IP;
+  const maxInboundPerIp = o.maxInboundPerIp ?? DEFAULT_MAX_INBOUND_PER_IP;
+  /** Established inbound links by remote address key (see remoteAddressKey), and their total. */
+  const inboundByIp = new Map<string, number>();
+  let inbound = 0;
+  const countInbound = (ip: string, d: 1 | -1) => {
+    inbound += d;
+    const n = (inboundByIp.get(ip) ?? 0) + d;
+    if (n > 0) inboundByIp.set(ip, n);
+    else inboundByIp.delete(ip);
+  };
   const common = {
     identity: o.identity,
     tier: 'gossip' as const,
@@ -122,7 +183,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
    * both keep the connection dialled by the smaller node id, instead of each closing the one the
    * other kept; a new connection from the same dialler replaces the old one (a reconnect).
    */
-  const adopt = (conn: SecureConnection, outbound: boolean): Promise<void> => {
+  const adopt = (conn: SecureConnection, outbound: boolean, inboundFrom?: string): Promise<void> => {
     const nodeId = conn.remoteNodeId;
     const initiator = outbound ? o.identity.nodeId : nodeId;
     const previous = current.get(nodeId);
@@ -131,7 +192,8 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       void conn.close('duplicate link');
       return Promise.resolve();
     }
-    current.set(nodeId, { conn, initiator });
+    current.set(nodeId, { conn, initiator, ...(inboundFrom !== undefined && { inboundFrom }) });
+    if (inboundFrom !== undefined) countInbound(inboundFrom, 1);
     if (previous) void previous.conn.close('replaced');
     const link: GossipLink = { nodeId, send: (f: LinkFrame) => conn.send(f, { signal }) };
     conn.on('message', (f: unknown) => {
@@ -142,6 +204,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     o.log?.debug('gossip link up', { peer: nodeId });
     return new Promise((resolve) => {
       conn.once('close', () => {
+        if (inboundFrom !== undefined) countInbound(inboundFrom, -1);
         if (current.get(nodeId)?.conn === conn) {
           current.delete(nodeId);
           o.gossip.removeLink(nodeId);
@@ -154,18 +217,33 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
   let server: Server | undefined;
   if (o.port !== undefined) {
     // Connections still in their handshake count against maxLinks too: a peer opening many that
-    // never finish would otherwise hold a socket each for handshakeTimeoutMs, without bound.
+    // never finish would otherwise hold a socket each for handshakeTimeoutMs, without bound. Per
+    // remote address, handshakes and inbound links are capped, and inbound ones together leave
+    // `reservedOutbound` slots free for this node's own dials.
     let handshaking = 0;
+    const pendingByIp = new Map<string, number>();
+    const refuse = (socket: Socket, reason: string) => {
+      o.counters?.inc('gossip_links_refused');
+      o.counters?.inc(`gossip_links_refused_${reason}`);
+      socket.destroy();
+    };
     server = createServer((socket) => {
-      if (signal.aborted || current.size + handshaking >= maxLinks) {
-        o.counters?.inc('gossip_links_refused');
-        socket.destroy();
-        return;
-      }
+      const ip = remoteAddressKey(socket.remoteAddress);
+      const pendingHere = pendingByIp.get(ip) ?? 0;
+      if (signal.aborted || current.size + handshaking >= maxLinks) return refuse(socket, 'full');
+      if (inbound + handshaking >= maxInbound) return refuse(socket, 'inbound_full');
+      if (pendingHere >= maxPendingPerIp) return refuse(socket, 'ip_pending');
+      if ((inboundByIp.get(ip) ?? 0) + pendingHere >= maxInboundPerIp) return refuse(socket, 'ip_links');
       handshaking++;
+      pendingByIp.set(ip, pendingHere + 1);
       let pending = true;
       const settled = () => {
-        if (pending) handshaking--;
+        if (pending) {
+          handshaking--;
+          const n = (pendingByIp.get(ip) ?? 1) - 1;
+          if (n > 0) pendingByIp.set(ip, n);
+          else pendingByIp.delete(ip);
+        }
         pending = false;
       };
       sockets.add(socket);
@@ -178,7 +256,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       secureAccept(socket, common).then(
         (conn) => {
           settled();
-          void adopt(conn, false);
+          void adopt(conn, false, ip);
         },
         () => {
           settled();
@@ -252,7 +330,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
   }
 
   const dialing = new Set<string>();
-  const dial = async (t: { host: string; port: number; nodeId?: string }): Promise<boolean> => {
+  const dial = async (t: { host: string; port: number; nodeId?: string }, opts: { neighbour?: boolean } = {}): Promise<boolean> => {
     const key = t.nodeId ?? `${t.host}:${t.port}`;
     if (signal.aborted || t.nodeId === o.identity.nodeId || (t.nodeId && current.has(t.nodeId)) || dialing.has(key)) return false;
     const problem = dialProblem(t.host, { allowLocal: o.allowLocal ?? false });
@@ -261,7 +339,7 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       o.log?.debug('gossip: not dialling a DHT neighbour', { host: t.host, port: t.port, reason: problem });
       return false;
     }
-    if (current.size >= maxLinks || dialing.size >= (o.maxDialing ?? 8)) {
+    if (current.size >= (opts.neighbour ? maxLinks : maxOtherDialled) || dialing.size >= (o.maxDialing ?? 8)) {
       o.counters?.inc('gossip_link_dials_skipped');
       return false;
     }

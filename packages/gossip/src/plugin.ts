@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { kademliaIdOf, memoryKvStore, secondsToMs, sleep, type TierContext, type TierPlugin, timeoutSignal } from '@dpc/core';
 import { dialProblem } from './address.js';
 import {
+  DEFAULT_MAX_LINKS,
   DEFAULT_NEIGHBOUR_LINKS,
   DEFAULT_RANDOM_LINKS,
   NEIGHBOUR_REFRESH_MS,
@@ -13,9 +14,17 @@ import { type GossipLinks, startGossipLinks } from './links.js';
 
 /**
  * Links to the DHT nodes closest to `key` that are not linked yet (at most `count` new ones).
- * Gossip listens on the TCP port with the number of each node's DHT UDP port.
+ * Gossip listens on the TCP port with the number of each node's DHT UDP port. `neighbour`: the
+ * node's own keyspace neighbours, which may use the slots kept for them (see `dial`).
  */
-async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, count: number, signal: AbortSignal): Promise<number> {
+async function linkNear(
+  ctx: TierContext,
+  links: GossipLinks,
+  key: Uint8Array,
+  count: number,
+  signal: AbortSignal,
+  neighbour = false,
+): Promise<number> {
   if (!ctx.dht.closestPeers || signal.aborted) return 0;
   let peers: Array<{ nodeId: string; host: string; port: number }>;
   try {
@@ -33,7 +42,7 @@ async function linkNear(ctx: TierContext, links: GossipLinks, key: Uint8Array, c
     .filter((p) => p.nodeId !== ctx.identity.nodeId && !linked.has(p.nodeId))
     .filter((p) => dialProblem(p.host, { allowLocal: ctx.allowLoopback }) === undefined)
     .slice(0, count);
-  const ok = await Promise.all(todo.map((p) => links.dial(p)));
+  const ok = await Promise.all(todo.map((p) => links.dial(p, { neighbour })));
   return ok.filter(Boolean).length;
 }
 
@@ -89,12 +98,14 @@ export function gossipTier(): TierPlugin {
         signal: ctx.signal,
         // Neighbours come from DHT lookups (addresses other nodes name): local ones only in a testnet.
         allowLocal: ctx.allowLoopback,
+        // A testnet on one machine: every peer dials in from the same address.
+        ...(ctx.allowLoopback && { maxPendingPerIp: DEFAULT_MAX_LINKS, maxInboundPerIp: DEFAULT_MAX_LINKS }),
       });
       // Keyspace neighbours and a bounded peer exchange (DHT lookups), then each destination's neighbourhood.
       const stopping = new AbortController();
       const signal = AbortSignal.any([ctx.signal, stopping.signal]);
       const refresh = async () => {
-        await linkNear(ctx, links, kademliaIdOf(ctx.identity.nodeId), DEFAULT_NEIGHBOUR_LINKS, signal);
+        await linkNear(ctx, links, kademliaIdOf(ctx.identity.nodeId), DEFAULT_NEIGHBOUR_LINKS, signal, true);
         await linkNear(ctx, links, randomBytes(16), DEFAULT_RANDOM_LINKS, signal);
       };
       void (async () => {

@@ -1,7 +1,9 @@
 import { decodeUntrusted, encodeCanonical, type KvOp, type KvStore, s } from '@dpc/core';
 import {
+  DEFAULT_MAX_FOR_ME,
   DEFAULT_MAX_ORIGIN_BYTES,
   DEFAULT_MAX_ORIGIN_COUNT,
+  DEFAULT_MAX_OWN_RECEIPTS,
   DEFAULT_MAX_STORE_BYTES,
   DEFAULT_MAX_STORE_COUNT,
   DEFAULT_MAX_TOMBSTONES,
@@ -45,6 +47,19 @@ export interface GossipStoreOptions {
   maxOriginCount?: number;
   /** Tombstones kept (ids delivered or confirmed, until they expire). Default 200,000. */
   maxTombstones?: number;
+  /**
+   * This node's own receipts kept at most; beyond it the oldest go (also to make room for this
+   * node's own messages and messages for it). Receipts go to whoever sent this node a message,
+   * throwaway identities included, which may never come to take them. Default min(10,000, maxCount / 4).
+   */
+  maxOwnReceipts?: number;
+  /**
+   * Messages for this node (from others) stored at most: those its application has not taken
+   * (receipted) yet. Beyond it a new one is refused (GossipStoreFullError: not acknowledged, so the
+   * previous hop keeps it), never evicted: messages from throwaway senders the application does
+   * not take cannot fill the store. Default min(10,000, maxCount / 4).
+   */
+  maxForMe?: number;
   now?: () => number;
 }
 
@@ -62,6 +77,13 @@ export class GossipStore {
   readonly #entries = new Map<string, StoredEntry>();
   readonly #tombs = new Map<string, number>();
   readonly #origins = new Map<string, { bytes: number; count: number }>();
+  /** Stored messages by destination (hex ids): what is for one peer, without a walk of the store. */
+  readonly #byDest = new Map<string, Set<string>>();
+  /** This node's own receipts (hex ids), oldest first. */
+  readonly #ownReceipts = new Set<string>();
+  #ownReceiptsEvicted = 0;
+  /** Stored messages for this node from others. */
+  #forMe = 0;
   #bytes = 0;
   #clock = 0;
   #version = 0;
@@ -75,6 +97,11 @@ export class GossipStore {
       maxOriginBytes: o.maxOriginBytes ?? DEFAULT_MAX_ORIGIN_BYTES,
       maxOriginCount: o.maxOriginCount ?? DEFAULT_MAX_ORIGIN_COUNT,
       maxTombstones: o.maxTombstones ?? DEFAULT_MAX_TOMBSTONES,
+      maxForMe: Math.max(1, o.maxForMe ?? Math.min(DEFAULT_MAX_FOR_ME, Math.floor((o.maxCount ?? DEFAULT_MAX_STORE_COUNT) / 4))),
+      maxOwnReceipts: Math.max(
+        1,
+        o.maxOwnReceipts ?? Math.min(DEFAULT_MAX_OWN_RECEIPTS, Math.floor((o.maxCount ?? DEFAULT_MAX_STORE_COUNT) / 4)),
+      ),
       now: o.now ?? Date.now,
     };
   }
@@ -119,6 +146,18 @@ export class GossipStore {
   get tombstones(): number {
     return this.#tombs.size;
   }
+  /** This node's own receipts stored (bounded by `maxOwnReceipts`). */
+  get ownReceipts(): number {
+    return this.#ownReceipts.size;
+  }
+  /** Messages for this node from others stored (bounded by `maxForMe`). */
+  get forMe(): number {
+    return this.#forMe;
+  }
+  /** Own receipts evicted since the store was opened (for the cap or to make room for pinned messages). */
+  get ownReceiptsEvicted(): number {
+    return this.#ownReceiptsEvicted;
+  }
 
   has(hex: string): boolean {
     return this.#entries.has(hex);
@@ -132,6 +171,15 @@ export class GossipStore {
   }
   entries(): IterableIterator<StoredEntry> {
     return this.#entries.values();
+  }
+  /** The stored messages for `destination` (oldest first), from an index. */
+  entriesFor(destination: string): StoredEntry[] {
+    const out: StoredEntry[] = [];
+    for (const hex of this.#byDest.get(destination) ?? []) {
+      const e = this.#entries.get(hex);
+      if (e) out.push(e);
+    }
+    return out;
   }
 
   /** The stored message (as last stored: with its hop fields), or undefined. */
@@ -171,6 +219,7 @@ export class GossipStore {
     ops.push({ type: 'put', key: K.msg(hex), value: encodeCanonical([m.encoded, this.#o.now()]) });
     await this.#kv.batch(ops);
     for (const v of victims) {
+      if (this.#isOwnReceipt(v)) this.#ownReceiptsEvicted++;
       this.#unindex(v);
       evicted.push(v.hex);
     }
@@ -248,6 +297,14 @@ export class GossipStore {
     }
   }
 
+  #isOwnReceipt(e: Pick<StoredEntry, 'source' | 'kind'>): boolean {
+    return e.kind === 'receipt' && e.source === this.#o.localNodeId;
+  }
+
+  #isForMe(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
+    return e.destination === this.#o.localNodeId && e.source !== this.#o.localNodeId;
+  }
+
   #pinned(e: Pick<StoredEntry, 'source' | 'destination'>): boolean {
     return e.source === this.#o.localNodeId || e.destination === this.#o.localNodeId;
   }
@@ -259,7 +316,25 @@ export class GossipStore {
     // Lower priority first, then the oldest; never pinned ones, never higher priority than m.
     const evictable = (e: StoredEntry) => !this.#pinned(e) && (pinned || PRIORITY_RANK[e.priority] <= rank);
     const order = (a: StoredEntry, b: StoredEntry) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || a.createdAt - b.createdAt;
+    if (this.#isForMe(m) && this.#forMe + 1 > this.#o.maxForMe) {
+      throw new GossipStoreFullError(`${this.#forMe} messages for this node are waiting for the application (the limit)`);
+    }
     const victims = new Set<StoredEntry>();
+    // This node's own receipts: at most maxOwnReceipts, the oldest go first. Never an own message.
+    const ownReceiptsOldest = function* (this: GossipStore) {
+      for (const hex of this.#ownReceipts) {
+        const e = this.#entries.get(hex);
+        if (e && !victims.has(e)) yield e;
+      }
+    }.bind(this);
+    if (this.#isOwnReceipt(m)) {
+      let n = this.#ownReceipts.size + 1;
+      for (const e of ownReceiptsOldest()) {
+        if (n <= this.#o.maxOwnReceipts) break;
+        victims.add(e);
+        n--;
+      }
+    }
     const origin = this.#origins.get(m.source) ?? { bytes: 0, count: 0 };
     let oBytes = origin.bytes + size;
     let oCount = origin.count + 1;
@@ -289,6 +364,15 @@ export class GossipStore {
         bytes -= e.bytes;
         count--;
       }
+      // This node's own messages and messages for it may take the place of its own oldest receipts.
+      if (pinned) {
+        for (const e of ownReceiptsOldest()) {
+          if (bytes <= this.#o.maxBytes && count <= this.#o.maxCount) break;
+          victims.add(e);
+          bytes -= e.bytes;
+          count--;
+        }
+      }
       if (bytes > this.#o.maxBytes || count > this.#o.maxCount) throw new GossipStoreFullError('the gossip store is full');
     }
     return [...victims];
@@ -315,6 +399,14 @@ export class GossipStore {
     o.bytes += e.bytes;
     o.count++;
     this.#origins.set(e.source, o);
+    let d = this.#byDest.get(e.destination);
+    if (!d) {
+      d = new Set();
+      this.#byDest.set(e.destination, d);
+    }
+    d.add(hex);
+    if (this.#isOwnReceipt(e)) this.#ownReceipts.add(hex);
+    if (this.#isForMe(e)) this.#forMe++;
   }
 
   #unindex(e: StoredEntry): void {
@@ -326,6 +418,13 @@ export class GossipStore {
       o.bytes -= e.bytes;
       o.count--;
       if (o.count <= 0) this.#origins.delete(e.source);
+    }
+    this.#ownReceipts.delete(e.hex);
+    if (this.#isForMe(e)) this.#forMe--;
+    const d = this.#byDest.get(e.destination);
+    if (d) {
+      d.delete(e.hex);
+      if (d.size === 0) this.#byDest.delete(e.destination);
     }
   }
 }

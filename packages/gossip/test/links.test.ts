@@ -47,6 +47,9 @@ describe('gossip links (TLS over TCP on loopback)', () => {
       host: '127.0.0.1',
       port: 0,
       maxLinks: 4,
+      // the global bound alone (the per-address and inbound share bounds: hostile.test.ts)
+      reservedOutbound: 0,
+      maxPendingPerIp: 10,
       handshakeTimeoutMs: 60_000,
       counters: g.counters,
     });
