@@ -1,100 +1,101 @@
 #!/usr/bin/env node
-// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback (dpc's in its own
-// process, libp2p's in this one unless --libp2p-relay-process; the two peers of every path share
-// this process): messages/s and
+// Relay benchmark (see BENCHMARKS.md "## Relay"). Through one relay on loopback: messages/s and
 // MB/s forwarded, added latency against a direct secure connection, relay memory per idle
 // session with 1,000 sessions open; js-libp2p circuit relay v2 moving the same data, when its
-// packages are installed here (`npm ci` in bench/relay). Every measurement starts from a quiet
-// process (settle() in dpc.mjs), so no path pays for the previous one's leftover work.
-//   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p] [--libp2p-relay-process]
-import { directPair, idleSessions, latency, relayedPair, settle, startRelay, throughput } from './dpc.mjs';
+// packages are installed here (`npm ci` in bench/relay).
+//
+// Each system runs in a process of its own (system-child.mjs), driven from here in alternating
+// rounds (the order rotates each round), so a busy moment on the shared machine hits all paths
+// alike, and neither system's heap, timers or warmed-up code paths weigh on the other's figures:
+// in one process, a libp2p transfer was measured to double the CPU a dpc byte costs afterwards
+// (`--one-process` reproduces that setup). dpc: the direct pair and the relayed pair share one
+// process (both peers of each pair in it), the relay has its own. libp2p: both peers and its
+// relay in one process (its default; `--libp2p-relay-process` gives the relay its own).
+// Every measurement starts from a quiet process (settle() in dpc.mjs).
+//   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p]
+//     [--libp2p-relay-process] [--one-process]
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { BULK, openSystem, SMALL } from './system.mjs';
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
+const flag = (name) => process.argv.includes(name);
 const SESSIONS = arg('--sessions', 1000);
 const ROUNDS = arg('--rounds', 5);
-const BULK = { count: 2000, size: 16 * 1024 }; // 32 MB
-const SMALL = { count: 20_000, size: 100 };
+const ONE_PROCESS = flag('--one-process');
+const flags = { libp2pRelayProcess: flag('--libp2p-relay-process') };
 const fmt = (x, d = 1) => x.toFixed(d);
-// Rounds a path failed (NaN, see attempt()) are left out.
+// Rounds a path failed (NaN) are left out.
 const median = (xs) => {
   const ok = xs.filter(Number.isFinite).sort((x, y) => x - y);
   return ok.length ? ok[Math.floor(ok.length / 2)] : Number.NaN;
 };
 
-// Every path is open at once and measured in alternating rounds (the order rotates each round),
-// so a busy moment on the shared machine hits all of them alike; medians over the rounds.
-const paths = [{ name: 'dpc direct (TLS 1.3 over TCP)', pair: await directPair() }];
-const relay = await startRelay();
-paths.push({ name: 'dpc via volunteer relay', pair: await relayedPair(relay.ref), relayCpuUs: relay.cpu });
-if (!process.argv.includes('--skip-libp2p')) {
+/** A system in a child process, with the same calls as openSystem()'s result. */
+async function spawnSystem(kind) {
+  const child = fork(new URL('./system-child.mjs', import.meta.url).pathname, [kind, JSON.stringify(flags)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced', // NaN for a failed measurement survives the trip
+  });
+  const [first] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [{ error: `${kind} process exited` }])]);
+  if (first.error) throw new Error(first.error);
+  let next = 0;
+  const call =
+    (op) =>
+    (...args) =>
+      new Promise((resolve, reject) => {
+        const id = next++;
+        const onMessage = (m) => {
+          if (m.id !== id) return;
+          child.off('message', onMessage);
+          if (m.error) reject(new Error(m.error));
+          else resolve(m.value);
+        };
+        child.on('message', onMessage);
+        child.send({ id, op, args });
+      });
+  return { paths: first.paths, measure: call('measure'), idle: call('idle'), close: call('close') };
+}
+
+const open = ONE_PROCESS ? (kind) => openSystem(kind, flags) : spawnSystem;
+const systems = [await open('dpc')];
+if (!flag('--skip-libp2p')) {
   try {
-    const { libp2pPair } = await import('./libp2p.mjs');
-    const open = () => libp2pPair({ ownProcess: process.argv.includes('--libp2p-relay-process') });
-    const pair = await open();
-    paths.push({ name: 'js-libp2p circuit relay v2 (TCP+noise+yamux)', pair, relayCpuUs: pair.relay.cpu, reopen: open });
+    systems.push(await open('libp2p'));
   } catch (err) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);
   }
 }
+const paths = systems.flatMap((system) => system.paths.map((name, i) => ({ name, measure: (what) => system.measure(i, what) })));
 for (const p of paths) {
   p.small = [];
   p.bulk = [];
   p.rtt = [];
-  await throughput(p.pair.a, p.pair.b, BULK); // warm-up, both kinds, so no path's first round runs cold
-  await throughput(p.pair.a, p.pair.b, SMALL);
-}
-const ratios = { relayedDirect: [], dpcLibp2p: [], smallDirectRelayed: [] };
-// A measurement that fails (a libp2p stream was seen to stall for good now and then) counts as
-// NaN for that round, reported; the path's pair is opened afresh when it can be.
-const failures = [];
-async function attempt(p, what, measure) {
-  try {
-    return await Promise.race([
-      measure(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 60 s')), 60_000).unref()),
-    ]);
-  } catch (err) {
-    failures.push(`${p.name}: ${what}: ${err?.message ?? err}`);
-    console.error(`${p.name}: ${what} failed: ${err?.message ?? err}`);
-    if (p.reopen) {
-      p.pair.close().catch(() => {});
-      p.pair = await p.reopen();
-      if (p.pair.relay) p.relayCpuUs = p.pair.relay.cpu;
-    }
-    return Number.NaN;
-  }
-}
-// Each measurement starts from a quiet process (see settle()).
-const quiet = async (p, what, measure) => {
-  await settle();
-  return attempt(p, what, measure);
-};
-// CPU time per MB of a bulk run: this process (both peers of every path) and the relay process.
-const cpuUs = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-const MB = (BULK.count * BULK.size) / 1e6;
-for (const p of paths) {
   p.peersCpu = [];
   p.relayCpu = [];
 }
+const ratios = { relayedDirect: [], dpcLibp2p: [], smallDirectRelayed: [] };
+const failures = [];
+const value = (r) => {
+  if (r.failure) {
+    failures.push(r.failure);
+    console.error(`${r.failure} (left out)`);
+  }
+  return r.value;
+};
 for (let r = 0; r < ROUNDS; r++) {
   const order = paths.map((_, i) => paths[(i + r) % paths.length]);
   for (const p of order) {
-    await settle();
-    const relayCpu = p.relayCpuUs ?? (async () => 0);
-    const [c0, r0] = [cpuUs(), await relayCpu()];
-    p.bulk.push(await attempt(p, 'bulk', async () => (await throughput(p.pair.a, p.pair.b, BULK)).mbPerSec));
-    const [c1, r1] = [cpuUs(), await relayCpu()];
-    p.peersCpu.push((c1 - c0) / 1000 / MB);
-    p.relayCpu.push((r1 - r0) / 1000 / MB);
+    const m = await p.measure('bulk');
+    p.bulk.push(value(m));
+    p.peersCpu.push(m.peersCpu);
+    p.relayCpu.push(m.relayCpu);
   }
-  for (const p of order) p.small.push(await quiet(p, 'small', async () => (await throughput(p.pair.a, p.pair.b, SMALL)).msgsPerSec));
-  for (const p of order) p.rtt.push(await quiet(p, 'rtt', () => latency(p.pair.a, 100)));
+  for (const p of order) p.small.push(value(await p.measure('small')));
+  for (const p of order) p.rtt.push(value(await p.measure('rtt')));
   ratios.relayedDirect.push(paths[1].bulk[r] / paths[0].bulk[r]);
   ratios.smallDirectRelayed.push(paths[0].small[r] / paths[1].small[r]);
   if (paths[2]) ratios.dpcLibp2p.push(paths[1].bulk[r] / paths[2].bulk[r]);
@@ -102,15 +103,14 @@ for (let r = 0; r < ROUNDS; r++) {
     `round ${r + 1}/${ROUNDS}: bulk MB/s ${paths.map((p) => fmt(p.bulk[r])).join(' / ')}; small msgs/s ${paths.map((p) => fmt(p.small[r], 0)).join(' / ')}`,
   );
 }
-for (const p of paths) await p.pair.close();
+const mem = await systems[0].idle(SESSIONS);
+for (const s of systems) await s.close();
 if (failures.length) console.log(`failed measurements (left out): ${failures.join('; ')}`);
-const mem = await idleSessions(relay, SESSIONS);
-await relay.stop();
 
 const direct = paths[0];
 console.log(
   `\nnode ${process.version}, ${BULK.count} x ${BULK.size} B bulk, ${SMALL.count} x ${SMALL.size} B small, loopback, ` +
-    `median of ${ROUNDS} alternating rounds\n`,
+    `median of ${ROUNDS} alternating rounds, ${ONE_PROCESS ? 'both systems in one process' : 'each system in its own process'}\n`,
 );
 console.log('| path | small msgs/s | bulk MB/s | median RTT ms | added RTT ms | bulk CPU ms/MB: peers | relay |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
