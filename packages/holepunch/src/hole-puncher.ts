@@ -100,6 +100,13 @@ interface Session {
   mode?: ReturnType<typeof punchMode>;
   /** The responder's answer, sent again when a copy of the offer arrives. */
   answer?: Record<string, unknown>;
+  /**
+   * Initiator, while its offer is unanswered: gives the punch up for the peer's crossing offer
+   * (the peer's node id is the smaller; see `#crossed`), naming the responder session to join.
+   */
+  onYield?: (r: Session) => void;
+  /** Responder: a connect() of ours to the same peer waits for this punch's connection (it goes there, not to onIncoming). */
+  joined?: { resolve: (c: Connection) => void; reject: (e: Error) => void };
 }
 
 /**
@@ -112,6 +119,8 @@ export class HolePuncher {
   readonly #counters: Counters;
   readonly #nat: NatMonitor;
   readonly #sessions = new Map<string, Session>();
+  /** Session ids of crossing offers this side kept its own offer against (their copies are ignored too). */
+  readonly #crossedIds = new Set<string>();
   readonly #paths = new Map<string, PunchedPath>();
   readonly #shutdown = new AbortController();
   #engine: UdxEngine | undefined;
@@ -199,10 +208,31 @@ export class HolePuncher {
     const signal = t.signal;
     const engine = this.#engine;
     if (!engine) throw new PunchFailedError('hole punching is not started');
+    // The peer's offer came first and is being answered: this connect takes that punch's
+    // connection (a second offer would cross it).
+    const inbound = this.#liveSession(peer.nodeId, 'responder');
+    if (inbound && !inbound.joined) {
+      this.#counters.inc('holepunch.joined');
+      try {
+        return await this.#join(inbound, signal);
+      } finally {
+        t.clear();
+      }
+    }
     if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) throw new PunchFailedError('too many punches in progress');
     const s = this.#newSession(peer.nodeId, 'initiator', engine.allocateStreamId());
     this.#counters.inc('holepunch.attempts');
+    // Aborted when this side gives its offer up for the peer's crossing one (see #crossed).
+    const yielding = new AbortController();
+    let yieldedTo: Session | undefined;
+    s.onYield = (r) => {
+      s.onYield = undefined;
+      yieldedTo = r;
+      yielding.abort(new PunchFailedError("gave the punch up for the peer's crossing offer"));
+    };
+    const outer = signal;
     try {
+      const signal = AbortSignal.any([outer, yielding.signal]);
       const mine = await this.#ownNat(signal);
       const why = pairVerdict(mine.type, peer.body.nat_type);
       if (why) throw new TierNotApplicableError('udp_hole_punch', why);
@@ -234,6 +264,8 @@ export class HolePuncher {
       const reply = await waitFor(answer, signal).finally(() => {
         answered.abort();
       });
+      // Answered: the peer is punching with this offer, which is no longer given up.
+      s.onYield = undefined;
       await resending;
       if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
       if (reply.k !== 'answer') throw new PunchFailedError(`expected an answer, got ${reply.k}`);
@@ -263,13 +295,77 @@ export class HolePuncher {
       return conn;
     } catch (err) {
       s.path?.close();
-      this.#counters.inc('holepunch.failures');
-      if (signal.aborted) throw toAbortError(signal);
-      throw err;
+      if (!yieldedTo || outer.aborted) {
+        this.#counters.inc('holepunch.failures');
+        if (outer.aborted) throw toAbortError(outer);
+        throw err;
+      }
     } finally {
-      t.clear();
+      if (!yieldedTo || outer.aborted) t.clear();
       this.#endSession(s);
     }
+    // Gave up for the peer's crossing offer: this connect resolves with that punch's connection.
+    try {
+      return await this.#join(yieldedTo, outer);
+    } finally {
+      t.clear();
+    }
+  }
+
+  /** A punch of `role` with `peer` still running. */
+  #liveSession(peer: string, role: Session['role']): Session | undefined {
+    for (const s of this.#sessions.values()) if (s.peer === peer && s.role === role && !s.ctrl.signal.aborted) return s;
+    return undefined;
+  }
+
+  /** Waits for responder session `r`'s connection (it goes here instead of onIncoming). */
+  #join(r: Session, signal: AbortSignal): Promise<Connection> {
+    if (r.joined) return Promise.reject(new PunchFailedError('another connect already waits for this punch'));
+    const conn = new Promise<Connection>((resolve, reject) => {
+      r.joined = { resolve, reject };
+    });
+    return waitFor(conn, signal).catch((err: unknown) => {
+      // Given up here (deadline): a connection coming later goes to onIncoming.
+      r.joined = undefined;
+      throw err;
+    });
+  }
+
+  /**
+   * An offer from `from` while our own offer to it is unanswered (both called connect at once):
+   * the offer of the smaller node id wins. The winner ignores the crossing offer (and its copies)
+   * and goes on; the other side gives its offer up and answers the winner's, its connect()
+   * resolving with that punch's connection. True when the offer was dealt with here.
+   */
+  #crossed(from: string, offer: Extract<PunchSignal, { k: 'offer' }>): boolean {
+    if (this.#crossedIds.has(offer.sid)) {
+      this.#counters.inc('holepunch.offers_repeated');
+      return true;
+    }
+    const mine = this.#liveSession(from, 'initiator');
+    if (!mine) return false;
+    const me = this.#o.identity.nodeId;
+    if (me < from) {
+      this.#counters.inc('holepunch.crossed_kept');
+      if (this.#crossedIds.size >= C.MAX_CONCURRENT_PUNCHES * 4) this.#crossedIds.delete(this.#crossedIds.values().next().value as string);
+      this.#crossedIds.add(offer.sid);
+      const timer = setTimeout(() => this.#crossedIds.delete(offer.sid), this.timeoutMs * 2);
+      timer.unref();
+      return true;
+    }
+    // Already answered by the peer (an older peer, which answers every offer): ours goes on; the
+    // crossing offer is answered as a separate punch, as before.
+    if (!mine.onYield) return false;
+    this.#respond(from, offer).catch((err: Error) => {
+      this.#counters.inc('holepunch.responder_failures');
+      this.#o.log?.debug('punch as responder failed', { peer: from, error: err.message });
+    });
+    const r = this.#sessions.get(offer.sid);
+    // Refused (busy, disabled): ours goes on.
+    if (r?.role !== 'responder' || r.peer !== from) return true;
+    this.#counters.inc('holepunch.crossed_yielded');
+    mine.onYield(r);
+    return true;
   }
 
   /** Sends `offer` again (without `via`) after each of OFFER_RESEND_MS while `signal` holds. */
@@ -600,6 +696,8 @@ export class HolePuncher {
       return;
     }
     if (m.k === 'offer') {
+      this.#counters.inc('holepunch.offers_received');
+      if (this.#crossed(from, m)) return;
       this.#respond(from, m).catch((err: Error) => {
         this.#counters.inc('holepunch.responder_failures');
         this.#o.log?.debug('punch as responder failed', { peer: from, error: err.message });
@@ -655,12 +753,19 @@ export class HolePuncher {
       });
       this.#adopt(conn, path);
       this.#counters.inc('holepunch.accepted');
-      this.#o.onIncoming?.(conn);
+      const joined = s.joined;
+      s.joined = undefined;
+      if (joined) joined.resolve(conn);
+      else this.#o.onIncoming?.(conn);
     } catch (err) {
       s.path?.close();
+      s.joined?.reject(err as Error);
+      s.joined = undefined;
       throw err;
     } finally {
       t.clear();
+      s.joined?.reject(new PunchFailedError("the peer's punch ended without a connection"));
+      s.joined = undefined;
       this.#endSession(s);
     }
   }
