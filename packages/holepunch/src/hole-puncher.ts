@@ -201,8 +201,12 @@ export class HolePuncher {
     });
   }
 
-  /** Punches to `peer` and returns the TLS connection over the punched path. */
-  async connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
+  /**
+   * Punches to `peer` and returns the TLS connection over the punched path. A record that says
+   * the peer does not accept punching is looked up once more when it is young (see
+   * `YOUNG_RECORD_MS`): it may be the one from before the peer's NAT verdict.
+   */
+  async connect(record: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
     throwIfAborted(opts.signal);
     const t = timeoutSignal(this.timeoutMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
     const signal = t.signal;
@@ -210,13 +214,23 @@ export class HolePuncher {
     if (!engine) throw new PunchFailedError('hole punching is not started');
     // The peer's offer came first and is being answered: this connect takes that punch's
     // connection (a second offer would cross it).
-    const inbound = this.#liveSession(peer.nodeId, 'responder');
+    const inbound = this.#liveSession(record.nodeId, 'responder');
     if (inbound && !inbound.joined) {
       this.#counters.inc('holepunch.joined');
       try {
         return await this.#join(inbound, signal);
       } finally {
         t.clear();
+      }
+    }
+    let peer = record;
+    if (!peer.body.accepts_punch) {
+      try {
+        peer = await this.#recheck(peer, signal);
+      } catch (err) {
+        t.clear();
+        if (signal.aborted) throw toAbortError(signal);
+        throw err;
       }
     }
     if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) throw new PunchFailedError('too many punches in progress');
@@ -310,6 +324,28 @@ export class HolePuncher {
     } finally {
       t.clear();
     }
+  }
+
+  /**
+   * A young record without `accepts_punch` (see `isYoungRecord`): waits RECORD_RECHECK_MS and
+   * looks the peer up once more; returns the newer record when it accepts punching.
+   */
+  async #recheck(peer: SignedRecord<'endpoint'>, signal: AbortSignal): Promise<SignedRecord<'endpoint'>> {
+    const refused = new TierNotApplicableError('udp_hole_punch', 'the peer does not accept hole punching');
+    if (!isYoungRecord(peer)) throw refused;
+    this.#counters.inc('holepunch.records_rechecked');
+    await sleep(C.RECORD_RECHECK_MS, signal);
+    let fresh: SignedRecord<'endpoint'>;
+    try {
+      fresh = await this.#o.dht.findPeer(peer.nodeId, { signal });
+    } catch (err) {
+      throwIfAborted(signal);
+      this.#o.log?.debug('peer record not found again', { peer: peer.nodeId, error: (err as Error).message });
+      throw refused;
+    }
+    if (fresh.nodeId !== peer.nodeId || fresh.seq <= peer.seq || !fresh.body.accepts_punch) throw refused;
+    this.#counters.inc('holepunch.records_renewed');
+    return fresh;
   }
 
   /** A punch of `role` with `peer` still running. */
@@ -780,6 +816,14 @@ export class HolePuncher {
     await this.#engine?.close();
     this.#engine = undefined;
   }
+}
+
+/**
+ * The record was issued less than YOUNG_RECORD_MS ago (or in the future, by a clock ahead of
+ * ours): without `accepts_punch` it may be the one from before the peer's NAT verdict.
+ */
+export function isYoungRecord(peer: SignedRecord<'endpoint'>, now = Date.now()): boolean {
+  return now - peer.issuedAt < C.YOUNG_RECORD_MS;
 }
 
 /** Why a pair of NAT types cannot be punched, or undefined when it can. */
