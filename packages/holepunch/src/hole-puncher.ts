@@ -337,7 +337,8 @@ export class HolePuncher {
     await sleep(C.RECORD_RECHECK_MS, signal);
     let fresh: SignedRecord<'endpoint'>;
     try {
-      fresh = await this.#o.dht.findPeer(peer.nodeId, { signal });
+      // Past copies of the record we hold: a node the newer one has not reached yet may answer first.
+      fresh = await this.#o.dht.findPeer(peer.nodeId, { signal, newerThan: peer.seq });
     } catch (err) {
       throwIfAborted(signal);
       this.#o.log?.debug('peer record not found again', { peer: peer.nodeId, error: (err as Error).message });
