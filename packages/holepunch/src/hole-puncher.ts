@@ -136,6 +136,7 @@ export class HolePuncher {
       dht: o.dht,
       detect: o.natDetection ?? true,
       roundTimeoutMs: o.discoveryTimeoutMs ?? 5_000,
+      signal: this.#shutdown.signal,
       ...(o.localAddresses && { localAddresses: o.localAddresses }),
     });
   }

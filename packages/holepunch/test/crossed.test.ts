@@ -104,4 +104,20 @@ describe('crossed punches (both peers connect to each other at once)', () => {
       await d.hp.stop();
     }
   });
+
+  it('a NAT measurement that a connect() started and then gave up (its offer lost to a crossing one) still serves the others waiting for it', async () => {
+    // The side whose offer loses stops its own connect at once, perhaps while it measures its NAT
+    // (the verdict is cached 60 s); its answer to the winning offer waits for that same measurement.
+    const e = await punchNode(net);
+    try {
+      const gaveUp = new AbortController();
+      const first = e.hp.measureNat({ signal: gaveUp.signal });
+      const second = e.hp.measureNat({ signal: AbortSignal.timeout(20_000) });
+      gaveUp.abort();
+      await expect(first).rejects.toBeTruthy();
+      expect(await second).toMatchObject({ type: 'none' });
+    } finally {
+      await e.hp.stop();
+    }
+  });
 });
