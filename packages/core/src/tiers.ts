@@ -67,4 +67,9 @@ export interface Strategy {
   isApplicable(peer: SignedRecord<'endpoint'>, network: NetworkState): Applicability;
   /** Reaches the peer and returns a secure Connection, or rejects with a typed error. */
   connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal; network?: NetworkState }): Promise<Connection>;
+  /**
+   * This tier's deadline for this peer, ms, when it is not `[connection] <tier>_timeout` (tier 4
+   * gives a birthday punch `[hole_punch] birthday_timeout`). Undefined or absent: the config key.
+   */
+  deadlineMs?(peer: SignedRecord<'endpoint'>, network: NetworkState): number | undefined;
 }

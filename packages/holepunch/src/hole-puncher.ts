@@ -50,6 +50,11 @@ export interface HolePuncherOptions {
   enabled?: boolean;
   /** `hole_punch_timeout`: deadline of one punch, signalling to TLS, ms. Default 15 000. */
   timeoutMs?: number;
+  /**
+   * `[hole_punch] birthday_timeout`: deadline of a birthday punch (cone ↔ symmetric), when longer
+   * than `timeoutMs`, ms; the cone side then probes for as long. Default 30 000.
+   */
+  birthdayTimeoutMs?: number;
   /** `punch_attempts`: probe rounds sent to every candidate. Default 3. */
   punchAttempts?: number;
   /** `nat_detection_enabled`. Default true. */
@@ -149,6 +154,17 @@ export class HolePuncher {
     return this.#o.timeoutMs ?? 15_000;
   }
 
+  /**
+   * The deadline of a punch with a peer behind `theirs` when it is a birthday punch (cone ↔
+   * symmetric: `birthdayTimeoutMs` when longer than `timeoutMs`), from our NAT `mine` (default:
+   * the last verdict); undefined otherwise (or our NAT unknown yet): `timeoutMs` applies.
+   */
+  birthdayDeadlineMs(theirs: NatType, mine: NatType | undefined = this.nat?.type): number | undefined {
+    if (mine === undefined || pairVerdict(mine, theirs) !== undefined || punchMode(mine, theirs) === 'direct') return undefined;
+    const ms = this.#o.birthdayTimeoutMs ?? C.BIRTHDAY_TIMEOUT_MS;
+    return ms > this.timeoutMs ? ms : undefined;
+  }
+
   /** The last NAT verdict, if measured. */
   get nat(): NatVerdict | undefined {
     return this.#nat.last;
@@ -209,7 +225,8 @@ export class HolePuncher {
    */
   async connect(record: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
     throwIfAborted(opts.signal);
-    const t = timeoutSignal(this.timeoutMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
+    const deadlineMs = this.birthdayDeadlineMs(record.body.nat_type) ?? this.timeoutMs;
+    const t = timeoutSignal(deadlineMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
     const signal = t.signal;
     const engine = this.#engine;
     if (!engine) throw new PunchFailedError('hole punching is not started');
@@ -536,6 +553,11 @@ export class HolePuncher {
       );
     const won = this.#won(s);
     const carrier = this.#carrier;
+    // Probes for as long as the punch may take (a longer birthday_timeout means more of them).
+    const limits = this.#o.birthday ?? {};
+    const interval = limits.probeIntervalMs ?? C.BIRTHDAY_PROBE_INTERVAL_MS;
+    const deadline = Math.max(this.timeoutMs, this.#o.birthdayTimeoutMs ?? C.BIRTHDAY_TIMEOUT_MS);
+    const probes = limits.probes ?? Math.max(C.BIRTHDAY_PROBES, Math.ceil(deadline / interval));
     const probing = probeRandomPorts(
       (b, to) => {
         this.#counters.inc('holepunch.probes_sent');
@@ -544,7 +566,7 @@ export class HolePuncher {
       target.ip,
       s.sid,
       s.tok,
-      this.#o.birthday ?? {},
+      { ...limits, probes },
       () => s.winner !== undefined,
       signal,
     );
@@ -760,7 +782,7 @@ export class HolePuncher {
     const engine = this.#engine;
     if (!this.enabled || !engine) return refuse('hole punching is disabled');
     if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) return refuse('busy');
-    const t = timeoutSignal(this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
+    const t = timeoutSignal(this.birthdayDeadlineMs(offer.nat) ?? this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
     const signal = t.signal;
     const s = this.#newSession(from, 'responder', engine.allocateStreamId(), offer.sid, offer.tok);
     s.route = route;

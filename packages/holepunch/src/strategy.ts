@@ -26,6 +26,8 @@ export function holePunchStrategy(hp: HolePuncher): Strategy {
       const why = mine === undefined ? pairVerdict('none', b.nat_type) : pairVerdict(mine, b.nat_type);
       return why ? { applicable: false, reason: why } : { applicable: true };
     },
+    // A birthday punch (cone ↔ symmetric) gets `[hole_punch] birthday_timeout` when longer.
+    deadlineMs: (peer, network) => hp.birthdayDeadlineMs(peer.body.nat_type, network.natType ?? hp.nat?.type),
     connect: (peer, { signal }) => hp.connect(peer, { signal }),
   });
 }
