@@ -52,6 +52,9 @@ describe('crossed punches (both peers connect to each other at once)', () => {
         expect(ca.tier).toBe('udp_hole_punch');
         expect(ca.remoteNodeId).toBe(b.dht.nodeId);
         expect(cb.remoteNodeId).toBe(a.dht.nodeId);
+        // One connection: both ends agree on who dialed it (the winner, answered by the other).
+        expect(ca.initiator).toBe(small.dht.nodeId);
+        expect(cb.initiator).toBe(small.dht.nodeId);
         await sameConnection(ca, cb, `round ${round}`);
         expect(a.incoming.length + b.incoming.length).toBe(0);
       } finally {
