@@ -87,6 +87,7 @@ export const CONFIG_SCHEMA = {
     nat_detection_enabled: bool(true, 'detect NAT type via DHT peers'),
     stun_timeout: secs(5, 'reflexive address discovery deadline'),
     punch_attempts: int(3, 'punch rounds', 1, 100),
+    birthday_timeout: secs(30, 'tier 4 deadline of a birthday punch (cone ↔ symmetric), instead of hole_punch_timeout when longer'),
   },
   relay: {
     enabled: bool(true, 'use relays as a client'),

@@ -50,6 +50,7 @@ export class SecureConnection extends EventEmitter implements Connection {
   readonly localNodeId: string;
   readonly remoteNodeId: string;
   readonly remotePublicKey: Buffer;
+  readonly initiator: string;
   rttMs: number;
   closed = false;
   readonly #socket: TLSSocket;
@@ -85,6 +86,8 @@ export class SecureConnection extends EventEmitter implements Connection {
     this.localNodeId = init.localNodeId;
     this.remoteNodeId = init.remoteNodeId;
     this.remotePublicKey = init.remotePublicKey;
+    // The dialer waits for the acceptor's hello_ack.
+    this.initiator = init.awaitingAck ? init.localNodeId : init.remoteNodeId;
     this.rttMs = init.rttMs;
     this.#socket = init.socket;
     this.#writer = new FrameWriter(init.socket, () => new ConnectionClosedError(undefined, { cause: this.#closeError }));

@@ -16,6 +16,8 @@ export interface StrategyDefinition<Name extends TierName = TierName> {
   connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal; network: NetworkState }): Promise<Connection>;
   /** The network state assumed when connect() is given none. Default `{ hubConnected: false }`. */
   defaultNetwork?: NetworkState;
+  /** This tier's deadline for the peer when not its `<tier>_timeout` (see `Strategy.deadlineMs`). */
+  deadlineMs?(peer: SignedRecord<'endpoint'>, network: NetworkState): number | undefined;
 }
 
 /**
@@ -38,10 +40,12 @@ export interface StrategyDefinition<Name extends TierName = TierName> {
  */
 export function defineStrategy<Name extends TierName>(def: StrategyDefinition<Name>): Strategy & { readonly name: Name } {
   const fallback: NetworkState = def.defaultNetwork ?? { hubConnected: false };
+  const deadline = def.deadlineMs?.bind(def);
   return {
     name: def.name,
     priority: tierPriority(def.name),
     isApplicable: (peer, network) => def.isApplicable(peer, network),
+    ...(deadline && { deadlineMs: (peer: SignedRecord<'endpoint'>, network: NetworkState) => deadline(peer, network) }),
     async connect(peer, opts) {
       throwIfAborted(opts.signal);
       const network = opts.network ?? fallback;

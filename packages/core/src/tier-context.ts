@@ -15,8 +15,11 @@ export type EndpointPart = keyof EndpointBody;
  * `@dpc/dht`'s `Dht` satisfies it structurally (core does not import the DHT).
  */
 export interface TierDht {
-  /** The peer's verified endpoint record. */
-  findPeer(nodeId: string, opts?: { signal?: AbortSignal }): Promise<SignedRecord<'endpoint'>>;
+  /**
+   * The peer's verified endpoint record. With `newerThan`, only a record of a higher seq ends the
+   * lookup early (the caller holds that seq and wants a newer one); else the highest seq seen.
+   */
+  findPeer(nodeId: string, opts?: { signal?: AbortSignal; newerThan?: number }): Promise<SignedRecord<'endpoint'>>;
   /** Verified relay offers, optionally of one region. */
   findRelays(opts?: { signal?: AbortSignal; region?: string }): Promise<SignedRecord<'relay-offer'>[]>;
   /** Signs and stores this node's relay offer (`node_id` is filled in from the identity). */

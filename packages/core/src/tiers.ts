@@ -17,6 +17,12 @@ export interface Connection extends EventEmitter {
   readonly remoteNodeId: string;
   /** Raw 32-byte Ed25519 key of the peer, proven in the TLS handshake. */
   readonly remotePublicKey: Buffer;
+  /**
+   * Node id of the side that opened the handshake (the TLS client), the same at both ends, even
+   * when both asked for the connection (tier 4's crossed punches: one punch, handed to both
+   * connect() calls). Undefined when the connection does not know.
+   */
+  readonly initiator?: string | undefined;
   /** Last measured round-trip time in ms (from the handshake, then from each ping). */
   readonly rttMs: number;
   readonly closed: boolean;
@@ -67,4 +73,9 @@ export interface Strategy {
   isApplicable(peer: SignedRecord<'endpoint'>, network: NetworkState): Applicability;
   /** Reaches the peer and returns a secure Connection, or rejects with a typed error. */
   connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal; network?: NetworkState }): Promise<Connection>;
+  /**
+   * This tier's deadline for this peer, ms, when it is not `[connection] <tier>_timeout` (tier 4
+   * gives a birthday punch `[hole_punch] birthday_timeout`). Undefined or absent: the config key.
+   */
+  deadlineMs?(peer: SignedRecord<'endpoint'>, network: NetworkState): number | undefined;
 }

@@ -33,7 +33,13 @@ describe('config', () => {
       gossip_timeout: 5,
     });
     expect(c.p2p).toEqual({ listen_port: 8888, listen_host: 'dual', external_address: '' });
-    expect(c.hole_punch).toEqual({ udp_punch_port: 8890, nat_detection_enabled: true, stun_timeout: 5, punch_attempts: 3 });
+    expect(c.hole_punch).toEqual({
+      udp_punch_port: 8890,
+      nat_detection_enabled: true,
+      stun_timeout: 5,
+      punch_attempts: 3,
+      birthday_timeout: 30,
+    });
     expect(c.relay).toMatchObject({ enabled: true, cache_timeout: 300, volunteer: false, bandwidth_limit_mbps: 50 });
     expect(c.gossip).toEqual({
       enabled: true,

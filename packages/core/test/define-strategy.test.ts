@@ -31,6 +31,20 @@ describe('defineStrategy', () => {
     expect(seen).toEqual([network]);
   });
 
+  it('passes a per-peer deadline through when the tier names one, and has none otherwise', () => {
+    const network: NetworkState = { hubConnected: false, natType: 'cone' };
+    const own = defineStrategy({
+      name: 'udp_hole_punch',
+      isApplicable: () => ({ applicable: true }),
+      connect: async () => conn,
+      deadlineMs: (p, n) => (p === peer && n.natType === 'cone' ? 30_000 : undefined),
+    });
+    expect(own.deadlineMs?.(peer, network)).toBe(30_000);
+    expect(own.deadlineMs?.(peer, { hubConnected: false })).toBeUndefined();
+    const plain = defineStrategy({ name: 'volunteer_relay', isApplicable: () => ({ applicable: true }), connect: async () => conn });
+    expect(plain.deadlineMs).toBeUndefined();
+  });
+
   it('refuses with DPC_TIER_NOT_APPLICABLE and the rule’s reason without dialing', async () => {
     let dialed = 0;
     const st = defineStrategy({

@@ -62,6 +62,9 @@ describe('secure channel (TLS 1.3 over any Duplex)', () => {
     expect(ca.remoteNodeId).toBe(bob.nodeId);
     expect(cb.remoteNodeId).toBe(alice.nodeId);
     expect(ca.remotePublicKey.equals(bob.publicKey)).toBe(true);
+    // Both ends name the dialer the same way.
+    expect(ca.initiator).toBe(alice.nodeId);
+    expect(cb.initiator).toBe(alice.nodeId);
     expect(ca.tier).toBe('ipv4_direct');
     expect(ca.rttMs).toBeGreaterThan(0);
     const got = nextMessage(cb);

@@ -41,6 +41,7 @@ import type {
   DhtProgressEvent,
   DhtStats,
   DiscoveredEndpoint,
+  FindPeerOptions,
   OpOptions,
   RelayOfferInput,
   SignalOptions,
@@ -287,10 +288,10 @@ class DhtNode extends EventEmitter<DhtEvents> {
     return this.#announcer.endpointBody();
   }
 
-  async findPeer(nodeId: string, opts: OpOptions = {}): Promise<SignedRecord<'endpoint'>> {
+  async findPeer(nodeId: string, opts: FindPeerOptions = {}): Promise<SignedRecord<'endpoint'>> {
     const key = kademliaIdOf(nodeId);
     return this.#withTimeout(opts, 'findPeer', async (signal) => {
-      const { record } = await this.#queries.findPeer(nodeId, key, signal);
+      const { record } = await this.#queries.findPeer(nodeId, key, signal, opts.newerThan);
       if (!record) throw new PeerNotFoundError(nodeId);
       return record;
     });

@@ -55,6 +55,7 @@ export type {
   DhtProgressEvent,
   DhtStats,
   DiscoveredEndpoint,
+  FindPeerOptions,
   OpOptions,
   RelayOfferInput,
   SignalEvent,

@@ -19,8 +19,11 @@ export interface LookupOptions<V> {
   alpha: number;
   start: readonly WireContact[];
   query: (peer: WireContact, signal: AbortSignal) => Promise<LookupReply<V>>;
-  /** Finish as soon as one value was returned (FIND_VALUE of an endpoint record). */
-  stopWhenFound?: boolean;
+  /**
+   * Finish as soon as one value was returned (FIND_VALUE of an endpoint record), or as soon as
+   * this says the values so far are enough.
+   */
+  stopWhenFound?: boolean | ((values: readonly V[]) => boolean);
   signal: AbortSignal;
   onQuery?: (peer: WireContact) => void;
 }
@@ -85,7 +88,8 @@ export function iterativeLookup<V>(o: LookupOptions<V>): Promise<LookupResult<V>
     let off = () => {};
     const pump = () => {
       if (finished) return;
-      if (o.stopWhenFound && values.length > 0) return finish();
+      if (values.length > 0 && (o.stopWhenFound === true || (typeof o.stopWhenFound === 'function' && o.stopWhenFound(values))))
+        return finish();
       let alive = 0;
       for (const c of list) {
         if (inflight >= o.alpha || alive >= o.k) break;

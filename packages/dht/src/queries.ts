@@ -31,8 +31,15 @@ export class Queries {
     });
   }
 
-  /** FIND_VALUE lookup: verified records under `key` (every page of each answer unless `stopWhenFound`). */
-  lookupValues(key: Uint8Array, stopWhenFound: boolean, signal: AbortSignal): Promise<LookupResult<SignedRecord>> {
+  /**
+   * FIND_VALUE lookup: verified records under `key` (every page of each answer unless
+   * `stopWhenFound`, which is true or decides from the values so far).
+   */
+  lookupValues(
+    key: Uint8Array,
+    stopWhenFound: boolean | ((values: readonly SignedRecord[]) => boolean),
+    signal: AbortSignal,
+  ): Promise<LookupResult<SignedRecord>> {
     const c = this.#c;
     return this.#lookup<SignedRecord>(key, 'value', stopWhenFound, signal, c.k, async (peer, s) => {
       const values: SignedRecord[] = [];
@@ -57,7 +64,7 @@ export class Queries {
         }
         offset = r.msg.nx;
         pages++;
-      } while (offset !== undefined && !stopWhenFound && pages < C.MAX_VALUE_PAGES);
+      } while (offset !== undefined && stopWhenFound === false && pages < C.MAX_VALUE_PAGES);
       return { contacts, values, token, extraRpcs: pages - 1 };
     });
   }
@@ -65,7 +72,7 @@ export class Queries {
   async #lookup<V>(
     target: Uint8Array,
     kind: 'node' | 'value',
-    stopWhenFound: boolean,
+    stopWhenFound: boolean | ((values: readonly V[]) => boolean),
     signal: AbortSignal,
     k: number,
     query: (peer: WireContact, s: AbortSignal) => Promise<LookupReply<V>>,
@@ -101,16 +108,29 @@ export class Queries {
     return res;
   }
 
-  /** The newest endpoint record of `nodeId` (ours if we hold one), and its address if we know it. */
-  async findPeer(nodeId: string, key: Buffer, signal: AbortSignal): Promise<{ record?: SignedRecord<'endpoint'>; direct?: Peer }> {
+  /**
+   * The newest endpoint record of `nodeId` (ours if we hold one), and its address if we know it.
+   * The lookup ends at the first answer carrying a record, or with `newerThan`, at the first one
+   * carrying a record of a higher seq (else it runs to its end); the highest seq seen is returned.
+   */
+  async findPeer(
+    nodeId: string,
+    key: Buffer,
+    signal: AbortSignal,
+    newerThan?: number,
+  ): Promise<{ record?: SignedRecord<'endpoint'>; direct?: Peer }> {
     const c = this.#c;
     const known = c.table.get(key);
     const local = c.store.get(key)[0] as SignedRecord<'endpoint'> | undefined;
-    if (local) return { record: local, ...(known ? { direct: known } : {}) };
-    let res = await this.lookupValues(key, true, signal);
+    if (local && (newerThan === undefined || local.seq > newerThan)) return { record: local, ...(known ? { direct: known } : {}) };
+    const enough =
+      newerThan === undefined
+        ? true
+        : (values: readonly SignedRecord[]) => values.some((v) => v.kind === 'endpoint' && v.nodeId === nodeId && v.seq > newerThan);
+    let res = await this.lookupValues(key, enough, signal);
     // A miss is retried once: the first lookup taught the nodes on the path about each other.
-    if (res.values.length === 0) res = await this.lookupValues(key, true, signal);
-    let record: SignedRecord<'endpoint'> | undefined;
+    if (res.values.length === 0) res = await this.lookupValues(key, enough, signal);
+    let record: SignedRecord<'endpoint'> | undefined = local;
     for (const r of res.values)
       if (r.kind === 'endpoint' && r.nodeId === nodeId && (!record || r.seq > record.seq)) record = r as SignedRecord<'endpoint'>;
     const direct = known ?? res.closest.find((x) => Buffer.from(x.peer.id).equals(key))?.peer;

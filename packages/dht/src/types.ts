@@ -118,6 +118,15 @@ export interface OpOptions {
   signal?: AbortSignal;
 }
 
+export interface FindPeerOptions extends OpOptions {
+  /**
+   * Only a record with a higher seq ends the lookup early (a caller holding this seq wants a newer
+   * one): this node's own copy and answers carrying older records do not; without any newer one
+   * the lookup runs to its end and returns the highest seq it saw.
+   */
+  newerThan?: number;
+}
+
 /** Progress of slow operations (for CLIs and logs). */
 export type DhtProgressEvent =
   /** A seed (or, with `saved`, a contact saved by an earlier run) answered the join PING or not. */
@@ -229,7 +238,7 @@ export interface Dht {
   announceRelay(offer: RelayOfferInput, opts?: OpOptions): Promise<AnnounceResult<'relay-offer'>>;
   setEndpointBody(body: EndpointBody): void;
   endpointBody(): EndpointBody;
-  findPeer(nodeId: string, opts?: OpOptions): Promise<SignedRecord<'endpoint'>>;
+  findPeer(nodeId: string, opts?: FindPeerOptions): Promise<SignedRecord<'endpoint'>>;
   findRelays(opts?: OpOptions & { region?: string }): Promise<SignedRecord<'relay-offer'>[]>;
   closestPeers(key: Uint8Array, opts?: OpOptions): Promise<Array<DhtPeer & { nodeId: string }>>;
   discoverEndpoint(opts?: OpOptions & { peers?: DhtPeer[] }): Promise<DiscoveredEndpoint>;

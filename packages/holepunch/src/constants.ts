@@ -35,6 +35,15 @@ export const PATH_LOST_MS = 20_000;
  * `stun_timeout` per round), so a copy is not a failure: it answers each copy again.
  */
 export const OFFER_RESEND_MS = [2_000, 4_000, 8_000] as const;
+/**
+ * A peer's endpoint record that says it does not accept punching, issued less than this long ago
+ * (by its own clock), may be the one from before its NAT verdict (a node publishes its record on
+ * joining, and again with `accepts_punch` once the NAT is measured, up to ~20 s later): tier 4
+ * looks the peer up once more before giving up, ms.
+ */
+export const YOUNG_RECORD_MS = 30_000;
+/** Pause before looking such a young record up again (the newer one is being stored), ms. */
+export const RECORD_RECHECK_MS = 3_000;
 /** Copies of `go` sent (the responder acts on the first). */
 export const GO_COPIES = 2;
 /** Upper bound of the start offset derived from the signalling round trip, ms. */
@@ -58,5 +67,12 @@ export const BIRTHDAY_PROBES = 1_750;
 export const BIRTHDAY_PROBE_INTERVAL_MS = 10;
 /** Birthday punch: at most this many random-port probes back to back when the timer fired late. */
 export const BIRTHDAY_PROBE_BURST = 5;
+/**
+ * `[hole_punch] birthday_timeout` default: a birthday punch's deadline, ms (used when longer than
+ * `hole_punch_timeout`). Random probing misses 256 mappings in 64k ports with odds
+ * (1 − 256/65,536)^probes: ~6 % for 700 probes, ~0.4 % for 1,400 (15 s at our pace, less what
+ * signalling, a loaded machine and lost probes take), far below for 3,000 (30 s).
+ */
+export const BIRTHDAY_TIMEOUT_MS = 30_000;
 /** Birthday punch: the symmetric side sends its low-TTL packets again this often (mappings expire), ms. */
 export const BIRTHDAY_REOPEN_MS = 10_000;

@@ -50,6 +50,11 @@ export interface HolePuncherOptions {
   enabled?: boolean;
   /** `hole_punch_timeout`: deadline of one punch, signalling to TLS, ms. Default 15 000. */
   timeoutMs?: number;
+  /**
+   * `[hole_punch] birthday_timeout`: deadline of a birthday punch (cone ↔ symmetric), when longer
+   * than `timeoutMs`, ms; the cone side then probes for as long. Default 30 000.
+   */
+  birthdayTimeoutMs?: number;
   /** `punch_attempts`: probe rounds sent to every candidate. Default 3. */
   punchAttempts?: number;
   /** `nat_detection_enabled`. Default true. */
@@ -100,6 +105,13 @@ interface Session {
   mode?: ReturnType<typeof punchMode>;
   /** The responder's answer, sent again when a copy of the offer arrives. */
   answer?: Record<string, unknown>;
+  /**
+   * Initiator, while its offer is unanswered: gives the punch up for the peer's crossing offer
+   * (the peer's node id is the smaller; see `#crossed`), naming the responder session to join.
+   */
+  onYield?: (r: Session) => void;
+  /** Responder: a connect() of ours to the same peer waits for this punch's connection (it goes there, not to onIncoming). */
+  joined?: { resolve: (c: Connection) => void; reject: (e: Error) => void };
 }
 
 /**
@@ -112,6 +124,8 @@ export class HolePuncher {
   readonly #counters: Counters;
   readonly #nat: NatMonitor;
   readonly #sessions = new Map<string, Session>();
+  /** Session ids of crossing offers this side kept its own offer against (their copies are ignored too). */
+  readonly #crossedIds = new Set<string>();
   readonly #paths = new Map<string, PunchedPath>();
   readonly #shutdown = new AbortController();
   #engine: UdxEngine | undefined;
@@ -127,6 +141,7 @@ export class HolePuncher {
       dht: o.dht,
       detect: o.natDetection ?? true,
       roundTimeoutMs: o.discoveryTimeoutMs ?? 5_000,
+      signal: this.#shutdown.signal,
       ...(o.localAddresses && { localAddresses: o.localAddresses }),
     });
   }
@@ -137,6 +152,17 @@ export class HolePuncher {
 
   get timeoutMs(): number {
     return this.#o.timeoutMs ?? 15_000;
+  }
+
+  /**
+   * The deadline of a punch with a peer behind `theirs` when it is a birthday punch (cone ↔
+   * symmetric: `birthdayTimeoutMs` when longer than `timeoutMs`), from our NAT `mine` (default:
+   * the last verdict); undefined otherwise (or our NAT unknown yet): `timeoutMs` applies.
+   */
+  birthdayDeadlineMs(theirs: NatType, mine: NatType | undefined = this.nat?.type): number | undefined {
+    if (mine === undefined || pairVerdict(mine, theirs) !== undefined || punchMode(mine, theirs) === 'direct') return undefined;
+    const ms = this.#o.birthdayTimeoutMs ?? C.BIRTHDAY_TIMEOUT_MS;
+    return ms > this.timeoutMs ? ms : undefined;
   }
 
   /** The last NAT verdict, if measured. */
@@ -192,17 +218,53 @@ export class HolePuncher {
     });
   }
 
-  /** Punches to `peer` and returns the TLS connection over the punched path. */
-  async connect(peer: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
+  /**
+   * Punches to `peer` and returns the TLS connection over the punched path. A record that says
+   * the peer does not accept punching is looked up once more when it is young (see
+   * `YOUNG_RECORD_MS`): it may be the one from before the peer's NAT verdict.
+   */
+  async connect(record: SignedRecord<'endpoint'>, opts: { signal: AbortSignal }): Promise<Connection> {
     throwIfAborted(opts.signal);
-    const t = timeoutSignal(this.timeoutMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
+    const deadlineMs = this.birthdayDeadlineMs(record.body.nat_type) ?? this.timeoutMs;
+    const t = timeoutSignal(deadlineMs, 'udp hole punch', AbortSignal.any([opts.signal, this.#shutdown.signal]));
     const signal = t.signal;
     const engine = this.#engine;
     if (!engine) throw new PunchFailedError('hole punching is not started');
+    // The peer's offer came first and is being answered: this connect takes that punch's
+    // connection (a second offer would cross it).
+    const inbound = this.#liveSession(record.nodeId, 'responder');
+    if (inbound && !inbound.joined) {
+      this.#counters.inc('holepunch.joined');
+      try {
+        return await this.#join(inbound, signal);
+      } finally {
+        t.clear();
+      }
+    }
+    let peer = record;
+    if (!peer.body.accepts_punch) {
+      try {
+        peer = await this.#recheck(peer, signal);
+      } catch (err) {
+        t.clear();
+        if (signal.aborted) throw toAbortError(signal);
+        throw err;
+      }
+    }
     if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) throw new PunchFailedError('too many punches in progress');
     const s = this.#newSession(peer.nodeId, 'initiator', engine.allocateStreamId());
     this.#counters.inc('holepunch.attempts');
+    // Aborted when this side gives its offer up for the peer's crossing one (see #crossed).
+    const yielding = new AbortController();
+    let yieldedTo: Session | undefined;
+    s.onYield = (r) => {
+      s.onYield = undefined;
+      yieldedTo = r;
+      yielding.abort(new PunchFailedError("gave the punch up for the peer's crossing offer"));
+    };
+    const outer = signal;
     try {
+      const signal = AbortSignal.any([outer, yielding.signal]);
       const mine = await this.#ownNat(signal);
       const why = pairVerdict(mine.type, peer.body.nat_type);
       if (why) throw new TierNotApplicableError('udp_hole_punch', why);
@@ -234,6 +296,8 @@ export class HolePuncher {
       const reply = await waitFor(answer, signal).finally(() => {
         answered.abort();
       });
+      // Answered: the peer is punching with this offer, which is no longer given up.
+      s.onYield = undefined;
       await resending;
       if (reply.k === 'refuse') throw new PunchRefusedError(reply.reason);
       if (reply.k !== 'answer') throw new PunchFailedError(`expected an answer, got ${reply.k}`);
@@ -263,13 +327,100 @@ export class HolePuncher {
       return conn;
     } catch (err) {
       s.path?.close();
-      this.#counters.inc('holepunch.failures');
-      if (signal.aborted) throw toAbortError(signal);
-      throw err;
+      if (!yieldedTo || outer.aborted) {
+        this.#counters.inc('holepunch.failures');
+        if (outer.aborted) throw toAbortError(outer);
+        throw err;
+      }
     } finally {
-      t.clear();
+      if (!yieldedTo || outer.aborted) t.clear();
       this.#endSession(s);
     }
+    // Gave up for the peer's crossing offer: this connect resolves with that punch's connection.
+    try {
+      return await this.#join(yieldedTo, outer);
+    } finally {
+      t.clear();
+    }
+  }
+
+  /**
+   * A young record without `accepts_punch` (see `isYoungRecord`): waits RECORD_RECHECK_MS and
+   * looks the peer up once more; returns the newer record when it accepts punching.
+   */
+  async #recheck(peer: SignedRecord<'endpoint'>, signal: AbortSignal): Promise<SignedRecord<'endpoint'>> {
+    const refused = new TierNotApplicableError('udp_hole_punch', 'the peer does not accept hole punching');
+    if (!isYoungRecord(peer)) throw refused;
+    this.#counters.inc('holepunch.records_rechecked');
+    await sleep(C.RECORD_RECHECK_MS, signal);
+    let fresh: SignedRecord<'endpoint'>;
+    try {
+      // Past copies of the record we hold: a node the newer one has not reached yet may answer first.
+      fresh = await this.#o.dht.findPeer(peer.nodeId, { signal, newerThan: peer.seq });
+    } catch (err) {
+      throwIfAborted(signal);
+      this.#o.log?.debug('peer record not found again', { peer: peer.nodeId, error: (err as Error).message });
+      throw refused;
+    }
+    if (fresh.nodeId !== peer.nodeId || fresh.seq <= peer.seq || !fresh.body.accepts_punch) throw refused;
+    this.#counters.inc('holepunch.records_renewed');
+    return fresh;
+  }
+
+  /** A punch of `role` with `peer` still running. */
+  #liveSession(peer: string, role: Session['role']): Session | undefined {
+    for (const s of this.#sessions.values()) if (s.peer === peer && s.role === role && !s.ctrl.signal.aborted) return s;
+    return undefined;
+  }
+
+  /** Waits for responder session `r`'s connection (it goes here instead of onIncoming). */
+  #join(r: Session, signal: AbortSignal): Promise<Connection> {
+    if (r.joined) return Promise.reject(new PunchFailedError('another connect already waits for this punch'));
+    const conn = new Promise<Connection>((resolve, reject) => {
+      r.joined = { resolve, reject };
+    });
+    return waitFor(conn, signal).catch((err: unknown) => {
+      // Given up here (deadline): a connection coming later goes to onIncoming.
+      r.joined = undefined;
+      throw err;
+    });
+  }
+
+  /**
+   * An offer from `from` while our own offer to it is unanswered (both called connect at once):
+   * the offer of the smaller node id wins. The winner ignores the crossing offer (and its copies)
+   * and goes on; the other side gives its offer up and answers the winner's, its connect()
+   * resolving with that punch's connection. True when the offer was dealt with here.
+   */
+  #crossed(from: string, offer: Extract<PunchSignal, { k: 'offer' }>): boolean {
+    if (this.#crossedIds.has(offer.sid)) {
+      this.#counters.inc('holepunch.offers_repeated');
+      return true;
+    }
+    const mine = this.#liveSession(from, 'initiator');
+    if (!mine) return false;
+    const me = this.#o.identity.nodeId;
+    if (me < from) {
+      this.#counters.inc('holepunch.crossed_kept');
+      if (this.#crossedIds.size >= C.MAX_CONCURRENT_PUNCHES * 4) this.#crossedIds.delete(this.#crossedIds.values().next().value as string);
+      this.#crossedIds.add(offer.sid);
+      const timer = setTimeout(() => this.#crossedIds.delete(offer.sid), this.timeoutMs * 2);
+      timer.unref();
+      return true;
+    }
+    // Already answered by the peer (an older peer, which answers every offer): ours goes on; the
+    // crossing offer is answered as a separate punch, as before.
+    if (!mine.onYield) return false;
+    this.#respond(from, offer).catch((err: Error) => {
+      this.#counters.inc('holepunch.responder_failures');
+      this.#o.log?.debug('punch as responder failed', { peer: from, error: err.message });
+    });
+    const r = this.#sessions.get(offer.sid);
+    // Refused (busy, disabled): ours goes on.
+    if (r?.role !== 'responder' || r.peer !== from) return true;
+    this.#counters.inc('holepunch.crossed_yielded');
+    mine.onYield(r);
+    return true;
   }
 
   /** Sends `offer` again (without `via`) after each of OFFER_RESEND_MS while `signal` holds. */
@@ -402,6 +553,11 @@ export class HolePuncher {
       );
     const won = this.#won(s);
     const carrier = this.#carrier;
+    // Probes for as long as the punch may take (a longer birthday_timeout means more of them).
+    const limits = this.#o.birthday ?? {};
+    const interval = limits.probeIntervalMs ?? C.BIRTHDAY_PROBE_INTERVAL_MS;
+    const deadline = Math.max(this.timeoutMs, this.#o.birthdayTimeoutMs ?? C.BIRTHDAY_TIMEOUT_MS);
+    const probes = limits.probes ?? Math.max(C.BIRTHDAY_PROBES, Math.ceil(deadline / interval));
     const probing = probeRandomPorts(
       (b, to) => {
         this.#counters.inc('holepunch.probes_sent');
@@ -410,7 +566,7 @@ export class HolePuncher {
       target.ip,
       s.sid,
       s.tok,
-      this.#o.birthday ?? {},
+      { ...limits, probes },
       () => s.winner !== undefined,
       signal,
     );
@@ -600,6 +756,8 @@ export class HolePuncher {
       return;
     }
     if (m.k === 'offer') {
+      this.#counters.inc('holepunch.offers_received');
+      if (this.#crossed(from, m)) return;
       this.#respond(from, m).catch((err: Error) => {
         this.#counters.inc('holepunch.responder_failures');
         this.#o.log?.debug('punch as responder failed', { peer: from, error: err.message });
@@ -624,7 +782,7 @@ export class HolePuncher {
     const engine = this.#engine;
     if (!this.enabled || !engine) return refuse('hole punching is disabled');
     if (this.#sessions.size >= C.MAX_CONCURRENT_PUNCHES) return refuse('busy');
-    const t = timeoutSignal(this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
+    const t = timeoutSignal(this.birthdayDeadlineMs(offer.nat) ?? this.timeoutMs, 'udp hole punch (responder)', this.#shutdown.signal);
     const signal = t.signal;
     const s = this.#newSession(from, 'responder', engine.allocateStreamId(), offer.sid, offer.tok);
     s.route = route;
@@ -655,12 +813,19 @@ export class HolePuncher {
       });
       this.#adopt(conn, path);
       this.#counters.inc('holepunch.accepted');
-      this.#o.onIncoming?.(conn);
+      const joined = s.joined;
+      s.joined = undefined;
+      if (joined) joined.resolve(conn);
+      else this.#o.onIncoming?.(conn);
     } catch (err) {
       s.path?.close();
+      s.joined?.reject(err as Error);
+      s.joined = undefined;
       throw err;
     } finally {
       t.clear();
+      s.joined?.reject(new PunchFailedError("the peer's punch ended without a connection"));
+      s.joined = undefined;
       this.#endSession(s);
     }
   }
@@ -675,6 +840,14 @@ export class HolePuncher {
     await this.#engine?.close();
     this.#engine = undefined;
   }
+}
+
+/**
+ * The record was issued less than YOUNG_RECORD_MS ago (or in the future, by a clock ahead of
+ * ours): without `accepts_punch` it may be the one from before the peer's NAT verdict.
+ */
+export function isYoungRecord(peer: SignedRecord<'endpoint'>, now = Date.now()): boolean {
+  return now - peer.issuedAt < C.YOUNG_RECORD_MS;
 }
 
 /** Why a pair of NAT types cannot be punched, or undefined when it can. */

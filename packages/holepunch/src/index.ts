@@ -21,7 +21,7 @@ export type { BirthdayLimits } from './birthday.js';
 export * as constants from './constants.js';
 export { NatDiscoveryError, PathLostError, PunchFailedError, PunchMessageError, PunchRefusedError } from './errors.js';
 export type { HolePuncher, HolePuncherOptions } from './hole-puncher.js';
-export { pairVerdict, punchMode } from './hole-puncher.js';
+export { isYoungRecord, pairVerdict, punchMode } from './hole-puncher.js';
 export { decodeProbe, encodeProbe, isPunchSignal, type PunchSignal, punchSignalSchema } from './messages.js';
 export { classifyNat, distinctSamples, type NatSample, type NatType, type NatVerdict } from './nat-type.js';
 export { holePunchTier, tierPlugin } from './plugin.js';

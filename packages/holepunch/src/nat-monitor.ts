@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { sleep, type TierDht, timeoutSignal } from '@dpc/core';
+import { abortable, sleep, type TierDht, timeoutSignal } from '@dpc/core';
 import { NAT_CACHE_MS, NAT_DISCOVERY_ROUNDS, NAT_SAMPLE_PEERS } from './constants.js';
 import { NatDiscoveryError } from './errors.js';
 import { classifyNat, distinctSamples, type NatSample, type NatVerdict } from './nat-type.js';
@@ -23,6 +23,12 @@ export interface NatMonitorOptions {
   localAddresses?: () => string[];
   /** Pause between rounds, ms. Default 250. */
   roundPauseMs?: number;
+  /**
+   * Ends a running measurement (the owner stopping). A caller's own signal only ends its wait: the
+   * measurement is shared, and one caller giving up (a punch abandoned for a crossing one) must not
+   * fail the others waiting for it.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -48,10 +54,10 @@ export class NatMonitor {
   async get(opts: { signal?: AbortSignal; force?: boolean } = {}): Promise<NatVerdict> {
     const c = this.#verdict;
     if (!opts.force && c && performance.now() - c.at < (this.#o.cacheMs ?? NAT_CACHE_MS)) return c.v;
-    this.#running ??= this.#measure(opts.signal).finally(() => {
+    this.#running ??= this.#measure(this.#o.signal).finally(() => {
       this.#running = undefined;
     });
-    return this.#running;
+    return abortable(this.#running, opts.signal);
   }
 
   async #morePeers(samples: readonly NatSample[], signal: AbortSignal): Promise<Array<{ host: string; port: number }> | undefined> {

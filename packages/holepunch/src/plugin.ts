@@ -38,6 +38,7 @@ export function holePunchTier(): TierPlugin {
         log,
         enabled,
         timeoutMs: secondsToMs(config.connection.hole_punch_timeout),
+        birthdayTimeoutMs: secondsToMs(config.hole_punch.birthday_timeout),
         punchAttempts: config.hole_punch.punch_attempts,
         natDetection: config.hole_punch.nat_detection_enabled,
         discoveryTimeoutMs: secondsToMs(config.hole_punch.stun_timeout),

@@ -79,6 +79,27 @@ describe('hole punch on loopback', () => {
     }
   });
 
+  it('a birthday pair (cone ↔ symmetric) gets birthday_timeout as its deadline, other pairs hole_punch_timeout', async () => {
+    // a: hole_punch_timeout 4 s (helpers.ts), birthday_timeout the default 30 s; its own NAT: none.
+    expect(a.hp.birthdayDeadlineMs('symmetric', 'cone')).toBe(constants.BIRTHDAY_TIMEOUT_MS);
+    expect(a.hp.birthdayDeadlineMs('cone', 'symmetric')).toBe(constants.BIRTHDAY_TIMEOUT_MS);
+    expect(a.hp.birthdayDeadlineMs('symmetric')).toBe(constants.BIRTHDAY_TIMEOUT_MS); // from its verdict (none)
+    expect(a.hp.birthdayDeadlineMs('cone', 'cone')).toBeUndefined();
+    expect(a.hp.birthdayDeadlineMs('symmetric', 'symmetric')).toBeUndefined(); // not applicable at all
+    const rec = await a.dht.findPeer(b.dht.nodeId, { signal: AbortSignal.timeout(5_000) });
+    const st = holePunchStrategy(a.hp);
+    const symmetric = { ...rec, body: { ...rec.body, nat_type: 'symmetric' as const } };
+    expect(st.deadlineMs?.(symmetric, { hubConnected: false, natType: 'cone' })).toBe(constants.BIRTHDAY_TIMEOUT_MS);
+    expect(st.deadlineMs?.(rec, { hubConnected: false, natType: 'cone' })).toBeUndefined(); // the orchestrator's hole_punch_timeout
+    // A birthday_timeout shorter than hole_punch_timeout never shortens the punch.
+    const c = await punchNode(net, { birthdayTimeoutMs: 1_000 });
+    try {
+      expect(c.hp.birthdayDeadlineMs('symmetric', 'cone')).toBeUndefined();
+    } finally {
+      await c.hp.stop();
+    }
+  });
+
   it('signals with fields this version does not know are read, not refused (a later version may add optional ones)', () => {
     const offer = {
       hp: 1,

@@ -263,7 +263,7 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
       void conn.close('session limit');
       return undefined;
     }
-    s.attach(conn, conn.remoteNodeId);
+    s.attach(conn, conn.initiator ?? conn.remoteNodeId);
     if (isNew) this.emit('session', s);
     return s;
   }
@@ -480,10 +480,12 @@ class Orchestrator extends EventEmitter implements ConnectionOrchestrator {
   /** Attaches a run's connection and the better attempts still running (upgrades). */
   #adopt(session: Session, result: RunResult): void {
     if (!result.conn) return;
-    session.attach(result.conn, this.#opts.localNodeId);
+    // Who dialed, as the connection knows it (the same at both ends: a crossed tier-4 punch hands
+    // one connection to both ends' connect()), else this side.
+    session.attach(result.conn, result.conn.initiator ?? this.#opts.localNodeId);
     for (const pending of result.pending ?? []) {
       pending.then(
-        (conn) => conn && session.attach(conn, this.#opts.localNodeId),
+        (conn) => conn && session.attach(conn, conn.initiator ?? this.#opts.localNodeId),
         () => {},
       );
     }

@@ -49,7 +49,9 @@ function checked(conn: Connection, s: Strategy, opts: RunOptions): Connection {
 
 /** One tier attempt under its own deadline; never rejects. */
 async function attempt(s: Strategy, opts: RunOptions, signal: AbortSignal): Promise<{ conn?: Connection; outcome: TierOutcome }> {
-  const ms = tierTimeoutMs(opts.config, s.name);
+  // The tier's own deadline for this peer (tier 4: a birthday punch), else its config key.
+  const own = s.deadlineMs?.(opts.peer, opts.network);
+  const ms = own !== undefined && Number.isFinite(own) && own > 0 ? own : tierTimeoutMs(opts.config, s.name);
   const t = timeoutSignal(ms, s.name, signal);
   const t0 = performance.now();
   opts.onAttempt?.(s.name);

@@ -69,6 +69,21 @@ describe('ConnectionOrchestrator — sequential mode (the spec)', () => {
     expect(took).toBeLessThan(4000);
   });
 
+  it('a strategy naming its own deadline for the peer (tier 4: a birthday punch) gets it instead of its *_timeout', async () => {
+    const slow = (id: Parameters<typeof scriptedTier>[1]) =>
+      Object.assign(scriptedTier('udp_hole_punch', id, { delayMs: 1_000 }), { deadlineMs: () => 30_000 });
+    const { a, b } = await pair({
+      config: (c) => {
+        seq(c);
+        c.connection.hole_punch_timeout = 0.15;
+      },
+      strategies: (id) => [slow(id)],
+    });
+    // Connected after 1 s, well past hole_punch_timeout (0.15 s), within the strategy's 30 s.
+    const session = await a.orchestrator.connect(b.identity.nodeId, { signal: AbortSignal.timeout(20_000) });
+    expect(session.tier).toBe('udp_hole_punch');
+  });
+
   it('webrtc_timeout is read when the Hub is connected', async () => {
     const { a, b } = await pair({
       hub: () => true,

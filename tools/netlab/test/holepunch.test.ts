@@ -8,8 +8,10 @@
 // cannot join the DHT and says so at once, and a send fails fast with a typed error.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import {
   createLab,
+  DPC_NODE,
   type Lab,
   LabNode,
   labIni,
@@ -254,6 +256,46 @@ describe.skipIf(!canRunLab)('tier 4: UDP hole punching over real NAT (dpc-node)'
       tier: 'udp_hole_punch',
     });
     expect(await lb.next('message', (e) => e.text === 'over a lossy path')).toMatchObject({ tier: 'udp_hole_punch' });
+  });
+
+  it('cone ↔ cone, both users sending to each other at the same moment: the crossed punches give one tier-4 path, both messages delivered', async () => {
+    // The running nodes send (dpc-node send through their local API), so both connect at once.
+    const withApi = `${PUNCH_ONLY}\n[api]\nenabled = true`;
+    const ca = await start('ca', withApi);
+    const cb = await start('cb', withApi);
+    await Promise.all([natPublished(ca, (e) => e.type === 'cone'), natPublished(cb, (e) => e.type === 'cone')]);
+    const send = async (from: LabNode, to: LabNode, text: string) => {
+      const r = await lab.exec(
+        from.host,
+        process.execPath,
+        [
+          DPC_NODE,
+          'send',
+          '--json',
+          '--config',
+          join(work.dir, `${from.host}-start.ini`),
+          '--data-dir',
+          join(work.dir, `${from.host}-start`),
+          '--to',
+          to.nodeId,
+          text,
+        ],
+        { timeoutMs: 90_000 },
+      );
+      const last = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{') && !l.startsWith('{"event":"progress"'))
+        .at(-1);
+      return {
+        result: last ? (JSON.parse(last) as Record<string, unknown>) : undefined,
+        out: `${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`,
+      };
+    };
+    const [ab, ba] = await Promise.all([send(ca, cb, 'crossed a→b'), send(cb, ca, 'crossed b→a')]);
+    expect(ab.result, ab.out).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(ba.result, ba.out).toMatchObject({ event: 'delivered', tier: 'udp_hole_punch' });
+    expect(await cb.next('message', (e) => e.text === 'crossed a→b')).toMatchObject({ tier: 'udp_hole_punch' });
+    expect(await ca.next('message', (e) => e.text === 'crossed b→a')).toMatchObject({ tier: 'udp_hole_punch' });
   });
 
   it('double NAT (cone behind cone) ↔ cone: measured as cone and connected on tier 4', async () => {
