@@ -26,22 +26,62 @@ export class Announcer {
   #republishing: Promise<unknown> | undefined;
   /** A republish asked for while one runs: it runs once more after it (coalesced). */
   #republishAgain: Promise<unknown> | undefined;
+  /** The next try of an endpoint announce that reached no other node (or failed), and its delay. */
+  #retry: NodeJS.Timeout | undefined;
+  #retryMs = 0;
 
   constructor(ctx: NodeContext, queries: Queries, body: EndpointBody) {
     this.#c = ctx;
     this.#q = queries;
     this.#body = endpointBodySchema(body, 'endpoint');
+    ctx.shutdown.addEventListener('abort', () => clearTimeout(this.#retry), { once: true });
+  }
+
+  /**
+   * After an endpoint announce: one that stored its record at no other node (every STORE lost,
+   * the closest nodes gone, a lookup that failed) is tried again soon, backing off from
+   * ANNOUNCE_RETRY_MS to ANNOUNCE_RETRY_MAX_MS, not only at the next period (30 min): until then
+   * the node cannot be found. A stored one ends the retries. Not for a node that knows nobody and
+   * has no seeds.
+   */
+  #afterEndpointAnnounce(storedAt: number): void {
+    if (storedAt > 0 || !this.#c.running()) {
+      clearTimeout(this.#retry);
+      this.#retry = undefined;
+      this.#retryMs = 0;
+      return;
+    }
+    this.#c.counters.inc('announce.unstored');
+    // A node that knows nobody and has no seeds (the first node of a network) has nowhere to
+    // store: it announces when someone joins it (dpc-node does), not every minute meanwhile.
+    if (this.#retry || (this.#c.table.size === 0 && (this.#c.o.seeds?.length ?? 0) === 0)) return;
+    this.#retryMs = Math.min(C.ANNOUNCE_RETRY_MAX_MS, this.#retryMs > 0 ? this.#retryMs * 2 : C.ANNOUNCE_RETRY_MS);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.republish();
+    }, this.#retryMs);
+    this.#retry.unref?.();
   }
 
   /** Registers with the closest nodes for signalling, then stores the endpoint record at the k closest. */
   async announceFull(signal: AbortSignal): Promise<AnnounceResult<'endpoint'>> {
+    const c = this.#c;
+    this.#announced = true;
+    let storedAt = 0;
+    try {
+      return await this.#announceFull(signal, (n) => (storedAt = n));
+    } finally {
+      this.#afterEndpointAnnounce(storedAt);
+    }
+  }
+
+  async #announceFull(signal: AbortSignal, stored: (n: number) => void): Promise<AnnounceResult<'endpoint'>> {
     const c = this.#c;
     const res = await this.#q.lookupNodes(c.kademliaId, signal);
     const count = Math.max(1, Math.min(4, c.o.signalViaCount ?? C.DEFAULT_SIGNAL_VIA_COUNT));
     const candidates = res.closest.filter((x) => x.token !== undefined).slice(0, count + 2);
     const registered = await Promise.all(candidates.map((x) => this.#register(x.peer, x.token as Uint8Array, signal)));
     this.#via = registered.filter((v): v is Via => v !== null).slice(0, count);
-    this.#announced = true;
     const record = createRecord(c.identity, {
       kind: 'endpoint',
       body: { ...this.#body, signal_via: this.#viaBody() },
@@ -50,6 +90,7 @@ export class Announcer {
       now: this.#now(),
     });
     const storedAt = await this.#q.storeAt(c.kademliaId, record, res, signal);
+    stored(storedAt);
     c.progress({
       type: 'announce:done',
       kind: 'endpoint',

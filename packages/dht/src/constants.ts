@@ -16,6 +16,9 @@ export const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
 export const DEFAULT_BUCKET_REFRESH_INTERVAL_MS = 3_600_000;
 /** `[dht] announce_interval`: endpoint record and relay offer republish period. */
 export const DEFAULT_ANNOUNCE_INTERVAL_MS = 1_800_000;
+/** First retry of an endpoint announce that stored its record nowhere; doubles up to the max. */
+export const ANNOUNCE_RETRY_MS = 2_000;
+export const ANNOUNCE_RETRY_MAX_MS = 60_000;
 
 /** Deadline of one request/response exchange. */
 export const DEFAULT_RPC_TIMEOUT_MS = 2_000;

@@ -1,5 +1,6 @@
-import type { EndpointBody } from '@dpc/core';
-import { createTestnet, type Testnet } from '@dpc/dht/testnet';
+import { type EndpointBody, emptyEndpointBody, generateIdentity } from '@dpc/core';
+import { createDht, type DhtPeer } from '@dpc/dht';
+import { createTestnet, TESTNET_DHT_DEFAULTS, type Testnet } from '@dpc/dht/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 describe('republishing the endpoint record', () => {
@@ -35,4 +36,36 @@ describe('republishing the endpoint record', () => {
       .poll(async () => (await b.findPeer(a.nodeId).catch(() => undefined))?.body.nat_type, { timeout: 20_000, interval: 100 })
       .toBe('symmetric');
   });
+});
+
+describe('an endpoint announce that reached no other node', () => {
+  it('is tried again soon (not at the next period): a node whose only contact was down is found once it is back', async () => {
+    const identity = generateIdentity();
+    const opts = { ...TESTNET_DHT_DEFAULTS, announceIntervalMs: 3_600_000 };
+    let b = createDht({ ...opts, identity });
+    await b.start();
+    const port = (b.address as DhtPeer).port;
+    const x = createDht({ ...opts, identity: generateIdentity(), seeds: [b.address as DhtPeer] });
+    let b2: ReturnType<typeof createDht> | undefined;
+    try {
+      await x.start();
+      x.setEndpointBody({ ...emptyEndpointBody(), ipv4_local: [{ ip: '127.0.0.1', port: (x.address as DhtPeer).port, prefix: 8 }] });
+      await b.stop();
+      // Its only contact is gone: the record is stored nowhere but at x itself.
+      const first = await x.announceFull().catch(() => undefined);
+      expect(first?.storedAt ?? 0).toBe(0);
+      expect(x.stats().counters['announce.unstored']).toBeGreaterThanOrEqual(1);
+      // The contact comes back (same identity and port, nothing stored, knowing nobody).
+      b2 = createDht({ ...opts, identity, port });
+      b = b2;
+      await b2.start();
+      // Before: the record reached b only at the next announce period (an hour here).
+      await expect
+        .poll(async () => (await b2?.findPeer(x.nodeId).catch(() => undefined))?.nodeId, { timeout: 30_000, interval: 250 })
+        .toBe(x.nodeId);
+    } finally {
+      await x.stop();
+      await b.stop();
+    }
+  }, 60_000);
 });
