@@ -5,17 +5,20 @@
 // packages are installed here (`npm ci` in bench/relay).
 //
 // Each system runs in a process of its own (system-child.mjs), driven from here in alternating
-// rounds (the order rotates each round), so a busy moment on the shared machine hits all paths
+// rounds (forward, then backward), so a busy moment on the shared machine hits all paths
 // alike, and neither system's heap, timers or warmed-up code paths weigh on the other's figures:
 // in one process, a libp2p transfer was measured to double the CPU a dpc byte costs afterwards
 // (`--one-process` reproduces that setup). dpc: the direct pair and the relayed pair share one
 // process (both peers of each pair in it), the relay has its own. libp2p: both peers and its
 // relay in one process (its default; `--libp2p-relay-process` gives the relay its own).
-// Every measurement starts from a quiet process (settle() in dpc.mjs).
+// Every measurement starts from a quiet machine (settleMachine(); DEBUG_SETTLE=1 prints the waits)
+// and a quiet process (settle() in dpc.mjs).
 //   npm run build && node bench/relay/relay.mjs [--rounds 5] [--sessions 1000] [--skip-libp2p]
 //     [--libp2p-relay-process] [--one-process]
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { BULK, openSystem, SMALL } from './system.mjs';
 
 const arg = (name, d) => {
@@ -33,6 +36,39 @@ const median = (xs) => {
   const ok = xs.filter(Number.isFinite).sort((x, y) => x - y);
   return ok.length ? ok[Math.floor(ok.length / 2)] : Number.NaN;
 };
+
+/** Busy share of the whole machine's CPU time from /proc/stat, over `ms`. */
+async function machineBusy(ms) {
+  const read = async () => {
+    const [cpu] = (await readFile('/proc/stat', 'latin1')).split('\n');
+    const xs = cpu.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (xs[3] ?? 0) + (xs[4] ?? 0); // idle + iowait
+    return { idle, total: xs.reduce((a, b) => a + b, 0) };
+  };
+  const a = await read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = await read();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
+}
+
+/**
+ * Waits until the whole machine is quiet (under 15 % busy for two 50 ms intervals in a row, at
+ * most 3 s): a system's process, or a relay's, can go on working after its measurement ends
+ * (libp2p's does for about a second after a small-message run), and the next measurement, in
+ * another process, must not share the cores with it. Each system also settles its own process.
+ */
+async function settleMachine(maxMs = 3000) {
+  if (!existsSync('/proc/stat')) return;
+  const t0 = performance.now();
+  let quiet = 0;
+  const seen = [];
+  while (quiet < 2 && performance.now() - t0 < maxMs) {
+    const b = await machineBusy(50);
+    seen.push(Math.round(b * 100));
+    quiet = b < 0.15 ? quiet + 1 : 0;
+  }
+  if (process.env.DEBUG_SETTLE) console.error(`settle ${Math.round(performance.now() - t0)} ms: ${seen.join(' ')}`);
+}
 
 /** A system in a child process, with the same calls as openSystem()'s result. */
 async function spawnSystem(kind) {
@@ -69,7 +105,15 @@ if (!flag('--skip-libp2p')) {
     console.error(`libp2p part skipped: ${err?.stack ?? err}`);
   }
 }
-const paths = systems.flatMap((system) => system.paths.map((name, i) => ({ name, measure: (what) => system.measure(i, what) })));
+const paths = systems.flatMap((system) =>
+  system.paths.map((name, i) => ({
+    name,
+    measure: async (what) => {
+      await settleMachine();
+      return system.measure(i, what);
+    },
+  })),
+);
 for (const p of paths) {
   p.small = [];
   p.bulk = [];
@@ -87,7 +131,10 @@ const value = (r) => {
   return r.value;
 };
 for (let r = 0; r < ROUNDS; r++) {
-  const order = paths.map((_, i) => paths[(i + r) % paths.length]);
+  // Forward and backward in turns (direct, relayed, libp2p; then libp2p, relayed, direct): the
+  // two paths of each ratio are always measured one right after the other, and each path is
+  // first as often as last.
+  const order = r % 2 === 0 ? paths : [...paths].reverse();
   for (const p of order) {
     const m = await p.measure('bulk');
     p.bulk.push(value(m));
