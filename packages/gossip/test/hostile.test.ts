@@ -104,6 +104,20 @@ async function hostileLink(port: number, from: string, identity: Identity = gene
   }
 }
 
+/** A message to `to` from a throwaway identity (one that never comes back for its receipt). */
+function spamFromThrowaway(to: { nodeId: string; publicKey: Uint8Array }, i: number) {
+  const sender = generateIdentity();
+  return createMessage(sender, {
+    destination: to.nodeId,
+    destinationKey: to.publicKey,
+    plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
+    maxHops: 8,
+    ttlSeconds: 3600,
+    priority: 'normal',
+    vectorClock: { [sender.nodeId]: 1 },
+  });
+}
+
 describe('gossip links against a hostile peer', () => {
   it('remoteAddressKey: IPv4 (also mapped) by address, IPv6 by /64', () => {
     expect(remoteAddressKey('192.0.2.7')).toBe('192.0.2.7');
@@ -241,16 +255,7 @@ describe('gossip links against a hostile peer', () => {
         );
       });
       for (let i = 0; i < 40; i++) {
-        const sender = generateIdentity(); // throwaway: never comes back for its receipt
-        const m = createMessage(sender, {
-          destination: b.identity.nodeId,
-          destinationKey: b.identity.publicKey,
-          plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
-          maxHops: 8,
-          ttlSeconds: 3600,
-          priority: 'normal',
-          vectorClock: { [sender.nodeId]: 1 },
-        });
+        const m = spamFromThrowaway(b.identity, i);
         expect(await r.g.receive(m.encoded)).toBe('stored');
         await until(() => receipted + receiptErrors === i + 1);
       }
@@ -322,16 +327,7 @@ describe('gossip links against a hostile peer', () => {
     // nobody takes B's messages (no 'message' listener: no receipts)
     const answered = () => (r.g.counters.get('gossip_hop_acks') ?? 0) + (r.g.counters.get('gossip_hop_refusals') ?? 0);
     for (let i = 0; i < 40; i++) {
-      const sender = generateIdentity();
-      const m = createMessage(sender, {
-        destination: b.identity.nodeId,
-        destinationKey: b.identity.publicKey,
-        plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
-        maxHops: 8,
-        ttlSeconds: 3600,
-        priority: 'normal',
-        vectorClock: { [sender.nodeId]: 1 },
-      });
+      const m = spamFromThrowaway(b.identity, i);
       expect(await r.g.receive(m.encoded)).toBe('stored');
       await until(() => answered() >= i + 1);
     }
