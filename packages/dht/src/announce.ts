@@ -65,17 +65,18 @@ export class Announcer {
 
   /** Registers with the closest nodes for signalling, then stores the endpoint record at the k closest. */
   async announceFull(signal: AbortSignal): Promise<AnnounceResult<'endpoint'>> {
-    const c = this.#c;
     this.#announced = true;
     let storedAt = 0;
     try {
-      return await this.#announceFull(signal, (n) => (storedAt = n));
+      const done = await this.#announceFull(signal);
+      storedAt = done.storedAt;
+      return done;
     } finally {
       this.#afterEndpointAnnounce(storedAt);
     }
   }
 
-  async #announceFull(signal: AbortSignal, stored: (n: number) => void): Promise<AnnounceResult<'endpoint'>> {
+  async #announceFull(signal: AbortSignal): Promise<AnnounceResult<'endpoint'>> {
     const c = this.#c;
     const res = await this.#q.lookupNodes(c.kademliaId, signal);
     const count = Math.max(1, Math.min(4, c.o.signalViaCount ?? C.DEFAULT_SIGNAL_VIA_COUNT));
@@ -90,7 +91,6 @@ export class Announcer {
       now: this.#now(),
     });
     const storedAt = await this.#q.storeAt(c.kademliaId, record, res, signal);
-    stored(storedAt);
     c.progress({
       type: 'announce:done',
       kind: 'endpoint',
