@@ -4,9 +4,9 @@
 // (/usr/bin/turnserver, for the tier-3 rows).
 // Run: npx turbo run build && node bench/orchestrator-lab.mjs [rounds]
 // Prints one JSON line per measurement and a markdown table at the end.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkPrerequisites, createLab, DPC_NODE, LabNode, labIni, workdir } from '../tools/netlab/dist/index.js';
+import { checkPrerequisites, createLab, DPC_NODE, LabNode, labIni, startCoturn, workdir } from '../tools/netlab/dist/index.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const link = { delayMs: 25 };
@@ -165,7 +165,6 @@ const lab = await createLab(topology);
 const work = await workdir();
 const nodes = [];
 const results = [];
-const turnPid = `/tmp/dpc-olab-${lab.id}-turnserver.pid`;
 try {
   const boot = await LabNode.start(lab, 'boot', work.dir, labIni({}));
   nodes.push(boot);
@@ -192,36 +191,7 @@ try {
   nodes.push(relay);
   await relay.logged(/volunteering as a relay/);
   if (scenarios.some((s) => s.hub)) {
-    const turn = lab.spawn(
-      'turn',
-      'turnserver',
-      [
-        '-n',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--use-auth-secret',
-        `--static-auth-secret=${TURN_SECRET}`,
-        '--realm=dpc.lab',
-        '-L',
-        turnIp,
-        '-E',
-        turnIp,
-        '--log-file',
-        'stdout',
-        '--simple-log',
-        '--pidfile',
-        turnPid,
-      ],
-      { stdio: ['ignore', 'ignore', 'ignore'] },
-    );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = await lab.exec('turn', 'sh', ['-c', 'cat /proc/net/udp /proc/net/tcp']);
-      if ((r.stdout.match(/:0D96 /g) ?? []).length >= 2) break; // UDP and TCP 3478
-      if (Date.now() > deadline || turn.exitCode !== null) throw new Error('turnserver did not start');
-      await sleep(100);
-    }
+    await startCoturn(lab, 'turn', { authSecret: TURN_SECRET });
     const hubIni = `[hub]\nserve = true\nport = 8890\nurl = ${hubUrl}\nturn_secret = ${TURN_SECRET}\nturn_servers = turn:${turnIp}:3478\n[webrtc]\nstun_servers = stun:${turnIp}:3478`;
     nodes.push(await LabNode.start(lab, 'hub', work.dir, labIni({ seed, extra: hubIni })));
   }
@@ -322,7 +292,6 @@ try {
   if (LOGS) for (const n of nodes) await writeFile(join(LOGS, `node-${n.host}.log`), n.stderr);
   await lab.destroy();
   await work.cleanup();
-  await rm(turnPid, { force: true });
 }
 
 console.log('\n| scenario | tier (sequential / racing) | sequential median | sequential worst | racing median | racing worst |');

@@ -27,6 +27,7 @@ export {
   runIdOf,
 } from './cleanup.js';
 export * from './constants.js';
+export { type Coturn, type CoturnOptions, startCoturn } from './coturn.js';
 export { FORWARDER_SOURCE, findPython } from './delay.js';
 export { DPC_NODE, type Event as NodeEvent, LabNode, labIni, labSend, type SendResult, workdir } from './dpc-node.js';
 export { LabCommandError, LabUnavailableError, NetlabError, TopologyError, UnknownHostError } from './errors.js';

@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, DPC_NODE, type Lab, LabNode, labIni, type Topology, workdir } from '@dpc/netlab';
+import { createLab, DPC_NODE, type Lab, LabNode, labIni, startCoturn, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
 
@@ -92,32 +92,7 @@ describe.skipIf(!canRunLab)('the Hub and tiers 3–4 through dpc-node processes 
     const turnIp = lab.hosts.turn?.ipv4[0] as string;
     const hubIp = lab.hosts.hub?.ipv4[0] as string;
     // coturn as the STUN server (no TURN needed between cone NATs).
-    const turn = lab.spawn(
-      'turn',
-      'turnserver',
-      [
-        '-n',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--stun-only',
-        '-L',
-        turnIp,
-        '-E',
-        turnIp,
-        '--pidfile',
-        `/tmp/dpc-hub-lab-${lab.id}-turnserver.pid`,
-      ],
-      { stdio: ['ignore', 'ignore', 'ignore'] },
-    );
-    turnProcs.push(turn);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = await lab.exec('turn', 'sh', ['-c', 'cat /proc/net/udp']);
-      if (r.stdout.includes(':0D96 ')) break;
-      if (Date.now() > deadline || turn.exitCode !== null) throw new Error('turnserver did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    turnProcs.push((await startCoturn(lab, 'turn')).process);
     nodes.push(await LabNode.start(lab, 'boot', work.dir, labIni({})));
     seed = `${lab.hosts.boot?.ipv4[0]}:8889`;
     for (const h of ['p1', 'p2']) nodes.push(await LabNode.start(lab, h, work.dir, labIni({ seed })));

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateIdentity, type Identity } from '@dpc/core';
-import { createLab, type Lab, LabNode, labIni, labSend, type Topology, workdir } from '@dpc/netlab';
+import { createLab, type Lab, LabNode, labIni, labSend, startCoturn, type Topology, workdir } from '@dpc/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, labAvailability, leftoverNamespaces } from './support.js';
 
@@ -80,45 +80,7 @@ describe.skipIf(!canRunLab)('tier 3 over real NAT with a real coturn (werift pee
     procs.push(relay);
     await lines(relay).wait('listening');
     relayUrl = `ws://${hubIp}:8886`;
-    const turn = lab.spawn(
-      'turn',
-      'turnserver',
-      [
-        '-n',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--use-auth-secret',
-        `--static-auth-secret=${SECRET}`,
-        '--realm=dpc.lab',
-        // Default allocation lifetime (600 s) on purpose: werift 0.24 sleeps 5/6 of it in an
-        // uncancellable timer before each refresh, even after the peer connection closed; a
-        // short-lived `dpc-node send` must exit anyway (labSend gives it 90 s).
-        '-L',
-        turnIp,
-        '-E',
-        turnIp,
-        '--log-file',
-        'stdout',
-        '--simple-log',
-        '--pidfile',
-        `/tmp/dpc-rtc-lab-${lab.id}-turnserver.pid`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    procs.push(turn);
-    let log = '';
-    turn.stdout?.on('data', (d: Buffer) => {
-      log = (log + d.toString()).slice(-20_000);
-    });
-    // Ready once it listens on UDP and TCP 3478 (0x0D96).
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = await lab.exec('turn', 'sh', ['-c', 'cat /proc/net/udp /proc/net/tcp']);
-      if ((r.stdout.match(/:0D96 /g) ?? []).length >= 2) break;
-      if (Date.now() > deadline || turn.exitCode !== null) throw new Error(`turnserver did not start: ${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    procs.push((await startCoturn(lab, 'turn', { authSecret: SECRET })).process);
   });
   afterAll(async () => {
     for (const p of procs) p.kill('SIGKILL');
