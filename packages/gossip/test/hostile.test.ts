@@ -104,17 +104,16 @@ async function hostileLink(port: number, from: string, identity: Identity = gene
   }
 }
 
-/** A message to `to` from a throwaway identity (one that never comes back for its receipt). */
-function spamFromThrowaway(to: { nodeId: string; publicKey: Uint8Array }, i: number) {
-  const sender = generateIdentity();
-  return createMessage(sender, {
+/** A message to `to` from `from` (a throwaway identity, by default: it never comes back for its receipt). */
+function messageTo(to: { nodeId: string; publicKey: Uint8Array }, plaintext: Uint8Array, { from = generateIdentity(), seq = 1 } = {}) {
+  return createMessage(from, {
     destination: to.nodeId,
     destinationKey: to.publicKey,
-    plaintext: encodeCanonical({ id: `spam:${i}`, body: 'x' }),
+    plaintext,
     maxHops: 8,
     ttlSeconds: 3600,
     priority: 'normal',
-    vectorClock: { [sender.nodeId]: 1 },
+    vectorClock: { [from.nodeId]: seq },
   });
 }
 
@@ -191,16 +190,7 @@ describe('gossip links against a hostile peer', () => {
       const port = c.links.port as number;
       const source = generateIdentity();
       const hostile = generateIdentity();
-      const msg = (to: Identity, i: number) =>
-        createMessage(source, {
-          destination: to.nodeId,
-          destinationKey: to.publicKey,
-          plaintext: Buffer.from(`m${i}`),
-          maxHops: 8,
-          ttlSeconds: 3600,
-          priority: 'normal',
-          vectorClock: { [source.nodeId]: i + 1 },
-        });
+      const msg = (to: Identity, i: number) => messageTo(to, Buffer.from(`m${i}`), { from: source, seq: i + 1 });
       // 40 messages for others (fewer than `fanout` copies each: every one goes to a new link), then one for the hostile peer
       for (let i = 0; i < 40; i++) expect(await c.g.receive(msg(generateIdentity(), i).encoded)).toBe('stored');
       const sentinel = msg(hostile, 40);
@@ -255,7 +245,7 @@ describe('gossip links against a hostile peer', () => {
         );
       });
       for (let i = 0; i < 40; i++) {
-        const m = spamFromThrowaway(b.identity, i);
+        const m = messageTo(b.identity, encodeCanonical({ id: `spam:${i}`, body: 'x' }));
         expect(await r.g.receive(m.encoded)).toBe('stored');
         await until(() => receipted + receiptErrors === i + 1);
       }
@@ -278,15 +268,7 @@ describe('gossip links against a hostile peer', () => {
     const n = 20;
     for (let i = 0; i < n; i++) {
       const to = generateIdentity();
-      const m = createMessage(source, {
-        destination: to.nodeId,
-        destinationKey: to.publicKey,
-        plaintext: Buffer.from(`m${i}`),
-        maxHops: 8,
-        ttlSeconds: 3600,
-        priority: 'normal',
-        vectorClock: { [source.nodeId]: i + 1 },
-      });
+      const m = messageTo(to, Buffer.from(`m${i}`), { from: source, seq: i + 1 });
       expect(await c.g.receive(m.encoded)).toBe('stored');
     }
     // Q: linked throughout, never acknowledges (so it never counts as a holder)
@@ -327,7 +309,7 @@ describe('gossip links against a hostile peer', () => {
     // nobody takes B's messages (no 'message' listener: no receipts)
     const answered = () => (r.g.counters.get('gossip_hop_acks') ?? 0) + (r.g.counters.get('gossip_hop_refusals') ?? 0);
     for (let i = 0; i < 40; i++) {
-      const m = spamFromThrowaway(b.identity, i);
+      const m = messageTo(b.identity, encodeCanonical({ id: `spam:${i}`, body: 'x' }));
       expect(await r.g.receive(m.encoded)).toBe('stored');
       await until(() => answered() >= i + 1);
     }
