@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ApiClient, apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode } from './harness.js';
+import { type ApiClient, apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode, until } from './harness.js';
 
 /**
  * Keyspace-scoped copies through real dpc-node processes on loopback (the node's defaults:
@@ -16,16 +16,6 @@ import { type ApiClient, apiClient, config, freeTcpUdpPort, gossipIni, sendCli, 
 const TEXT = 'for-b-while-offline-5d1e';
 
 const ini = (dhtPort: number, seed?: string) => gossipIni(dhtPort, seed, 5);
-
-async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 45_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('gossip keyspace-scoped copies through dpc-node', () => {
   it('A sends to offline B with six other nodes up, A leaves, B comes online: delivered from the nodes closest to B; at most 2k copies', async () => {
@@ -53,7 +43,7 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     // B is online once (its signed record is stored in the DHT), then gone before A starts.
     let b = start('b');
     const bId = String((await b.next('listening')).nodeId);
-    await until(async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, "B's record stored", 20_000);
+    await until("B's record stored", async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, 20_000);
     b.p.kill('SIGTERM');
     await once(b.p, 'exit');
 
@@ -62,7 +52,7 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     await a.next('listening');
     const aApi = await apiClient(String((await a.next('api')).url), files.a?.dir as string);
     // Its gossip links are not only the seed: it linked to its DHT keyspace neighbours (all six here).
-    await until(async () => ((await aApi.counters()).gossip_links_up ?? 0) >= 6 || undefined, 'A links to its DHT neighbours');
+    await until('A links to its DHT neighbours', async () => ((await aApi.counters()).gossip_links_up ?? 0) >= 6 || undefined, 45_000);
     expect((await aApi.counters()).gossip_link_dials).toBeGreaterThanOrEqual(1);
     const sent = await sendCli(files.a?.ini as string, files.a?.dir as string, bId, TEXT);
     expect(sent.code, sent.stderr + sent.stdout).toBe(75);
@@ -71,7 +61,7 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
       for (const o of others) n += (await o.api.counters()).gossip_stored ?? 0;
       return n;
     };
-    await until(async () => ((await stored()) >= 2 ? true : undefined), 'two copies held by the nodes closest to B');
+    await until('two copies held by the nodes closest to B', async () => ((await stored()) >= 2 ? true : undefined), 45_000);
     aApi.close();
     a.p.kill('SIGTERM');
     await once(a.p, 'exit');
@@ -86,14 +76,18 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     const m = await b.next('message', (e) => e.text === TEXT, 60_000);
     expect(m.tier).toBe('gossip');
     // The holders drop their copies once B holds it.
-    await until(async () => {
-      let dropped = 0;
-      for (const o of others) {
-        const k = await o.api.counters();
-        dropped += (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0);
-      }
-      return dropped >= 1 || undefined;
-    }, 'the holders drop their copies');
+    await until(
+      'the holders drop their copies',
+      async () => {
+        let dropped = 0;
+        for (const o of others) {
+          const k = await o.api.counters();
+          dropped += (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0);
+        }
+        return dropped >= 1 || undefined;
+      },
+      45_000,
+    );
     for (const o of others) o.api.close();
   }, 240_000);
 
@@ -108,6 +102,7 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
     expect(port).toBeGreaterThan(0);
     // a gossip peer that learnt this node from the DHT dials that port: it answers with its banner
     const banner = await until(
+      'the gossip banner on the DHT port number',
       () =>
         new Promise<string | undefined>((resolve) => {
           const socket = connect(port, '127.0.0.1');
@@ -125,7 +120,6 @@ describe('gossip keyspace-scoped copies through dpc-node', () => {
             resolve(undefined);
           });
         }),
-      'the gossip banner on the DHT port number',
       20_000,
     );
     expect(banner).toBe(`DPCG1 ${String(up.nodeId)}\n`);

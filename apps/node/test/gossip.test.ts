@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { encodeCanonical, generateIdentity, secureConnect } from '@dpc/core';
 import { createMessage } from '@dpc/gossip';
 import { describe, expect, it } from 'vitest';
-import { apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode } from './harness.js';
+import { apiClient, config, freeTcpUdpPort, gossipIni, sendCli, startNode, until } from './harness.js';
 
 /**
  * Tier 6 through real dpc-node processes on loopback: A and B are never online together and
@@ -24,16 +24,6 @@ async function filesContain(dir: string, needle: Buffer): Promise<string[]> {
     if ((await readFile(p)).includes(needle)) hits.push(p);
   }
   return hits;
-}
-
-async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** A hand-made gossip link to C (banner, then the TLS secure channel) sending raw frames. */
@@ -75,7 +65,7 @@ describe('gossip through dpc-node (tier 6)', () => {
     let b = startNode(['--config', bIni, '--data-dir', dirs.b]);
     const bId = String((await b.next('listening')).nodeId);
     // its signed record is stored at C (A finds B's key there later)
-    await until(async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, "B's record stored at C", 15_000);
+    await until("B's record stored at C", async () => /announced endpoint record.*stored_at=[1-9]/.test(b.stderr()) || undefined, 15_000);
     b.p.kill('SIGTERM');
     await once(b.p, 'exit');
 
@@ -83,7 +73,7 @@ describe('gossip through dpc-node (tier 6)', () => {
     const sent = await sendCli(aIni, dirs.a, bId, MARKER);
     expect(sent.code, sent.stderr + sent.stdout).toBe(75);
     let cApi = await apiClient(String((await c.next('api')).url), dirs.c);
-    await until(async () => ((await cApi.counters()).gossip_stored ?? 0) >= 1 || undefined, 'C stores the message');
+    await until('C stores the message', async () => ((await cApi.counters()).gossip_stored ?? 0) >= 1 || undefined, 30_000);
 
     // C is killed and restarted while holding it.
     cApi.close();
@@ -113,10 +103,14 @@ describe('gossip through dpc-node (tier 6)', () => {
     const raw = await rawLink(cPort);
     await raw.send({ t: 'm', b: tampered });
     await raw.send({ t: 'm', b: forged });
-    const refused = await until(async () => {
-      const k = await cApi.counters();
-      return (k.gossip_refused_tampered ?? 0) >= 1 && (k.gossip_refused_forged ?? 0) >= 1 ? k : undefined;
-    }, 'C counts the forged and tampered messages');
+    const refused = await until(
+      'C counts the forged and tampered messages',
+      async () => {
+        const k = await cApi.counters();
+        return (k.gossip_refused_tampered ?? 0) >= 1 && (k.gossip_refused_forged ?? 0) >= 1 ? k : undefined;
+      },
+      30_000,
+    );
     expect(refused.gossip_refused_tampered).toBe(1);
     expect(refused.gossip_refused_forged).toBe(1);
     await raw.close();
@@ -127,11 +121,15 @@ describe('gossip through dpc-node (tier 6)', () => {
     expect(m.tier).toBe('gossip');
     // C drops its copy once B holds it: on B's durable hop ack (keyspace-scoped copies, the node's
     // default) or, failing that, on B's receipt.
-    await until(async () => {
-      const k = await cApi.counters();
-      return (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0) >= 1 || undefined;
-    }, 'C drops its copy when B holds the message');
-    await until(async () => ((await cApi.counters()).gossip_stored ?? 0) >= 1 || undefined, "C holds B's receipt for A");
+    await until(
+      'C drops its copy when B holds the message',
+      async () => {
+        const k = await cApi.counters();
+        return (k.gossip_dropped_at_destination ?? 0) + (k.gossip_dropped_by_receipt ?? 0) >= 1 || undefined;
+      },
+      30_000,
+    );
+    await until("C holds B's receipt for A", async () => ((await cApi.counters()).gossip_stored ?? 0) >= 1 || undefined, 30_000);
     b.p.kill('SIGTERM');
     await once(b.p, 'exit');
 
@@ -139,12 +137,12 @@ describe('gossip through dpc-node (tier 6)', () => {
     const a = startNode(['--config', aIni, '--data-dir', dirs.a]);
     const aApi = await apiClient(String((await a.next('api')).url), dirs.a);
     const session = await until(
+      "A's session marks the message delivered",
       async () => {
         const r = await aApi.call('sessions');
         const s = (r.result as Array<{ peerId: string; unacked: number }>).find((x) => x.peerId === bId);
         return s && s.unacked === 0 ? s : undefined;
       },
-      "A's session marks the message delivered",
       45_000,
     );
     expect(session.unacked).toBe(0);
