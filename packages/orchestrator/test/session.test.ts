@@ -54,6 +54,20 @@ const until = async (cond: () => boolean, ms = 15_000) => {
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
+/** 'pending' for each queued message until its `delivered` resolves, then 'delivered' (live). */
+function deliveryStates(q: Array<{ delivered: Promise<unknown> }>): string[] {
+  const state = q.map(() => 'pending');
+  q.forEach((x, i) => {
+    x.delivered.then(
+      () => {
+        state[i] = 'delivered';
+      },
+      () => {},
+    );
+  });
+  return state;
+}
+
 describe('PeerSession survives restarts', () => {
   it('a receiver that restarted without its state resumes from the sender’s lowest unacknowledged number', async () => {
     const dir = new RecordDirectory();
@@ -215,15 +229,7 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     const { mailbox, a, aId, bId } = await senderAndOfflinePeer();
     const s = await a.orchestrator.connect(bId.nodeId, { signal: AbortSignal.timeout(10_000) });
     const q = await Promise.all(range(1, 3).map((i) => s.queue({ i })));
-    const state = q.map(() => 'pending');
-    q.forEach((x, i) => {
-      x.delivered.then(
-        () => {
-          state[i] = 'delivered';
-        },
-        () => {},
-      );
-    });
+    const state = deliveryStates(q);
     await until(() => mailbox.items.length === 3);
     const second = mailbox.items[1]?.item.id as string;
     // B's side (a scripted receipt): only the second message.
@@ -259,15 +265,7 @@ describe('deferred delivery (tier 6 contract, scripted mailbox)', () => {
     const s = await a.orchestrator.connect(bId.nodeId, { signal: AbortSignal.timeout(10_000) });
     expect(s.tier).toBe('gossip');
     const q = await Promise.all(range(1, 3).map((i) => s.queue({ i })));
-    const state = q.map(() => 'pending');
-    q.forEach((x, i) => {
-      x.delivered.then(
-        () => {
-          state[i] = 'delivered';
-        },
-        () => {},
-      );
-    });
+    const state = deliveryStates(q);
     await until(() => mailbox.items.length === 2 && held.length === 1);
     const bEp = mailbox.endpoint(bId);
     const b = await node(dir, { identity: bId, deferred: bEp });
