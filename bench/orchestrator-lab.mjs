@@ -6,7 +6,7 @@
 // Prints one JSON line per measurement and a markdown table at the end.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkPrerequisites, createLab, DPC_NODE, LabNode, labIni, startCoturn, workdir } from '../tools/netlab/dist/index.js';
+import { checkPrerequisites, createLab, LabNode, labIni, labSend, startCoturn, workdir } from '../tools/netlab/dist/index.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const link = { delayMs: 25 };
@@ -131,25 +131,13 @@ if (process.env.ONLY) {
  * orchestrator planned to try (its `found` progress line: the hybrid rules show there).
  */
 async function send(lab, host, dir, ini, to, text) {
-  const data = join(dir, `${host}-send`);
-  await mkdir(data, { recursive: true });
-  const file = join(dir, `${host}-send.ini`);
-  await writeFile(file, ini);
-  const t0 = Date.now();
-  const r = await lab.exec(host, process.execPath, [DPC_NODE, 'send', '--json', '--config', file, '--data-dir', data, '--to', to, text], {
-    timeoutMs: 120_000,
-  });
-  const events = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-  const result = events.filter((e) => e.event !== 'progress').at(-1) ?? events.at(-1);
-  const found = events.find((e) => e.event === 'progress' && e.step === 'found');
+  const r = await labSend(lab, host, dir, ini, to, text, { timeoutMs: 120_000 });
+  const found = r.events.find((e) => e.event === 'progress' && e.step === 'found');
   // Each tier's outcome as the send reported it: "tier result after-ms[ code]".
-  const outcomes = events
+  const outcomes = r.events
     .filter((e) => e.event === 'progress' && e.step === 'outcome')
     .map((e) => [e.tier, e.result, e.afterMs === undefined ? '' : Math.round(e.afterMs), e.code ?? ''].join(' ').trim());
-  return { code: r.code, result, tried: found?.tiers ?? null, outcomes, stderr: r.stderr, elapsedMs: Date.now() - t0 };
+  return { ...r, tried: found?.tiers ?? null, outcomes };
 }
 
 // The tier-3 rows need coturn; without it they are left out (said on stderr), the rest still runs.

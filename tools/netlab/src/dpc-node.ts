@@ -124,22 +124,37 @@ export class LabNode {
 export interface SendResult {
   code: number | null;
   result: Event | undefined;
+  events: Event[];
   stderr: string;
   elapsedMs: number;
 }
 
-/** `dpc-node send --json` from a lab host; resolves with its last JSON line that is not a progress event. */
-export async function labSend(lab: Lab, host: string, dir: string, ini: string, to: string, text: string): Promise<SendResult> {
+/**
+ * `dpc-node send --json` from a lab host; resolves with its last JSON line that is not a progress
+ * event (`result`) and every JSON line it printed (`events`, progress included).
+ */
+export async function labSend(
+  lab: Lab,
+  host: string,
+  dir: string,
+  ini: string,
+  to: string,
+  text: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<SendResult> {
   const data = join(dir, `${host}-send`);
   await mkdir(data, { recursive: true });
   const file = join(dir, `${host}-send.ini`);
   await writeFile(file, ini);
   const t0 = Date.now();
   const r = await lab.exec(host, process.execPath, [DPC_NODE, 'send', '--json', '--config', file, '--data-dir', data, '--to', to, text], {
-    timeoutMs: 90_000,
+    timeoutMs: opts.timeoutMs ?? 90_000,
   });
-  const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
+  const events = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Event);
   // The outcome (delivered, failed, queued, error): a racing tier may still report progress after it.
-  const last = lines.filter((l) => !l.startsWith('{"event":"progress"')).at(-1) ?? lines.at(-1);
-  return { code: r.code, result: last ? (JSON.parse(last) as Event) : undefined, stderr: r.stderr, elapsedMs: Date.now() - t0 };
+  const result = events.filter((e) => e.event !== 'progress').at(-1) ?? events.at(-1);
+  return { code: r.code, result, events, stderr: r.stderr, elapsedMs: Date.now() - t0 };
 }
