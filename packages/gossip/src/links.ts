@@ -277,18 +277,33 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     }
   }
 
-  const dialOnce = async (seed: { host: string; port: number }): Promise<'self' | 'done'> => {
-    const socket = connect({ host: seed.host, port: seed.port });
+  /**
+   * Connects to `to` and reads its banner (the node id it claims), within the handshake
+   * deadline; the socket is tracked for stop() and destroyed if this fails.
+   */
+  const dialBanner = async (to: { host: string; port: number }): Promise<{ socket: Socket; id: string }> => {
+    const socket = connect({ host: to.host, port: to.port });
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});
+    // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
+    // garbage-collected before it fires).
+    const deadline = timeoutSignal(common.handshakeTimeoutMs, 'gossip link handshake', signal);
+    const d = deadline.signal;
     try {
-      // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
-      // garbage-collected before it fires).
-      const tDeadline = timeoutSignal(common.handshakeTimeoutMs, 'gossip link handshake', signal);
-      const t = tDeadline.signal;
-      await Promise.race([once(socket, 'connect', { signal: t }), once(socket, 'error', { signal: t }).then(([e]) => Promise.reject(e))]);
-      const id = await readBanner(socket, t).finally(() => tDeadline.clear());
+      await Promise.race([once(socket, 'connect', { signal: d }), once(socket, 'error', { signal: d }).then(([e]) => Promise.reject(e))]);
+      return { socket, id: await readBanner(socket, d) };
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    } finally {
+      deadline.clear();
+    }
+  };
+
+  const dialOnce = async (seed: { host: string; port: number }): Promise<'self' | 'done'> => {
+    const { socket, id } = await dialBanner(seed);
+    try {
       if (id === o.identity.nodeId) {
         socket.destroy();
         return 'self';
@@ -346,17 +361,11 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
     dialing.add(key);
     o.counters?.inc('gossip_link_dials');
     let linked = false;
-    const socket = connect({ host: t.host, port: t.port });
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
+    let socket: Socket | undefined;
     try {
-      // A timer-held deadline (on Node 20 an AbortSignal.timeout inside AbortSignal.any can be
-      // garbage-collected before it fires).
-      const sDeadline = timeoutSignal(common.handshakeTimeoutMs, 'gossip link handshake', signal);
-      const s = sDeadline.signal;
-      await Promise.race([once(socket, 'connect', { signal: s }), once(socket, 'error', { signal: s }).then(([e]) => Promise.reject(e))]);
-      const id = await readBanner(socket, s).finally(() => sDeadline.clear());
+      const dialled = await dialBanner(t);
+      socket = dialled.socket;
+      const id = dialled.id;
       if (id === o.identity.nodeId || (t.nodeId !== undefined && id !== t.nodeId) || current.has(id)) {
         socket.destroy();
         return false;
@@ -367,11 +376,10 @@ export async function startGossipLinks(o: GossipLinksOptions): Promise<GossipLin
       return true;
     } catch {
       o.counters?.inc('gossip_link_dial_errors');
-      socket.destroy();
       return false;
     } finally {
       dialing.delete(key);
-      if (!linked) socket.destroy();
+      if (!linked) socket?.destroy();
     }
   };
 
